@@ -1,0 +1,133 @@
+# asyncprof: the only entry points are deps, all, check, demo, bench (see README).
+BUILD    ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := x86
+Q        := $(if $(V),,@)
+msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
+
+CFLAGS   ?= -g -O2
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf
+LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lpthread -lm
+
+# Debian packages the build, the tests and the examples need.
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
+	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev \
+	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils
+
+TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c))
+TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(BUILD)/gen/profile.pb-c.o
+BPF_SRCS    := $(wildcard bpf/*.bpf.c)
+SKELS       := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+GEN_HDRS    := $(SKELS) $(BUILD)/gen/profile.pb-c.h
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
+
+EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin
+FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped
+
+.PHONY: all deps check unit integration demo bench examples clean
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BUILD)/asyncprof
+
+deps:
+	$(Q)missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PKGS) 2>/dev/null | \
+		awk '$$NF != "installed" {print $$1}'; \
+		for p in $(DEB_PKGS); do dpkg-query -W $$p >/dev/null 2>&1 || echo $$p; done); \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -n "$${missing// /}" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "deps: all $(words $(DEB_PKGS)) packages present"; fi
+
+$(BUILD)/asyncprof: $(BUILD)/tracer/main.o $(TRACER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall -Werror \
+		-c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h: tracer/proto/profile.proto
+	$(call msg,PROTO,$<)
+	$(Q)mkdir -p $(BUILD)/gen
+	$(Q)protoc-c --proto_path=tracer/proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O2 -I$(BUILD)/gen -c $< -o $@
+
+$(BUILD)/%.o: %.c | $(GEN_HDRS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# ---- examples and test fixtures ------------------------------------------------------------
+examples: $(EXAMPLES)
+
+$(BUILD)/examples/cpu_split: examples/cpu-split/cpu_split.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -pthread $< -o $@
+
+$(BUILD)/examples/spin: examples/spin/spin.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer $< -o $@
+
+$(BUILD)/examples/rust_cpu: examples/rust-cpu/main.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)/usr/bin/rustc --edition 2018 -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
+		$< -o $@
+
+$(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer $< -o $@
+
+$(BUILD)/tests/fixtures/symtest.stripped: $(BUILD)/tests/fixtures/symtest
+	$(Q)strip --strip-all $< -o $@
+
+# ---- tests ---------------------------------------------------------------------------------
+$(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+unit: $(BUILD)/tests/unit_tests $(FIXTURES)
+	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
+
+integration: $(BUILD)/asyncprof examples
+	$(Q)BUILD=$(abspath $(BUILD)) tests/integration/run.sh
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integration
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all examples
+	$(Q)BUILD=$(abspath $(BUILD)) examples/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all examples
+	$(Q)BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

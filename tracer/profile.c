@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+#include "profile.h"
+#include "hashmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <assert.h>
+
+struct profile_index {
+	struct hashmap *strings;   /* string -> (char *) pointer value */
+	struct hashmap *mappings;  /* key -> id */
+	struct hashmap *functions; /* key -> id */
+	struct hashmap *locations; /* key -> id */
+	struct hashmap *samples;   /* key -> index + 1 */
+	size_t cap_mappings, cap_functions, cap_locations, cap_samples;
+};
+
+/* A growable byte buffer used to build interning keys. */
+struct keybuf {
+	unsigned char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+static void key_add(struct keybuf *k, const void *p, size_t n)
+{
+	if (k->failed)
+		return;
+	if (k->len + n > k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 256;
+		unsigned char *d;
+
+		while (cap < k->len + n)
+			cap *= 2;
+		d = realloc(k->data, cap);
+		if (!d) {
+			k->failed = true;
+			return;
+		}
+		k->data = d;
+		k->cap = cap;
+	}
+	memcpy(k->data + k->len, p, n);
+	k->len += n;
+}
+
+static void key_u64(struct keybuf *k, uint64_t v)
+{
+	key_add(k, &v, sizeof(v));
+}
+
+/* Interned strings are compared by pointer, so a key stores the pointer itself. */
+static void key_ptr(struct keybuf *k, const void *p)
+{
+	key_add(k, &p, sizeof(p));
+}
+
+static bool grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	void *p;
+	size_t ncap;
+
+	if (need <= *cap)
+		return true;
+	ncap = *cap ? *cap * 2 : 64;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(*arr, ncap * elem);
+	if (!p)
+		return false;
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+struct profile *profile_new(const struct profile_value_type *types, size_t ntypes,
+			    size_t default_type, struct profile_value_type period_type,
+			    int64_t period)
+{
+	struct profile *prof;
+	struct profile_index *ix;
+
+	assert(ntypes > 0 && ntypes <= PROFILE_MAX_VALUES && default_type < ntypes);
+	prof = calloc(1, sizeof(*prof));
+	ix = calloc(1, sizeof(*ix));
+	if (!prof || !ix)
+		goto fail;
+	prof->index = ix;
+	ix->strings = hashmap_new();
+	ix->mappings = hashmap_new();
+	ix->functions = hashmap_new();
+	ix->locations = hashmap_new();
+	ix->samples = hashmap_new();
+	if (!ix->strings || !ix->mappings || !ix->functions || !ix->locations || !ix->samples)
+		goto fail;
+	prof->nsample_types = ntypes;
+	for (size_t i = 0; i < ntypes; i++) {
+		prof->sample_types[i].type = profile_intern(prof, types[i].type);
+		prof->sample_types[i].unit = profile_intern(prof, types[i].unit);
+	}
+	prof->default_sample_type = default_type;
+	prof->period_type.type = profile_intern(prof, period_type.type);
+	prof->period_type.unit = profile_intern(prof, period_type.unit);
+	prof->period = period;
+	return prof;
+fail:
+	if (prof)
+		prof->index = ix;
+	profile_free(prof);
+	if (!prof)
+		free(ix);
+	return NULL;
+}
+
+static int free_string(const void *key, size_t len, uint64_t value, void *arg)
+{
+	(void)key, (void)len, (void)arg;
+	free((void *)(uintptr_t)value);
+	return 0;
+}
+
+void profile_free(struct profile *prof)
+{
+	struct profile_index *ix;
+
+	if (!prof)
+		return;
+	ix = prof->index;
+	for (size_t i = 0; i < prof->nlocations; i++)
+		free(prof->locations[i].lines);
+	for (size_t i = 0; i < prof->nsamples; i++) {
+		free(prof->samples[i].location_ids);
+		free(prof->samples[i].labels);
+	}
+	free(prof->mappings);
+	free(prof->functions);
+	free(prof->locations);
+	free(prof->samples);
+	if (ix) {
+		if (ix->strings)
+			hashmap_each(ix->strings, free_string, NULL);
+		hashmap_free(ix->strings);
+		hashmap_free(ix->mappings);
+		hashmap_free(ix->functions);
+		hashmap_free(ix->locations);
+		hashmap_free(ix->samples);
+		free(ix);
+	}
+	free(prof);
+}
+
+const char *profile_intern(struct profile *prof, const char *s)
+{
+	uint64_t v;
+	size_t len;
+	char *copy;
+
+	if (!s)
+		return NULL;
+	len = strlen(s);
+	if (hashmap_get(prof->index->strings, s, len, &v))
+		return (const char *)(uintptr_t)v;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	if (hashmap_put(prof->index->strings, s, len, (uintptr_t)copy)) {
+		free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
+/* Interns s, mapping NULL to "" so that stored strings are never NULL. */
+static const char *intern_nonnull(struct profile *prof, const char *s)
+{
+	return profile_intern(prof, s ? s : "");
+}
+
+uint64_t profile_add_mapping(struct profile *prof, const struct profile_mapping *m)
+{
+	struct profile_index *ix = prof->index;
+	struct keybuf k = { 0 };
+	struct profile_mapping *dst;
+	const char *file = intern_nonnull(prof, m->file);
+	const char *build_id = intern_nonnull(prof, m->build_id);
+	uint64_t id = 0;
+
+	if (!file || !build_id)
+		return 0;
+	key_u64(&k, m->start);
+	key_u64(&k, m->limit);
+	key_u64(&k, m->offset);
+	key_ptr(&k, file);
+	if (k.failed)
+		goto out;
+	if (hashmap_get(ix->mappings, k.data, k.len, &id))
+		goto out;
+	if (!grow_array((void **)&prof->mappings, &ix->cap_mappings, prof->nmappings + 1,
+			sizeof(*prof->mappings)))
+		goto out;
+	id = prof->nmappings + 1;
+	if (hashmap_put(ix->mappings, k.data, k.len, id)) {
+		id = 0;
+		goto out;
+	}
+	dst = &prof->mappings[prof->nmappings++];
+	*dst = *m;
+	dst->id = id;
+	dst->file = file;
+	dst->build_id = build_id;
+out:
+	free(k.data);
+	return id;
+}
+
+uint64_t profile_add_function(struct profile *prof, const char *name, const char *system_name,
+			      const char *file, int64_t start_line)
+{
+	struct profile_index *ix = prof->index;
+	struct keybuf k = { 0 };
+	struct profile_function *f;
+	uint64_t id = 0;
+
+	name = intern_nonnull(prof, name);
+	system_name = system_name ? profile_intern(prof, system_name) : name;
+	file = intern_nonnull(prof, file);
+	if (!name || !system_name || !file)
+		return 0;
+	key_ptr(&k, name);
+	key_ptr(&k, system_name);
+	key_ptr(&k, file);
+	if (k.failed)
+		goto out;
+	if (hashmap_get(ix->functions, k.data, k.len, &id))
+		goto out;
+	if (!grow_array((void **)&prof->functions, &ix->cap_functions, prof->nfunctions + 1,
+			sizeof(*prof->functions)))
+		goto out;
+	id = prof->nfunctions + 1;
+	if (hashmap_put(ix->functions, k.data, k.len, id)) {
+		id = 0;
+		goto out;
+	}
+	f = &prof->functions[prof->nfunctions++];
+	f->id = id;
+	f->name = name;
+	f->system_name = system_name;
+	f->file = file;
+	f->start_line = start_line;
+out:
+	free(k.data);
+	return id;
+}
+
+uint64_t profile_add_location(struct profile *prof, uint64_t mapping_id, uint64_t address,
+			      const struct profile_line *lines, size_t nlines)
+{
+	struct profile_index *ix = prof->index;
+	struct keybuf k = { 0 };
+	struct profile_location *loc;
+	struct profile_line *copy;
+	uint64_t id = 0;
+
+	assert(nlines >= 1);
+	assert(mapping_id <= prof->nmappings);
+	key_u64(&k, mapping_id);
+	key_u64(&k, address);
+	key_add(&k, lines, nlines * sizeof(*lines));
+	if (k.failed)
+		goto out;
+	if (hashmap_get(ix->locations, k.data, k.len, &id))
+		goto out;
+	if (!grow_array((void **)&prof->locations, &ix->cap_locations, prof->nlocations + 1,
+			sizeof(*prof->locations)))
+		goto out;
+	copy = malloc(nlines * sizeof(*lines));
+	if (!copy)
+		goto out;
+	memcpy(copy, lines, nlines * sizeof(*lines));
+	id = prof->nlocations + 1;
+	if (hashmap_put(ix->locations, k.data, k.len, id)) {
+		free(copy);
+		id = 0;
+		goto out;
+	}
+	loc = &prof->locations[prof->nlocations++];
+	loc->id = id;
+	loc->mapping_id = mapping_id;
+	loc->address = address;
+	loc->nlines = nlines;
+	loc->lines = copy;
+out:
+	free(k.data);
+	return id;
+}
+
+int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_t nlocations,
+		       const int64_t *values, const struct profile_label *labels, size_t nlabels)
+{
+	struct profile_index *ix = prof->index;
+	struct keybuf k = { 0 };
+	struct profile_label *lcopy = NULL;
+	uint64_t *stack = NULL;
+	struct profile_sample *s;
+	uint64_t idx;
+	int err = -ENOMEM;
+
+	key_u64(&k, nlocations);
+	key_add(&k, location_ids, nlocations * sizeof(*location_ids));
+	key_u64(&k, nlabels);
+	if (nlabels) {
+		lcopy = calloc(nlabels, sizeof(*lcopy));
+		if (!lcopy)
+			goto out;
+	}
+	for (size_t i = 0; i < nlabels; i++) {
+		lcopy[i].key = profile_intern(prof, labels[i].key);
+		lcopy[i].str = profile_intern(prof, labels[i].str);
+		lcopy[i].num = labels[i].str ? 0 : labels[i].num;
+		lcopy[i].num_unit = profile_intern(prof, labels[i].num_unit);
+		if (!lcopy[i].key || (labels[i].str && !lcopy[i].str) ||
+		    (labels[i].num_unit && !lcopy[i].num_unit))
+			goto out;
+		key_ptr(&k, lcopy[i].key);
+		key_ptr(&k, lcopy[i].str);
+		key_u64(&k, (uint64_t)lcopy[i].num);
+		key_ptr(&k, lcopy[i].num_unit);
+	}
+	if (k.failed)
+		goto out;
+	if (hashmap_get(ix->samples, k.data, k.len, &idx)) {
+		s = &prof->samples[idx - 1];
+		for (size_t i = 0; i < prof->nsample_types; i++)
+			s->values[i] += values[i];
+		err = 0;
+		goto out;
+	}
+	if (!grow_array((void **)&prof->samples, &ix->cap_samples, prof->nsamples + 1,
+			sizeof(*prof->samples)))
+		goto out;
+	stack = malloc((nlocations ? nlocations : 1) * sizeof(*stack));
+	if (!stack)
+		goto out;
+	memcpy(stack, location_ids, nlocations * sizeof(*stack));
+	if (hashmap_put(ix->samples, k.data, k.len, prof->nsamples + 1))
+		goto out;
+	s = &prof->samples[prof->nsamples++];
+	memset(s, 0, sizeof(*s));
+	s->nlocations = nlocations;
+	s->location_ids = stack;
+	for (size_t i = 0; i < prof->nsample_types; i++)
+		s->values[i] = values[i];
+	s->nlabels = nlabels;
+	s->labels = lcopy;
+	stack = NULL;
+	lcopy = NULL;
+	err = 0;
+out:
+	free(stack);
+	free(lcopy);
+	free(k.data);
+	return err;
+}
+
+const struct profile_label *profile_sample_label(const struct profile_sample *s, const char *key)
+{
+	for (size_t i = 0; i < s->nlabels; i++)
+		if (strcmp(s->labels[i].key, key) == 0)
+			return &s->labels[i];
+	return NULL;
+}
+
+int64_t profile_total(const struct profile *prof, size_t type)
+{
+	int64_t total = 0;
+
+	for (size_t i = 0; i < prof->nsamples; i++)
+		total += prof->samples[i].values[type];
+	return total;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_SYMBOLIZER_H
+#define ASYNCPROF_SYMBOLIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "procmaps.h"
+
+/*
+ * symbolizer: addresses to function names, source lines and inline chains, for user-space ELF
+ * objects (executables, shared libraries, the vdso).
+ *
+ * Objects are cached by GNU build-id (by device, inode, size and mtime when an object has
+ * none), so a library mapped by many processes, or mapped again after a restart, is parsed
+ * once. Results are cached per (object, address). Every string the symbolizer returns is owned
+ * by it and lives until symbolizer_free().
+ */
+struct symbolizer;
+struct elf_object;
+
+struct sym_frame {
+	const char *function;	 /* demangled name; NULL when unknown */
+	const char *system_name; /* mangled (linkage) name; NULL when unknown */
+	const char *file;	 /* source file; NULL when unknown */
+	int line;		 /* 0 when unknown */
+};
+
+#define SYM_MAX_INLINE 16
+
+struct symbolizer *symbolizer_new(void);
+void symbolizer_free(struct symbolizer *sym); /* accepts NULL */
+
+/*
+ * The ELF object behind a file-backed or [vdso] mapping of process pid, opened through
+ * /proc/PID/root (or read from the process memory for the vdso). Returns NULL with errno set
+ * when the file cannot be opened or is not ELF; the failure is cached, so calling again is cheap.
+ */
+struct elf_object *symbolizer_object(struct symbolizer *sym, pid_t pid,
+				     const struct proc_mapping *m);
+
+/* Lowercase hex build-id, or "" when the object has none. Never NULL. */
+const char *elf_object_build_id(const struct elf_object *obj);
+/* Path of the object as the target names it. */
+const char *elf_object_path(const struct elf_object *obj);
+bool elf_object_has_symbols(const struct elf_object *obj); /* .symtab or .dynsym with functions */
+bool elf_object_has_dwarf(const struct elf_object *obj);   /* .debug_info with line tables */
+
+/*
+ * Converts a runtime address inside mapping m to the object's link-time virtual address (the
+ * one symbol tables and DWARF use), handling PIE, shared libraries and non-zero file offsets.
+ */
+uint64_t elf_object_vaddr(const struct elf_object *obj, const struct proc_mapping *m,
+			  uint64_t addr);
+
+/*
+ * Symbolizes a link-time address. Fills frames[] innermost first: when functions were inlined
+ * at vaddr, frames[0] is the innermost inlined function and the last frame is the function
+ * that contains vaddr in the symbol table. Returns the number of frames (>= 1), or 0 when no
+ * symbol covers vaddr.
+ */
+int elf_object_symbolize(struct elf_object *obj, uint64_t vaddr, struct sym_frame *frames,
+			 int max_frames);
+
+/* Demangles C++ (Itanium) and Rust (legacy and v0) names; returns a malloc'd string or NULL
+ * when name is not mangled. */
+char *symbolizer_demangle(const char *name);
+
+/*
+ * kallsyms: kernel symbols from /proc/kallsyms. Addresses read as zero (kptr_restrict) make
+ * kallsyms_load() fail with -EPERM.
+ */
+struct kallsyms;
+
+int kallsyms_load(struct kallsyms **out);
+void kallsyms_free(struct kallsyms *ks); /* accepts NULL */
+/* Name of the symbol containing addr, with its module in brackets for modules
+ * ("nf_hook_slow [nf_tables]"); NULL when none. *offset, when not NULL, gets addr - start. */
+const char *kallsyms_lookup(const struct kallsyms *ks, uint64_t addr, uint64_t *offset);
+
+#endif
