@@ -25,7 +25,8 @@ struct keybuf {
 
 static void key_add(struct keybuf *k, const void *p, size_t n)
 {
-	if (k->failed)
+	/* n == 0 comes with p == NULL for an empty stack, which memcpy() must not be given. */
+	if (k->failed || !n)
 		return;
 	if (k->len + n > k->cap) {
 		size_t cap = k->cap ? k->cap * 2 : 256;
@@ -98,10 +99,16 @@ struct profile *profile_new(const struct profile_value_type *types, size_t ntype
 	for (size_t i = 0; i < ntypes; i++) {
 		prof->sample_types[i].type = profile_intern(prof, types[i].type);
 		prof->sample_types[i].unit = profile_intern(prof, types[i].unit);
+		if ((types[i].type && !prof->sample_types[i].type) ||
+		    (types[i].unit && !prof->sample_types[i].unit))
+			goto fail;
 	}
 	prof->default_sample_type = default_type;
 	prof->period_type.type = profile_intern(prof, period_type.type);
 	prof->period_type.unit = profile_intern(prof, period_type.unit);
+	if ((period_type.type && !prof->period_type.type) ||
+	    (period_type.unit && !prof->period_type.unit))
+		goto fail;
 	prof->period = period;
 	return prof;
 fail:
@@ -342,7 +349,8 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 	stack = malloc((nlocations ? nlocations : 1) * sizeof(*stack));
 	if (!stack)
 		goto out;
-	memcpy(stack, location_ids, nlocations * sizeof(*stack));
+	if (nlocations)
+		memcpy(stack, location_ids, nlocations * sizeof(*stack));
 	if (hashmap_put(ix->samples, k.data, k.len, prof->nsamples + 1))
 		goto out;
 	s = &prof->samples[prof->nsamples++];

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_REPORT_H
+#define ASYNCPROF_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile.h"
+
+/*
+ * report: report.json, the machine-readable summary of one run, next to the profiles it names:
+ *
+ *	{ "version": 1,
+ *	  "target": { "pid", "comm", "cmdline", "exe" },
+ *	  "start_time": "2024-05-01T12:00:00.250Z", "duration_s", "frequency_hz",
+ *	  "samples", "drops", "truncated_stacks", "unwind_errors", "threads",
+ *	  "warnings": [ "..." ],
+ *	  "top_functions_unit": "nanoseconds",
+ *	  "top_functions": [ { "name", "self", "self_pct", "total", "total_pct" } ],
+ *	  "files": { "cpu_pprof": "cpu.pb.gz", "cpu_folded": "cpu.folded", "cpu_svg": "cpu.svg" } }
+ *
+ * top_functions are the REPORT_TOP_FUNCTIONS functions with the most self value in the CPU
+ * profile's default sample type (whose unit top_functions_unit names); percentages are of that
+ * type's total, rounded to 0.01. Strings that are not valid UTF-8 are repaired (U+FFFD), and
+ * a missing string (NULL) is written as null.
+ */
+#define REPORT_FILE "report.json"
+#define REPORT_CPU_PPROF "cpu.pb.gz"
+#define REPORT_CPU_FOLDED "cpu.folded"
+#define REPORT_CPU_SVG "cpu.svg"
+#define REPORT_TOP_FUNCTIONS 20
+
+struct report_info {
+	pid_t pid;
+	const char *comm;
+	const char *cmdline;
+	const char *exe;
+	int64_t start_time_ns; /* start of collection, ns since the epoch */
+	int64_t duration_ns;
+	int frequency_hz;
+	uint64_t samples;
+	uint64_t drops; /* samples lost because the ring buffer was full */
+	uint64_t truncated_stacks;
+	uint64_t unwind_errors;
+	uint64_t threads;
+	const char *const *warnings; /* nwarnings entries */
+	size_t nwarnings;
+};
+
+/*
+ * Writes dir/REPORT_FILE, whole (see output.h). cpu may be NULL when no CPU profile was
+ * taken: top_functions is then empty and files lists no CPU profile. Returns 0 or -errno.
+ */
+int report_write(const struct report_info *info, const struct profile *cpu, const char *dir);
+
+#endif
