@@ -8,14 +8,14 @@ Q        := $(if $(V),,@)
 msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf
 LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lpthread -lm
 
 # Debian packages the build, the tests and the examples need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev \
-	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils
+	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq time bc
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c))
 TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(BUILD)/gen/profile.pb-c.o
@@ -57,6 +57,7 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall -Werror \
 		-c $< -o $@
+	$(Q)llvm-strip -g $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
@@ -92,7 +93,7 @@ $(BUILD)/examples/spin: examples/spin/spin.c
 $(BUILD)/examples/rust_cpu: examples/rust-cpu/main.rs
 	$(call msg,RUSTC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)/usr/bin/rustc --edition 2018 -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
+	$(Q)/usr/bin/rustc --edition 2018 --crate-name rust_cpu -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
 		$< -o $@
 
 $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_SAMPLER_H
+#define ASYNCPROF_SAMPLER_H
+
+/*
+ * Plain data shared by sampler.bpf.c and the user-space sampler: one record per CPU sample of a
+ * target thread. Only the first SAMPLE_HEADER_SIZE + ustack_len bytes of a record are sent.
+ */
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#ifndef TASK_COMM_LEN
+#define TASK_COMM_LEN 16
+#endif
+
+#define SAMPLER_KSTACK_MAX 64	      /* kernel frames kept */
+#define SAMPLER_USTACK_BYTES 16384    /* bytes of user stack copied from SP upwards */
+#define SAMPLER_PAGE_SIZE 4096
+
+/* x86-64 user registers in DWARF register-number order (what libdw expects). */
+enum sampler_reg {
+	SREG_AX, SREG_DX, SREG_CX, SREG_BX, SREG_SI, SREG_DI, SREG_BP, SREG_SP,
+	SREG_R8, SREG_R9, SREG_R10, SREG_R11, SREG_R12, SREG_R13, SREG_R14, SREG_R15,
+	SREG_IP,
+	SREG_COUNT
+};
+
+/* sample_event.flags */
+#define SAMPLE_USER_REGS 0x1 /* regs hold the thread's user-mode registers */
+#define SAMPLE_IN_KERNEL 0x2 /* the sample interrupted kernel code */
+
+struct sample_event {
+	__u32 pid; /* thread group id */
+	__u32 tid;
+	__u64 time_ns; /* CLOCK_MONOTONIC */
+	__u32 cpu;
+	__u32 flags;
+	__s32 kstack_len; /* entries in kstack, or -errno from bpf_get_stack */
+	__u32 ustack_len; /* bytes in ustack, starting at regs[SREG_SP] */
+	char comm[TASK_COMM_LEN];
+	__u64 regs[SREG_COUNT];
+	__u64 kstack[SAMPLER_KSTACK_MAX];
+	__u8 ustack[SAMPLER_USTACK_BYTES];
+};
+
+#define SAMPLE_HEADER_SIZE ((unsigned long)&((struct sample_event *)0)->ustack)
+
+/* Indexes of the per-CPU counters in the "counters" map. */
+enum sampler_counter {
+	CNT_SAMPLES,	 /* target samples seen */
+	CNT_DROPS,	 /* samples lost: ring buffer full */
+	CNT_STACK_FAULT, /* user stack copies cut short by a read fault below the stack top */
+	CNT_MAX
+};
+
+#endif

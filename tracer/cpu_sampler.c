@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+#include "cpu_sampler.h"
+#include "sampler.skel.h"
+
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <linux/perf_event.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cpu_sampler {
+	struct sampler_bpf *skel;
+	struct ring_buffer *rb;
+	int ncpus;
+	int *fds;
+	struct bpf_link **links;
+	sample_fn fn;
+	void *ctx;
+};
+
+static bool verbose_libbpf;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_INFO && !verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+int check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	const struct {
+		int cap;
+		const char *name;
+	} need[] = { { CAP_BPF, "CAP_BPF" }, { CAP_PERFMON, "CAP_PERFMON" } };
+	char missing[64] = "";
+	bool sys_admin;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	sys_admin = data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));
+	if (sys_admin)
+		return 0;
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int c = need[i].cap;
+
+		if (!(data[c / 32].effective & (1u << (c % 32)))) {
+			if (missing[0])
+				strcat(missing, " and ");
+			strcat(missing, need[i].name);
+		}
+	}
+	if (!missing[0])
+		return 0;
+	fprintf(stderr,
+		"asyncprof: cannot load the BPF profiler: missing %s (or CAP_SYS_ADMIN)\n"
+		"  run as root, or grant them: sudo setcap cap_bpf,cap_perfmon+ep asyncprof\n",
+		missing);
+	return -EPERM;
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct cpu_sampler *s = ctx;
+
+	if (size < SAMPLE_HEADER_SIZE)
+		return 0;
+	s->fn(data, size, s->ctx);
+	return 0;
+}
+
+static int open_perf_events(struct cpu_sampler *s, unsigned int freq_hz)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		/* A fixed period, not a frequency: every sample weighs exactly this much. */
+		.sample_period = 1000000000ULL / freq_hz,
+	};
+	int err = 0, opened = 0;
+
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus < 0)
+		return s->ncpus;
+	s->fds = malloc(s->ncpus * sizeof(*s->fds));
+	s->links = calloc(s->ncpus, sizeof(*s->links));
+	if (!s->fds || !s->links)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < s->ncpus; cpu++)
+		s->fds[cpu] = -1;
+	for (int cpu = 0; cpu < s->ncpus; cpu++) {
+		s->fds[cpu] = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		if (s->fds[cpu] < 0 && errno == ENODEV)
+			continue; /* possible but offline CPU */
+		if (s->fds[cpu] < 0) {
+			err = -errno;
+			fprintf(stderr, "asyncprof: cannot open the cpu-clock perf event on CPU %d: %s\n",
+				cpu, strerror(errno));
+			break;
+		}
+		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.sample_cpu, s->fds[cpu]);
+		if (!s->links[cpu]) {
+			err = -errno;
+			s->links[cpu] = NULL;
+			fprintf(stderr, "asyncprof: cannot attach the sampler on CPU %d: %s\n", cpu,
+				strerror(errno));
+			break;
+		}
+		opened++;
+	}
+	if (!err && !opened)
+		err = -ENODEV;
+	return err;
+}
+
+int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
+		 struct cpu_sampler **out)
+{
+	struct cpu_sampler *s;
+	int err;
+
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(print_libbpf);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fn = fn;
+	s->ctx = ctx;
+
+	s->skel = sampler_bpf__open();
+	if (!s->skel) {
+		err = -errno;
+		fprintf(stderr, "asyncprof: cannot open the BPF sampler: %s\n", strerror(errno));
+		goto fail;
+	}
+	s->skel->rodata->targ_tgid = opts->pid;
+	err = sampler_bpf__load(s->skel);
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot load the BPF sampler: %s%s\n", strerror(-err),
+			opts->verbose ? "" : " (run with -v for the verifier log)");
+		goto fail;
+	}
+	err = open_perf_events(s, opts->freq_hz);
+	if (err)
+		goto fail;
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_event, s, NULL);
+	if (!s->rb) {
+		err = -errno;
+		fprintf(stderr, "asyncprof: cannot open the sample ring buffer: %s\n",
+			strerror(errno));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	sampler_close(s);
+	return err;
+}
+
+int sampler_poll(struct cpu_sampler *s, int timeout_ms)
+{
+	return ring_buffer__poll(s->rb, timeout_ms);
+}
+
+int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t *vals;
+
+	if (ncpus < 0)
+		return ncpus;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t key = 0; key < CNT_MAX; key++) {
+		counters[key] = 0;
+		if (bpf_map__lookup_elem(s->skel->maps.counters, &key, sizeof(key), vals,
+					 ncpus * sizeof(*vals), 0))
+			continue;
+		for (int cpu = 0; cpu < ncpus; cpu++)
+			counters[key] += vals[cpu];
+	}
+	free(vals);
+	return 0;
+}
+
+void sampler_close(struct cpu_sampler *s)
+{
+	if (!s)
+		return;
+	ring_buffer__free(s->rb);
+	for (int cpu = 0; s->links && cpu < s->ncpus; cpu++)
+		bpf_link__destroy(s->links[cpu]);
+	for (int cpu = 0; s->fds && cpu < s->ncpus; cpu++)
+		if (s->fds[cpu] >= 0)
+			close(s->fds[cpu]);
+	free(s->links);
+	free(s->fds);
+	sampler_bpf__destroy(s->skel);
+	free(s);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_CPU_SAMPLER_H
+#define ASYNCPROF_CPU_SAMPLER_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "sampler.h"
+
+/*
+ * sampler: loads bpf/sampler.bpf.c, opens a cpu-clock perf event on every online CPU, and
+ * hands each sample of the target's threads to a callback from sampler_poll().
+ */
+struct cpu_sampler;
+
+typedef void (*sample_fn)(const struct sample_event *e, size_t size, void *ctx);
+
+struct sampler_opts {
+	pid_t pid;
+	unsigned int freq_hz;
+	bool verbose;
+};
+
+/* Returns 0 or -errno; on failure a message naming the cause has been printed. */
+int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
+		 struct cpu_sampler **out);
+/* Consumes available samples, waiting at most timeout_ms. Returns the number consumed or
+ * -errno (-EINTR when a signal arrived). */
+int sampler_poll(struct cpu_sampler *s, int timeout_ms);
+/* Sums the per-CPU counters (enum sampler_counter). */
+int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
+void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */
+
+/*
+ * Checks that this process may load BPF programs and open system-wide perf events. Returns 0,
+ * or -EPERM after printing which capabilities are missing.
+ */
+int check_privileges(void);
+
+#endif

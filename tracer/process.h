@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_PROCESS_H
+#define ASYNCPROF_PROCESS_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "procmaps.h"
+#include "symbolizer.h"
+#include "unwind.h"
+
+/*
+ * process: what the profiler knows about one target process: its mappings, its unwinder and
+ * the ELF objects it maps. Objects are opened as soon as they are seen, because after the
+ * target exits /proc/PID/root is gone and samples still in flight must resolve.
+ *
+ * generation grows whenever previously mapped code went away (dlclose, exec); callers that
+ * cache per-address results must drop them when it changes.
+ */
+struct process {
+	pid_t pid;
+	char comm[16];
+	char *exe;     /* readlink of /proc/PID/exe, or "" */
+	char *cmdline; /* arguments joined by spaces, or "" */
+	struct proc_maps *maps;
+	struct unwinder *unwinder;
+	struct symbolizer *sym; /* borrowed */
+	uint64_t generation;
+	uint64_t last_refresh_ns;
+};
+
+/* Returns 0, -ESRCH when there is no such process, or another -errno. */
+int process_open(pid_t pid, struct symbolizer *sym, struct process **out);
+void process_close(struct process *p); /* accepts NULL */
+
+/*
+ * The mapping that contained addr at time seen_ns (CLOCK_MONOTONIC). When none does, and the
+ * mappings were read before seen_ns, something may have been mapped since: they are read again
+ * (at most every 10 ms, so garbage addresses cannot make it spin). NULL when still none.
+ */
+const struct proc_mapping *process_mapping(struct process *p, uint64_t addr, uint64_t seen_ns);
+
+/* Re-reads the mappings now. Keeps the old ones when the process is gone. */
+int process_refresh(struct process *p);
+
+uint64_t monotonic_ns(void);
+
+#endif
