@@ -1,0 +1,72 @@
+# Shared helpers for the integration tests. Each test sources this file.
+set -euo pipefail
+BUILD=${BUILD:?BUILD must point at the build directory}
+ASYNCPROF="$BUILD/asyncprof"
+EXAMPLES="$BUILD/examples"
+WORK=$(mktemp -d /tmp/asyncprof-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+ok() {
+	echo "ok: $*"
+}
+
+# start_bg CMD...: starts a target in the background; its pid is in $BG_PID.
+start_bg() {
+	"$@" >/dev/null 2>&1 &
+	BG_PID=$!
+	PIDS+=("$BG_PID")
+}
+
+# total FILE: sum of counts in a folded file.
+total() {
+	awk '{ s += $NF } END { print s + 0 }' "$1"
+}
+
+# count_matching FILE ERE: sum of counts of folded lines whose stack matches the regex.
+count_matching() {
+	awk -v re="$2" '{ n = $NF; st = $0; sub(/ [0-9]+$/, "", st); if (st ~ re) s += n }
+		END { print s + 0 }' "$1"
+}
+
+# pct PART WHOLE: integer percentage.
+pct() {
+	if [ "$2" -eq 0 ]; then echo 0; else echo $(($1 * 100 / $2)); fi
+}
+
+# pprof ARGS...: go tool pprof on a profile, never looking for binaries.
+pprof() {
+	go tool pprof -symbolize=none "$@"
+}
+
+# expect_between NAME VALUE LOW HIGH
+expect_between() {
+	if [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
+		fail "$1 = $2, expected between $3 and $4"
+	fi
+	ok "$1 = $2 (expected $3..$4)"
+}
+
+# check_outputs DIR: every output file is there, whole, and readable by its reader.
+check_outputs() {
+	local d=$1
+	for f in cpu.pb.gz cpu.folded cpu.svg report.json; do
+		[ -s "$d/$f" ] || fail "$d/$f missing or empty"
+	done
+	if ls "$d" | grep -q '\.tmp'; then fail "temporary files left in $d: $(ls "$d")"; fi
+	gzip -t "$d/cpu.pb.gz" || fail "cpu.pb.gz is not gzip"
+	pprof -raw "$d/cpu.pb.gz" >"$WORK/raw.txt" 2>&1 || { cat "$WORK/raw.txt"; fail "go tool pprof rejects cpu.pb.gz"; }
+	jq -e . "$d/report.json" >/dev/null || fail "report.json is not JSON"
+	grep -q '</svg>' "$d/cpu.svg" || fail "cpu.svg is not complete"
+}
