@@ -21,7 +21,7 @@ const volatile __u32 targ_tgid = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
+	__uint(max_entries, 4 * 1024 * 1024); /* ~120 ms of 999 Hz on 2 CPUs */
 } events SEC(".maps");
 
 /* The padding lets the verifier see that a page-sized read at any offset below the end of

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -229,6 +230,17 @@ static void print_status(double elapsed, uint64_t samples, uint64_t drops)
 		env.pid, elapsed, (unsigned long long)samples, (unsigned long long)drops);
 }
 
+static double cpu_seconds_self(uint64_t *max_rss_kb)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	if (max_rss_kb)
+		*max_rss_kb = ru.ru_maxrss;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
 static int make_out_dir(char *dir, size_t size)
 {
 	char stamp[32];
@@ -297,7 +309,8 @@ static int record(struct child *child)
 	struct timespec wall;
 	char dir[PATH_MAX];
 	int err, status = 0;
-	double elapsed;
+	double elapsed, cpu_start, cpu_end;
+	uint64_t max_rss_kb;
 
 	sym = symbolizer_new();
 	if (!sym)
@@ -339,6 +352,7 @@ static int record(struct child *child)
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
+	cpu_start = cpu_seconds_self(NULL);
 	if (child) {
 		err = release_child(child);
 		if (err) {
@@ -380,6 +394,7 @@ static int record(struct child *child)
 	sampler_close(sampler);
 	sampler = NULL;
 	elapsed = (monotonic_ns() - start_ns) / 1e9;
+	cpu_end = cpu_seconds_self(&max_rss_kb);
 	if (tty)
 		fprintf(stderr, "\r\033[K");
 	if (exited) {
@@ -413,6 +428,9 @@ static int record(struct child *child)
 			.truncated_stacks = st->truncated_stacks,
 			.unwind_errors = st->unwind_errors,
 			.threads = st->threads,
+			.profiler_cpu_s = cpu_end,
+			.profiler_recording_cpu_s = cpu_end - cpu_start,
+			.profiler_max_rss_kb = max_rss_kb,
 			.warnings = warnings,
 			.nwarnings = nwarn,
 		};
@@ -423,6 +441,10 @@ static int record(struct child *child)
 			(unsigned long long)counters[CNT_DROPS],
 			(unsigned long long)st->truncated_stacks,
 			(unsigned long long)st->unwind_errors);
+		fprintf(stdout, "profiler: %.2fs CPU while recording (%.2f%% of one core), %.2fs in "
+				"all, peak RSS %.1f MB\n",
+			cpu_end - cpu_start, 100 * (cpu_end - cpu_start) / elapsed, cpu_end,
+			max_rss_kb / 1024.0);
 		summary_print_top(stdout, prof, 1, 10);
 		for (size_t i = 0; i < nwarn; i++)
 			fprintf(stderr, "asyncprof: warning: %s\n", warnings[i]);

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define REFRESH_RATE 20.0 /* mapping re-reads per second, and the burst allowed */
+
 uint64_t monotonic_ns(void)
 {
 	struct timespec ts;
@@ -106,6 +108,7 @@ int process_open(pid_t pid, struct symbolizer *sym, struct process **out)
 		goto fail;
 	preload_objects(p);
 	p->last_refresh_ns = monotonic_ns();
+	p->refresh_tokens = REFRESH_RATE;
 	*out = p;
 	return 0;
 fail:
@@ -175,8 +178,14 @@ const struct proc_mapping *process_mapping(struct process *p, uint64_t addr, uin
 
 	if (m)
 		return m;
-	if (seen_ns < p->last_refresh_ns || monotonic_ns() - p->last_refresh_ns < 10000000ULL)
+	if (seen_ns < p->last_refresh_ns)
 		return NULL;
+	p->refresh_tokens += (monotonic_ns() - p->last_refresh_ns) / 1e9 * REFRESH_RATE;
+	if (p->refresh_tokens > REFRESH_RATE)
+		p->refresh_tokens = REFRESH_RATE;
+	if (p->refresh_tokens < 1)
+		return NULL;
+	p->refresh_tokens -= 1;
 	if (process_refresh(p))
 		return NULL;
 	return procmaps_find(p->maps, addr);

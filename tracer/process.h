@@ -28,6 +28,7 @@ struct process {
 	struct symbolizer *sym; /* borrowed */
 	uint64_t generation;
 	uint64_t last_refresh_ns;
+	double refresh_tokens; /* refreshes allowed now, see process_mapping() */
 };
 
 /* Returns 0, -ESRCH when there is no such process, or another -errno. */
@@ -36,8 +37,10 @@ void process_close(struct process *p); /* accepts NULL */
 
 /*
  * The mapping that contained addr at time seen_ns (CLOCK_MONOTONIC). When none does, and the
- * mappings were read before seen_ns, something may have been mapped since: they are read again
- * (at most every 10 ms, so garbage addresses cannot make it spin). NULL when still none.
+ * mappings were read before seen_ns, something may have been mapped since: they are read again.
+ * A token bucket (a burst of 20, then 20 a second) serves the burst of new mappings after exec
+ * while garbage addresses cannot make it re-read the mappings on every sample. NULL when still
+ * none.
  */
 const struct proc_mapping *process_mapping(struct process *p, uint64_t addr, uint64_t seen_ns);
 

@@ -83,6 +83,25 @@ static json_t *target(const struct report_info *info)
 	return t;
 }
 
+/* What profiling cost the profiler itself, so users can judge the overhead of each run. */
+static json_t *profiler(const struct report_info *info)
+{
+	json_t *p = json_object();
+	double share = info->duration_ns > 0 ?
+			       info->profiler_recording_cpu_s / (info->duration_ns / 1e9) : 0;
+
+	if (!p)
+		return NULL;
+	if (json_object_set_new(p, "cpu_s", json_real(info->profiler_cpu_s)) ||
+	    json_object_set_new(p, "recording_cpu_s", json_real(info->profiler_recording_cpu_s)) ||
+	    json_object_set_new(p, "cpu_pct_of_one_core", json_real(100 * share)) ||
+	    json_object_set_new(p, "max_rss_kb", integer(info->profiler_max_rss_kb))) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
+}
+
 static json_t *warnings(const struct report_info *info)
 {
 	json_t *a = json_array();
@@ -163,6 +182,7 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 	err |= json_object_set_new(r, "truncated_stacks", integer(info->truncated_stacks));
 	err |= json_object_set_new(r, "unwind_errors", integer(info->unwind_errors));
 	err |= json_object_set_new(r, "threads", integer(info->threads));
+	err |= json_object_set_new(r, "profiler", profiler(info));
 	err |= json_object_set_new(r, "warnings", warnings(info));
 	if (cpu) {
 		const struct profile_value_type *t = &cpu->sample_types[cpu->default_sample_type];

@@ -44,6 +44,9 @@ struct report_info {
 	uint64_t truncated_stacks;
 	uint64_t unwind_errors;
 	uint64_t threads;
+	double profiler_cpu_s;		/* the profiler's own CPU time, start-up included */
+	double profiler_recording_cpu_s; /* its CPU time while recording (duration_ns) */
+	uint64_t profiler_max_rss_kb;	/* the profiler's own peak resident memory */
 	const char *const *warnings; /* nwarnings entries */
 	size_t nwarnings;
 };

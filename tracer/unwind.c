@@ -295,12 +295,11 @@ int unwind_stack(struct unwinder *uw, const struct unwind_input *in, uint64_t *p
 		uw->n = 1;
 	}
 	res->npcs = uw->n;
-	if (ret != 0 && uw->n < max) {
-		if (uw->read_past_copy && in->stack_len >= SAMPLER_USTACK_BYTES)
-			res->truncated = true;
-		else if (!uw->read_past_copy)
-			res->error = true;
-	}
+	/* libdwfl ends some failed reads quietly, so a read above the copy decides, not ret. */
+	if (uw->read_past_copy && in->stack_len >= SAMPLER_USTACK_BYTES)
+		res->truncated = true;
+	else if (ret != 0 && uw->n < max && !uw->read_past_copy)
+		res->error = true;
 	uw->in = NULL;
 	return 0;
 }
