@@ -15,7 +15,7 @@ LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lpthread -lm
 # Debian packages the build, the tests and the examples need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev \
-	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq time bc
+	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c))
 TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(BUILD)/gen/profile.pb-c.o

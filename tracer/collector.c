@@ -168,8 +168,11 @@ static uint64_t resolve_user(struct collector *c, uint64_t pc, uint64_t seen_ns,
 		return unknown_location(c, mapping_id, pc,
 					m->path[0] ? basename_of(m->path) : "anonymous");
 	for (int i = 0; i < n; i++) {
-		lines[i].function_id = profile_add_function(c->prof, frames[i].function,
-							    frames[i].system_name, frames[i].file, 0);
+		/* DWARF may describe an inlined body without naming it. */
+		const char *name = frames[i].function ? frames[i].function : "[unknown inline]";
+
+		lines[i].function_id = profile_add_function(c->prof, name, frames[i].system_name,
+							    frames[i].file, 0);
 		lines[i].line = frames[i].line;
 		if (!lines[i].function_id)
 			return 0;

@@ -34,6 +34,18 @@ struct proc_maps {
 int procmaps_read(pid_t pid, struct proc_maps **out);
 void procmaps_free(struct proc_maps *maps); /* accepts NULL */
 
+/*
+ * Parses one line of /proc/PID/maps in place: m->path points into line, whose trailing newline
+ * and " (deleted)" suffix are cut off. Returns 0 or -EINVAL.
+ */
+int procmaps_parse_line(char *line, struct proc_mapping *m);
+
+/*
+ * Reads a whole file of /proc (whose size stat() does not report) into *out, a malloc'd
+ * NUL-terminated buffer. Returns 0 or -errno.
+ */
+int procfs_read_text(const char *path, char **out);
+
 /* The mapping that contains addr, or NULL. O(log n). */
 const struct proc_mapping *procmaps_find(const struct proc_maps *maps, uint64_t addr);
 
