@@ -1,4 +1,5 @@
 # asyncprof: the only entry points are deps, all, check, demo, bench (see README).
+SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= gcc
 CLANG    ?= clang
