@@ -16,7 +16,8 @@ struct collector {
 	struct kallsyms *ks;
 	struct profile *prof;
 	int64_t period_ns;
-	uint64_t kernel_mapping;
+	uint64_t kernel_mapping; /* 0 until the first kernel frame */
+	bool main_mapping_added;
 	uint64_t generation;	     /* proc->generation the user cache belongs to */
 	struct hashmap *user_locs;   /* pc -> location id */
 	struct hashmap *kernel_locs; /* address -> location id */
@@ -30,12 +31,6 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	static const struct profile_value_type types[] = {
 		{ "samples", "count" },
 		{ "cpu", "nanoseconds" },
-	};
-	struct profile_mapping kmap = {
-		.start = KERNEL_START,
-		.limit = UINT64_MAX,
-		.file = "[kernel.kallsyms]",
-		.has_functions = true,
 	};
 	struct collector *c = calloc(1, sizeof(*c));
 
@@ -51,9 +46,6 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	c->kernel_locs = hashmap_new();
 	c->threads = hashmap_new();
 	if (!c->prof || !c->user_locs || !c->kernel_locs || !c->threads)
-		goto fail;
-	c->kernel_mapping = profile_add_mapping(c->prof, &kmap);
-	if (!c->kernel_mapping)
 		goto fail;
 	*out = c;
 	return 0;
@@ -105,12 +97,23 @@ static uint64_t unknown_location(struct collector *c, uint64_t mapping_id, uint6
 
 static uint64_t kernel_location(struct collector *c, uint64_t addr)
 {
-	const char *name = c->ks ? kallsyms_lookup(c->ks, addr, NULL) : NULL;
+	static const struct profile_mapping kmap = {
+		.start = KERNEL_START,
+		.limit = UINT64_MAX,
+		.file = "[kernel.kallsyms]",
+		.has_functions = true,
+	};
+	const char *name;
 	struct profile_line line = { 0 };
 	uint64_t id;
 
 	if (hashmap_get(c->kernel_locs, &addr, sizeof(addr), &id))
 		return id;
+	if (!c->kernel_mapping)
+		c->kernel_mapping = profile_add_mapping(c->prof, &kmap);
+	if (!c->kernel_mapping)
+		return 0;
+	name = c->ks ? kallsyms_lookup(c->ks, addr, NULL) : NULL;
 	if (name) {
 		line.function_id = profile_add_function(c->prof, name, NULL, NULL, 0);
 		id = line.function_id ? profile_add_location(c->prof, c->kernel_mapping, addr,
@@ -203,6 +206,20 @@ static uint64_t user_location(struct collector *c, uint64_t pc, uint64_t seen_ns
 	return id;
 }
 
+/* pprof takes the first mapping for the main binary (go tool pprof prints it as "File:"). */
+static void add_main_mappings(struct collector *c)
+{
+	const struct proc_maps *maps = c->proc->maps;
+
+	c->main_mapping_added = true;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct proc_mapping *m = &maps->mappings[i];
+
+		if (m->executable && strcmp(m->path, c->proc->exe) == 0)
+			add_mapping(c, m, symbolizer_object(c->proc->sym, c->proc->pid, m));
+	}
+}
+
 void collector_add(struct collector *c, const struct sample_event *e, size_t size)
 {
 	uint64_t pcs[MAX_FRAMES], locs[MAX_FRAMES + SAMPLER_KSTACK_MAX];
@@ -215,6 +232,8 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 
 	if (ulen > size - SAMPLE_HEADER_SIZE)
 		ulen = size - SAMPLE_HEADER_SIZE;
+	if (!c->main_mapping_added)
+		add_main_mappings(c);
 
 	for (int i = 0; i < e->kstack_len && i < SAMPLER_KSTACK_MAX; i++) {
 		uint64_t id = kernel_location(c, e->kstack[i]);
