@@ -230,6 +230,29 @@ static void print_status(double elapsed, uint64_t samples, uint64_t drops)
 		env.pid, elapsed, (unsigned long long)samples, (unsigned long long)drops);
 }
 
+/* Says what the profile will lack when the main executable has no symbols or no DWARF. */
+static const char *symbol_warning(struct process *proc)
+{
+	for (size_t i = 0; i < proc->maps->count; i++) {
+		const struct proc_mapping *m = &proc->maps->mappings[i];
+		struct elf_object *obj;
+
+		if (!m->executable || strcmp(m->path, proc->exe) != 0)
+			continue;
+		obj = symbolizer_object(proc->sym, proc->pid, m);
+		if (!obj)
+			return "cannot read the target's executable: its frames show as [unknown]";
+		if (!elf_object_has_symbols(obj))
+			return "the target's executable has no symbols (stripped): its own frames show "
+			       "as [unknown] (name); libraries are still resolved";
+		if (!elf_object_has_dwarf(obj))
+			return "the target's executable has no DWARF debug info: no file:line and "
+			       "no inlined frames for its code";
+		return NULL;
+	}
+	return NULL;
+}
+
 static double cpu_seconds_self(uint64_t *max_rss_kb)
 {
 	struct rusage ru;
@@ -302,7 +325,7 @@ static int record(struct child *child)
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
 	struct report_info info = { 0 };
-	const char *warnings[4];
+	const char *warnings[8];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
 	uint64_t start_ns, last_status = 0;
@@ -340,15 +363,15 @@ static int record(struct child *child)
 	err = collector_new(proc, ks, 1000000000LL / env.freq_hz, &rec.col);
 	if (err)
 		goto out;
+	err = sampler_open(&sopts, on_sample, &rec, &sampler);
+	if (err)
+		goto out;
 	err = make_out_dir(dir, sizeof(dir));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
 			strerror(-err));
 		goto out;
 	}
-	err = sampler_open(&sopts, on_sample, &rec, &sampler);
-	if (err)
-		goto out;
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
@@ -415,6 +438,8 @@ static int record(struct child *child)
 			warnings[nwarn++] = "samples were dropped: the ring buffer was full";
 		if (st->samples == 0)
 			warnings[nwarn++] = "no samples: the target did not run on a CPU";
+		if (symbol_warning(proc))
+			warnings[nwarn++] = symbol_warning(proc);
 		info = (struct report_info){
 			.pid = env.pid,
 			.comm = proc->comm,

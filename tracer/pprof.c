@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "pprof.h"
+#include "array.h"
 #include "hashmap.h"
 #include "output.h"
 #include "profile.pb-c.h"
@@ -25,28 +26,11 @@ struct strtab {
 	size_t nowned, cap_owned;
 };
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap * 2 : 256;
-	void *p;
-
-	if (need <= *cap)
-		return true;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = ncap;
-	return true;
-}
-
 static int strtab_init(struct strtab *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->index = hashmap_new();
-	if (!st->index || !grow((void **)&st->strs, &st->cap, 1, sizeof(*st->strs)) ||
+	if (!st->index || !array_grow((void **)&st->strs, &st->cap, 1, sizeof(*st->strs)) ||
 	    hashmap_put(st->index, "", 0, 0))
 		return -ENOMEM;
 	st->strs[st->n++] = "";
@@ -80,8 +64,8 @@ static int64_t strtab_index(struct strtab *st, const char *s)
 		free(fixed);
 		return (int64_t)idx;
 	}
-	if (!grow((void **)&st->strs, &st->cap, st->n + 1, sizeof(*st->strs)) ||
-	    (fixed && !grow((void **)&st->owned, &st->cap_owned, st->nowned + 1,
+	if (!array_grow((void **)&st->strs, &st->cap, st->n + 1, sizeof(*st->strs)) ||
+	    (fixed && !array_grow((void **)&st->owned, &st->cap_owned, st->nowned + 1,
 			    sizeof(*st->owned))) ||
 	    hashmap_put(st->index, s, strlen(s), st->n)) {
 		free(fixed);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "profile.h"
+#include "array.h"
 #include "hashmap.h"
 
 #include <errno.h>
@@ -55,24 +56,6 @@ static void key_u64(struct keybuf *k, uint64_t v)
 static void key_ptr(struct keybuf *k, const void *p)
 {
 	key_add(k, &p, sizeof(p));
-}
-
-static bool grow_array(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	void *p;
-	size_t ncap;
-
-	if (need <= *cap)
-		return true;
-	ncap = *cap ? *cap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elem);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = ncap;
-	return true;
 }
 
 struct profile *profile_new(const struct profile_value_type *types, size_t ntypes,
@@ -203,7 +186,7 @@ uint64_t profile_add_mapping(struct profile *prof, const struct profile_mapping 
 		goto out;
 	if (hashmap_get(ix->mappings, k.data, k.len, &id))
 		goto out;
-	if (!grow_array((void **)&prof->mappings, &ix->cap_mappings, prof->nmappings + 1,
+	if (!array_grow((void **)&prof->mappings, &ix->cap_mappings, prof->nmappings + 1,
 			sizeof(*prof->mappings)))
 		goto out;
 	id = prof->nmappings + 1;
@@ -241,7 +224,7 @@ uint64_t profile_add_function(struct profile *prof, const char *name, const char
 		goto out;
 	if (hashmap_get(ix->functions, k.data, k.len, &id))
 		goto out;
-	if (!grow_array((void **)&prof->functions, &ix->cap_functions, prof->nfunctions + 1,
+	if (!array_grow((void **)&prof->functions, &ix->cap_functions, prof->nfunctions + 1,
 			sizeof(*prof->functions)))
 		goto out;
 	id = prof->nfunctions + 1;
@@ -278,7 +261,7 @@ uint64_t profile_add_location(struct profile *prof, uint64_t mapping_id, uint64_
 		goto out;
 	if (hashmap_get(ix->locations, k.data, k.len, &id))
 		goto out;
-	if (!grow_array((void **)&prof->locations, &ix->cap_locations, prof->nlocations + 1,
+	if (!array_grow((void **)&prof->locations, &ix->cap_locations, prof->nlocations + 1,
 			sizeof(*prof->locations)))
 		goto out;
 	copy = malloc(nlines * sizeof(*lines));
@@ -343,7 +326,7 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 		err = 0;
 		goto out;
 	}
-	if (!grow_array((void **)&prof->samples, &ix->cap_samples, prof->nsamples + 1,
+	if (!array_grow((void **)&prof->samples, &ix->cap_samples, prof->nsamples + 1,
 			sizeof(*prof->samples)))
 		goto out;
 	stack = malloc((nlocations ? nlocations : 1) * sizeof(*stack));

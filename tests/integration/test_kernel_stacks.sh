@@ -17,3 +17,6 @@ expect_between "samples in syscalls under a user read/write %" "$(pct "$sys" "$a
 root=$(count_matching "$folded" '^dd;.*__libc_start_main[^;]*;.*\[unknown\] \(dd\)')
 expect_between "samples unwound from the syscall to the process start %" "$(pct "$root" "$all")" 80 100
 ok "kernel and user frames in one stack"
+jq -e '.warnings | map(select(test("no symbols \\(stripped\\)"))) | length == 1' \
+	"$WORK/out/report.json" >/dev/null || fail "report.json does not warn that dd is stripped"
+ok "a stripped executable is reported as degraded"
