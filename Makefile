@@ -10,18 +10,20 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf
-LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lpthread -lm
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio
+LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpthread -lm
 
 # Debian packages the build, the tests and the examples need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
-	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev \
-	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils
+	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
+	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev
 
-TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c))
+TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c)) \
+	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
 TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(BUILD)/gen/profile.pb-c.o
-BPF_SRCS    := $(wildcard bpf/*.bpf.c)
-SKELS       := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+BPF_SRCS    := $(wildcard bpf/*.bpf.c runtimes/*/*.bpf.c)
+SKELS       := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
+vpath %.bpf.c bpf $(wildcard runtimes/*)
 GEN_HDRS    := $(SKELS) $(BUILD)/gen/profile.pb-c.h
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
@@ -54,9 +56,10 @@ $(BUILD)/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h)
+$(BUILD)/%.bpf.o: %.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h runtimes/*/*.h)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall -Werror \
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Iruntimes/tokio \
+		-Wall -Werror \
 		-c $< -o $@
 	$(Q)llvm-strip -g $@
 
@@ -79,7 +82,7 @@ $(BUILD)/%.o: %.c | $(GEN_HDRS)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # ---- examples and test fixtures ------------------------------------------------------------
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) tokio-examples
 
 $(BUILD)/examples/cpu_split: examples/cpu-split/cpu_split.c
 	$(call msg,CC,$@)
@@ -97,6 +100,25 @@ $(BUILD)/examples/rust_cpu: examples/rust-cpu/main.rs
 	$(Q)/usr/bin/rustc --edition 2018 --crate-name rust_cpu -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
 		$< -o $@
 
+# Tokio programs: one cargo package, built offline from Debian's crates with Debian's toolchain
+# (examples/tokio/.cargo/config.toml); cargo's home and output stay under $(BUILD).
+TOKIO_BINS     := service chain timer_wait long_poll sched_latency poll_heavy realistic coverage
+TOKIO_EXAMPLES := $(addprefix $(BUILD)/examples/tokio/,$(TOKIO_BINS))
+TOKIO_SRCS     := $(addprefix examples/tokio/,Cargo.toml Cargo.lock .cargo/config.toml) \
+		  $(shell find examples/tokio/src -name '*.rs')
+TOKIO_TARGET   := $(abspath $(BUILD))/tokio-target
+
+.PHONY: tokio-examples
+tokio-examples: $(TOKIO_EXAMPLES)
+
+$(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
+	$(call msg,CARGO,$(BUILD)/examples/tokio)
+	$(Q)cd examples/tokio && CARGO_HOME=$(TOKIO_TARGET)/cargo-home RUSTC=/usr/bin/rustc \
+		/usr/bin/cargo build --release --offline --locked --bins $(if $(V),,--quiet) \
+		--target-dir $(TOKIO_TARGET)
+	$(Q)mkdir -p $(BUILD)/examples/tokio
+	$(Q)cp $(addprefix $(TOKIO_TARGET)/release/,$(TOKIO_BINS)) $(BUILD)/examples/tokio/
+
 $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -110,7 +132,7 @@ $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
-unit: $(BUILD)/tests/unit_tests $(FIXTURES)
+unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof examples

@@ -1,0 +1,1501 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Static analysis of one ELF file for the Tokio adaptor (facts: docs/research/tokio-hooks.md).
+ *
+ * Everything hangs off the task vtables. A vtable is a static `Vtable` whose first slot is
+ * raw::poll<T,S>, so it exists for every spawned future type whatever LTO did to the code
+ * around it. They are found in two ways:
+ *
+ *  - with symbols: every pointer in the data whose target is a raw::poll symbol starts one;
+ *  - without: by their shape, 7 code pointers followed by 3 small offsets (vtable_at()).
+ *
+ * "Pointers in the data" are the relocated words of a PIE or shared object (RELA addends,
+ * RELR words), or, in a position-dependent executable, every aligned data word that holds a
+ * code address. Both kinds go into one sorted array, so the two searches are the same code.
+ *
+ * Where a poll returns comes from disassembly: raw::poll is either the whole poll (fat LTO
+ * inlines the harness into it) or a lone tail jump to Harness<T,S>::poll, whose rets are then
+ * the poll's end. Function extents come from the symbol size, or, when there is no symbol,
+ * from .eh_frame_hdr: the next FDE's start bounds the function (the gap is alignment padding,
+ * which holds no ret).
+ *
+ * The future type behind a vtable is read, in order of preference, from the generic arguments
+ * of a v0 raw::poll symbol, from the DW_AT_name of the raw::poll (or Harness::poll) subprogram
+ * DIE, or from the legacy name of a drop glue the task's dealloc or poll calls, which keeps
+ * its type arguments when the function name does not. LLVM merges identical functions, so one
+ * address may carry the names of several types; such an address names none.
+ *
+ * Without symbols, the waker functions are recovered from the RawWakerVTable the polls load
+ * (find_waker_vtable()); Harness::complete, NEXT_ID and CONTEXT are then left unknown.
+ */
+#include "tokio_binary.h"
+#include "array.h"
+#include "hashmap.h"
+#include "symbolizer.h"
+
+#include <capstone/capstone.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Vtable words (1.23 to at least 1.53): 7 functions, then trailer, scheduler and id offsets. */
+enum {
+	VT_POLL,
+	VT_SCHEDULE,
+	VT_DEALLOC,
+	VT_TRY_READ_OUTPUT,
+	VT_FUNCTIONS = 7,
+	VT_TRAILER_OFFSET = 7,
+	VT_SCHEDULER_OFFSET,
+	VT_ID_OFFSET,
+	VT_WORDS,
+};
+
+/* The scheduler follows the Header, which is at least 4 words. */
+#define MIN_SCHEDULER_OFFSET 32
+/* No task cell is this big; bounds the offsets so that other tables do not pass for vtables. */
+#define MAX_TASK_OFFSET (1ULL << 26)
+/* raw::poll -> Harness::poll is one hop; a second allows for a thunk in between. */
+#define MAX_TAIL_JUMPS 2
+/* How far into a called function the waker search looks for its vtable. */
+#define CALLEE_INSNS 24
+#define WAKER_FUNCTIONS 4    /* RawWakerVTable: clone, wake, wake_by_ref, drop */
+#define AMBIGUOUS UINT64_MAX /* in a type map: symbols of different types share the address */
+
+static const char GEN_FUTURE[] = "core::future::from_generator::GenFuture<";
+static const char BLOCKING_TASK[] = "tokio::runtime::blocking::task::BlockingTask<";
+
+/* A word of the file's data that holds a code or data address once the file is loaded. */
+struct pointer {
+	uint64_t where, target;
+};
+
+/* What a symbol's demangled name says it is. */
+enum symbol_kind {
+	SYM_OTHER,
+	SYM_RAW_POLL,
+	SYM_COMPLETE,
+	SYM_TASK_FUNCTION, /* any other function of tokio::runtime::task */
+	SYM_DROP_GLUE,	   /* drop_in_place of a task cell, stage or guard: names the future */
+	SYM_WAKE_BY_VAL,
+	SYM_WAKE_BY_REF,
+	SYM_CLONE_WAKER,
+	SYM_DROP_WAKER,
+	SYM_WAKER_VTABLE,
+	SYM_NEXT_ID,
+	SYM_CONTEXT,
+};
+
+struct analysis {
+	struct tokio_binary *tb;
+	Elf *elf;
+	const uint8_t *file;
+	size_t file_size;
+	GElf_Ehdr ehdr;
+	GElf_Phdr *phdrs;
+	size_t nphdrs;
+
+	struct pointer *ptrs; /* sorted by where, unique */
+	size_t nptrs, cap_ptrs;
+
+	/* .eh_frame_hdr search table: pairs of int32 (function start, FDE), relative to fde_base */
+	const uint8_t *fde_table;
+	size_t nfdes;
+	uint64_t fde_base;
+
+	/* From symbols. */
+	uint64_t *raw_polls;
+	size_t nraw_polls, cap_raw_polls;
+	struct hashmap *sizes;	    /* function address -> size, for the functions of interest */
+	struct hashmap *drop_glue;  /* drop glue address -> index into types */
+	struct hashmap *poll_types; /* v0 raw::poll address -> index into types */
+	struct hashmap *completes;  /* dedupes Harness::complete addresses */
+	char **types;		    /* future type names, owned */
+	size_t ntypes, cap_types;
+	uint64_t context_value, context_size;
+	bool has_context;
+
+	struct hashmap *poll_index; /* poll entry -> index into tb->polls */
+	size_t cap_vtables, cap_complete;
+	char **poll_names;  /* per tb->polls[i]: future type from the v0 symbol or DWARF */
+	size_t *poll_users; /* per tb->polls[i]: vtables pointing at it */
+
+	csh cs;
+	cs_insn *insn;
+	bool cs_open;
+};
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* ---- the file image ------------------------------------------------------------------------ */
+
+/* The file bytes behind [vaddr, vaddr + len), or NULL when they are not all in one segment. */
+static const uint8_t *image_bytes(const struct analysis *a, uint64_t vaddr, uint64_t len)
+{
+	for (size_t i = 0; i < a->nphdrs; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+
+		if (p->p_type != PT_LOAD || vaddr < p->p_vaddr ||
+		    vaddr - p->p_vaddr > p->p_filesz || len > p->p_filesz - (vaddr - p->p_vaddr))
+			continue;
+		if (p->p_offset + p->p_filesz > a->file_size)
+			return NULL;
+		return a->file + p->p_offset + (vaddr - p->p_vaddr);
+	}
+	return NULL;
+}
+
+static bool read_word(const struct analysis *a, uint64_t vaddr, uint64_t *word)
+{
+	const uint8_t *p = image_bytes(a, vaddr, sizeof(*word));
+
+	if (!p)
+		return false;
+	memcpy(word, p, sizeof(*word));
+	return true;
+}
+
+/* The end of the executable segment holding vaddr, 0 when vaddr is not code. */
+static uint64_t code_segment_end(const struct analysis *a, uint64_t vaddr)
+{
+	for (size_t i = 0; i < a->nphdrs; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+
+		if (p->p_type == PT_LOAD && (p->p_flags & PF_X) && vaddr >= p->p_vaddr &&
+		    vaddr - p->p_vaddr < p->p_filesz)
+			return p->p_vaddr + p->p_filesz;
+	}
+	return 0;
+}
+
+static bool is_code(const struct analysis *a, uint64_t vaddr)
+{
+	return code_segment_end(a, vaddr) != 0;
+}
+
+static int open_image(struct analysis *a, int fd)
+{
+	size_t n;
+
+	a->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!a->elf || elf_kind(a->elf) != ELF_K_ELF)
+		return -ENOEXEC;
+	if (!gelf_getehdr(a->elf, &a->ehdr) || a->ehdr.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    a->ehdr.e_machine != EM_X86_64)
+		return -ENOEXEC;
+	a->file = (const uint8_t *)elf_rawfile(a->elf, &a->file_size);
+	if (!a->file || elf_getphdrnum(a->elf, &n))
+		return -ENOEXEC;
+	a->phdrs = calloc(n ? n : 1, sizeof(*a->phdrs));
+	if (!a->phdrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (gelf_getphdr(a->elf, i, &a->phdrs[i]))
+			a->nphdrs++;
+	return 0;
+}
+
+/* ---- pointers in the data ------------------------------------------------------------------ */
+
+static int add_pointer(struct analysis *a, uint64_t where, uint64_t target)
+{
+	if (!array_grow((void **)&a->ptrs, &a->cap_ptrs, a->nptrs + 1, sizeof(*a->ptrs)))
+		return -ENOMEM;
+	a->ptrs[a->nptrs++] = (struct pointer){where, target};
+	return 0;
+}
+
+static int read_rela(struct analysis *a, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Data *syms = NULL;
+	Elf_Scn *symscn = elf_getscn(a->elf, sh->sh_link);
+	size_t n;
+
+	if (!data || !sh->sh_entsize)
+		return 0;
+	if (symscn)
+		syms = elf_getdata(symscn, NULL);
+	n = sh->sh_size / sh->sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Rela r;
+		GElf_Sym sym;
+		uint64_t type;
+		int err;
+
+		if (!gelf_getrela(data, i, &r))
+			return -EINVAL;
+		type = GELF_R_TYPE(r.r_info);
+		if (type == R_X86_64_RELATIVE) {
+			err = add_pointer(a, r.r_offset, r.r_addend);
+		} else if (type == R_X86_64_64 || type == R_X86_64_GLOB_DAT) {
+			/* Only symbols defined here point into this file. */
+			if (!syms || !gelf_getsym(syms, GELF_R_SYM(r.r_info), &sym) ||
+			    sym.st_shndx == SHN_UNDEF)
+				continue;
+			err = add_pointer(a, r.r_offset, sym.st_value + r.r_addend);
+		} else {
+			continue;
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* RELR (-z pack-relative-relocs) lists relocated words only; the file holds their targets. */
+static int read_relr(struct analysis *a, Elf_Scn *scn)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	uint64_t where = 0;
+
+	if (!data)
+		return 0;
+	for (size_t i = 0; i + sizeof(uint64_t) <= data->d_size; i += sizeof(uint64_t)) {
+		uint64_t entry, target;
+
+		memcpy(&entry, (const uint8_t *)data->d_buf + i, sizeof(entry));
+		if (!(entry & 1)) {
+			if (read_word(a, entry, &target) && add_pointer(a, entry, target))
+				return -ENOMEM;
+			where = entry + 8;
+			continue;
+		}
+		for (int bit = 0; bit < 63; bit++) {
+			uint64_t w = where + bit * 8;
+
+			if (((entry >> (bit + 1)) & 1) && read_word(a, w, &target) &&
+			    add_pointer(a, w, target))
+				return -ENOMEM;
+		}
+		where += 63 * 8;
+	}
+	return 0;
+}
+
+/* A position-dependent executable stores absolute addresses: take every data word into code. */
+static int scan_absolute_pointers(struct analysis *a)
+{
+	for (size_t i = 0; i < a->nphdrs; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+		uint64_t start = (p->p_vaddr + 7) & ~7ULL;
+
+		if (p->p_type != PT_LOAD || (p->p_flags & PF_X))
+			continue;
+		for (uint64_t w = start; w + 8 <= p->p_vaddr + p->p_filesz; w += 8) {
+			uint64_t word;
+
+			if (read_word(a, w, &word) && is_code(a, word) && add_pointer(a, w, word))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int compare_pointers(const void *x, const void *y)
+{
+	const struct pointer *p = x, *q = y;
+
+	return p->where < q->where ? -1 : p->where > q->where;
+}
+
+static int read_pointers(struct analysis *a)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t n = 0;
+	int err = 0;
+
+	while (!err && (scn = elf_nextscn(a->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC))
+			continue;
+		if (sh.sh_type == SHT_RELA)
+			err = read_rela(a, scn, &sh);
+		else if (sh.sh_type == SHT_RELR)
+			err = read_relr(a, scn);
+	}
+	if (!err && a->ehdr.e_type == ET_EXEC)
+		err = scan_absolute_pointers(a);
+	if (err)
+		return err;
+	if (!a->nptrs)
+		return 0;
+	qsort(a->ptrs, a->nptrs, sizeof(*a->ptrs), compare_pointers);
+	for (size_t i = 0; i < a->nptrs; i++)
+		if (!n || a->ptrs[n - 1].where != a->ptrs[i].where)
+			a->ptrs[n++] = a->ptrs[i];
+	a->nptrs = n;
+	return 0;
+}
+
+/* Index of the pointer stored at where, or -1. */
+static ssize_t pointer_index(const struct analysis *a, uint64_t where)
+{
+	size_t lo = 0, hi = a->nptrs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->ptrs[mid].where < where)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < a->nptrs && a->ptrs[lo].where == where ? (ssize_t)lo : -1;
+}
+
+static bool pointer_at(const struct analysis *a, uint64_t where, uint64_t *target)
+{
+	ssize_t i = pointer_index(a, where);
+
+	if (i < 0)
+		return false;
+	*target = a->ptrs[i].target;
+	return true;
+}
+
+/* ---- function extents ---------------------------------------------------------------------- */
+
+static void read_fde_table(struct analysis *a)
+{
+	for (size_t i = 0; i < a->nphdrs; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+		const uint8_t *hdr = image_bytes(a, p->p_vaddr, p->p_filesz);
+		uint32_t count;
+
+		/* version 1; eh_frame_ptr pcrel|sdata4; count udata4; table datarel|sdata4: what
+		 * GNU ld, gold and lld all write. */
+		if (p->p_type != PT_GNU_EH_FRAME || !hdr || p->p_filesz < 12 || hdr[0] != 1 ||
+		    hdr[1] != (DW_EH_PE_pcrel | DW_EH_PE_sdata4) || hdr[2] != DW_EH_PE_udata4 ||
+		    hdr[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4))
+			continue;
+		memcpy(&count, hdr + 8, sizeof(count));
+		if ((uint64_t)count * 8 > p->p_filesz - 12)
+			continue;
+		a->fde_table = hdr + 12;
+		a->nfdes = count;
+		a->fde_base = p->p_vaddr;
+		return;
+	}
+}
+
+static uint64_t fde_start(const struct analysis *a, size_t i)
+{
+	int32_t rel;
+
+	memcpy(&rel, a->fde_table + i * 8, sizeof(rel));
+	return a->fde_base + (int64_t)rel;
+}
+
+/* The end of the function at start (exclusive), 0 when unknown. */
+static uint64_t function_end(const struct analysis *a, uint64_t start)
+{
+	size_t lo = 0, hi = a->nfdes;
+	uint64_t size;
+
+	if (hashmap_get(a->sizes, &start, sizeof(start), &size) && size)
+		return start + size;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fde_start(a, mid) < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= a->nfdes || fde_start(a, lo) != start)
+		return 0;
+	if (lo + 1 < a->nfdes && fde_start(a, lo + 1) > start &&
+	    fde_start(a, lo + 1) <= code_segment_end(a, start))
+		return fde_start(a, lo + 1);
+	return code_segment_end(a, start);
+}
+
+/* ---- symbols ------------------------------------------------------------------------------- */
+
+/* The type a drop glue drops: legacy "core::ptr::drop_in_place<T>", v0 "...::<T>"; or NULL. */
+static const char *dropped_type(const char *d)
+{
+	static const char glue[] = "core::ptr::drop_in_place";
+
+	if (!has_prefix(d, glue))
+		return NULL;
+	d += sizeof(glue) - 1;
+	return has_prefix(d, "::<") ? d + 3 : has_prefix(d, "<") ? d + 1 : NULL;
+}
+
+/* Whether t is a task's Cell<T,S>, CoreStage<T>, Stage<T> or poll_future's Guard<T,S>: types
+ * whose first generic argument is the future. */
+static bool is_task_part(const char *t)
+{
+	static const char *const parts[] = {"Cell<", "CoreStage<", "Stage<", "Guard<"};
+	const char *lt = strchr(t, '<'), *name = lt;
+
+	if (!lt || !has_prefix(t, "tokio::runtime::task::"))
+		return false;
+	while (name > t && name[-1] != ':')
+		name--;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		if (name + strlen(parts[i]) == lt + 1 && has_prefix(name, parts[i]))
+			return true;
+	return false;
+}
+
+static enum symbol_kind classify_function(const char *d)
+{
+	static const char raw_poll[] = "tokio::runtime::task::raw::poll";
+	static const char harness[] = "tokio::runtime::task::harness::Harness<";
+	const char *t;
+
+	if (has_prefix(d, raw_poll) &&
+	    (!d[sizeof(raw_poll) - 1] || has_prefix(d + sizeof(raw_poll) - 1, "::<")))
+		return SYM_RAW_POLL;
+	/* legacy "tokio::...::Harness<T,S>::complete", v0 "<tokio::...::Harness<A, B>>::complete"
+	 */
+	if ((has_prefix(d, harness) || (d[0] == '<' && has_prefix(d + 1, harness))) &&
+	    has_suffix(d, ">::complete"))
+		return SYM_COMPLETE;
+	if (strcmp(d, "tokio::runtime::task::waker::wake_by_val") == 0)
+		return SYM_WAKE_BY_VAL;
+	if (strcmp(d, "tokio::runtime::task::waker::wake_by_ref") == 0)
+		return SYM_WAKE_BY_REF;
+	if (strcmp(d, "tokio::runtime::task::waker::clone_waker") == 0)
+		return SYM_CLONE_WAKER;
+	if (strcmp(d, "tokio::runtime::task::waker::drop_waker") == 0)
+		return SYM_DROP_WAKER;
+	if (has_prefix(d, "tokio::runtime::task::") || has_prefix(d, "<tokio::runtime::task::"))
+		return SYM_TASK_FUNCTION;
+	t = dropped_type(d);
+	return t && is_task_part(t) ? SYM_DROP_GLUE : SYM_OTHER;
+}
+
+static enum symbol_kind classify(const char *d, int type)
+{
+	if (type == STT_FUNC)
+		return classify_function(d);
+	if (type == STT_TLS)
+		return has_prefix(d, "tokio::runtime::context::CONTEXT::") ? SYM_CONTEXT
+									   : SYM_OTHER;
+	if (type != STT_OBJECT)
+		return SYM_OTHER;
+	if (strcmp(d, "tokio::runtime::task::waker::WAKER_VTABLE") == 0)
+		return SYM_WAKER_VTABLE;
+	/* legacy "tokio::runtime::task::id::Id::next::NEXT_ID", v0 "<tokio::...::Id>::next::...";
+	 * the runtime's ThreadId::next::NEXT_ID lives outside runtime::task. */
+	if ((has_prefix(d, "tokio::runtime::task::") || has_prefix(d, "<tokio::runtime::task::")) &&
+	    (has_suffix(d, "::Id::next::NEXT_ID") || has_suffix(d, "::Id>::next::NEXT_ID")))
+		return SYM_NEXT_ID;
+	return SYM_OTHER;
+}
+
+/*
+ * The first argument of a generic argument list; args points just past its '<'. Async fn
+ * futures of older compilers come wrapped in GenFuture<>, which says nothing: it is removed.
+ */
+static char *first_generic_arg(const char *args)
+{
+	const size_t wrapper = sizeof(GEN_FUTURE) - 1;
+	const char *p = args;
+	int depth = 0;
+	size_t n;
+
+	for (; *p; p++) {
+		if (*p == '<' || *p == '(' || *p == '[') {
+			depth++;
+		} else if (*p == '>' && p > args && p[-1] == '-') {
+			continue; /* the arrow of a fn type */
+		} else if (*p == '>' || *p == ')' || *p == ']') {
+			if (depth-- == 0)
+				break;
+		} else if (*p == ',' && depth == 0) {
+			break;
+		}
+	}
+	n = p - args;
+	if (!n)
+		return NULL;
+	if (n > wrapper + 1 && has_prefix(args, GEN_FUTURE) && args[n - 1] == '>')
+		return strndup(args + wrapper, n - wrapper - 1);
+	return strndup(args, n);
+}
+
+/*
+ * Maps addr to type. LLVM merges functions whose code is identical, and the one address then
+ * carries the symbols of all of them: when those name different types, the address names
+ * none (AMBIGUOUS).
+ */
+static int add_type(struct analysis *a, struct hashmap *map, uint64_t addr, char *type)
+{
+	uint64_t v;
+	int err = 0;
+
+	if (!type)
+		return 0;
+	if (hashmap_get(map, &addr, sizeof(addr), &v)) {
+		if (v != AMBIGUOUS && strcmp(a->types[v], type))
+			err = hashmap_put(map, &addr, sizeof(addr), AMBIGUOUS);
+		free(type);
+		return err;
+	}
+	if (!array_grow((void **)&a->types, &a->cap_types, a->ntypes + 1, sizeof(*a->types))) {
+		free(type);
+		return -ENOMEM;
+	}
+	a->types[a->ntypes] = type;
+	return hashmap_put(map, &addr, sizeof(addr), a->ntypes++);
+}
+
+/* The future type argument named in a v0 raw::poll or a drop glue name. */
+static char *type_from_symbol(const char *d, enum symbol_kind kind)
+{
+	const char *p = kind == SYM_RAW_POLL ? strstr(d, "::<") : strchr(dropped_type(d), '<');
+
+	if (!p)
+		return NULL;
+	return first_generic_arg(p + (kind == SYM_RAW_POLL ? 3 : 1));
+}
+
+static int add_raw_poll(struct analysis *a, uint64_t addr, const char *d)
+{
+	if (!array_grow((void **)&a->raw_polls, &a->cap_raw_polls, a->nraw_polls + 1,
+			sizeof(*a->raw_polls)))
+		return -ENOMEM;
+	a->raw_polls[a->nraw_polls++] = addr;
+	return add_type(a, a->poll_types, addr, type_from_symbol(d, SYM_RAW_POLL));
+}
+
+static int add_complete(struct analysis *a, uint64_t addr)
+{
+	struct tokio_binary *tb = a->tb;
+	uint64_t v;
+
+	if (hashmap_get(a->completes, &addr, sizeof(addr), &v))
+		return 0;
+	if (!array_grow((void **)&tb->complete, &a->cap_complete, tb->ncomplete + 1,
+			sizeof(*tb->complete)))
+		return -ENOMEM;
+	tb->complete[tb->ncomplete++] = addr;
+	return hashmap_put(a->completes, &addr, sizeof(addr), 1);
+}
+
+static int add_function(struct analysis *a, enum symbol_kind kind, const GElf_Sym *sym,
+			const char *d)
+{
+	uint64_t addr = sym->st_value;
+	int err = 0;
+
+	if (!addr)
+		return 0;
+	switch (kind) {
+	case SYM_RAW_POLL:
+		err = add_raw_poll(a, addr, d);
+		break;
+	case SYM_DROP_GLUE:
+		err = add_type(a, a->drop_glue, addr, type_from_symbol(d, kind));
+		break;
+	case SYM_COMPLETE:
+		err = add_complete(a, addr);
+		break;
+	case SYM_WAKE_BY_VAL:
+		a->tb->wake_by_val = addr;
+		break;
+	case SYM_WAKE_BY_REF:
+		a->tb->wake_by_ref = addr;
+		break;
+	case SYM_CLONE_WAKER:
+		a->tb->clone_waker = addr;
+		break;
+	case SYM_DROP_WAKER:
+		a->tb->drop_waker = addr;
+		break;
+	default:
+		break;
+	}
+	if (!err && sym->st_size)
+		err = hashmap_put(a->sizes, &addr, sizeof(addr), sym->st_size);
+	return err;
+}
+
+static int add_symbol(struct analysis *a, const GElf_Sym *sym, const char *name)
+{
+	int type = GELF_ST_TYPE(sym->st_info);
+	enum symbol_kind kind;
+	char *d;
+	int err = 0;
+
+	/* Demangling every name of a large binary costs more than the rest of the analysis; all
+	 * the names wanted contain "tokio" in either mangling. */
+	if (sym->st_shndx == SHN_UNDEF || !strstr(name, "tokio"))
+		return 0;
+	d = symbolizer_demangle(name);
+	kind = classify(d ? d : name, type);
+	switch (kind) {
+	case SYM_OTHER:
+		break;
+	case SYM_WAKER_VTABLE:
+		a->tb->waker_vtable = sym->st_value;
+		break;
+	case SYM_NEXT_ID:
+		a->tb->next_id = sym->st_value;
+		break;
+	case SYM_CONTEXT:
+		/*
+		 * What thread_local! names the variable depends on std: rustc 1.63 has the lazy
+		 * key CONTEXT::__getit::__KEY (the Option<Context> and its dtor state), rustc 1.95
+		 * CONTEXT::{{constant}}::{{closure}}::__RUST_STD_INTERNAL_VAL; const keys of some
+		 * versions are ...::VAL, with a one-byte STATE beside. The value is the largest.
+		 */
+		if (!a->has_context || sym->st_size > a->context_size) {
+			a->has_context = true;
+			a->context_value = sym->st_value;
+			a->context_size = sym->st_size;
+		}
+		break;
+	default:
+		err = add_function(a, kind, sym, d ? d : name);
+		break;
+	}
+	free(d);
+	return err;
+}
+
+static int read_symbols(struct analysis *a)
+{
+	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL, *use;
+	GElf_Shdr sh;
+	Elf_Data *data;
+
+	while ((scn = elf_nextscn(a->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			symtab = scn;
+		else if (sh.sh_type == SHT_DYNSYM)
+			dynsym = scn;
+	}
+	use = symtab ? symtab : dynsym;
+	if (!use || !gelf_getshdr(use, &sh) || !sh.sh_entsize || !(data = elf_getdata(use, NULL)))
+		return 0;
+	for (size_t i = 1; i < sh.sh_size / sh.sh_entsize; i++) {
+		GElf_Sym sym;
+		const char *name;
+		int err;
+
+		if (!gelf_getsym(data, i, &sym))
+			continue;
+		name = elf_strptr(a->elf, sh.sh_link, sym.st_name);
+		if (name && (err = add_symbol(a, &sym, name)))
+			return err;
+	}
+	return 0;
+}
+
+/* ---- vtables ------------------------------------------------------------------------------- */
+
+/*
+ * Whether a task vtable starts at vaddr: 7 pointers into code, then trailer_offset,
+ * scheduler_offset and id_offset as plain words (no pointer), all multiples of 8, with
+ * trailer > id >= scheduler >= 32 (the header comes first, the id sits in Core after the
+ * scheduler, the trailer after the future). Rust trait-object vtables start with drop, size
+ * and align, and RawWakerVTables have 4 functions, so neither takes this shape.
+ */
+static bool vtable_at(const struct analysis *a, uint64_t vaddr, struct tokio_vtable *vt)
+{
+	uint64_t w[VT_WORDS], target;
+
+	for (int i = 0; i < VT_WORDS; i++) {
+		bool is_pointer = pointer_at(a, vaddr + 8 * i, &target);
+
+		if (i < VT_FUNCTIONS) {
+			if (!is_pointer || !is_code(a, target))
+				return false;
+			w[i] = target;
+		} else if (is_pointer || !read_word(a, vaddr + 8 * i, &w[i]) || w[i] % 8) {
+			return false;
+		}
+	}
+	if (w[VT_SCHEDULER_OFFSET] < MIN_SCHEDULER_OFFSET ||
+	    w[VT_ID_OFFSET] < w[VT_SCHEDULER_OFFSET] || w[VT_TRAILER_OFFSET] <= w[VT_ID_OFFSET] ||
+	    w[VT_TRAILER_OFFSET] > MAX_TASK_OFFSET)
+		return false;
+	*vt = (struct tokio_vtable){
+	    .vaddr = vaddr,
+	    .poll = w[VT_POLL],
+	    .schedule = w[VT_SCHEDULE],
+	    .dealloc = w[VT_DEALLOC],
+	    .try_read_output = w[VT_TRY_READ_OUTPUT],
+	    .trailer_offset = w[VT_TRAILER_OFFSET],
+	    .scheduler_offset = w[VT_SCHEDULER_OFFSET],
+	    .id_offset = w[VT_ID_OFFSET],
+	};
+	return true;
+}
+
+static int add_vtable(struct analysis *a, const struct tokio_vtable *vt)
+{
+	struct tokio_binary *tb = a->tb;
+
+	if (!array_grow((void **)&tb->vtables, &a->cap_vtables, tb->nvtables + 1,
+			sizeof(*tb->vtables)))
+		return -ENOMEM;
+	tb->vtables[tb->nvtables++] = *vt;
+	return 0;
+}
+
+/* Every pointer to a raw::poll symbol starts a vtable (the vtable is its only user). */
+static int find_vtables_by_symbol(struct analysis *a)
+{
+	struct hashmap *polls = hashmap_new();
+	int err = 0;
+
+	if (!polls)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->nraw_polls && !err; i++)
+		err = hashmap_put(polls, &a->raw_polls[i], sizeof(uint64_t), i);
+	for (size_t i = 0; i < a->nptrs && !err; i++) {
+		struct tokio_vtable vt;
+		uint64_t v;
+
+		if (hashmap_get(polls, &a->ptrs[i].target, sizeof(uint64_t), &v) &&
+		    vtable_at(a, a->ptrs[i].where, &vt))
+			err = add_vtable(a, &vt);
+	}
+	hashmap_free(polls);
+	return err;
+}
+
+static int find_vtables_by_shape(struct analysis *a)
+{
+	for (size_t i = 0; i + VT_FUNCTIONS <= a->nptrs; i++) {
+		struct tokio_vtable vt;
+		int err;
+
+		/* cheap test first: the 7 function slots are consecutive pointers */
+		if (a->ptrs[i + VT_FUNCTIONS - 1].where !=
+			a->ptrs[i].where + 8 * (VT_FUNCTIONS - 1) ||
+		    !vtable_at(a, a->ptrs[i].where, &vt))
+			continue;
+		err = add_vtable(a, &vt);
+		if (err)
+			return err;
+		i += VT_FUNCTIONS - 1;
+	}
+	return 0;
+}
+
+/* ---- poll functions ------------------------------------------------------------------------ */
+
+static int compare_u64(const void *x, const void *y)
+{
+	uint64_t p = *(const uint64_t *)x, q = *(const uint64_t *)y;
+
+	return p < q ? -1 : p > q;
+}
+
+/* One poll per distinct entry (identical instantiations may share one), sorted by address. */
+static int collect_polls(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	size_t n = a->nraw_polls + tb->nvtables, m = 0;
+	uint64_t *entries = malloc((n ? n : 1) * sizeof(*entries));
+	int err = 0;
+
+	if (!entries)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->nraw_polls; i++)
+		entries[i] = a->raw_polls[i];
+	for (size_t i = 0; i < tb->nvtables; i++)
+		entries[a->nraw_polls + i] = tb->vtables[i].poll;
+	qsort(entries, n, sizeof(*entries), compare_u64);
+	for (size_t i = 0; i < n; i++)
+		if (!m || entries[m - 1] != entries[i])
+			entries[m++] = entries[i];
+	tb->polls = calloc(m ? m : 1, sizeof(*tb->polls));
+	a->poll_names = calloc(m ? m : 1, sizeof(*a->poll_names));
+	a->poll_users = calloc(m ? m : 1, sizeof(*a->poll_users));
+	if (!tb->polls || !a->poll_names || !a->poll_users) {
+		free(entries);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < m && !err; i++) {
+		tb->polls[i].entry = entries[i];
+		tb->polls[i].vtable = -1;
+		err = hashmap_put(a->poll_index, &entries[i], sizeof(uint64_t), i);
+	}
+	tb->npolls = m;
+	for (size_t i = 0; i < tb->nvtables && !err; i++) {
+		uint64_t p;
+
+		hashmap_get(a->poll_index, &tb->vtables[i].poll, sizeof(uint64_t), &p);
+		if (tb->polls[p].vtable < 0)
+			tb->polls[p].vtable = i;
+		a->poll_users[p]++;
+	}
+	free(entries);
+	return err;
+}
+
+/* Decodes one instruction at addr into a->insn. */
+static bool decode_at(struct analysis *a, uint64_t addr)
+{
+	uint64_t end = code_segment_end(a, addr);
+	size_t size = end && end - addr < 16 ? end - addr : 16;
+	const uint8_t *code = end ? image_bytes(a, addr, size) : NULL;
+
+	return code && cs_disasm_iter(a->cs, &code, &size, &addr, a->insn);
+}
+
+/* The target of a direct jmp or call; 0 for an indirect one. */
+static uint64_t branch_target(const cs_insn *insn)
+{
+	const cs_x86 *x = &insn->detail->x86;
+
+	return x->op_count == 1 && x->operands[0].type == X86_OP_IMM ? x->operands[0].imm : 0;
+}
+
+/* The address a rip-relative memory operand refers to; 0 when the instruction has none. */
+static uint64_t rip_operand(const cs_insn *insn)
+{
+	const cs_x86 *x = &insn->detail->x86;
+
+	for (int i = 0; i < x->op_count; i++)
+		if (x->operands[i].type == X86_OP_MEM && x->operands[i].mem.base == X86_REG_RIP)
+			return insn->address + insn->size + x->operands[i].mem.disp;
+	return 0;
+}
+
+/*
+ * An address loaded as a value: by a rip-relative lea, by a mov from a GOT slot (a static of
+ * another crate in a PIE), or by a mov of an immediate (position-dependent code). 0 if none.
+ */
+static uint64_t address_operand(const struct analysis *a, const cs_insn *insn)
+{
+	const cs_x86 *x = &insn->detail->x86;
+	uint64_t target;
+
+	if (insn->id == X86_INS_LEA)
+		return rip_operand(insn);
+	if (insn->id != X86_INS_MOV || x->op_count != 2)
+		return 0;
+	if (x->operands[1].type == X86_OP_IMM)
+		return x->operands[1].imm;
+	if (x->operands[1].type == X86_OP_MEM && x->operands[1].mem.base == X86_REG_RIP &&
+	    pointer_at(a, rip_operand(insn), &target))
+		return target;
+	return 0;
+}
+
+/* Follows the jumps to other functions a function starts with: raw::poll -> Harness::poll in
+ * non-LTO builds. */
+static uint64_t jump_chain_end(struct analysis *a, uint64_t addr)
+{
+	for (int hop = 0; hop < MAX_TAIL_JUMPS; hop++) {
+		uint64_t target;
+
+		if (!decode_at(a, addr))
+			break;
+		if (a->insn->id == X86_INS_ENDBR64 && !decode_at(a, addr + a->insn->size))
+			break;
+		target = a->insn->id == X86_INS_JMP ? branch_target(a->insn) : 0;
+		if (!target || !function_end(a, target))
+			break;
+		addr = target;
+	}
+	return addr;
+}
+
+/*
+ * Calls visit on each instruction of [start, end) until it returns non-zero, and returns that.
+ * Returns -EILSEQ when the bytes stop decoding before end, -EFAULT when they are not in the file.
+ */
+static int disassemble(struct analysis *a, uint64_t start, uint64_t end,
+		       int (*visit)(struct analysis *a, const cs_insn *insn, void *arg), void *arg)
+{
+	const uint8_t *code = end > start ? image_bytes(a, start, end - start) : NULL;
+	size_t size = end - start;
+	uint64_t addr = start;
+
+	if (!code)
+		return -EFAULT;
+	while (size) {
+		int ret;
+
+		if (!cs_disasm_iter(a->cs, &code, &size, &addr, a->insn))
+			return -EILSEQ;
+		ret = visit(a, a->insn, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+struct ret_scan {
+	struct tokio_poll_fn *poll;
+	uint64_t start, end;
+};
+
+static int visit_ret(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct ret_scan *s = arg;
+	struct tokio_poll_fn *p = s->poll;
+	uint64_t target;
+
+	if (insn->id == X86_INS_RET) {
+		if (p->nrets < TOKIO_MAX_RETS)
+			p->rets[p->nrets++] = insn->address;
+		else
+			p->rets_partial = true;
+	} else if (insn->id == X86_INS_JMP) {
+		/* A jump out of the function, direct or through a GOT slot, is a tail call: the
+		 * poll ends elsewhere. Register and indexed jumps are switch tables, inside. */
+		target = branch_target(insn);
+		if (rip_operand(insn) || (target && (target < s->start || target >= s->end)))
+			p->rets_partial = true;
+	}
+	return 0;
+}
+
+static void find_rets(struct analysis *a, struct tokio_poll_fn *p)
+{
+	struct ret_scan s = {.poll = p};
+
+	s.start = jump_chain_end(a, p->entry);
+	s.end = function_end(a, s.start);
+	if (!s.end || disassemble(a, s.start, s.end, visit_ret, &s))
+		p->rets_partial = true;
+}
+
+/* ---- future type names --------------------------------------------------------------------- */
+
+struct dwarf_scan {
+	struct analysis *a;
+	struct hashmap *targets; /* address -> poll index << 1 | 1 when it is the body */
+};
+
+static void name_subprogram(struct dwarf_scan *s, Dwarf_Die *die)
+{
+	Dwarf_Addr pc;
+	uint64_t v, addr;
+	const char *name, *args;
+	char **slot;
+
+	if (dwarf_lowpc(die, &pc) || !(name = dwarf_diename(die)))
+		return;
+	addr = pc;
+	if (!hashmap_get(s->targets, &addr, sizeof(addr), &v))
+		return;
+	slot = &s->a->poll_names[v >> 1];
+	/* the name of raw::poll itself wins over the one of the Harness::poll it jumps to */
+	if (*slot && (v & 1))
+		return;
+	args = strchr(name, '<');
+	if (!args)
+		return;
+	free(*slot);
+	*slot = first_generic_arg(args + 1);
+}
+
+/* Visits the subprograms of a unit; they sit under namespaces and types, not in functions. */
+static void walk_dies(struct dwarf_scan *s, Dwarf_Die *die, int depth)
+{
+	Dwarf_Die cur = *die, next, child;
+
+	do {
+		if (dwarf_tag(&cur) == DW_TAG_subprogram)
+			name_subprogram(s, &cur);
+		else if (depth < 64 && dwarf_haschildren(&cur) && !dwarf_child(&cur, &child))
+			walk_dies(s, &child, depth + 1);
+		if (dwarf_siblingof(&cur, &next))
+			break;
+		cur = next;
+	} while (true);
+}
+
+/* Names each poll from the DW_AT_name of its subprogram, "poll<Future, Scheduler>". */
+static int name_polls_from_dwarf(struct analysis *a, Dwarf *dw)
+{
+	struct dwarf_scan s = {.a = a, .targets = hashmap_new()};
+	struct hashmap *units = hashmap_new();
+	Dwarf_Off *offs = malloc((2 * a->tb->npolls + 1) * sizeof(*offs));
+	size_t nunits = 0;
+	int err = 0;
+
+	if (!s.targets || !units || !offs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < a->tb->npolls && !err; i++) {
+		uint64_t addrs[2], v;
+
+		/* Named by its v0 symbol, or merged: the one DIE at a poll that several vtables
+		 * share names only one of their futures. */
+		if (a->poll_names[i] || a->poll_users[i] > 1)
+			continue;
+		addrs[0] = a->tb->polls[i].entry;
+		addrs[1] = jump_chain_end(a, addrs[0]);
+		for (int k = 0; k < 2 && !err; k++) {
+			Dwarf_Die cu;
+			Dwarf_Off off;
+
+			if (k && addrs[1] == addrs[0])
+				break;
+			err = hashmap_put(s.targets, &addrs[k], sizeof(uint64_t), i << 1 | k);
+			if (err || !dwarf_addrdie(dw, addrs[k], &cu))
+				continue;
+			off = dwarf_dieoffset(&cu);
+			if (hashmap_get(units, &off, sizeof(off), &v))
+				continue;
+			err = hashmap_put(units, &off, sizeof(off), 1);
+			offs[nunits++] = off;
+		}
+	}
+	/* one pass per unit holding a target: the copies of a crate share a few units */
+	for (size_t i = 0; i < nunits && !err; i++) {
+		Dwarf_Die cu, child;
+
+		if (dwarf_offdie(dw, offs[i], &cu) && !dwarf_child(&cu, &child))
+			walk_dies(&s, &child, 0);
+	}
+out:
+	free(offs);
+	hashmap_free(units);
+	hashmap_free(s.targets);
+	return err;
+}
+
+struct drop_glue_scan {
+	const char *type;
+	uint64_t callee; /* the first tokio::runtime::task function called */
+};
+
+static int visit_call(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct drop_glue_scan *s = arg;
+	uint64_t target, v;
+
+	if (insn->id != X86_INS_CALL && insn->id != X86_INS_JMP)
+		return 0;
+	target = branch_target(insn);
+	if (hashmap_get(a->drop_glue, &target, sizeof(target), &v) && v != AMBIGUOUS) {
+		s->type = a->types[v];
+		return 1;
+	}
+	if (!s->callee && hashmap_get(a->sizes, &target, sizeof(target), &v))
+		s->callee = target;
+	return 0;
+}
+
+/*
+ * The future type from the name of a drop glue the task's code calls: dealloc drops the cell
+ * (fat LTO: drop_in_place<Cell<T,S>>), or Harness::dealloc, which it jumps to, drops the
+ * CoreStage<T>, maybe through one more task function; Harness::poll drops its panic
+ * Guard<T,S> when the future panics. Inlining removes some of these calls, rarely all.
+ */
+static const char *type_from_drop_glue(struct analysis *a, const struct tokio_vtable *vt)
+{
+	uint64_t fns[3] = {jump_chain_end(a, vt->dealloc), 0, jump_chain_end(a, vt->poll)};
+
+	for (int i = 0; i < 3; i++) {
+		struct drop_glue_scan s = {0};
+		uint64_t end = fns[i] ? function_end(a, fns[i]) : 0;
+
+		if (!end)
+			continue;
+		disassemble(a, fns[i], end, visit_call, &s);
+		if (s.type)
+			return s.type;
+		if (i == 0)
+			fns[1] = s.callee;
+	}
+	return NULL;
+}
+
+static int name_vtables(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	Dwarf *dw = dwarf_begin_elf(a->elf, DWARF_C_READ, NULL);
+	int err = 0;
+
+	for (size_t i = 0; i < tb->npolls; i++) {
+		uint64_t v;
+
+		if (hashmap_get(a->poll_types, &tb->polls[i].entry, sizeof(uint64_t), &v) &&
+		    v != AMBIGUOUS && !(a->poll_names[i] = strdup(a->types[v])))
+			err = -ENOMEM;
+	}
+	if (dw && !err)
+		err = name_polls_from_dwarf(a, dw);
+	if (dw)
+		dwarf_end(dw);
+	for (size_t i = 0; i < tb->nvtables && !err; i++) {
+		struct tokio_vtable *vt = &tb->vtables[i];
+		const char *type;
+		uint64_t p;
+
+		hashmap_get(a->poll_index, &vt->poll, sizeof(uint64_t), &p);
+		type = a->poll_names[p];
+		if (!type && hashmap_size(a->drop_glue))
+			type = type_from_drop_glue(a, vt);
+		if (!type)
+			continue;
+		vt->future_type = strdup(type);
+		if (!vt->future_type)
+			return -ENOMEM;
+		vt->blocking = has_prefix(type, BLOCKING_TASK);
+		/* multi_thread (and 1.30-1.44 multi_thread_alt) worker::Launch::launch */
+		vt->worker_launch =
+		    vt->blocking && strstr(type, "::worker::") && strstr(type, "launch::");
+	}
+	return err;
+}
+
+/* ---- waker functions without symbols ------------------------------------------------------- */
+
+/*
+ * Tokio's RawWakerVTable (clone_waker, wake_by_val, wake_by_ref, drop_waker) is loaded where a
+ * poll builds the task's waker: in raw::poll or Harness::poll when raw_waker() is inlined,
+ * else in the small raw_waker() they call. So: collect the 4-pointer tables referenced from
+ * each poll body and from the first instructions of each function it calls, take the one
+ * most polls reference, and accept it if its clone function references it too (a clone
+ * returns a waker with the same vtable).
+ */
+struct waker_scan {
+	struct hashmap *votes;	 /* table -> polls referencing it */
+	struct hashmap *seen;	 /* tables referenced by the code being scanned */
+	struct hashmap *callees; /* function -> the table its first instructions load, or 0 */
+	struct hashmap *vtables; /* task vtables, which would pass for longer tables */
+	uint64_t *calls;
+	size_t ncalls, cap_calls;
+	bool in_callee; /* scanning the start of a callee: stop at its first ret or jmp */
+	size_t budget;
+	uint64_t found;
+	int err;
+};
+
+static bool is_waker_table(const struct analysis *a, const struct waker_scan *s, uint64_t addr)
+{
+	uint64_t target, v;
+
+	if (hashmap_get(s->vtables, &addr, sizeof(addr), &v))
+		return false;
+	for (int i = 0; i < WAKER_FUNCTIONS; i++)
+		if (!pointer_at(a, addr + 8 * i, &target) || !is_code(a, target))
+			return false;
+	return true;
+}
+
+static int visit_waker_ref(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct waker_scan *s = arg;
+	uint64_t table = address_operand(a, insn), slot = rip_operand(insn), target;
+
+	if (table && is_waker_table(a, s, table)) {
+		if (s->in_callee) {
+			s->found = table;
+			return 1;
+		}
+		if ((s->err = hashmap_put(s->seen, &table, sizeof(table), 1)))
+			return s->err;
+	}
+	if (s->in_callee)
+		return insn->id == X86_INS_RET || insn->id == X86_INS_JMP || !--s->budget;
+	if (insn->id != X86_INS_CALL)
+		return 0;
+	/* direct, or through a GOT slot as calls across crates in a PIE are */
+	target = branch_target(insn);
+	if (!target && slot && !pointer_at(a, slot, &target))
+		return 0;
+	if (!target || !is_code(a, target))
+		return 0;
+	if (!array_grow((void **)&s->calls, &s->cap_calls, s->ncalls + 1, sizeof(*s->calls)))
+		return s->err = -ENOMEM;
+	s->calls[s->ncalls++] = target;
+	return 0;
+}
+
+static uint64_t callee_table(struct analysis *a, struct waker_scan *s, uint64_t fn)
+{
+	uint64_t table;
+
+	if (hashmap_get(s->callees, &fn, sizeof(fn), &table))
+		return table;
+	s->in_callee = true;
+	s->budget = CALLEE_INSNS;
+	s->found = 0;
+	disassemble(a, fn, code_segment_end(a, fn), visit_waker_ref, s);
+	s->in_callee = false;
+	if (hashmap_put(s->callees, &fn, sizeof(fn), s->found))
+		s->err = -ENOMEM;
+	return s->found;
+}
+
+/* Fills s->seen with the waker tables [start, end) loads, itself or in a function it calls. */
+static int referenced_tables(struct analysis *a, struct waker_scan *s, uint64_t start, uint64_t end)
+{
+	hashmap_free(s->seen);
+	s->seen = hashmap_new();
+	if (!s->seen)
+		return -ENOMEM;
+	s->ncalls = 0;
+	disassemble(a, start, end, visit_waker_ref, s);
+	for (size_t i = 0; i < s->ncalls && !s->err; i++) {
+		uint64_t table = callee_table(a, s, s->calls[i]);
+
+		if (table && !s->err)
+			s->err = hashmap_put(s->seen, &table, sizeof(table), 1);
+	}
+	return s->err;
+}
+
+static int add_vote(const void *key, size_t len, uint64_t value, void *arg)
+{
+	struct hashmap *votes = arg;
+	uint64_t n = 0;
+
+	hashmap_get(votes, key, len, &n);
+	return hashmap_put(votes, key, len, n + 1);
+}
+
+struct best_table {
+	uint64_t table, votes;
+};
+
+static int pick_best(const void *key, size_t len, uint64_t votes, void *arg)
+{
+	struct best_table *best = arg;
+	uint64_t table;
+
+	memcpy(&table, key, sizeof(table));
+	if (votes > best->votes || (votes == best->votes && table < best->table))
+		*best = (struct best_table){table, votes};
+	return 0;
+}
+
+static int find_waker_vtable(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	struct waker_scan s = {
+	    .votes = hashmap_new(),
+	    .callees = hashmap_new(),
+	    .vtables = hashmap_new(),
+	};
+	struct best_table best = {0, 0};
+	uint64_t fns[WAKER_FUNCTIONS], v, end;
+
+	if (!s.votes || !s.callees || !s.vtables) {
+		s.err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < tb->nvtables && !s.err; i++)
+		s.err = hashmap_put(s.vtables, &tb->vtables[i].vaddr, sizeof(uint64_t), 1);
+	for (size_t i = 0; i < tb->npolls && !s.err; i++) {
+		uint64_t body = jump_chain_end(a, tb->polls[i].entry);
+
+		end = function_end(a, body);
+		if (end && !referenced_tables(a, &s, body, end))
+			s.err = hashmap_each(s.seen, add_vote, s.votes);
+	}
+	if (s.err)
+		goto out;
+	hashmap_each(s.votes, pick_best, &best);
+	if (!best.votes)
+		goto out;
+	for (int i = 0; i < WAKER_FUNCTIONS; i++)
+		pointer_at(a, best.table + 8 * i, &fns[i]);
+	end = function_end(a, fns[0]);
+	if (!end || referenced_tables(a, &s, fns[0], end) ||
+	    !hashmap_get(s.seen, &best.table, sizeof(best.table), &v))
+		goto out;
+	tb->waker_vtable = best.table;
+	tb->clone_waker = fns[0];
+	tb->wake_by_val = fns[1];
+	tb->wake_by_ref = fns[2];
+	tb->drop_waker = fns[3];
+out:
+	free(s.calls);
+	hashmap_free(s.seen);
+	hashmap_free(s.votes);
+	hashmap_free(s.callees);
+	hashmap_free(s.vtables);
+	return s.err;
+}
+
+/* ---- thread-local CONTEXT ------------------------------------------------------------------ */
+
+/*
+ * x86-64 static TLS (variant II): the executable's block ends at the thread pointer, so a
+ * variable is at fsbase - roundup(PT_TLS.p_memsz, p_align) + st_value. Only the executable's
+ * block has a link-time offset; a shared object's block is placed at load time.
+ */
+static void find_tls(struct analysis *a)
+{
+	bool executable = a->ehdr.e_type == ET_EXEC;
+
+	for (size_t i = 0; i < a->nphdrs; i++)
+		if (a->phdrs[i].p_type == PT_INTERP)
+			executable = true;
+	if (!a->has_context || !executable)
+		return;
+	for (size_t i = 0; i < a->nphdrs; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+		uint64_t align = p->p_align ? p->p_align : 1;
+
+		if (p->p_type != PT_TLS)
+			continue;
+		a->tb->has_tls = true;
+		a->tb->tls_context_offset =
+		    (int64_t)a->context_value - (int64_t)((p->p_memsz + align - 1) / align * align);
+		a->tb->tls_context_size = a->context_size;
+	}
+}
+
+/* ---- entry points -------------------------------------------------------------------------- */
+
+static int analyze(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	int err;
+
+	if ((err = read_pointers(a)) || (err = read_symbols(a)))
+		return err;
+	read_fde_table(a);
+	if (a->nraw_polls) {
+		err = find_vtables_by_symbol(a);
+		tb->has_symbols = true;
+	} else {
+		err = find_vtables_by_shape(a);
+	}
+	if (err || (err = collect_polls(a)))
+		return err;
+	if (!tb->npolls)
+		return -ENOENT;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &a->cs) != CS_ERR_OK)
+		return -ENOMEM;
+	a->cs_open = true;
+	cs_option(a->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	a->insn = cs_malloc(a->cs);
+	if (!a->insn)
+		return -ENOMEM;
+	for (size_t i = 0; i < tb->npolls; i++)
+		find_rets(a, &tb->polls[i]);
+	if ((err = name_vtables(a)))
+		return err;
+	if (!tb->clone_waker && (err = find_waker_vtable(a)))
+		return err;
+	find_tls(a);
+	return 0;
+}
+
+static void analysis_free(struct analysis *a)
+{
+	for (size_t i = 0; i < a->ntypes; i++)
+		free(a->types[i]);
+	for (size_t i = 0; a->poll_names && i < a->tb->npolls; i++)
+		free(a->poll_names[i]);
+	free(a->types);
+	free(a->poll_names);
+	free(a->poll_users);
+	free(a->raw_polls);
+	free(a->ptrs);
+	free(a->phdrs);
+	hashmap_free(a->sizes);
+	hashmap_free(a->drop_glue);
+	hashmap_free(a->poll_types);
+	hashmap_free(a->completes);
+	hashmap_free(a->poll_index);
+	if (a->insn)
+		cs_free(a->insn, 1);
+	if (a->cs_open)
+		cs_close(&a->cs);
+	if (a->elf)
+		elf_end(a->elf);
+}
+
+int tokio_binary_analyze(const char *path, struct tokio_binary **out)
+{
+	struct analysis a = {0};
+	int fd = -1, err = -ENOMEM;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	a.tb = calloc(1, sizeof(*a.tb));
+	a.sizes = hashmap_new();
+	a.drop_glue = hashmap_new();
+	a.poll_types = hashmap_new();
+	a.completes = hashmap_new();
+	a.poll_index = hashmap_new();
+	if (!a.tb || !a.sizes || !a.drop_glue || !a.poll_types || !a.completes || !a.poll_index)
+		goto out;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	err = open_image(&a, fd);
+	if (!err)
+		err = analyze(&a);
+out:
+	analysis_free(&a);
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		tokio_binary_free(a.tb);
+		return err;
+	}
+	*out = a.tb;
+	return 0;
+}
+
+void tokio_binary_free(struct tokio_binary *tb)
+{
+	if (!tb)
+		return;
+	for (size_t i = 0; i < tb->nvtables; i++)
+		free((char *)tb->vtables[i].future_type);
+	free(tb->vtables);
+	free(tb->polls);
+	free(tb->complete);
+	free(tb);
+}
+
+int64_t tokio_binary_file_offset(const char *path, uint64_t vaddr)
+{
+	Elf64_Ehdr eh;
+	int64_t off = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
+		goto out;
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		if (pread(fd, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph)) != sizeof(ph))
+			break;
+		if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && vaddr >= ph.p_vaddr &&
+		    vaddr - ph.p_vaddr < ph.p_filesz) {
+			off = ph.p_offset + (vaddr - ph.p_vaddr);
+			break;
+		}
+	}
+out:
+	close(fd);
+	return off;
+}

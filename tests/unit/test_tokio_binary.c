@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tokio_binary against build/examples/tokio/chain (tokio 1.24.2, release, debug=1, legacy
+ * mangling): main spawns task_a, which spawns task_b, which spawns task_c.
+ *
+ * What the analysis reports is checked against the file as read here with libelf, never with
+ * the code under test: the mangled symbols at each address, the relocations that fill each
+ * vtable, the bytes at each ret, and the thread-pointer displacement the program's own code
+ * uses for CONTEXT. Copies made with strip exercise the paths without symbols or DWARF.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tokio_binary.h"
+
+/* Legacy mangled names: prefixes up to the hash. */
+#define RAW "_ZN5tokio7runtime4task3raw"
+#define HARNESS "_ZN5tokio7runtime4task7harness20Harness$LT$T$C$S$GT$"
+#define WAKER "_ZN5tokio7runtime4task5waker"
+#define RAW_POLL RAW "4poll17h"
+#define RAW_SCHEDULE RAW "8schedule17h"
+#define RAW_DEALLOC RAW "7dealloc17h"
+#define RAW_TRY_READ_OUTPUT RAW "15try_read_output17h"
+#define HARNESS_POLL HARNESS "4poll17h"
+#define HARNESS_COMPLETE HARNESS "8complete17h"
+#define NEXT_ID "_ZN5tokio7runtime4task2id2Id4next7NEXT_ID17h"
+
+static const char *const TASKS[] = {"task_a", "task_b", "task_c"};
+#define NTASKS (sizeof(TASKS) / sizeof(TASKS[0]))
+
+struct symbol {
+	uint64_t addr, size;
+	const char *name;
+};
+
+/* The file as libelf reads it, with its .symtab. */
+struct image {
+	int fd;
+	Elf *elf;
+	struct symbol *syms;
+	size_t nsyms;
+};
+
+static char *chain_path(void)
+{
+	const char *build = getenv("BUILD");
+	char *path;
+
+	cr_assert_not_null(build, "BUILD must name the build directory");
+	cr_assert_geq(asprintf(&path, "%s/examples/tokio/chain", build), 0);
+	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make tokio-examples", path);
+	return path;
+}
+
+static void image_open(struct image *im, const char *path)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	cr_assert_neq(elf_version(EV_CURRENT), EV_NONE);
+	memset(im, 0, sizeof(*im));
+	im->fd = open(path, O_RDONLY);
+	cr_assert_geq(im->fd, 0, "cannot open %s", path);
+	im->elf = elf_begin(im->fd, ELF_C_READ, NULL);
+	cr_assert_not_null(im->elf, "%s: %s", path, elf_errmsg(-1));
+	while ((scn = elf_nextscn(im->elf, scn))) {
+		Elf_Data *data = elf_getdata(scn, NULL);
+
+		gelf_getshdr(scn, &sh);
+		if (sh.sh_type != SHT_SYMTAB || !data)
+			continue;
+		im->syms = calloc(sh.sh_size / sh.sh_entsize, sizeof(*im->syms));
+		cr_assert_not_null(im->syms);
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym s;
+
+			gelf_getsym(data, i, &s);
+			if (!s.st_value)
+				continue;
+			im->syms[im->nsyms++] = (struct symbol){
+			    .addr = s.st_value,
+			    .size = s.st_size,
+			    .name = elf_strptr(im->elf, sh.sh_link, s.st_name),
+			};
+		}
+	}
+}
+
+static void image_close(struct image *im)
+{
+	free(im->syms);
+	elf_end(im->elf);
+	close(im->fd);
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Whether a symbol named prefix... starts at addr (merged functions have several names). */
+static bool symbol_at(const struct image *im, uint64_t addr, const char *prefix)
+{
+	for (size_t i = 0; i < im->nsyms; i++)
+		if (im->syms[i].addr == addr && has_prefix(im->syms[i].name, prefix))
+			return true;
+	return false;
+}
+
+static bool inside_symbol(const struct image *im, uint64_t addr, const char *prefix)
+{
+	for (size_t i = 0; i < im->nsyms; i++) {
+		const struct symbol *s = &im->syms[i];
+
+		if (addr >= s->addr && addr < s->addr + s->size && has_prefix(s->name, prefix))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the dynamic relocations store addend at where, as a PIE's vtable slots are filled. */
+static bool relative_reloc(const struct image *im, uint64_t where, uint64_t addend)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(im->elf, scn))) {
+		Elf_Data *data = elf_getdata(scn, NULL);
+
+		gelf_getshdr(scn, &sh);
+		if (sh.sh_type != SHT_RELA || !data)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Rela r;
+
+			gelf_getrela(data, i, &r);
+			if (r.r_offset == where && GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE)
+				return (uint64_t)r.r_addend == addend;
+		}
+	}
+	return false;
+}
+
+/* Copies len bytes at vaddr from the section that holds them. */
+static void section_bytes(const struct image *im, uint64_t vaddr, void *buf, size_t len)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(im->elf, scn))) {
+		Elf_Data *data;
+
+		gelf_getshdr(scn, &sh);
+		if (sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_ALLOC) ||
+		    vaddr < sh.sh_addr || vaddr + len > sh.sh_addr + sh.sh_size)
+			continue;
+		data = elf_getdata(scn, NULL);
+		cr_assert_not_null(data);
+		memcpy(buf, (const char *)data->d_buf + (vaddr - sh.sh_addr), len);
+		return;
+	}
+	cr_assert_fail("no section holds 0x%llx", (unsigned long long)vaddr);
+}
+
+static void file_bytes(const char *path, uint64_t vaddr, void *buf, size_t len)
+{
+	int64_t off = tokio_binary_file_offset(path, vaddr);
+	int fd = open(path, O_RDONLY);
+
+	cr_assert_geq(off, 0, "no file offset for 0x%llx", (unsigned long long)vaddr);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, buf, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static struct tokio_binary *analyze(const char *path)
+{
+	struct tokio_binary *tb = NULL;
+	int err = tokio_binary_analyze(path, &tb);
+
+	cr_assert_eq(err, 0, "analyzing %s: %s", path, strerror(-err));
+	cr_assert_not_null(tb);
+	return tb;
+}
+
+/* A copy of path made by strip with the given option, in a fresh directory. */
+static char *stripped_copy(const char *path, const char *option, char *dir)
+{
+	char *copy, *cmd;
+
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_geq(asprintf(&copy, "%s/chain", dir), 0);
+	cr_assert_geq(asprintf(&cmd, "strip %s -o '%s' '%s'", option, copy, path), 0);
+	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+	free(cmd);
+	return copy;
+}
+
+static void remove_copy(char *copy, const char *dir)
+{
+	unlink(copy);
+	rmdir(dir);
+	free(copy);
+}
+
+/* Which of TASKS a future type names, -1 for none. */
+static int task_of(const char *type)
+{
+	for (size_t i = 0; type && i < NTASKS; i++)
+		if (strstr(type, TASKS[i]))
+			return i;
+	return -1;
+}
+
+Test(tokio_binary, vtables_of_chain)
+{
+	char *path = chain_path();
+	struct tokio_binary *tb = analyze(path);
+	size_t per_task[NTASKS] = {0}, launch = 0;
+	struct image im;
+
+	image_open(&im, path);
+	cr_expect(tb->has_symbols);
+	for (size_t i = 0; i < tb->nvtables; i++) {
+		const struct tokio_vtable *vt = &tb->vtables[i];
+		uint64_t offsets[3];
+		int task = task_of(vt->future_type);
+
+		cr_assert(symbol_at(&im, vt->poll, RAW_POLL), "vtable %zu: poll 0x%lx", i,
+			  vt->poll);
+		cr_expect(symbol_at(&im, vt->schedule, RAW_SCHEDULE), "vtable %zu: schedule", i);
+		cr_expect(symbol_at(&im, vt->dealloc, RAW_DEALLOC), "vtable %zu: dealloc", i);
+		cr_expect(symbol_at(&im, vt->try_read_output, RAW_TRY_READ_OUTPUT),
+			  "vtable %zu: try_read_output", i);
+		cr_expect(relative_reloc(&im, vt->vaddr, vt->poll), "vtable %zu: poll slot", i);
+		cr_expect(relative_reloc(&im, vt->vaddr + 8, vt->schedule), "vtable %zu", i);
+		cr_expect(relative_reloc(&im, vt->vaddr + 16, vt->dealloc), "vtable %zu", i);
+		section_bytes(&im, vt->vaddr + 56, offsets, sizeof(offsets));
+		cr_expect_eq(offsets[0], vt->trailer_offset, "vtable %zu", i);
+		cr_expect_eq(offsets[1], vt->scheduler_offset, "vtable %zu", i);
+		cr_expect_eq(offsets[2], vt->id_offset, "vtable %zu", i);
+		cr_assert_not_null(vt->future_type, "vtable %zu has no future type", i);
+		if (task >= 0) {
+			per_task[task]++;
+			cr_expect_not(vt->blocking || vt->worker_launch, "%s", vt->future_type);
+		}
+		/* the multi-thread runtime's workers run inside BlockingTask<Launch::launch> */
+		if (strstr(vt->future_type, "launch")) {
+			launch++;
+			cr_expect(vt->worker_launch && vt->blocking, "%s", vt->future_type);
+		}
+	}
+	for (size_t t = 0; t < NTASKS; t++)
+		cr_expect_geq(per_task[t], 1, "no vtable for %s", TASKS[t]);
+	cr_expect_geq(launch, 1);
+	image_close(&im);
+	tokio_binary_free(tb);
+	free(path);
+}
+
+Test(tokio_binary, polls_and_returns)
+{
+	char *path = chain_path();
+	struct tokio_binary *tb = analyze(path);
+	struct image im;
+
+	image_open(&im, path);
+	cr_assert_geq(tb->npolls, tb->nvtables ? 1 : 0);
+	for (size_t i = 0; i < tb->npolls; i++) {
+		const struct tokio_poll_fn *p = &tb->polls[i];
+		uint8_t in_file[16], in_section[16];
+
+		cr_expect(symbol_at(&im, p->entry, RAW_POLL), "poll 0x%lx", p->entry);
+		cr_assert(p->vtable >= 0 && (size_t)p->vtable < tb->nvtables);
+		cr_expect_eq(tb->vtables[p->vtable].poll, p->entry);
+		/* uprobes go at file offsets: the file must hold the code there */
+		file_bytes(path, p->entry, in_file, sizeof(in_file));
+		section_bytes(&im, p->entry, in_section, sizeof(in_section));
+		cr_expect_arr_eq(in_file, in_section, sizeof(in_file), "poll 0x%lx", p->entry);
+		/* non-LTO: raw::poll jumps to Harness::poll, which returns through one ret */
+		cr_expect_geq(p->nrets, 1, "poll 0x%lx has no ret", p->entry);
+		cr_expect_not(p->rets_partial, "poll 0x%lx", p->entry);
+		for (size_t r = 0; r < p->nrets; r++) {
+			uint8_t op;
+
+			file_bytes(path, p->rets[r], &op, 1);
+			cr_expect(op == 0xc3 || op == 0xc2, "0x%lx holds 0x%02x", p->rets[r], op);
+			cr_expect(inside_symbol(&im, p->rets[r], HARNESS_POLL) ||
+				      inside_symbol(&im, p->rets[r], RAW_POLL),
+				  "ret 0x%lx of poll 0x%lx is in no poll function", p->rets[r],
+				  p->entry);
+		}
+	}
+	for (size_t i = 1; i < tb->npolls; i++)
+		cr_expect_lt(tb->polls[i - 1].entry, tb->polls[i].entry, "duplicate poll entries");
+	cr_expect_eq(tokio_binary_file_offset(path, 0), -1, "address 0 is no code");
+	image_close(&im);
+	tokio_binary_free(tb);
+	free(path);
+}
+
+/* Whether some "mov %fs:0x0,%reg" is followed closely by the 32-bit displacement disp. */
+static bool code_uses_tls_offset(const struct image *im, int32_t disp)
+{
+	static const uint8_t tail[] = {0x25, 0, 0, 0, 0};
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(im->elf, scn))) {
+		Elf_Data *data = elf_getdata(scn, NULL);
+		const uint8_t *c;
+
+		gelf_getshdr(scn, &sh);
+		if (!(sh.sh_flags & SHF_EXECINSTR) || !data || !data->d_buf)
+			continue;
+		c = data->d_buf;
+		for (size_t i = 0; i + 9 + 16 <= data->d_size; i++) {
+			if (c[i] != 0x64 || (c[i + 1] & 0xfb) != 0x48 || c[i + 2] != 0x8b ||
+			    (c[i + 3] & 0xc7) != 0x04 || memcmp(c + i + 4, tail, sizeof(tail)))
+				continue;
+			for (size_t k = i + 9; k < i + 9 + 16; k++)
+				if (memcmp(c + k, &disp, sizeof(disp)) == 0)
+					return true;
+		}
+	}
+	return false;
+}
+
+Test(tokio_binary, hooks_of_chain)
+{
+	char *path = chain_path();
+	struct tokio_binary *tb = analyze(path);
+	struct image im;
+
+	image_open(&im, path);
+	cr_expect(symbol_at(&im, tb->wake_by_val, WAKER "11wake_by_val17h"));
+	cr_expect(symbol_at(&im, tb->wake_by_ref, WAKER "11wake_by_ref17h"));
+	cr_expect(symbol_at(&im, tb->clone_waker, WAKER "11clone_waker17h"));
+	cr_expect(symbol_at(&im, tb->drop_waker, WAKER "10drop_waker17h"));
+	cr_expect(symbol_at(&im, tb->waker_vtable, WAKER "12WAKER_VTABLE17h"));
+	/* one Harness::complete per task type, as for polls */
+	cr_expect_geq(tb->ncomplete, tb->npolls);
+	for (size_t i = 0; i < tb->ncomplete; i++) {
+		cr_expect(symbol_at(&im, tb->complete[i], HARNESS_COMPLETE), "0x%lx",
+			  tb->complete[i]);
+		for (size_t k = 0; k < i; k++)
+			cr_expect_neq(tb->complete[k], tb->complete[i]);
+	}
+	cr_expect(symbol_at(&im, tb->next_id, NEXT_ID), "NEXT_ID 0x%lx", tb->next_id);
+	cr_assert(tb->has_tls);
+	cr_expect_lt(tb->tls_context_offset, 0);
+	cr_expect_gt(tb->tls_context_size, 0);
+	cr_expect(code_uses_tls_offset(&im, (int32_t)tb->tls_context_offset),
+		  "no code reaches CONTEXT at fs%+lld", (long long)tb->tls_context_offset);
+	image_close(&im);
+	tokio_binary_free(tb);
+	free(path);
+}
+
+Test(tokio_binary, stripped_copy_by_shape)
+{
+	char dir[] = "/tmp/tokio_binary.XXXXXX";
+	char *path = chain_path(), *copy = stripped_copy(path, "--strip-all", dir);
+	struct tokio_binary *tb = analyze(path), *st = analyze(copy);
+
+	cr_expect_not(st->has_symbols);
+	cr_assert_eq(st->nvtables, tb->nvtables);
+	for (size_t i = 0; i < tb->nvtables; i++) {
+		const struct tokio_vtable *a = &tb->vtables[i], *b = &st->vtables[i];
+
+		cr_expect_eq(a->vaddr, b->vaddr);
+		cr_expect_eq(a->poll, b->poll);
+		cr_expect_eq(a->schedule, b->schedule);
+		cr_expect_eq(a->dealloc, b->dealloc);
+		cr_expect_eq(a->id_offset, b->id_offset);
+		cr_expect_eq(a->scheduler_offset, b->scheduler_offset);
+		cr_expect_null(b->future_type, "nothing is left to name the future");
+	}
+	cr_assert_eq(st->npolls, tb->npolls);
+	for (size_t i = 0; i < tb->npolls; i++) {
+		cr_expect_eq(st->polls[i].entry, tb->polls[i].entry);
+		cr_expect_eq(st->polls[i].nrets, tb->polls[i].nrets);
+		cr_expect_arr_eq(st->polls[i].rets, tb->polls[i].rets,
+				 tb->polls[i].nrets * sizeof(uint64_t));
+	}
+	/* recovered from the waker vtable the polls use */
+	cr_expect_eq(st->clone_waker, tb->clone_waker);
+	cr_expect_eq(st->wake_by_val, tb->wake_by_val);
+	cr_expect_eq(st->wake_by_ref, tb->wake_by_ref);
+	cr_expect_eq(st->drop_waker, tb->drop_waker);
+	cr_expect_eq(st->waker_vtable, tb->waker_vtable);
+	tokio_binary_free(st);
+	tokio_binary_free(tb);
+	remove_copy(copy, dir);
+	free(path);
+}
+
+/* Without DWARF the names come from drop glue symbols; merged functions must not mislead. */
+Test(tokio_binary, names_without_debug_info)
+{
+	char dir[] = "/tmp/tokio_binary.XXXXXX";
+	char *path = chain_path(), *copy = stripped_copy(path, "--strip-debug", dir);
+	struct tokio_binary *tb = analyze(path), *st = analyze(copy);
+
+	cr_assert_eq(st->nvtables, tb->nvtables);
+	for (size_t i = 0; i < tb->nvtables; i++) {
+		const struct tokio_vtable *a = &tb->vtables[i], *b = &st->vtables[i];
+
+		cr_assert_not_null(b->future_type, "vtable 0x%lx", b->vaddr);
+		cr_expect_eq(task_of(b->future_type), task_of(a->future_type), "%s but %s",
+			     b->future_type, a->future_type);
+		cr_expect_eq(b->worker_launch, a->worker_launch, "%s", b->future_type);
+	}
+	tokio_binary_free(st);
+	tokio_binary_free(tb);
+	remove_copy(copy, dir);
+	free(path);
+}
+
+Test(tokio_binary, rejects_other_files)
+{
+	char name[] = "/tmp/tokio_binary.XXXXXX";
+	struct tokio_binary *tb = NULL;
+	int fd = mkstemp(name);
+
+	cr_expect_eq(tokio_binary_analyze("/bin/true", &tb), -ENOENT);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "not an ELF file\n", 16), 16);
+	close(fd);
+	cr_expect_eq(tokio_binary_analyze(name, &tb), -ENOEXEC);
+	cr_expect_eq(tokio_binary_analyze("/nonexistent/binary", &tb), -ENOENT);
+	cr_expect_null(tb);
+	cr_expect_eq(tokio_binary_file_offset(name, 0x1000), -1);
+	unlink(name);
+}
