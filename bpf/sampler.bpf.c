@@ -5,19 +5,23 @@
  * unwinds it with DWARF CFI. Unwinding in user space keeps this program short and lets release
  * builds without frame pointers unwind fully.
  *
- * The user stack is copied a page at a time from SP upwards: a stack mapping ends on a page
- * boundary, so the first failing page read marks the top of the stack and nothing below it is
- * lost (a single large read would fail as a whole near the top).
+ * When the target runs an async runtime that keeps its current task in a thread-local (Tokio),
+ * that block is copied too; user space reads the task id out of it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "sampler.h"
+#include "ustack.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 targ_tgid = 0;
+/* A runtime's thread-local block (Tokio's CONTEXT) to copy with each sample: its offset from
+ * the thread pointer and its size; 0 bytes when the target has none. */
+const volatile __s64 tls_offset = 0;
+const volatile __u32 tls_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -51,53 +55,6 @@ static __always_inline void count(__u32 which)
 
 	if (c)
 		*c += 1;
-}
-
-static __always_inline void save_regs(struct sample_event *e, struct pt_regs *r)
-{
-	e->regs[SREG_AX] = BPF_CORE_READ(r, ax);
-	e->regs[SREG_DX] = BPF_CORE_READ(r, dx);
-	e->regs[SREG_CX] = BPF_CORE_READ(r, cx);
-	e->regs[SREG_BX] = BPF_CORE_READ(r, bx);
-	e->regs[SREG_SI] = BPF_CORE_READ(r, si);
-	e->regs[SREG_DI] = BPF_CORE_READ(r, di);
-	e->regs[SREG_BP] = BPF_CORE_READ(r, bp);
-	e->regs[SREG_SP] = BPF_CORE_READ(r, sp);
-	e->regs[SREG_R8] = BPF_CORE_READ(r, r8);
-	e->regs[SREG_R9] = BPF_CORE_READ(r, r9);
-	e->regs[SREG_R10] = BPF_CORE_READ(r, r10);
-	e->regs[SREG_R11] = BPF_CORE_READ(r, r11);
-	e->regs[SREG_R12] = BPF_CORE_READ(r, r12);
-	e->regs[SREG_R13] = BPF_CORE_READ(r, r13);
-	e->regs[SREG_R14] = BPF_CORE_READ(r, r14);
-	e->regs[SREG_R15] = BPF_CORE_READ(r, r15);
-	e->regs[SREG_IP] = BPF_CORE_READ(r, ip);
-}
-
-static __always_inline __u32 copy_user_stack(struct scratch *s, __u64 sp)
-{
-	__u32 off = 0;
-
-	for (int i = 0; i < SAMPLER_USTACK_BYTES / SAMPLER_PAGE_SIZE + 1; i++) {
-		__u32 len = SAMPLER_PAGE_SIZE - ((sp + off) & (SAMPLER_PAGE_SIZE - 1));
-
-		if (off >= SAMPLER_USTACK_BYTES)
-			break;
-		if (len > SAMPLER_USTACK_BYTES - off)
-			len = SAMPLER_USTACK_BYTES - off;
-		off &= SAMPLER_USTACK_BYTES - 1;
-		if (len == 0 || len > SAMPLER_PAGE_SIZE)
-			break;
-		if (bpf_probe_read_user(&s->e.ustack[off], len, (void *)(sp + off))) {
-			/* A fault on the first page means SP itself is bad; later faults are the
-			 * top of the stack, unless the page is simply not resident. */
-			if (i == 0)
-				count(CNT_STACK_FAULT);
-			break;
-		}
-		off += len;
-	}
-	return off;
 }
 
 SEC("perf_event")
@@ -134,11 +91,16 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	task = bpf_get_current_task_btf();
 	uregs = (struct pt_regs *)bpf_task_pt_regs(task);
 
+	s->e.tls_len = tls_copy(s->e.tls, tls_offset, tls_bytes);
 	s->e.ustack_len = 0;
 	if (uregs) {
-		save_regs(&s->e, uregs);
+		bool bad_sp;
+
+		ustack_save_regs(s->e.regs, uregs);
 		s->e.flags |= SAMPLE_USER_REGS;
-		s->e.ustack_len = copy_user_stack(s, s->e.regs[SREG_SP]);
+		s->e.ustack_len = ustack_copy(s->e.ustack, s->e.regs[SREG_SP], &bad_sp);
+		if (bad_sp)
+			count(CNT_STACK_FAULT);
 	}
 
 	size = SAMPLE_HEADER_SIZE + s->e.ustack_len;

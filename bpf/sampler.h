@@ -18,6 +18,7 @@
 #define SAMPLER_KSTACK_MAX 64	      /* kernel frames kept */
 #define SAMPLER_USTACK_BYTES 16384    /* bytes of user stack copied from SP upwards */
 #define SAMPLER_PAGE_SIZE 4096
+#define SAMPLER_TLS_BYTES 256	      /* bytes of a runtime's thread-local block copied */
 
 /* x86-64 user registers in DWARF register-number order (what libdw expects). */
 enum sampler_reg {
@@ -39,9 +40,12 @@ struct sample_event {
 	__u32 flags;
 	__s32 kstack_len; /* entries in kstack, or -errno from bpf_get_stack */
 	__u32 ustack_len; /* bytes in ustack, starting at regs[SREG_SP] */
+	__u32 tls_len;	  /* bytes in tls: the runtime's thread-local block, when one is set */
+	__u32 pad;
 	char comm[TASK_COMM_LEN];
 	__u64 regs[SREG_COUNT];
 	__u64 kstack[SAMPLER_KSTACK_MAX];
+	__u8 tls[SAMPLER_TLS_BYTES];
 	__u8 ustack[SAMPLER_USTACK_BYTES];
 };
 

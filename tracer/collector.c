@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "collector.h"
+#include "array.h"
 #include "hashmap.h"
 #include "symbolizer.h"
 
@@ -9,21 +10,56 @@
 #include <string.h>
 
 #define MAX_FRAMES 512
+#define MAX_ANCESTRY 32
 #define KERNEL_START 0xffff800000000000ULL
+
+/* Where a profile's locations come from: per-profile caches of resolved addresses. */
+struct sink {
+	struct profile *prof;
+	uint64_t kernel_mapping;   /* 0 until the first kernel frame */
+	bool main_mapping_added;
+	uint64_t generation;	   /* proc->generation the user cache belongs to */
+	struct hashmap *user_locs; /* pc -> location id */
+	struct hashmap *kernel_locs;
+	struct hashmap *boundary;  /* location id -> 1 + is it the poll boundary */
+};
+
+struct pending_parent {
+	uint64_t task;
+	uint32_t len;
+	uint8_t tls[SAMPLER_TLS_BYTES];
+};
 
 struct collector {
 	struct process *proc;
 	struct kallsyms *ks;
-	struct profile *prof;
 	int64_t period_ns;
-	uint64_t kernel_mapping; /* 0 until the first kernel frame */
-	bool main_mapping_added;
-	uint64_t generation;	     /* proc->generation the user cache belongs to */
-	struct hashmap *user_locs;   /* pc -> location id */
-	struct hashmap *kernel_locs; /* address -> location id */
-	struct hashmap *threads;     /* tid -> 1 */
+	struct sink cpu, wait;
+	struct hashmap *threads; /* tid -> 1 */
+	poll_boundary_fn is_boundary;
+	bool measure_polls;
+	struct task_table *tasks;
+	struct pending_parent *pending;
+	size_t npending, cap_pending;
 	struct collector_stats stats;
 };
+
+static int sink_init(struct sink *s, struct profile *prof)
+{
+	s->prof = prof;
+	s->user_locs = hashmap_new();
+	s->kernel_locs = hashmap_new();
+	s->boundary = hashmap_new();
+	return prof && s->user_locs && s->kernel_locs && s->boundary ? 0 : -ENOMEM;
+}
+
+static void sink_free(struct sink *s)
+{
+	profile_free(s->prof);
+	hashmap_free(s->user_locs);
+	hashmap_free(s->kernel_locs);
+	hashmap_free(s->boundary);
+}
 
 int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 		  struct collector **out)
@@ -39,35 +75,63 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	c->proc = proc;
 	c->ks = ks;
 	c->period_ns = period_ns;
-	c->generation = proc->generation;
-	c->prof = profile_new(types, 2, 1, (struct profile_value_type){ "cpu", "nanoseconds" },
-			      period_ns);
-	c->user_locs = hashmap_new();
-	c->kernel_locs = hashmap_new();
 	c->threads = hashmap_new();
-	if (!c->prof || !c->user_locs || !c->kernel_locs || !c->threads)
-		goto fail;
+	if (!c->threads ||
+	    sink_init(&c->cpu, profile_new(types, 2, 1,
+					   (struct profile_value_type){ "cpu", "nanoseconds" },
+					   period_ns))) {
+		collector_free(c);
+		return -ENOMEM;
+	}
+	c->cpu.generation = proc->generation;
 	*out = c;
 	return 0;
-fail:
-	collector_free(c);
-	return -ENOMEM;
+}
+
+void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls)
+{
+	static const struct profile_value_type types[] = {
+		{ "suspensions", "count" },
+		{ "wait", "nanoseconds" },
+	};
+
+	c->is_boundary = is_boundary;
+	c->measure_polls = measure_polls;
+	if (!c->tasks)
+		c->tasks = task_table_new();
+	if (!c->wait.prof) {
+		sink_init(&c->wait, profile_new(types, 2, 1,
+						(struct profile_value_type){ "wait", "nanoseconds" },
+						1));
+		c->wait.generation = c->proc->generation;
+	}
 }
 
 void collector_free(struct collector *c)
 {
 	if (!c)
 		return;
-	profile_free(c->prof);
-	hashmap_free(c->user_locs);
-	hashmap_free(c->kernel_locs);
+	sink_free(&c->cpu);
+	sink_free(&c->wait);
 	hashmap_free(c->threads);
+	task_table_free(c->tasks);
+	free(c->pending);
 	free(c);
 }
 
 struct profile *collector_profile(struct collector *c)
 {
-	return c->prof;
+	return c->cpu.prof;
+}
+
+struct profile *collector_wait_profile(struct collector *c)
+{
+	return c->wait.prof;
+}
+
+struct task_table *collector_tasks(struct collector *c)
+{
+	return c->tasks;
 }
 
 const struct collector_stats *collector_stats(const struct collector *c)
@@ -82,20 +146,31 @@ static const char *basename_of(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-static uint64_t unknown_location(struct collector *c, uint64_t mapping_id, uint64_t addr,
+/* A frame that is not an address: a task, a spawn site. */
+static uint64_t synthetic_location(struct sink *s, const char *name)
+{
+	struct profile_line line = { 0 };
+
+	line.function_id = profile_add_function(s->prof, name, NULL, NULL, 0);
+	if (!line.function_id)
+		return 0;
+	return profile_add_location(s->prof, 0, 0, &line, 1);
+}
+
+static uint64_t unknown_location(struct sink *s, uint64_t mapping_id, uint64_t addr,
 				 const char *module)
 {
 	char name[512];
 	struct profile_line line = { 0 };
 
 	snprintf(name, sizeof(name), "[unknown] (%s)", module);
-	line.function_id = profile_add_function(c->prof, name, NULL, NULL, 0);
+	line.function_id = profile_add_function(s->prof, name, NULL, NULL, 0);
 	if (!line.function_id)
 		return 0;
-	return profile_add_location(c->prof, mapping_id, addr, &line, 1);
+	return profile_add_location(s->prof, mapping_id, addr, &line, 1);
 }
 
-static uint64_t kernel_location(struct collector *c, uint64_t addr)
+static uint64_t kernel_location(struct collector *c, struct sink *s, uint64_t addr)
 {
 	static const struct profile_mapping kmap = {
 		.start = KERNEL_START,
@@ -107,28 +182,27 @@ static uint64_t kernel_location(struct collector *c, uint64_t addr)
 	struct profile_line line = { 0 };
 	uint64_t id;
 
-	if (hashmap_get(c->kernel_locs, &addr, sizeof(addr), &id))
+	if (hashmap_get(s->kernel_locs, &addr, sizeof(addr), &id))
 		return id;
-	if (!c->kernel_mapping)
-		c->kernel_mapping = profile_add_mapping(c->prof, &kmap);
-	if (!c->kernel_mapping)
+	if (!s->kernel_mapping)
+		s->kernel_mapping = profile_add_mapping(s->prof, &kmap);
+	if (!s->kernel_mapping)
 		return 0;
 	name = c->ks ? kallsyms_lookup(c->ks, addr, NULL) : NULL;
 	if (name) {
-		line.function_id = profile_add_function(c->prof, name, NULL, NULL, 0);
-		id = line.function_id ? profile_add_location(c->prof, c->kernel_mapping, addr,
+		line.function_id = profile_add_function(s->prof, name, NULL, NULL, 0);
+		id = line.function_id ? profile_add_location(s->prof, s->kernel_mapping, addr,
 							     &line, 1)
 				      : 0;
 	} else {
-		id = unknown_location(c, c->kernel_mapping, addr, "[kernel.kallsyms]");
+		id = unknown_location(s, s->kernel_mapping, addr, "[kernel.kallsyms]");
 	}
-	if (id && hashmap_put(c->kernel_locs, &addr, sizeof(addr), id))
+	if (id && hashmap_put(s->kernel_locs, &addr, sizeof(addr), id))
 		return 0;
 	return id;
 }
 
-static uint64_t add_mapping(struct collector *c, const struct proc_mapping *m,
-			    struct elf_object *obj)
+static uint64_t add_mapping(struct sink *s, const struct proc_mapping *m, struct elf_object *obj)
 {
 	struct profile_mapping pm = {
 		.start = m->start,
@@ -142,127 +216,292 @@ static uint64_t add_mapping(struct collector *c, const struct proc_mapping *m,
 		.has_inline_frames = obj && elf_object_has_dwarf(obj),
 	};
 
-	return profile_add_mapping(c->prof, &pm);
+	return profile_add_mapping(s->prof, &pm);
+}
+
+/* The ELF object and frames at pc; returns the number of frames (innermost first), 0 when
+ * unknown, -1 when pc is in no mapping yet. */
+static int symbolize_pc(struct collector *c, uint64_t pc, uint64_t seen_ns,
+			const struct proc_mapping **mp, struct elf_object **objp,
+			struct sym_frame *frames)
+{
+	const struct proc_mapping *m = process_mapping(c->proc, pc, seen_ns);
+	struct elf_object *obj = NULL;
+
+	*mp = m;
+	*objp = NULL;
+	if (!m)
+		return -1;
+	if (procmaps_is_file(m) || strcmp(m->path, "[vdso]") == 0)
+		obj = symbolizer_object(c->proc->sym, c->proc->pid, m);
+	*objp = obj;
+	if (!obj)
+		return 0;
+	return elf_object_symbolize(obj, elf_object_vaddr(obj, m, pc), frames, SYM_MAX_INLINE);
 }
 
 /* Sets *cacheable to false when the address was in no mapping yet: a later look, after the
  * mappings were read again, may find it (libraries mapped by ld.so right after exec). */
-static uint64_t resolve_user(struct collector *c, uint64_t pc, uint64_t seen_ns, bool *cacheable)
+static uint64_t resolve_user(struct collector *c, struct sink *s, uint64_t pc, uint64_t seen_ns,
+			     bool *cacheable)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];
 	struct profile_line lines[SYM_MAX_INLINE];
 	const struct proc_mapping *m;
-	struct elf_object *obj = NULL;
-	uint64_t mapping_id = 0, id;
-	int n = 0;
+	struct elf_object *obj;
+	uint64_t mapping_id;
+	int n = symbolize_pc(c, pc, seen_ns, &m, &obj, frames);
 
-	m = process_mapping(c->proc, pc, seen_ns);
 	*cacheable = m != NULL;
 	if (!m)
-		return unknown_location(c, 0, pc, "no mapping");
-	if (procmaps_is_file(m) || strcmp(m->path, "[vdso]") == 0)
-		obj = symbolizer_object(c->proc->sym, c->proc->pid, m);
-	mapping_id = add_mapping(c, m, obj);
+		return unknown_location(s, 0, pc, "no mapping");
+	mapping_id = add_mapping(s, m, obj);
 	if (!mapping_id)
 		return 0;
-	if (obj)
-		n = elf_object_symbolize(obj, elf_object_vaddr(obj, m, pc), frames, SYM_MAX_INLINE);
 	if (n <= 0)
-		return unknown_location(c, mapping_id, pc,
+		return unknown_location(s, mapping_id, pc,
 					m->path[0] ? basename_of(m->path) : "anonymous");
 	for (int i = 0; i < n; i++) {
 		/* DWARF may describe an inlined body without naming it. */
 		const char *name = frames[i].function ? frames[i].function : "[unknown inline]";
 
-		lines[i].function_id = profile_add_function(c->prof, name, frames[i].system_name,
+		lines[i].function_id = profile_add_function(s->prof, name, frames[i].system_name,
 							    frames[i].file, 0);
 		lines[i].line = frames[i].line;
 		if (!lines[i].function_id)
 			return 0;
 	}
-	id = profile_add_location(c->prof, mapping_id, pc, lines, n);
-	return id;
-}
-
-static uint64_t user_location(struct collector *c, uint64_t pc, uint64_t seen_ns)
-{
-	bool cacheable;
-	uint64_t id;
-
-	if (c->generation != c->proc->generation) {
-		struct hashmap *fresh = hashmap_new();
-
-		if (!fresh)
-			return 0;
-		hashmap_free(c->user_locs);
-		c->user_locs = fresh;
-		c->generation = c->proc->generation;
-	}
-	if (hashmap_get(c->user_locs, &pc, sizeof(pc), &id))
-		return id;
-	id = resolve_user(c, pc, seen_ns, &cacheable);
-	if (id && cacheable && hashmap_put(c->user_locs, &pc, sizeof(pc), id))
-		return 0;
-	return id;
+	return profile_add_location(s->prof, mapping_id, pc, lines, n);
 }
 
 /* pprof takes the first mapping for the main binary (go tool pprof prints it as "File:"). */
-static void add_main_mappings(struct collector *c)
+static void add_main_mappings(struct collector *c, struct sink *s)
 {
 	const struct proc_maps *maps = c->proc->maps;
 
-	c->main_mapping_added = true;
+	s->main_mapping_added = true;
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct proc_mapping *m = &maps->mappings[i];
 
 		if (m->executable && strcmp(m->path, c->proc->exe) == 0)
-			add_mapping(c, m, symbolizer_object(c->proc->sym, c->proc->pid, m));
+			add_mapping(s, m, symbolizer_object(c->proc->sym, c->proc->pid, m));
 	}
 }
 
-void collector_add(struct collector *c, const struct sample_event *e, size_t size)
+static uint64_t user_location(struct collector *c, struct sink *s, uint64_t pc, uint64_t seen_ns)
 {
-	uint64_t pcs[MAX_FRAMES], locs[MAX_FRAMES + SAMPLER_KSTACK_MAX];
+	bool cacheable;
+	uint64_t id;
+
+	if (!s->main_mapping_added)
+		add_main_mappings(c, s);
+	if (s->generation != c->proc->generation) {
+		struct hashmap *fresh = hashmap_new();
+
+		if (!fresh)
+			return 0;
+		hashmap_free(s->user_locs);
+		s->user_locs = fresh;
+		s->generation = c->proc->generation;
+	}
+	if (hashmap_get(s->user_locs, &pc, sizeof(pc), &id))
+		return id;
+	id = resolve_user(c, s, pc, seen_ns, &cacheable);
+	if (id && cacheable && hashmap_put(s->user_locs, &pc, sizeof(pc), id))
+		return 0;
+	return id;
+}
+
+/* Unwinds a copied user stack into pcs; returns how many. */
+static size_t unwind_user(struct collector *c, uint32_t tid, const __u64 *regs,
+			  const uint8_t *stack, size_t len, uint64_t seen_ns, uint64_t *pcs)
+{
 	struct unwind_result res = { 0 };
-	size_t nlocs = 0, ulen = e->ustack_len;
+	struct unwind_input in = {
+		.tid = tid,
+		.regs = (const uint64_t *)regs,
+		.stack = stack,
+		.stack_len = len,
+	};
+
+	/* Code mapped since the last look (dlopen, ld.so after exec) must be known before
+	 * unwinding; a stop at an unknown return address may mean the same. */
+	process_mapping(c->proc, regs[SREG_IP], seen_ns);
+	unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
+	if (res.error && !procmaps_find(c->proc->maps, pcs[res.npcs - 1]) &&
+	    process_mapping(c->proc, pcs[res.npcs - 1], seen_ns))
+		unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
+	if (res.truncated)
+		c->stats.truncated_stacks++;
+	else if (res.error)
+		c->stats.unwind_errors++;
+	return res.npcs;
+}
+
+static bool is_boundary_location(struct collector *c, struct sink *s, uint64_t loc_id)
+{
+	const struct profile_location *loc = profile_location(s->prof, loc_id);
+	uint64_t v;
+	bool yes = false;
+
+	if (!loc || !c->is_boundary)
+		return false;
+	if (hashmap_get(s->boundary, &loc_id, sizeof(loc_id), &v))
+		return v == 2;
+	for (size_t i = 0; i < loc->nlines && !yes; i++)
+		yes = c->is_boundary(profile_function(s->prof, loc->lines[i].function_id)->name);
+	hashmap_put(s->boundary, &loc_id, sizeof(loc_id), yes ? 2 : 1);
+	return yes;
+}
+
+/* Library code: not where a user would say a task was spawned or what it is. */
+static bool is_library_function(const char *name)
+{
+	static const char *const prefixes[] = { "tokio::", "<tokio::", "core::", "<core::",
+						"std::",   "<std::",   "alloc::", "<alloc::",
+						"__rust",  "[unknown" };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Source of libraries: crates from a cargo registry, Rust's own library sources. */
+static bool is_library_file(const char *file)
+{
+	return !file || strstr(file, "/registry/") || strstr(file, "/rustc") ||
+	       strstr(file, "/library/core/") || strstr(file, "/library/std/") ||
+	       strstr(file, "/library/alloc/");
+}
+
+/*
+ * How to name user code at a frame: "function (file:line)", or, when the function is a library
+ * wrapper whose body is user code (rustc puts an async fn's body in GenFuture::poll, without an
+ * inline record), "file:line". Returns false when the frame is library code.
+ */
+static bool describe_frame(const char *fn, const char *file, int line, char *out, size_t size)
+{
+	bool lib_fn = !fn || is_library_function(fn);
+
+	if (lib_fn && is_library_file(file))
+		return false;
+	if (lib_fn)
+		snprintf(out, size, "%s:%d", basename_of(file), line);
+	else if (file)
+		snprintf(out, size, "%s (%s:%d)", fn, basename_of(file), line);
+	else
+		snprintf(out, size, "%s", fn);
+	return true;
+}
+
+/* Appends the task's ancestry to locs (leaf first): [task] X, [spawn] site, ... up to the root. */
+static size_t append_ancestry(struct collector *c, struct sink *s, uint64_t task, uint64_t *locs,
+			      size_t n, size_t max)
+{
+	uint64_t ids[MAX_ANCESTRY];
+	size_t depth = task_ancestry(c->tasks, task, ids, MAX_ANCESTRY);
+	char name[512];
+
+	for (size_t i = depth; i-- > 0 && n + 2 <= max;) {
+		const struct task_rec *t = task_find(c->tasks, ids[i]);
+		uint64_t id;
+
+		snprintf(name, sizeof(name), "[task] %s",
+			 t && t->name ? t->name : "[unknown]");
+		id = synthetic_location(s, name);
+		if (id)
+			locs[n++] = id;
+		snprintf(name, sizeof(name), "[spawn] %s",
+			 t && t->spawned_at ? t->spawned_at
+					    : (t && t->parent_known ? "[unknown]"
+								    : "before attach"));
+		id = synthetic_location(s, name);
+		if (id)
+			locs[n++] = id;
+	}
+	return n;
+}
+
+/*
+ * Keeps the frames of the task's own poll (leaf up to and including the runtime's poll frame),
+ * drops the executor frames below it, and puts the ancestry in their place. A stack without
+ * the poll frame (a sample between polls) is left whole.
+ */
+static size_t task_stack(struct collector *c, struct sink *s, uint64_t task, uint64_t *locs,
+			 size_t n, size_t max)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (is_boundary_location(c, s, locs[i]))
+			return append_ancestry(c, s, task, locs, i + 1, max);
+	}
+	return n;
+}
+
+/* Names a task after the innermost non-library function polled above the runtime frames. */
+static void infer_task_name(struct collector *c, struct task_rec *t, const uint64_t *locs,
+			    size_t n)
+{
+	char found[512] = "", desc[512];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
+
+		if (is_boundary_location(c, &c->cpu, locs[i]))
+			break;
+		for (size_t l = 0; loc && l < loc->nlines; l++) {
+			const struct profile_function *fn =
+				profile_function(c->cpu.prof, loc->lines[l].function_id);
+
+			if (describe_frame(fn->name, fn->file[0] ? fn->file : NULL,
+					   (int)loc->lines[l].line, desc, sizeof(desc)))
+				strcpy(found, desc); /* keep the outermost one */
+		}
+	}
+	if (found[0]) {
+		task_set_string(&t->name, found);
+		return;
+	}
+	/* Only runtime frames above the poll: a worker thread's own loop (its launch task). */
+	for (size_t i = 0; i < n; i++) {
+		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
+
+		for (size_t l = 0; loc && l < loc->nlines; l++) {
+			const char *fn = profile_function(c->cpu.prof, loc->lines[l].function_id)->name;
+
+			if (strstr(fn, "worker::run") || strstr(fn, "blocking::pool")) {
+				task_set_string(&t->name, "[runtime worker]");
+				t->internal = true;
+				return;
+			}
+		}
+	}
+}
+
+void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
+{
+	uint64_t pcs[MAX_FRAMES], locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 2 * MAX_ANCESTRY];
+	size_t nlocs = 0, ulen = e->ustack_len, max = sizeof(locs) / sizeof(locs[0]);
 	uint32_t tid = e->tid;
 	char comm[TASK_COMM_LEN + 1];
-	struct profile_label labels[2];
+	struct profile_label labels[4];
+	size_t nlabels = 2;
 	int64_t values[2] = { 1, c->period_ns };
 
 	if (ulen > size - SAMPLE_HEADER_SIZE)
 		ulen = size - SAMPLE_HEADER_SIZE;
-	if (!c->main_mapping_added)
-		add_main_mappings(c);
 
 	for (int i = 0; i < e->kstack_len && i < SAMPLER_KSTACK_MAX; i++) {
-		uint64_t id = kernel_location(c, e->kstack[i]);
+		uint64_t id = kernel_location(c, &c->cpu, e->kstack[i]);
 
 		if (id)
 			locs[nlocs++] = id;
 	}
-
 	if (e->flags & SAMPLE_USER_REGS) {
-		struct unwind_input in = {
-			.tid = e->tid,
-			.regs = (const uint64_t *)e->regs,
-			.stack = e->ustack,
-			.stack_len = ulen,
-		};
+		size_t n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
 
-		/* Code mapped since the last look (dlopen, ld.so after exec) must be known
-		 * before unwinding; a stop at an unknown return address may mean the same. */
-		process_mapping(c->proc, e->regs[SREG_IP], e->time_ns);
-		unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
-		if (res.error && !procmaps_find(c->proc->maps, pcs[res.npcs - 1]) &&
-		    process_mapping(c->proc, pcs[res.npcs - 1], e->time_ns))
-			unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
-		if (res.truncated)
-			c->stats.truncated_stacks++;
-		else if (res.error)
-			c->stats.unwind_errors++;
-		for (size_t i = 0; i < res.npcs; i++) {
-			uint64_t id = user_location(c, pcs[i], e->time_ns);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t id = user_location(c, &c->cpu, pcs[i], e->time_ns);
 
 			if (id)
 				locs[nlocs++] = id;
@@ -279,6 +518,212 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 	comm[TASK_COMM_LEN] = 0;
 	labels[0] = (struct profile_label){ .key = "thread_id", .num = tid };
 	labels[1] = (struct profile_label){ .key = "thread_name", .str = comm };
-	if (profile_add_sample(c->prof, locs, nlocs, values, labels, 2) == 0)
+	if (task && c->tasks) {
+		struct task_rec *t = task_get(c->tasks, task);
+
+		if (t) {
+			t->cpu_ns += c->period_ns;
+			if (!t->name)
+				infer_task_name(c, t, locs, nlocs);
+			labels[nlabels++] = (struct profile_label){ .key = "task_id", .num = task };
+			if (t->parent_known && t->parent != TASK_ROOT)
+				labels[nlabels++] = (struct profile_label){ .key = "parent_id",
+									    .num = t->parent };
+		}
+		nlocs = task_stack(c, &c->cpu, task, locs, nlocs, max);
+		c->stats.task_samples++;
+	}
+	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
 		c->stats.samples++;
+}
+
+/* ---- task events ---------------------------------------------------------------------------- */
+
+/* "function (file:line)" of the innermost non-library frame of a spawn stack. */
+static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
+			  char *out, size_t size)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_mapping *m;
+		struct elf_object *obj;
+		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
+
+		for (int f = 0; f < nf; f++)
+			if (describe_frame(frames[f].function, frames[f].file, frames[f].line, out,
+					   size))
+				return;
+	}
+}
+
+static const char *wait_reason(const struct profile *prof, const uint64_t *locs, size_t n)
+{
+	static const struct {
+		const char *needle, *reason;
+	} rules[] = {
+		{ "tokio::time::", "timer" },
+		{ "mpsc::chan::Rx", "channel receive" },
+		{ "mpsc::bounded::Receiver", "channel receive" },
+		{ "mpsc::unbounded::UnboundedReceiver", "channel receive" },
+		{ "mpsc::bounded::Sender", "channel send" },
+		{ "oneshot", "oneshot receive" },
+		{ "batch_semaphore", "semaphore or mutex" },
+		{ "Notified", "notify" },
+		{ "JoinHandle", "join" },
+		{ "yield_now", "yield" },
+		{ "tokio::io::", "I/O" },
+		{ "tokio::net::", "I/O" },
+	};
+
+	for (size_t i = 0; i < n; i++) {
+		const struct profile_location *loc = profile_location(prof, locs[i]);
+
+		for (size_t l = 0; loc && l < loc->nlines; l++) {
+			const char *fn = profile_function(prof, loc->lines[l].function_id)->name;
+
+			for (size_t r = 0; r < sizeof(rules) / sizeof(rules[0]); r++)
+				if (strstr(fn, rules[r].needle))
+					return rules[r].reason;
+		}
+	}
+	return "other";
+}
+
+/* The suspension of t ends at now: its nanoseconds go to the wait profile at its await stack. */
+static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now)
+{
+	uint64_t locs[MAX_FRAMES + 2 * MAX_ANCESTRY];
+	size_t n = 0, max = sizeof(locs) / sizeof(locs[0]);
+	struct profile_label labels[2];
+	int64_t values[2];
+
+	if (!t->suspended_since || now <= t->suspended_since) {
+		t->suspended_since = 0;
+		return;
+	}
+	values[0] = 1;
+	values[1] = now - t->suspended_since;
+	t->wait_ns += values[1];
+	t->suspended_since = 0;
+	for (size_t i = 0; i < t->nawait && n < MAX_FRAMES; i++) {
+		uint64_t id = user_location(c, &c->wait, t->await_pcs[i], now);
+
+		if (id)
+			locs[n++] = id;
+	}
+	if (!n) {
+		uint64_t id = synthetic_location(&c->wait, "[await point unknown]");
+
+		if (id)
+			locs[n++] = id;
+	}
+	labels[0] = (struct profile_label){ .key = "reason", .str = wait_reason(c->wait.prof, locs, n) };
+	labels[1] = (struct profile_label){ .key = "task_id", .num = t->id };
+	n = task_stack(c, &c->wait, t->id, locs, n, max);
+	profile_add_sample(c->wait.prof, locs, n, values, labels, 2);
+}
+
+static void remember_parent(struct collector *c, const struct task_event *e)
+{
+	struct pending_parent *p;
+
+	if (!(e->flags & TASK_EV_TLS))
+		return;
+	if (!array_grow((void **)&c->pending, &c->cap_pending, c->npending + 1,
+			sizeof(*c->pending)))
+		return;
+	p = &c->pending[c->npending++];
+	p->task = e->task;
+	p->len = e->tls_len;
+	memcpy(p->tls, e->tls, e->tls_len);
+}
+
+void collector_resolve_parents(struct collector *c,
+			       uint64_t (*decode)(void *ctx, const uint8_t *tls, uint32_t len),
+			       void *ctx)
+{
+	for (size_t i = 0; i < c->npending; i++) {
+		struct task_rec *t = task_find(c->tasks, c->pending[i].task);
+
+		if (!t || t->parent_known)
+			continue;
+		t->parent = decode(ctx, c->pending[i].tls, c->pending[i].len);
+		t->parent_known = true;
+	}
+	c->npending = 0;
+}
+
+void collector_task_event(struct collector *c, const struct task_event *e, size_t size,
+			  uint64_t current, bool current_known, const char *type_name,
+			  bool internal)
+{
+	uint64_t pcs[MAX_FRAMES];
+	size_t ulen = e->ustack_len, n = 0;
+	struct task_rec *t;
+	char site[512];
+
+	if (!c->tasks || !e->task)
+		return;
+	t = task_get(c->tasks, e->task);
+	if (!t)
+		return;
+	c->stats.task_events++;
+	if (size < TASK_EVENT_WITH_TLS || ulen > size - TASK_EVENT_WITH_TLS)
+		ulen = size > TASK_EVENT_WITH_TLS ? size - TASK_EVENT_WITH_TLS : 0;
+	if (e->flags & TASK_EV_STACK)
+		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
+
+	switch (e->kind) {
+	case TASK_CREATE:
+		t->created_ns = e->time_ns;
+		if (current_known) {
+			t->parent = current;
+			t->parent_known = true;
+		} else {
+			remember_parent(c, e);
+		}
+		describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
+		if (site[0])
+			task_set_string(&t->spawned_at, site);
+		break;
+	case TASK_RUNNABLE:
+		end_suspension(c, t, e->time_ns);
+		break;
+	case TASK_RUN:
+		if (type_name && !t->name)
+			task_set_string(&t->name, type_name);
+		t->internal |= internal;
+		if (!c->measure_polls)
+			break;
+		end_suspension(c, t, e->time_ns);
+		if (e->flags & TASK_EV_LATENCY)
+			task_add_latency(t, e->value);
+		break;
+	case TASK_STOP:
+		if (!(e->flags & TASK_EV_WAS_NOTIFIED) && !t->exited_ns)
+			t->suspended_since = e->time_ns;
+		break;
+	case TASK_AWAIT:
+		if (n) {
+			uint64_t *copy = malloc(n * sizeof(*copy));
+
+			if (copy) {
+				memcpy(copy, pcs, n * sizeof(*copy));
+				free(t->await_pcs);
+				t->await_pcs = copy;
+				t->nawait = n;
+			}
+		}
+		/* Without poll-exit hooks (lifecycle mode) the await is when it suspends. */
+		t->suspended_since = e->time_ns;
+		break;
+	case TASK_EXIT:
+		t->exited_ns = e->time_ns;
+		t->suspended_since = 0;
+		break;
+	default:
+		break;
+	}
 }

@@ -144,6 +144,8 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 		goto fail;
 	}
 	s->skel->rodata->targ_tgid = opts->pid;
+	s->skel->rodata->tls_offset = opts->tls_offset;
+	s->skel->rodata->tls_bytes = opts->tls_bytes;
 	err = sampler_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF sampler: %s%s\n", strerror(-err),
@@ -170,6 +172,11 @@ fail:
 int sampler_poll(struct cpu_sampler *s, int timeout_ms)
 {
 	return ring_buffer__poll(s->rb, timeout_ms);
+}
+
+struct ring_buffer *sampler_ring(struct cpu_sampler *s)
+{
+	return s->rb;
 }
 
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +28,8 @@
 #include "report.h"
 #include "summary.h"
 #include "symbolizer.h"
+#include "tasks.h"
+#include "tokio.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN };
 
@@ -38,6 +41,8 @@ static struct env {
 	const char *out_dir;
 	bool verbose;
 	char **argv; /* run: the command */
+	enum runtime_choice { RT_AUTO, RT_TOKIO, RT_NONE } runtime;
+	enum task_mode mode;
 } env = {
 	.freq_hz = 99,
 };
@@ -56,17 +61,24 @@ static const char doc[] =
 	"asyncprof: profile a process's CPU time with whole call stacks, without frame pointers.\n"
 	"\n"
 	"USAGE:\n"
-	"  asyncprof attach -p PID [-d SECONDS] [-F HZ] [-o DIR] [-v]\n"
-	"  asyncprof run [-d SECONDS] [-F HZ] [-o DIR] [-v] -- CMD [ARGS...]\n"
+	"  asyncprof attach -p PID [--runtime R] [--mode M] [-d SECONDS] [-F HZ] [-o DIR] [-v]\n"
+	"  asyncprof run [same options] -- CMD [ARGS...]\n"
 	"\n"
 	"Records until SECONDS pass, the target exits, or Ctrl-C; then writes cpu.pb.gz (pprof),\n"
 	"cpu.folded, cpu.svg (flame graph) and report.json into DIR\n"
-	"(default asyncprof-PID-YYYYMMDD-HHMMSS).\n"
+	"(default asyncprof-PID-YYYYMMDD-HHMMSS). For a Tokio program the CPU stacks show each\n"
+	"task's spawn ancestry, and in lifecycle and full modes wait.pb.gz, wait.folded and\n"
+	"wait.svg show where tasks waited; report.json lists the tasks.\n"
+	"\n"
+	"Modes (--mode): sample (default: CPU samples, spawn and exit hooks),\n"
+	"lifecycle (+ wake, poll and await hooks: wait profile, scheduling latency),\n"
+	"full (+ poll exit hooks: exact poll durations, long polls).\n"
 	"\n"
 	"EXAMPLES:\n"
 	"  asyncprof attach -p 1234              # until Ctrl-C, 99 Hz\n"
 	"  asyncprof attach -p 1234 -d 30 -F 999 # 30 seconds at 999 Hz\n"
 	"  asyncprof run -o out -- ./server --port 8080\n"
+	"  asyncprof attach -p 1234 --mode lifecycle -d 10   # Tokio: also wait profile\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
 	"Needs root, or CAP_BPF and CAP_PERFMON.";
@@ -77,6 +89,8 @@ static const struct argp_option options[] = {
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf and unwinding details", 0 },
+	{ "runtime", 'r', "RUNTIME", 0, "tokio, auto (default: use Tokio when present) or none", 0 },
+	{ "mode", 'm', "MODE", 0, "sample (default), lifecycle or full (see above)", 0 },
 	{ 0 },
 };
 
@@ -113,6 +127,26 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'v':
 		env.verbose = true;
+		break;
+	case 'r':
+		if (strcmp(arg, "tokio") == 0)
+			env.runtime = RT_TOKIO;
+		else if (strcmp(arg, "auto") == 0)
+			env.runtime = RT_AUTO;
+		else if (strcmp(arg, "none") == 0)
+			env.runtime = RT_NONE;
+		else
+			argp_error(state, "unknown runtime '%s' (tokio, auto or none)", arg);
+		break;
+	case 'm':
+		if (strcmp(arg, "sample") == 0)
+			env.mode = MODE_SAMPLE;
+		else if (strcmp(arg, "lifecycle") == 0)
+			env.mode = MODE_LIFECYCLE;
+		else if (strcmp(arg, "full") == 0)
+			env.mode = MODE_FULL;
+		else
+			argp_error(state, "unknown mode '%s' (sample, lifecycle or full)", arg);
 		break;
 	case ARGP_KEY_ARG:
 		if (env.cmd == CMD_NONE) {
@@ -151,6 +185,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 struct child {
 	pid_t pid;
+	bool resumed; /* it runs the command; before, it is stopped at exec under ptrace */
 	int go_fd; /* write a byte to let the child exec */
 	int err_fd; /* the child's exec errno, or EOF when exec succeeded */
 };
@@ -172,6 +207,9 @@ static int spawn_child(char **argv, struct child *c)
 		close(err[0]);
 		if (read(go[0], &b, 1) != 1)
 			_exit(127);
+		/* Stop at exec so the probes are in place before the program runs. */
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
+			_exit(127);
 		execvp(argv[0], argv);
 		e = errno;
 		if (write(err[1], &e, sizeof(e)) < 0)
@@ -185,10 +223,11 @@ static int spawn_child(char **argv, struct child *c)
 	return 0;
 }
 
-/* Lets the child exec; returns 0 or the exec's -errno. */
-static int release_child(struct child *c)
+/* Lets the child exec and waits until it stopped right after the exec. Returns 0 or the exec's
+ * -errno. */
+static int exec_child(struct child *c)
 {
-	int e = 0;
+	int e = 0, status;
 	ssize_t n;
 
 	if (write(c->go_fd, "g", 1) != 1)
@@ -196,22 +235,76 @@ static int release_child(struct child *c)
 	close(c->go_fd);
 	n = read(c->err_fd, &e, sizeof(e));
 	close(c->err_fd);
-	return n == sizeof(e) ? -e : 0;
+	if (n == sizeof(e)) {
+		waitpid(c->pid, NULL, 0);
+		c->pid = 0;
+		return -e;
+	}
+	if (waitpid(c->pid, &status, 0) != c->pid || !WIFSTOPPED(status)) {
+		c->pid = 0;
+		return -ECHILD;
+	}
+	return 0;
+}
+
+/* Lets the stopped child run, no longer traced. */
+static void resume_child(struct child *c)
+{
+	ptrace(PTRACE_DETACH, c->pid, NULL, NULL);
+	c->resumed = true;
 }
 
 /* ---- recording ------------------------------------------------------------------------- */
 
 struct recording {
 	struct collector *col;
+	struct tokio_adaptor *tokio;
 	uint64_t received;
 };
+
+static uint64_t decode_tokio(void *ctx, const uint8_t *tls, uint32_t len)
+{
+	return tokio_current_task(ctx, tls, len);
+}
 
 static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 {
 	struct recording *r = ctx;
+	uint64_t task = 0;
 
 	r->received++;
-	collector_add(r->col, e, size);
+	if (r->tokio && e->tls_len) {
+		if (!tokio_calibrated(r->tokio)) {
+			tokio_observe_sample(r->tokio, e->tid, e->tls, e->tls_len);
+			if (tokio_calibrated(r->tokio))
+				collector_resolve_parents(r->col, decode_tokio, r->tokio);
+		}
+		task = tokio_current_task(r->tokio, e->tls, e->tls_len);
+	}
+	collector_add(r->col, e, size, task);
+}
+
+static int on_task_event(void *ctx, void *data, size_t size)
+{
+	struct recording *r = ctx;
+	const struct task_event *e = data;
+	bool was_calibrated, internal = false;
+	const char *type = NULL;
+	uint64_t current = 0;
+
+	if (size < TASK_EVENT_SMALL || !r->tokio)
+		return 0;
+	was_calibrated = tokio_calibrated(r->tokio);
+	tokio_observe(r->tokio, e);
+	if (!was_calibrated && tokio_calibrated(r->tokio))
+		collector_resolve_parents(r->col, decode_tokio, r->tokio);
+	if (e->flags & TASK_EV_TLS)
+		current = tokio_current_task(r->tokio, e->tls, e->tls_len);
+	if (e->kind == TASK_RUN)
+		type = tokio_type_name(r->tokio, e->type, &internal);
+	collector_task_event(r->col, e, size, current,
+			     tokio_calibrated(r->tokio) && (e->flags & TASK_EV_TLS), type, internal);
+	return 0;
 }
 
 static bool target_alive(pid_t pid, bool is_child, int *status)
@@ -280,33 +373,48 @@ static int make_out_dir(char *dir, size_t size)
 	return 0;
 }
 
+/* Writes NAME.pb.gz, NAME.folded and NAME.svg; returns 0 or the last -errno. */
+static int write_profile(struct profile *prof, const char *dir, const char *name,
+			 size_t folded_value, const char *root_label, const char *title)
+{
+	struct flamegraph_opts fg = { .title = title, .root_label_key = root_label };
+	char file[64];
+	int err, ret = 0;
+
+	snprintf(file, sizeof(file), "%s.pb.gz", name);
+	err = pprof_write(prof, dir, file);
+	if (!err) {
+		snprintf(file, sizeof(file), "%s.folded", name);
+		err = folded_write_file(prof, folded_value, root_label, dir, file);
+	}
+	if (!err) {
+		snprintf(file, sizeof(file), "%s.svg", name);
+		err = flamegraph_write_file(prof, folded_value, &fg, dir, file);
+	}
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot write %s/%s: %s\n", dir, file, strerror(-err));
+		ret = err;
+	}
+	return ret;
+}
+
 static int write_outputs(const char *dir, struct process *proc, struct collector *col,
 			 const struct report_info *info)
 {
-	struct profile *prof = collector_profile(col);
-	struct flamegraph_opts fg = { 0 };
+	struct profile *wait = collector_wait_profile(col);
 	char title[256];
-	int err, ret = 0;
+	int err, ret;
 
 	snprintf(title, sizeof(title), "CPU: %s (pid %d)", proc->comm, proc->pid);
-	fg.title = title;
-	fg.root_label_key = "thread_name";
-	err = pprof_write(prof, dir, "cpu.pb.gz");
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot write %s/cpu.pb.gz: %s\n", dir, strerror(-err));
-		ret = err;
+	ret = write_profile(collector_profile(col), dir, "cpu", 0, "thread_name", title);
+	if (info->has_wait) {
+		snprintf(title, sizeof(title), "Task wait (suspended time): %s (pid %d)", proc->comm,
+			 proc->pid);
+		err = write_profile(wait, dir, "wait", 1, NULL, title);
+		if (err)
+			ret = err;
 	}
-	err = folded_write_file(prof, 0, "thread_name", dir, "cpu.folded");
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot write %s/cpu.folded: %s\n", dir, strerror(-err));
-		ret = err;
-	}
-	err = flamegraph_write_file(prof, 0, &fg, dir, "cpu.svg");
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot write %s/cpu.svg: %s\n", dir, strerror(-err));
-		ret = err;
-	}
-	err = report_write(info, prof, dir);
+	err = report_write(info, collector_profile(col), dir);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot write %s/report.json: %s\n", dir, strerror(-err));
 		ret = err;
@@ -325,7 +433,7 @@ static int record(struct child *child)
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
 	struct report_info info = { 0 };
-	const char *warnings[8];
+	const char *warnings[12];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
 	uint64_t start_ns, last_status = 0;
@@ -343,6 +451,14 @@ static int record(struct child *child)
 		fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames will "
 				"show as [unknown]\n", strerror(-err));
 		warnings[nwarn++] = "kernel symbols unavailable";
+	}
+	if (child) {
+		err = exec_child(child);
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot run %s: %s\n", env.argv[0],
+				strerror(-err));
+			goto out;
+		}
 	}
 	err = process_open(env.pid, sym, &proc);
 	if (err) {
@@ -363,9 +479,42 @@ static int record(struct child *child)
 	err = collector_new(proc, ks, 1000000000LL / env.freq_hz, &rec.col);
 	if (err)
 		goto out;
+	if (env.runtime != RT_NONE) {
+		err = tokio_adaptor_open(proc, env.mode, env.verbose, &rec.tokio);
+		if (err == -ENOENT && env.runtime == RT_TOKIO) {
+			fprintf(stderr, "asyncprof: cannot attach the Tokio adaptor: %s has no Tokio "
+					"runtime (no task vtables or raw::poll functions)\n",
+				proc->exe);
+			goto out;
+		} else if (err && err != -ENOENT) {
+			fprintf(stderr, "asyncprof: cannot analyze %s for Tokio: %s\n", proc->exe,
+				strerror(-err));
+			goto out;
+		}
+		err = 0;
+	}
+	if (rec.tokio) {
+		tokio_tls_block(rec.tokio, &sopts.tls_offset, &sopts.tls_bytes);
+		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE);
+		if (!sopts.tls_bytes)
+			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
+					    "are not attributed to tasks";
+	} else if (env.mode != MODE_SAMPLE) {
+		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
+				"none, so this is a plain CPU profile\n",
+			task_mode_name(env.mode), proc->comm);
+	}
 	err = sampler_open(&sopts, on_sample, &rec, &sampler);
 	if (err)
 		goto out;
+	if (rec.tokio) {
+		err = tokio_adaptor_attach(rec.tokio, sampler_ring(sampler), on_task_event, &rec);
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot attach the Tokio probes: %s\n",
+				strerror(-err));
+			goto out;
+		}
+	}
 	err = make_out_dir(dir, sizeof(dir));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
@@ -376,17 +525,11 @@ static int record(struct child *child)
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
 	cpu_start = cpu_seconds_self(NULL);
-	if (child) {
-		err = release_child(child);
-		if (err) {
-			fprintf(stderr, "asyncprof: cannot run %s: %s\n", env.argv[0],
-				strerror(-err));
-			waitpid(child->pid, NULL, 0);
-			goto out;
-		}
-		/* After exec the process has its real mappings. */
-		process_refresh(proc);
-	}
+	if (child)
+		resume_child(child);
+	if (rec.tokio)
+		fprintf(stderr, "asyncprof: Tokio runtime found in %s; mode %s\n", proc->comm,
+			task_mode_name(env.mode));
 	fprintf(stderr, "asyncprof: recording pid %d (%s) at %u Hz%s\n", env.pid, proc->comm,
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
@@ -414,6 +557,8 @@ static int record(struct child *child)
 	while (sampler_poll(sampler, 0) > 0)
 		;
 	sampler_counters(sampler, counters);
+	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
+		tokio_read_task_counters(rec.tokio, collector_tasks(rec.col));
 	sampler_close(sampler);
 	sampler = NULL;
 	elapsed = (monotonic_ns() - start_ns) / 1e9;
@@ -431,9 +576,23 @@ static int record(struct child *child)
 	{
 		const struct collector_stats *st = collector_stats(rec.col);
 		struct profile *prof = collector_profile(rec.col);
+		struct profile *wait = collector_wait_profile(rec.col);
+		struct task_table *tasks = collector_tasks(rec.col);
+		json_t *tasks_json = tasks ? task_table_json(tasks) : NULL;
+		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
 
 		prof->time_nanos = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
 		prof->duration_nanos = (int64_t)(elapsed * 1e9);
+		if (wait) {
+			wait->time_nanos = prof->time_nanos;
+			wait->duration_nanos = prof->duration_nanos;
+		}
+		if (rec.tokio && !tokio_calibrated(rec.tokio))
+			warnings[nwarn++] = "could not find where Tokio keeps the current task (no "
+					    "task cloned its waker): samples are not attributed to "
+					    "tasks";
+		if (rec.tokio && tokio_dropped_events(rec.tokio))
+			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
 		if (counters[CNT_DROPS])
 			warnings[nwarn++] = "samples were dropped: the ring buffer was full";
 		if (st->samples == 0)
@@ -456,10 +615,17 @@ static int record(struct child *child)
 			.profiler_cpu_s = cpu_end,
 			.profiler_recording_cpu_s = cpu_end - cpu_start,
 			.profiler_max_rss_kb = max_rss_kb,
+			.runtime = rec.tokio ? "tokio" : NULL,
+			.mode = task_mode_name(env.mode),
+			.tasks = tasks_json,
+			.spawn_sites = sites_json,
+			.has_wait = rec.tokio && env.mode >= MODE_LIFECYCLE,
 			.warnings = warnings,
 			.nwarnings = nwarn,
 		};
 		err = write_outputs(dir, proc, rec.col, &info);
+		json_decref(tasks_json);
+		json_decref(sites_json);
 		fprintf(stdout, "\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu "
 				"truncated stacks, %llu unwind errors)\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)st->threads,
@@ -471,21 +637,26 @@ static int record(struct child *child)
 			cpu_end - cpu_start, 100 * (cpu_end - cpu_start) / elapsed, cpu_end,
 			max_rss_kb / 1024.0);
 		summary_print_top(stdout, prof, 1, 10);
+		if (tasks)
+			task_table_print_summary(stdout, tasks, 10000000ULL);
 		for (size_t i = 0; i < nwarn; i++)
 			fprintf(stderr, "asyncprof: warning: %s\n", warnings[i]);
 		if (!err)
-			fprintf(stdout, "\nresults in %s/: cpu.pb.gz cpu.folded cpu.svg report.json\n"
-					"  go tool pprof -http=: %s/cpu.pb.gz\n", dir, dir);
+			fprintf(stdout, "\nresults in %s/: cpu.pb.gz cpu.folded cpu.svg%s report.json\n"
+					"  go tool pprof -http=: %s/cpu.pb.gz\n",
+				dir, info.has_wait ? " wait.pb.gz wait.folded wait.svg" : "", dir);
 	}
 out:
 	sampler_close(sampler);
+	tokio_adaptor_close(rec.tokio);
 	collector_free(rec.col);
 	process_close(proc);
 	kallsyms_free(ks);
 	symbolizer_free(sym);
 	if (child && !exited && child->pid > 0) {
-		/* The recording stopped before the command ended: end it, as perf does. */
-		kill(child->pid, SIGTERM);
+		/* The recording stopped before the command ended: end it, as perf does. One that
+		 * never ran (still stopped at exec under our ptrace) is simply killed. */
+		kill(child->pid, child->resumed ? SIGTERM : SIGKILL);
 		waitpid(child->pid, &status, 0);
 	}
 	return err;

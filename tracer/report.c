@@ -147,7 +147,7 @@ static json_t *top_functions(const struct profile *cpu, const struct func_stat *
 	return a;
 }
 
-static json_t *files(const struct profile *cpu)
+static json_t *files(const struct report_info *info, const struct profile *cpu)
 {
 	json_t *o = json_object();
 	int err = 0;
@@ -157,6 +157,11 @@ static json_t *files(const struct profile *cpu)
 	err |= json_object_set_new(o, "cpu_pprof", json_string(REPORT_CPU_PPROF));
 	err |= json_object_set_new(o, "cpu_folded", json_string(REPORT_CPU_FOLDED));
 	err |= json_object_set_new(o, "cpu_svg", json_string(REPORT_CPU_SVG));
+	if (info->has_wait) {
+		err |= json_object_set_new(o, "wait_pprof", json_string("wait.pb.gz"));
+		err |= json_object_set_new(o, "wait_folded", json_string("wait.folded"));
+		err |= json_object_set_new(o, "wait_svg", json_string("wait.svg"));
+	}
 	if (err) {
 		json_decref(o);
 		return NULL;
@@ -192,7 +197,16 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 	} else {
 		err |= json_object_set_new(r, "top_functions", json_array());
 	}
-	err |= json_object_set_new(r, "files", files(cpu));
+	err |= json_object_set_new(r, "files", files(info, cpu));
+	if (info->runtime) {
+		err |= json_object_set_new(r, "runtime", json_string(info->runtime));
+		err |= json_object_set_new(r, "mode", json_string(info->mode));
+		err |= json_object_set_new(r, "tasks", info->tasks ? json_incref(info->tasks)
+								   : json_array());
+		err |= json_object_set_new(r, "spawn_sites",
+					   info->spawn_sites ? json_incref(info->spawn_sites)
+							     : json_array());
+	}
 	if (err) {
 		json_decref(r);
 		return NULL;

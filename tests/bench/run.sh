@@ -49,3 +49,36 @@ done
 echo "ratio: profiled / alone throughput of the target (1.0 = no cost)."
 echo "profiler CPU%: its own CPU time while recording, as a share of one CPU; start-up (BPF load,"
 echo "symbols) and writing the results are counted apart, in seconds."
+
+# ---- Tokio: the cost of each mode on a poll-heavy and a realistic workload --------------------
+tokio_rate() { # BIN MODE|alone: prints the workload's rate
+	local bin=$1 mode=$2
+	if [ "$mode" = alone ]; then
+		"$BUILD/examples/tokio/$bin" "$SECONDS_PER_RUN" "$work/rate"
+	else
+		"$BUILD/asyncprof" run --runtime tokio --mode "$mode" -o "$work/out" -- \
+			"$BUILD/examples/tokio/$bin" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
+			{ cat "$work/err" >&2; exit 1; }
+	fi
+	cat "$work/rate"
+}
+
+echo
+echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds; ratio = profiled / alone throughput"
+printf '%-12s %-10s %14s %14s %8s %13s\n' workload mode "alone /s" "profiled /s" ratio "profiler CPU%"
+for bin in poll_heavy realistic; do
+	for mode in sample lifecycle full; do
+		asum=0 psum=0 cpu=0 wall=0
+		for _ in $(seq "$ROUNDS"); do
+			a=$(tokio_rate "$bin" alone)
+			p=$(tokio_rate "$bin" "$mode")
+			asum=$(echo "$asum + $a" | bc -l)
+			psum=$(echo "$psum + $p" | bc -l)
+			cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$work/out/report.json")" | bc -l)
+			wall=$(echo "$wall + $(jq .duration_s "$work/out/report.json")" | bc -l)
+		done
+		printf '%-12s %-10s %14.0f %14.0f %8.4f %13.2f\n' "$bin" "$mode" \
+			"$(echo "$asum / $ROUNDS" | bc -l)" "$(echo "$psum / $ROUNDS" | bc -l)" \
+			"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
+	done
+done

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_TASK_H
+#define ASYNCPROF_TASK_H
+
+/*
+ * The task model every runtime adaptor maps onto (see the design): plain data shared by the
+ * runtime probes and user space. An event is one task state change; some carry the thread's
+ * runtime thread-local block (who is running: the parent of a spawn, the waker of a wake) and
+ * the user stack (the spawn site, the await point), which user space unwinds.
+ */
+
+#include "sampler.h"
+
+enum task_event_kind {
+	TASK_CREATE = 1, /* task spawned; tls: the spawning thread; stack: the spawn site */
+	TASK_RUNNABLE,	 /* task woken while idle; tls: the waking thread */
+	TASK_RUN,	 /* a thread starts polling the task; value: ns runnable before it */
+	TASK_STOP,	 /* the poll ended; value: poll duration in ns */
+	TASK_AWAIT,	 /* the task registered its waker; stack: the await point */
+	TASK_EXIT,	 /* the task completed or was cancelled */
+	TASK_WAKER_CLONE, /* a waker was cloned (calibration of the thread-local; tls set) */
+};
+
+/* task_event.flags */
+#define TASK_EV_STACK 0x1	 /* regs and ustack are valid */
+#define TASK_EV_TLS 0x2		 /* tls is valid */
+#define TASK_EV_LATENCY 0x4	 /* value holds a scheduling latency */
+#define TASK_EV_WAS_NOTIFIED 0x8 /* STOP: the task was woken during its poll (runnable again) */
+
+struct task_event {
+	__u32 kind;
+	__u32 pid;
+	__u32 tid;
+	__u32 flags;
+	__u64 time_ns; /* CLOCK_MONOTONIC */
+	__u64 task;    /* runtime task id; 0 when it could not be read */
+	__u64 value;
+	__u64 object;  /* runtime object: Tokio task header address */
+	__u64 type;    /* runtime type: Tokio task vtable address (RUN events), else 0 */
+	__u32 tls_len;
+	__u32 ustack_len;
+	__u64 regs[SREG_COUNT];
+	__u8 tls[SAMPLER_TLS_BYTES];
+	__u8 ustack[SAMPLER_USTACK_BYTES];
+};
+
+/* Bytes sent for an event: up to regs without tls or stack, up to ustack with tls, plus the
+ * stack bytes with a stack. */
+#define TASK_EVENT_SMALL ((unsigned long)&((struct task_event *)0)->regs)
+#define TASK_EVENT_WITH_TLS ((unsigned long)&((struct task_event *)0)->ustack)
+
+/* Kernel-side record of a task: what per-event probes accumulate. */
+struct task_info {
+	__u64 runnable_since; /* 0 when not runnable */
+	__u64 polls;
+	__u64 busy_ns;
+	__u64 max_poll_ns;
+	__u64 sched_count;
+	__u64 sched_total_ns;
+	__u64 sched_max_ns;
+};
+
+#define TASK_POLL_DEPTH 4 /* nested polls per thread: worker launch task > task > LocalSet task */
+
+struct thread_polls {
+	__u32 depth;
+	__u32 pad;
+	__u64 task[TASK_POLL_DEPTH];
+	__u64 header[TASK_POLL_DEPTH];
+	__u64 start_ns[TASK_POLL_DEPTH];
+};
+
+#endif

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tokio probes: map Tokio's task machinery onto the task model (bpf/task.h).
+ *
+ * Hook points (found by runtimes/tokio/tokio_binary.c; why these survive inlining and LTO is
+ * in ../shared/docs/research/tokio-hooks.md):
+ *   spawn     a hardware write watchpoint on task::Id::next::NEXT_ID (every spawn increments
+ *             it once; the trap comes after the write, so the new task's id is NEXT_ID - 1)
+ *   poll      uprobes on every raw::poll<T,S> entry, and on the ret instructions of the poll
+ *             function (no uretprobes: they rewrite return addresses, which breaks unwinding)
+ *   wake      uprobes on waker::wake_by_val / wake_by_ref
+ *   await     uprobe on waker::clone_waker: a task registering its own waker is about to
+ *             return Pending there; the user stack is the await point
+ *   exit      uprobes on Harness<T,S>::complete
+ * Every hook gets the task's Header in rdi; the id is read as header->vtable->id_offset.
+ *
+ * Kernel state: per task, when it became runnable and its poll counters (tasks); per thread,
+ * the stack of tasks being polled (polls nest: a worker runs inside its launch task).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "sampler.h"
+#include "task.h"
+#include "ustack.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 targ_tgid = 0;
+const volatile __u64 next_id_addr = 0;	    /* runtime address of NEXT_ID */
+const volatile __s64 tls_offset = 0;	    /* CONTEXT from the thread pointer */
+const volatile __u32 tls_bytes = 0;
+const volatile __u32 vtable_in_header = 0x10; /* Header.vtable */
+const volatile __u32 id_offset_in_vtable = 0x48; /* Vtable.id_offset */
+const volatile bool await_stacks = false;	/* lifecycle and full modes */
+/* Full mode pops the thread's poll stack at each poll exit; without exit hooks a poll entry
+ * replaces the thread's current task instead of nesting. */
+const volatile bool poll_exits = false;
+
+#define STATE_RUNNING 0x1
+#define STATE_COMPLETE 0x2
+#define STATE_NOTIFIED 0x4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} task_events SEC(".maps");
+
+struct scratch {
+	struct task_event e;
+	__u8 pad[SAMPLER_PAGE_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct task_info);
+} tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct thread_polls);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} task_drops SEC(".maps");
+
+static __always_inline bool is_target(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+}
+
+static __always_inline __u64 task_id_of(__u64 header)
+{
+	__u64 vt, off, id;
+
+	if (bpf_probe_read_user(&vt, sizeof(vt), (void *)(header + vtable_in_header)))
+		return 0;
+	if (bpf_probe_read_user(&off, sizeof(off), (void *)(vt + id_offset_in_vtable)))
+		return 0;
+	if (off > 4096)
+		return 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (void *)(header + off)))
+		return 0;
+	return id;
+}
+
+static __always_inline __u64 task_state_of(__u64 header)
+{
+	__u64 state = 0;
+
+	bpf_probe_read_user(&state, sizeof(state), (void *)header);
+	return state;
+}
+
+static __always_inline struct task_event *event_begin(__u32 kind, __u64 task, __u64 header)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!s)
+		return NULL;
+	s->e.kind = kind;
+	s->e.pid = pid_tgid >> 32;
+	s->e.tid = (__u32)pid_tgid;
+	s->e.flags = 0;
+	s->e.time_ns = bpf_ktime_get_ns();
+	s->e.task = task;
+	s->e.value = 0;
+	s->e.object = header;
+	s->e.type = 0;
+	s->e.tls_len = 0;
+	s->e.ustack_len = 0;
+	return &s->e;
+}
+
+static __always_inline void event_add_tls(struct task_event *e)
+{
+	e->tls_len = tls_copy(e->tls, tls_offset, tls_bytes);
+	if (e->tls_len)
+		e->flags |= TASK_EV_TLS;
+}
+
+static __always_inline void event_add_stack(struct task_event *e)
+{
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	bool bad_sp;
+
+	if (!r)
+		return;
+	ustack_save_regs(e->regs, r);
+	e->ustack_len = ustack_copy(e->ustack, e->regs[SREG_SP], &bad_sp);
+	e->flags |= TASK_EV_STACK;
+}
+
+static __always_inline void event_send(struct task_event *e)
+{
+	__u64 size = TASK_EVENT_SMALL;
+	__u32 zero = 0;
+	__u64 *drops;
+
+	if (e->flags & (TASK_EV_TLS | TASK_EV_STACK))
+		size = TASK_EVENT_WITH_TLS;
+	if (e->flags & TASK_EV_STACK)
+		size += e->ustack_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&task_events, e, size, 0)) {
+		drops = bpf_map_lookup_elem(&task_drops, &zero);
+		if (drops)
+			*drops += 1;
+	}
+}
+
+static __always_inline struct task_info *task_info_get(__u64 id)
+{
+	struct task_info *ti = bpf_map_lookup_elem(&tasks, &id);
+	struct task_info fresh = {};
+
+	if (ti)
+		return ti;
+	bpf_map_update_elem(&tasks, &id, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&tasks, &id);
+}
+
+SEC("perf_event")
+int tokio_spawn(struct bpf_perf_event_data *ctx)
+{
+	struct task_event *e;
+	struct task_info *ti;
+	__u64 next = 0;
+
+	if (!is_target())
+		return 0;
+	if (bpf_probe_read_user(&next, sizeof(next), (void *)next_id_addr) || next == 0)
+		return 0;
+	e = event_begin(TASK_CREATE, next - 1, 0);
+	if (!e)
+		return 0;
+	ti = task_info_get(next - 1);
+	if (ti)
+		ti->runnable_since = e->time_ns;
+	event_add_tls(e);
+	event_add_stack(e);
+	event_send(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tokio_poll_enter, __u64 header)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_polls *tp, fresh = {};
+	struct task_event *e;
+	struct task_info *ti;
+	__u64 id, now, latency = 0;
+	bool had_latency = false;
+	__u32 d;
+
+	if (!is_target())
+		return 0;
+	id = task_id_of(header);
+	now = bpf_ktime_get_ns();
+	ti = task_info_get(id);
+	if (ti) {
+		if (ti->runnable_since && ti->runnable_since < now) {
+			latency = now - ti->runnable_since;
+			had_latency = true;
+			ti->sched_count++;
+			ti->sched_total_ns += latency;
+			if (latency > ti->sched_max_ns)
+				ti->sched_max_ns = latency;
+		}
+		ti->runnable_since = 0;
+		ti->polls++;
+	}
+	tp = bpf_map_lookup_elem(&threads, &tid);
+	if (!tp) {
+		bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY);
+		tp = bpf_map_lookup_elem(&threads, &tid);
+		if (!tp)
+			return 0;
+	}
+	d = poll_exits ? tp->depth : 0;
+	if (d < TASK_POLL_DEPTH) {
+		tp->task[d] = id;
+		tp->header[d] = header;
+		tp->start_ns[d] = now;
+	}
+	tp->depth = d + 1;
+
+	e = event_begin(TASK_RUN, id, header);
+	if (!e)
+		return 0;
+	e->time_ns = now;
+	bpf_probe_read_user(&e->type, sizeof(e->type), (void *)(header + vtable_in_header));
+	if (had_latency) {
+		e->value = latency;
+		e->flags |= TASK_EV_LATENCY;
+	}
+	event_send(e);
+	return 0;
+}
+
+SEC("uprobe")
+int tokio_poll_exit(struct pt_regs *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_polls *tp;
+	struct task_event *e;
+	struct task_info *ti;
+	__u64 id, header, start, now, dur, state;
+	__u32 d;
+
+	if (!is_target())
+		return 0;
+	tp = bpf_map_lookup_elem(&threads, &tid);
+	if (!tp || tp->depth == 0)
+		return 0;
+	d = --tp->depth;
+	if (d >= TASK_POLL_DEPTH)
+		return 0;
+	id = tp->task[d];
+	header = tp->header[d];
+	start = tp->start_ns[d];
+	now = bpf_ktime_get_ns();
+	dur = now - start;
+	state = task_state_of(header);
+
+	ti = bpf_map_lookup_elem(&tasks, &id);
+	if (ti) {
+		ti->busy_ns += dur;
+		if (dur > ti->max_poll_ns)
+			ti->max_poll_ns = dur;
+		/* Woken while running (yield_now, a wake racing the poll): queued again now. */
+		if ((state & (STATE_NOTIFIED | STATE_COMPLETE)) == STATE_NOTIFIED)
+			ti->runnable_since = now;
+	}
+	e = event_begin(TASK_STOP, id, header);
+	if (!e)
+		return 0;
+	e->time_ns = now;
+	e->value = dur;
+	if ((state & (STATE_NOTIFIED | STATE_COMPLETE)) == STATE_NOTIFIED)
+		e->flags |= TASK_EV_WAS_NOTIFIED;
+	event_send(e);
+	return 0;
+}
+
+static __always_inline int on_wake(__u64 header)
+{
+	struct task_event *e;
+	struct task_info *ti;
+	__u64 id, state;
+
+	if (!is_target())
+		return 0;
+	state = task_state_of(header);
+	/* Only a wake of an idle task schedules it; a running one is re-queued at poll end. */
+	if (state & (STATE_RUNNING | STATE_COMPLETE | STATE_NOTIFIED))
+		return 0;
+	id = task_id_of(header);
+	e = event_begin(TASK_RUNNABLE, id, header);
+	if (!e)
+		return 0;
+	ti = task_info_get(id);
+	if (ti)
+		ti->runnable_since = e->time_ns;
+	event_add_tls(e);
+	event_send(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tokio_wake_by_val, __u64 header)
+{
+	return on_wake(header);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tokio_wake_by_ref, __u64 header)
+{
+	return on_wake(header);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tokio_clone_waker, __u64 header)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_polls *tp;
+	struct task_event *e;
+	__u64 id;
+	__u32 d;
+
+	if (!is_target())
+		return 0;
+	id = task_id_of(header);
+	if (!await_stacks) {
+		/* Sample mode: only calibrating where the thread-local keeps the task id. */
+		e = event_begin(TASK_WAKER_CLONE, id, header);
+		if (!e)
+			return 0;
+		event_add_tls(e);
+		event_send(e);
+		return 0;
+	}
+	/* Only the task being polled registering its own waker marks its await point. */
+	tp = bpf_map_lookup_elem(&threads, &tid);
+	if (!tp || tp->depth == 0)
+		return 0;
+	d = tp->depth - 1;
+	if (d >= TASK_POLL_DEPTH || tp->task[d] != id)
+		return 0;
+	e = event_begin(TASK_AWAIT, id, header);
+	if (!e)
+		return 0;
+	event_add_tls(e);
+	event_add_stack(e);
+	event_send(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tokio_complete, __u64 header)
+{
+	struct task_event *e;
+
+	if (!is_target())
+		return 0;
+	e = event_begin(TASK_EXIT, task_id_of(header), header);
+	if (!e)
+		return 0;
+	event_send(e);
+	return 0;
+}

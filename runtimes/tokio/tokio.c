@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: MIT
+#include "tokio.h"
+#include "tokio.skel.h"
+#include "hashmap.h"
+#include "tasks.h"
+
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TLS_WORDS (SAMPLER_TLS_BYTES / 8)
+#define CALIBRATION_EVENTS 8 /* matches needed before trusting an offset */
+#define MIN_CALIBRATION_ID 3 /* ids 1 and 2 equal a tag word or a small counter too often */
+
+struct tokio_adaptor {
+	struct process *proc;
+	enum task_mode mode;
+	bool verbose;
+	char path[PATH_MAX]; /* the executable, through /proc/PID/root */
+	uint64_t bias;	     /* runtime address - link-time address */
+	struct tokio_binary *tb;
+	struct hashmap *vtables; /* runtime vtable address -> index + 1 */
+	struct tokio_bpf *skel;
+	struct bpf_link **links;
+	size_t nlinks, cap_links;
+	int *bp_fds;
+	int nbp;
+	/* Sample mode: hooks attached only until calibrated (waker clone, poll entry). */
+	struct bpf_link **calib_links;
+	size_t ncalib;
+	struct hashmap *last_polled; /* tid -> id of the task it entered last */
+
+	/* calibration */
+	uint32_t tls_len;
+	uint64_t events;
+	uint64_t hits[TLS_WORDS], tagged[TLS_WORDS];
+	int field; /* word index of the id, -1 until calibrated */
+	bool field_tagged;
+};
+
+const char *task_mode_name(enum task_mode mode)
+{
+	return mode == MODE_FULL ? "full" : mode == MODE_LIFECYCLE ? "lifecycle" : "sample";
+}
+
+bool tokio_is_poll_frame(const char *fn)
+{
+	static const char *const legacy[] = {
+		"tokio::runtime::task::raw::poll",
+		"tokio::runtime::task::harness::Harness<T,S>::poll",
+		"tokio::runtime::task::core::Core<T,S>::poll",
+	};
+
+	for (size_t i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++)
+		if (strncmp(fn, legacy[i], strlen(legacy[i])) == 0)
+			return true;
+	/* v0 names keep the type arguments: <tokio::...::Harness<app::f::{closure#0}, ...>>::poll */
+	return (strncmp(fn, "<tokio::runtime::task::harness::Harness<", 40) == 0 ||
+		strncmp(fn, "<tokio::runtime::task::core::Core<", 34) == 0) &&
+	       strstr(fn, ">>::poll") != NULL;
+}
+
+static const struct proc_mapping *exe_mapping(struct process *proc)
+{
+	for (size_t i = 0; i < proc->maps->count; i++) {
+		const struct proc_mapping *m = &proc->maps->mappings[i];
+
+		if (m->executable && strcmp(m->path, proc->exe) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
+		       struct tokio_adaptor **out)
+{
+	const struct proc_mapping *m = exe_mapping(proc);
+	struct elf_object *obj;
+	struct tokio_adaptor *ta;
+	int err;
+
+	if (!m)
+		return -ENOENT;
+	obj = symbolizer_object(proc->sym, proc->pid, m);
+	if (!obj)
+		return -ENOENT;
+	ta = calloc(1, sizeof(*ta));
+	if (!ta)
+		return -ENOMEM;
+	ta->proc = proc;
+	ta->mode = mode;
+	ta->verbose = verbose;
+	ta->field = -1;
+	ta->bias = m->start - elf_object_vaddr(obj, m, m->start);
+	snprintf(ta->path, sizeof(ta->path), "/proc/%d/root%s", proc->pid, proc->exe);
+	err = tokio_binary_analyze(ta->path, &ta->tb);
+	if (err) {
+		free(ta);
+		return err;
+	}
+	ta->vtables = hashmap_new();
+	ta->last_polled = hashmap_new();
+	if (!ta->vtables || !ta->last_polled) {
+		tokio_adaptor_close(ta);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ta->tb->nvtables; i++) {
+		uint64_t addr = ta->tb->vtables[i].vaddr + ta->bias;
+
+		hashmap_put(ta->vtables, &addr, sizeof(addr), i + 1);
+	}
+	if (ta->tb->has_tls) {
+		ta->tls_len = ta->tb->tls_context_size;
+		if (!ta->tls_len || ta->tls_len > SAMPLER_TLS_BYTES)
+			ta->tls_len = SAMPLER_TLS_BYTES;
+	}
+	*out = ta;
+	return 0;
+}
+
+void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len)
+{
+	*offset = ta->tb->tls_context_offset;
+	*len = ta->tb->has_tls ? ta->tls_len : 0;
+}
+
+static int add_link(struct tokio_adaptor *ta, struct bpf_link *link)
+{
+	if (ta->nlinks == ta->cap_links) {
+		size_t cap = ta->cap_links ? ta->cap_links * 2 : 32;
+		struct bpf_link **l = realloc(ta->links, cap * sizeof(*l));
+
+		if (!l)
+			return -ENOMEM;
+		ta->links = l;
+		ta->cap_links = cap;
+	}
+	ta->links[ta->nlinks++] = link;
+	return 0;
+}
+
+/* Attaches prog at the link-time address vaddr of the executable. */
+static struct bpf_link *attach_at(struct tokio_adaptor *ta, struct bpf_program *prog,
+				  uint64_t vaddr, const char *what)
+{
+	int64_t off = tokio_binary_file_offset(ta->path, vaddr);
+	struct bpf_link *link;
+
+	if (off < 0) {
+		fprintf(stderr, "asyncprof: warning: cannot place the %s probe at 0x%llx\n", what,
+			(unsigned long long)vaddr);
+		return NULL;
+	}
+	link = bpf_program__attach_uprobe(prog, false, ta->proc->pid, ta->path, off);
+	if (!link) {
+		fprintf(stderr, "asyncprof: warning: cannot attach the %s probe at 0x%llx: %s\n",
+			what, (unsigned long long)vaddr, strerror(errno));
+		return NULL;
+	}
+	return link;
+}
+
+static int attach_uprobe(struct tokio_adaptor *ta, struct bpf_program *prog, uint64_t vaddr,
+			 const char *what)
+{
+	struct bpf_link *link;
+
+	if (!vaddr)
+		return 0;
+	link = attach_at(ta, prog, vaddr, what);
+	return link ? add_link(ta, link) : 0;
+}
+
+/* A write watchpoint on NEXT_ID on every CPU: it fires once per spawn, in the spawning thread. */
+static int attach_spawn_watch(struct tokio_adaptor *ta)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_BREAKPOINT,
+		.size = sizeof(attr),
+		.bp_type = HW_BREAKPOINT_W,
+		.bp_addr = ta->tb->next_id + ta->bias,
+		.bp_len = HW_BREAKPOINT_LEN_8,
+		.sample_period = 1,
+	};
+	int ncpus = libbpf_num_possible_cpus();
+
+	if (ncpus < 0)
+		return ncpus;
+	ta->bp_fds = malloc(ncpus * sizeof(int));
+	if (!ta->bp_fds)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		int fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		struct bpf_link *link;
+
+		if (fd < 0 && errno == ENODEV)
+			continue;
+		if (fd < 0) {
+			fprintf(stderr, "asyncprof: warning: no hardware watchpoint for spawns on "
+					"CPU %d (%s): spawn sites and parents are unknown\n",
+				cpu, strerror(errno));
+			return -errno;
+		}
+		ta->bp_fds[ta->nbp++] = fd;
+		link = bpf_program__attach_perf_event(ta->skel->progs.tokio_spawn, fd);
+		if (!link)
+			return -errno;
+		if (add_link(ta, link))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *prog,
+				uint64_t vaddr, const char *what)
+{
+	struct bpf_link **l, *link;
+
+	if (!vaddr)
+		return 0;
+	link = attach_at(ta, prog, vaddr, what);
+	if (!link)
+		return 0;
+	l = realloc(ta->calib_links, (ta->ncalib + 1) * sizeof(*l));
+	if (!l) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	ta->calib_links = l;
+	ta->calib_links[ta->ncalib++] = link;
+	return 0;
+}
+
+static int attach_calibration(struct tokio_adaptor *ta)
+{
+	int err = add_calibration_link(ta, ta->skel->progs.tokio_clone_waker,
+				       ta->tb->clone_waker, "await point");
+
+	for (size_t i = 0; !err && i < ta->tb->npolls; i++)
+		err = add_calibration_link(ta, ta->skel->progs.tokio_poll_enter,
+					   ta->tb->polls[i].entry, "poll");
+	return err;
+}
+
+static void detach_calibration(struct tokio_adaptor *ta)
+{
+	for (size_t i = 0; i < ta->ncalib; i++)
+		bpf_link__destroy(ta->calib_links[i]);
+	free(ta->calib_links);
+	ta->calib_links = NULL;
+	ta->ncalib = 0;
+}
+
+int tokio_adaptor_attach(struct tokio_adaptor *ta, struct ring_buffer *rb,
+			 int (*fn)(void *ctx, void *data, size_t size), void *ctx)
+{
+	const struct tokio_binary *tb = ta->tb;
+	bool lifecycle = ta->mode >= MODE_LIFECYCLE;
+	int err;
+
+	ta->skel = tokio_bpf__open();
+	if (!ta->skel)
+		return -errno;
+	ta->skel->rodata->targ_tgid = ta->proc->pid;
+	ta->skel->rodata->next_id_addr = tb->next_id + ta->bias;
+	ta->skel->rodata->tls_offset = tb->tls_context_offset;
+	ta->skel->rodata->tls_bytes = tb->has_tls ? ta->tls_len : 0;
+	ta->skel->rodata->await_stacks = lifecycle;
+	ta->skel->rodata->poll_exits = ta->mode == MODE_FULL;
+	err = tokio_bpf__load(ta->skel);
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot load the Tokio probes: %s\n", strerror(-err));
+		return err;
+	}
+	err = ring_buffer__add(rb, bpf_map__fd(ta->skel->maps.task_events), fn, ctx);
+	if (err)
+		return err;
+
+	if (tb->next_id && attach_spawn_watch(ta))
+		fprintf(stderr, "asyncprof: warning: spawns are not traced\n");
+	for (size_t i = 0; i < tb->ncomplete; i++)
+		attach_uprobe(ta, ta->skel->progs.tokio_complete, tb->complete[i], "task exit");
+	if (lifecycle) {
+		attach_uprobe(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, "await point");
+		attach_uprobe(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, "wake");
+		attach_uprobe(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, "wake");
+		for (size_t i = 0; i < tb->npolls; i++)
+			attach_uprobe(ta, ta->skel->progs.tokio_poll_enter, tb->polls[i].entry,
+				      "poll");
+	} else if (tb->has_tls) {
+		/* Calibration only: detached by tokio_observe once the field is known. */
+		err = attach_calibration(ta);
+		if (err)
+			return err;
+	}
+	if (ta->mode == MODE_FULL) {
+		for (size_t i = 0; i < tb->npolls; i++)
+			for (size_t r = 0; r < tb->polls[i].nrets; r++)
+				attach_uprobe(ta, ta->skel->progs.tokio_poll_exit,
+					      tb->polls[i].rets[r], "poll exit");
+	}
+	if (ta->verbose)
+		fprintf(stderr, "asyncprof: tokio: %zu poll functions, %zu vtables, %zu probes, "
+				"%d watchpoints, bias 0x%llx\n",
+			tb->npolls, tb->nvtables, ta->nlinks, ta->nbp,
+			(unsigned long long)ta->bias);
+	return 0;
+}
+
+void tokio_adaptor_close(struct tokio_adaptor *ta)
+{
+	if (!ta)
+		return;
+	detach_calibration(ta);
+	for (size_t i = 0; i < ta->nlinks; i++)
+		bpf_link__destroy(ta->links[i]);
+	for (int i = 0; i < ta->nbp; i++)
+		close(ta->bp_fds[i]);
+	free(ta->bp_fds);
+	free(ta->links);
+	tokio_bpf__destroy(ta->skel);
+	hashmap_free(ta->vtables);
+	hashmap_free(ta->last_polled);
+	tokio_binary_free(ta->tb);
+	free(ta);
+}
+
+static uint64_t tls_word(const uint8_t *tls, uint32_t len, int word)
+{
+	uint64_t v;
+
+	if (word < 0 || (uint32_t)(word + 1) * 8 > len)
+		return 0;
+	memcpy(&v, tls + word * 8, 8);
+	return v;
+}
+
+/* Counts the TLS words that hold id; settles the field once one offset clearly wins. */
+static void calibrate(struct tokio_adaptor *ta, uint64_t id, const uint8_t *tls, uint32_t len)
+{
+	int best = -1, second = -1;
+
+	if (ta->field >= 0 || id < MIN_CALIBRATION_ID || !len)
+		return;
+	ta->events++;
+	for (int w = 0; w < TLS_WORDS; w++) {
+		if (tls_word(tls, len, w) != id)
+			continue;
+		ta->hits[w]++;
+		if (tls_word(tls, len, w - 1) == 1)
+			ta->tagged[w]++;
+	}
+	for (int w = 0; w < TLS_WORDS; w++) {
+		if (best < 0 || ta->hits[w] > ta->hits[best]) {
+			second = best;
+			best = w;
+		} else if (second < 0 || ta->hits[w] > ta->hits[second]) {
+			second = w;
+		}
+	}
+	/* A task id equals an unrelated word only by chance: the field is the offset that holds
+	 * it again and again, far more often than any other. */
+	if (best < 0 || ta->hits[best] < CALIBRATION_EVENTS ||
+	    (second >= 0 && ta->hits[second] * 4 > ta->hits[best]))
+		return;
+	ta->field = best;
+	/* Before tokio 1.40 the id is an Option<u64>: a tag word (1 = Some) precedes it. */
+	ta->field_tagged = ta->tagged[best] * 10 >= ta->hits[best] * 9;
+	if (ta->verbose)
+		fprintf(stderr, "asyncprof: tokio: current task id at CONTEXT+%d (%s), from %llu "
+				"observations\n",
+			best * 8, ta->field_tagged ? "Option<u64>" : "Option<NonZeroU64>",
+			(unsigned long long)ta->events);
+	if (ta->mode == MODE_SAMPLE)
+		detach_calibration(ta); /* stop paying for hooks sample mode does not need */
+}
+
+/*
+ * Two sources of (id, thread-local copy) pairs: a task cloning its own waker (the copy is taken
+ * inside its poll), and a CPU sample of a thread after the last poll entry seen on it (inside
+ * that poll more often than not, when the task uses CPU).
+ */
+void tokio_observe(struct tokio_adaptor *ta, const struct task_event *e)
+{
+	if (ta->field >= 0)
+		return;
+	if (e->kind == TASK_RUN) {
+		uint32_t tid = e->tid;
+
+		hashmap_put(ta->last_polled, &tid, sizeof(tid), e->task);
+		return;
+	}
+	if ((e->kind == TASK_WAKER_CLONE || e->kind == TASK_AWAIT) && (e->flags & TASK_EV_TLS))
+		calibrate(ta, e->task, e->tls, e->tls_len);
+}
+
+void tokio_observe_sample(struct tokio_adaptor *ta, uint32_t tid, const uint8_t *tls,
+			  uint32_t len)
+{
+	uint64_t id;
+
+	if (ta->field >= 0 || !hashmap_get(ta->last_polled, &tid, sizeof(tid), &id))
+		return;
+	calibrate(ta, id, tls, len);
+}
+
+bool tokio_calibrated(const struct tokio_adaptor *ta)
+{
+	return ta->field >= 0;
+}
+
+uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, uint32_t len)
+{
+	if (ta->field < 0)
+		return 0;
+	if (ta->field_tagged && tls_word(tls, len, ta->field - 1) != 1)
+		return 0;
+	return tls_word(tls, len, ta->field);
+}
+
+const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal)
+{
+	uint64_t pos;
+	const struct tokio_vtable *vt;
+
+	*internal = false;
+	if (!vtable || !hashmap_get(ta->vtables, &vtable, sizeof(vtable), &pos))
+		return NULL;
+	vt = &ta->tb->vtables[pos - 1];
+	*internal = vt->worker_launch;
+	return vt->future_type;
+}
+
+void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
+{
+	int fd = bpf_map__fd(ta->skel->maps.tasks);
+	__u64 key, next;
+	struct task_info ti;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &ti) == 0) {
+			struct task_rec *t = task_find(tt, key);
+
+			if (!t || !ti.polls)
+				continue;
+			t->polls = ti.polls;
+			if (ta->mode == MODE_FULL) {
+				t->busy_ns = ti.busy_ns;
+				t->max_poll_ns = ti.max_poll_ns;
+			}
+		}
+	}
+}
+
+uint64_t tokio_dropped_events(struct tokio_adaptor *ta)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t total = 0, *vals;
+	__u32 zero = 0;
+
+	if (!ta->skel || ncpus <= 0)
+		return 0;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(ta->skel->maps.task_drops), &zero, vals) == 0)
+		for (int i = 0; i < ncpus; i++)
+			total += vals[i];
+	free(vals);
+	return total;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_TOKIO_H
+#define ASYNCPROF_TOKIO_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "task.h"
+#include "process.h"
+#include "tokio_binary.h"
+
+/*
+ * The Tokio adaptor: finds Tokio in the target's executable, loads and attaches the Tokio
+ * probes for the chosen mode, and decodes the current task from a copy of Tokio's thread-local
+ * CONTEXT (made by the CPU sampler and by the probes).
+ *
+ * Where in CONTEXT the current task id lives changes with the Tokio version and the build
+ * (CONTEXT is not repr(C)), so the adaptor calibrates it at run time: when a task clones its own
+ * waker, its id (read from the task header) must be in the thread-local; the offset that holds
+ * it across events is the field; so is a CPU sample's copy after a poll entry on its thread.
+ * Until calibrated, tokio_current_task() returns 0.
+ */
+
+enum task_mode {
+	MODE_SAMPLE,	/* CPU samples + thread-local reads + spawn/exit hooks */
+	MODE_LIFECYCLE, /* + wake, poll entry and await-point hooks */
+	MODE_FULL,	/* + poll exit hooks: exact poll durations */
+};
+
+struct tokio_adaptor;
+struct ring_buffer;
+
+/* Returns 0, -ENOENT when the executable has no Tokio (with nothing printed), or -errno after
+ * printing why. */
+int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
+		       struct tokio_adaptor **out);
+void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches everything */
+
+/* The thread-local block the CPU sampler should copy with each sample. */
+void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
+
+/* Loads and attaches the probes; events go to rb (through ring_buffer__add) to fn. */
+int tokio_adaptor_attach(struct tokio_adaptor *ta, struct ring_buffer *rb,
+			 int (*fn)(void *ctx, void *data, size_t size), void *ctx);
+
+/* Feed the calibration: every task event, and the thread-local copy of every CPU sample. */
+void tokio_observe(struct tokio_adaptor *ta, const struct task_event *e);
+void tokio_observe_sample(struct tokio_adaptor *ta, uint32_t tid, const uint8_t *tls,
+			  uint32_t len);
+bool tokio_calibrated(const struct tokio_adaptor *ta);
+
+/* The task current on the thread that made this copy of CONTEXT; 0 when none or unknown. */
+uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, uint32_t len);
+
+/* Future type of a task vtable (runtime address); NULL when unknown. */
+const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal);
+
+/* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
+struct task_table;
+void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
+
+/* Events lost because the probes' ring buffer was full. */
+uint64_t tokio_dropped_events(struct tokio_adaptor *ta);
+
+const char *task_mode_name(enum task_mode mode);
+
+/* Tokio's task-poll machinery (raw::poll, Harness::poll, Core::poll): where a task's own stack
+ * begins, for collector_set_runtime(). */
+bool tokio_is_poll_frame(const char *function);
+
+#endif

@@ -1,0 +1,16 @@
+# Tokio, full mode: a task blocks its worker with a 60 ms synchronous sleep inside a poll:
+# report.json must show its max_poll_ns >= 50 ms, and the terminal summary lists it.
+source "$(dirname "$0")/lib.sh"
+TOKIO="$EXAMPLES/tokio"
+
+"$ASYNCPROF" run --runtime tokio --mode full -d 3 -o "$WORK/out" -- "$TOKIO/long_poll" 5 \
+	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "asyncprof run failed"; }
+cat "$WORK/stdout"
+r="$WORK/out/report.json"
+max=$(jq '[.tasks[] | select(.name | test("slow_poller")) | .max_poll_ns] | max' "$r")
+[ "$max" != null ] || { jq '.tasks' "$r"; fail "no long_poll task in report.json"; }
+expect_between "longest poll ms" "$((max / 1000000))" 50 90
+grep -q 'long polls' "$WORK/stdout" || fail "the summary does not list long polls"
+polls=$(jq '[.tasks[] | .polls] | add' "$r")
+[ "$polls" -gt 10 ] || fail "full mode counted $polls polls"
+ok "long poll measured"

@@ -1,0 +1,26 @@
+# Tokio, lifecycle mode: a task does ~10 ms of CPU work, then awaits a 40 ms timer inside the
+# helper async fn helper_wait. At least 80% of its wait time must be at helper_wait's await.
+source "$(dirname "$0")/lib.sh"
+TOKIO="$EXAMPLES/tokio"
+
+"$ASYNCPROF" run --runtime tokio --mode lifecycle -d 4 -o "$WORK/out" -- "$TOKIO/timer_wait" 6 \
+	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "asyncprof run failed"; }
+cat "$WORK/stdout" "$WORK/stderr"
+check_outputs "$WORK/out"
+for f in wait.pb.gz wait.folded wait.svg; do [ -s "$WORK/out/$f" ] || fail "$f missing"; done
+pprof -raw "$WORK/out/wait.pb.gz" >/dev/null 2>&1 || fail "go tool pprof rejects wait.pb.gz"
+
+# The waiting task is the one whose poll frames contain cpu_work (it is named after its future).
+r="$WORK/out/report.json"
+id=$(jq '[.tasks[] | select(.name | test("timer_wait::worker"))] | max_by(.wait_ns) | .id' "$r")
+[ "$id" != null ] || { jq '.tasks' "$r"; fail "no task of timer_wait in report.json"; }
+wait_total=$(jq "[.tasks[] | select(.id == $id)][0].wait_ns" "$r")
+dur=$(jq '.duration_s * 1e9 | floor' "$r")
+expect_between "task wait / recording %" "$((wait_total * 100 / dur))" 60 95
+
+folded="$WORK/out/wait.folded"
+task_wait=$(count_matching "$folded" 'timer_wait::')
+at_helper=$(count_matching "$folded" 'timer_wait::helper_wait')
+expect_between "wait at helper_wait's await %" "$(pct "$at_helper" "$task_wait")" 80 100
+pprof -tags "$WORK/out/wait.pb.gz" | grep -q 'timer' || fail "no 'timer' reason label"
+ok "wait attributed to the helper's await point"

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "tasks.h"
+
+static struct task_rec *add(struct task_table *tt, uint64_t id, uint64_t parent, const char *name)
+{
+	struct task_rec *t = task_get(tt, id);
+
+	cr_assert_not_null(t);
+	t->parent = parent;
+	t->parent_known = true;
+	task_set_string(&t->name, name);
+	return t;
+}
+
+Test(tasks, ancestry_is_root_first)
+{
+	struct task_table *tt = task_table_new();
+	uint64_t ids[8];
+	size_t n;
+
+	add(tt, 10, TASK_ROOT, "a");
+	add(tt, 12, 10, "b");
+	add(tt, 15, 12, "c");
+	n = task_ancestry(tt, 15, ids, 8);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(ids[0], 10);
+	cr_assert_eq(ids[1], 12);
+	cr_assert_eq(ids[2], 15);
+	/* Limited depth keeps the nearest ancestors. */
+	n = task_ancestry(tt, 15, ids, 2);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(ids[0], 12);
+	cr_assert_eq(ids[1], 15);
+	task_table_free(tt);
+}
+
+Test(tasks, ancestry_stops_at_unknown_parent_and_cycles)
+{
+	struct task_table *tt = task_table_new();
+	struct task_rec *t;
+	uint64_t ids[8];
+
+	t = task_get(tt, 7); /* existed before attach: parent unknown */
+	add(tt, 8, 7, "child");
+	cr_assert_eq(task_ancestry(tt, 8, ids, 8), 2);
+	cr_assert_eq(ids[0], 7);
+	cr_assert_not(t->parent_known);
+
+	add(tt, 20, 21, "x");
+	add(tt, 21, 20, "y"); /* a corrupt cycle must not loop */
+	cr_assert_eq(task_ancestry(tt, 20, ids, 8), 2);
+	task_table_free(tt);
+}
+
+Test(tasks, lookup_survives_out_of_order_ids)
+{
+	struct task_table *tt = task_table_new();
+	struct task_rec **list;
+	size_t n;
+
+	for (int64_t id = 100; id > 0; id -= 7)
+		add(tt, id, TASK_ROOT, "t");
+	list = task_list(tt, &n);
+	cr_assert_eq(n, 15);
+	for (size_t i = 1; i < n; i++)
+		cr_assert_lt(list[i - 1]->id, list[i]->id);
+	for (int64_t id = 100; id > 0; id -= 7)
+		cr_assert_eq(task_find(tt, id)->id, id);
+	cr_assert_null(task_find(tt, 3));
+	task_table_free(tt);
+}
+
+Test(tasks, latency_percentiles)
+{
+	uint64_t ns[100];
+	struct latency_stats st;
+
+	for (int i = 0; i < 100; i++)
+		ns[i] = (100 - i) * 1000; /* 1..100 us, unsorted */
+	latency_stats(ns, 100, &st);
+	cr_assert_eq(st.count, 100);
+	cr_assert_eq(st.p50, 50000);
+	cr_assert_eq(st.p99, 99000);
+	cr_assert_eq(st.max, 100000);
+	latency_stats(ns, 0, &st);
+	cr_assert_eq(st.count, 0);
+	cr_assert_eq(st.max, 0);
+}
+
+Test(tasks, json_has_the_report_fields)
+{
+	struct task_table *tt = task_table_new();
+	struct task_rec *t = add(tt, 5, TASK_ROOT, "app::worker::{{closure}}");
+	json_t *arr, *o, *lat, *sites;
+
+	task_set_string(&t->spawned_at, "app::main (main.rs:10)");
+	t->polls = 3;
+	t->busy_ns = 1500;
+	t->wait_ns = 40000000;
+	t->max_poll_ns = 900;
+	task_add_latency(t, 2000);
+	task_add_latency(t, 4000);
+	add(tt, 6, 5, "app::child")->wait_ns = 5;
+	arr = task_table_json(tt);
+	cr_assert_eq(json_array_size(arr), 2);
+	o = json_array_get(arr, 0);
+	cr_assert_eq(json_integer_value(json_object_get(o, "id")), 5);
+	cr_assert_eq(json_integer_value(json_object_get(o, "parent")), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "name")), "app::worker::{{closure}}");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "spawned_at")),
+			 "app::main (main.rs:10)");
+	cr_assert_eq(json_integer_value(json_object_get(o, "polls")), 3);
+	cr_assert_eq(json_integer_value(json_object_get(o, "wait_ns")), 40000000);
+	cr_assert_eq(json_integer_value(json_object_get(o, "max_poll_ns")), 900);
+	lat = json_object_get(o, "sched_latency_ns");
+	cr_assert_eq(json_integer_value(json_object_get(lat, "count")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(lat, "max")), 4000);
+	cr_assert(json_is_null(json_object_get(json_array_get(arr, 1), "spawned_at")));
+
+	sites = task_sites_json(tt);
+	cr_assert_eq(json_array_size(sites), 2);
+	json_decref(arr);
+	json_decref(sites);
+	task_table_free(tt);
+}

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+#include "tasks.h"
+#include "array.h"
+#include "hashmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct task_table {
+	struct hashmap *index; /* id -> position in tasks + 1 */
+	struct task_rec **tasks;
+	size_t n, cap;
+	bool sorted;
+};
+
+struct task_table *task_table_new(void)
+{
+	struct task_table *tt = calloc(1, sizeof(*tt));
+
+	if (!tt)
+		return NULL;
+	tt->index = hashmap_new();
+	if (!tt->index) {
+		free(tt);
+		return NULL;
+	}
+	tt->sorted = true;
+	return tt;
+}
+
+void task_table_free(struct task_table *tt)
+{
+	if (!tt)
+		return;
+	for (size_t i = 0; i < tt->n; i++) {
+		struct task_rec *t = tt->tasks[i];
+
+		free(t->name);
+		free(t->spawned_at);
+		free(t->lat_ns);
+		free(t->await_pcs);
+		free(t);
+	}
+	free(tt->tasks);
+	hashmap_free(tt->index);
+	free(tt);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct task_rec *x = *(struct task_rec *const *)a, *y = *(struct task_rec *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void reindex(struct task_table *tt)
+{
+	qsort(tt->tasks, tt->n, sizeof(*tt->tasks), by_id);
+	for (size_t i = 0; i < tt->n; i++)
+		hashmap_put(tt->index, &tt->tasks[i]->id, sizeof(uint64_t), i + 1);
+	tt->sorted = true;
+}
+
+struct task_rec *task_find(const struct task_table *tt, uint64_t id)
+{
+	uint64_t pos;
+
+	if (!hashmap_get(tt->index, &id, sizeof(id), &pos))
+		return NULL;
+	return tt->tasks[pos - 1];
+}
+
+struct task_rec *task_get(struct task_table *tt, uint64_t id)
+{
+	struct task_rec *t = task_find(tt, id);
+
+	if (t)
+		return t;
+	if (!array_grow((void **)&tt->tasks, &tt->cap, tt->n + 1, sizeof(*tt->tasks)))
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->id = id;
+	if (hashmap_put(tt->index, &id, sizeof(id), tt->n + 1)) {
+		free(t);
+		return NULL;
+	}
+	if (tt->n && tt->tasks[tt->n - 1]->id > id)
+		tt->sorted = false;
+	tt->tasks[tt->n++] = t;
+	return t;
+}
+
+void task_set_string(char **field, const char *s)
+{
+	char *copy = s ? strdup(s) : NULL;
+
+	if (s && !copy)
+		return;
+	free(*field);
+	*field = copy;
+}
+
+int task_add_latency(struct task_rec *t, uint64_t ns)
+{
+	if (!array_grow((void **)&t->lat_ns, &t->cap_lat, t->nlat + 1, sizeof(*t->lat_ns)))
+		return -ENOMEM;
+	t->lat_ns[t->nlat++] = ns;
+	return 0;
+}
+
+struct task_rec **task_list(struct task_table *tt, size_t *n)
+{
+	if (!tt->sorted)
+		reindex(tt);
+	*n = tt->n;
+	return tt->tasks;
+}
+
+size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, size_t max)
+{
+	size_t n = 0;
+	const struct task_rec *t = task_find(tt, id);
+
+	if (!max)
+		return 0;
+	/* Collect leaf first, then reverse. */
+	ids[n++] = id;
+	while (t && t->parent_known && t->parent != TASK_ROOT && n < max) {
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++)
+			seen |= ids[i] == t->parent;
+		if (seen)
+			break;
+		ids[n++] = t->parent;
+		t = task_find(tt, t->parent);
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		uint64_t x = ids[i];
+
+		ids[i] = ids[n - 1 - i];
+		ids[n - 1 - i] = x;
+	}
+	return n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted values. */
+static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
+{
+	size_t rank = (size_t)(p * n + 0.999999);
+
+	if (rank < 1)
+		rank = 1;
+	return sorted[rank > n ? n - 1 : rank - 1];
+}
+
+void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out)
+{
+	uint64_t *sorted;
+
+	memset(out, 0, sizeof(*out));
+	if (!n)
+		return;
+	sorted = malloc(n * sizeof(*sorted));
+	if (!sorted)
+		return;
+	memcpy(sorted, ns, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	out->count = n;
+	out->p50 = percentile(sorted, n, 0.50);
+	out->p99 = percentile(sorted, n, 0.99);
+	out->max = sorted[n - 1];
+	free(sorted);
+}
+
+static json_t *latency_json(const uint64_t *ns, size_t n)
+{
+	struct latency_stats st;
+
+	latency_stats(ns, n, &st);
+	return json_pack("{sIsIsIsI}", "count", (json_int_t)st.count, "p50", (json_int_t)st.p50,
+			 "p99", (json_int_t)st.p99, "max", (json_int_t)st.max);
+}
+
+json_t *task_table_json(struct task_table *tt)
+{
+	json_t *arr = json_array();
+	struct task_rec **tasks;
+	size_t n;
+
+	if (!arr)
+		return NULL;
+	tasks = task_list(tt, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct task_rec *t = tasks[i];
+		json_t *o = json_pack(
+			"{sIsosssosbsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
+			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
+			t->name ? t->name : "[unknown]", "spawned_at",
+			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
+			t->internal, "polls", (json_int_t)t->polls, "busy_ns", (json_int_t)t->busy_ns,
+			"cpu_ns", (json_int_t)t->cpu_ns, "wait_ns", (json_int_t)t->wait_ns,
+			"max_poll_ns", (json_int_t)t->max_poll_ns, "exited", t->exited_ns != 0,
+			"sched_latency_ns",
+			latency_json(t->lat_ns, t->nlat));
+
+		if (!o || json_array_append_new(arr, o)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+struct site {
+	const char *site;
+	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns;
+	uint64_t *lat;
+	size_t nlat, cap_lat;
+};
+
+json_t *task_sites_json(struct task_table *tt)
+{
+	struct hashmap *index = hashmap_new();
+	struct site *sites = NULL;
+	size_t nsites = 0, cap = 0, n;
+	struct task_rec **tasks = task_list(tt, &n);
+	json_t *arr = json_array();
+
+	if (!index || !arr)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		const struct task_rec *t = tasks[i];
+		const char *key = t->spawned_at ? t->spawned_at : "[unknown]";
+		uint64_t pos;
+		struct site *s;
+
+		if (!hashmap_get(index, key, strlen(key), &pos)) {
+			if (!array_grow((void **)&sites, &cap, nsites + 1, sizeof(*sites)))
+				goto fail;
+			memset(&sites[nsites], 0, sizeof(*sites));
+			sites[nsites].site = key;
+			pos = ++nsites;
+			if (hashmap_put(index, key, strlen(key), pos))
+				goto fail;
+		}
+		s = &sites[pos - 1];
+		s->tasks++;
+		s->polls += t->polls;
+		s->busy_ns += t->busy_ns;
+		s->cpu_ns += t->cpu_ns;
+		s->wait_ns += t->wait_ns;
+		if (t->max_poll_ns > s->max_poll_ns)
+			s->max_poll_ns = t->max_poll_ns;
+		if (!array_grow((void **)&s->lat, &s->cap_lat, s->nlat + t->nlat, sizeof(*s->lat)))
+			goto fail;
+		memcpy(s->lat + s->nlat, t->lat_ns, t->nlat * sizeof(*s->lat));
+		s->nlat += t->nlat;
+	}
+	for (size_t i = 0; i < nsites; i++) {
+		struct site *s = &sites[i];
+		json_t *o = json_pack("{sssIsIsIsIsIsIso}", "spawned_at", s->site, "tasks",
+				      (json_int_t)s->tasks, "polls", (json_int_t)s->polls, "busy_ns",
+				      (json_int_t)s->busy_ns, "cpu_ns", (json_int_t)s->cpu_ns,
+				      "wait_ns", (json_int_t)s->wait_ns, "max_poll_ns",
+				      (json_int_t)s->max_poll_ns, "sched_latency_ns",
+				      latency_json(s->lat, s->nlat));
+
+		if (!o || json_array_append_new(arr, o))
+			goto fail;
+	}
+	for (size_t i = 0; i < nsites; i++)
+		free(sites[i].lat);
+	free(sites);
+	hashmap_free(index);
+	return arr;
+fail:
+	for (size_t i = 0; i < nsites; i++)
+		free(sites[i].lat);
+	free(sites);
+	hashmap_free(index);
+	json_decref(arr);
+	return NULL;
+}
+
+/* ---- terminal summary ---------------------------------------------------------------------- */
+
+static uint64_t key_cpu(const struct task_rec *t)
+{
+	return t->cpu_ns > t->busy_ns ? t->cpu_ns : t->busy_ns;
+}
+
+static uint64_t key_wait(const struct task_rec *t)
+{
+	return t->wait_ns;
+}
+
+static uint64_t key_max_poll(const struct task_rec *t)
+{
+	return t->max_poll_ns;
+}
+
+static uint64_t key_latency(const struct task_rec *t)
+{
+	struct latency_stats st;
+
+	latency_stats(t->lat_ns, t->nlat, &st);
+	return st.max;
+}
+
+static uint64_t (*sort_key)(const struct task_rec *);
+
+static int by_key_desc(const void *a, const void *b)
+{
+	uint64_t x = sort_key(*(struct task_rec *const *)a);
+	uint64_t y = sort_key(*(struct task_rec *const *)b);
+
+	return x > y ? -1 : x < y;
+}
+
+static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
+		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows)
+{
+	struct task_rec **sorted = malloc(n * sizeof(*sorted));
+	size_t shown = 0;
+
+	if (!sorted)
+		return;
+	memcpy(sorted, tasks, n * sizeof(*sorted));
+	sort_key = key;
+	qsort(sorted, n, sizeof(*sorted), by_key_desc);
+	for (size_t i = 0; i < n && shown < rows; i++) {
+		const struct task_rec *t = sorted[i];
+		struct latency_stats st;
+
+		if (t->internal || key(t) <= min)
+			continue;
+		if (!shown++)
+			fprintf(f, "\n%s\n", title);
+		latency_stats(t->lat_ns, t->nlat, &st);
+		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
+			   "max poll %.1f ms, sched p99 %.2f ms\n",
+			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
+			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)t->polls,
+			t->max_poll_ns / 1e6, st.p99 / 1e6);
+		if (t->spawned_at)
+			fprintf(f, "  %13s spawned at %s\n", "", t->spawned_at);
+	}
+	free(sorted);
+}
+
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns)
+{
+	size_t n;
+	struct task_rec **tasks = task_list(tt, &n);
+
+	if (!n)
+		return;
+	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5);
+	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5);
+	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5);
+	print_top(f, tasks, n, "long polls (they block a worker thread):", key_max_poll,
+		  long_poll_ns, 10);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_TASKS_H
+#define ASYNCPROF_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <jansson.h>
+
+/*
+ * task_table: what user space knows of a runtime's tasks, whatever the runtime: identity,
+ * ancestry, names, spawn sites and the figures per task (polls, busy time, wait time, longest
+ * poll, scheduling latencies). Runtime adaptors fill it from task events; the collector reads
+ * ancestry from it; report.json and the terminal summary print it.
+ *
+ * Strings are owned by the table. Tasks are never removed (exited ones keep their figures).
+ */
+
+#define TASK_ROOT 0 /* parent of a task spawned outside any task (main, block_on) */
+
+struct task_rec {
+	uint64_t id;
+	uint64_t parent;       /* TASK_ROOT, or the parent's id */
+	bool parent_known;     /* false for tasks that existed before attach */
+	char *name;	       /* the future's type or the function polled; NULL when unknown */
+	char *spawned_at;      /* "function (file:line)" of the spawn call; NULL when unknown */
+	bool internal;	       /* a runtime-internal task (a worker's launch task) */
+	uint64_t created_ns;   /* 0 when created before attach */
+	uint64_t exited_ns;    /* 0 while alive */
+	uint64_t polls, busy_ns, max_poll_ns, wait_ns, cpu_ns;
+	uint64_t suspended_since; /* 0 when not suspended */
+	size_t nlat, cap_lat;
+	uint64_t *lat_ns;      /* scheduling latencies, in arrival order */
+	size_t nawait;
+	uint64_t *await_pcs;   /* user stack of the last await point, leaf first; owned */
+};
+
+struct task_table;
+
+struct task_table *task_table_new(void);
+void task_table_free(struct task_table *tt); /* accepts NULL */
+
+/* The task with this id, created (parent unknown, not yet named) when absent; NULL on ENOMEM. */
+struct task_rec *task_get(struct task_table *tt, uint64_t id);
+/* The task or NULL, without creating it. */
+struct task_rec *task_find(const struct task_table *tt, uint64_t id);
+
+/* Sets a string field (name, spawned_at) to a copy of s, replacing the old value. */
+void task_set_string(char **field, const char *s);
+int task_add_latency(struct task_rec *t, uint64_t ns);
+
+/* Every task, in id order; the array is owned by the table and valid until the next task_get. */
+struct task_rec **task_list(struct task_table *tt, size_t *n);
+
+/*
+ * Ancestry of a task, root first: ids[0] is the oldest known ancestor, ids[n-1] the task. Stops
+ * at the root, at an unknown parent, or after max entries (a cycle cannot loop). Returns n.
+ */
+size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, size_t max);
+
+struct latency_stats {
+	uint64_t count, p50, p99, max;
+};
+void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out);
+
+/* report.json: the "tasks" array and the same figures per spawn site ("spawn_sites"). */
+json_t *task_table_json(struct task_table *tt);
+json_t *task_sites_json(struct task_table *tt);
+
+/* Terminal summary: top tasks by CPU, by wait, by scheduling latency, and long polls. */
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns);
+
+#endif
