@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# make demo: profiles the bundled two-thread example for 5 seconds and says where the results are.
+# make demo: attaches to the bundled Tokio service for 5 seconds and says where the results are.
 set -euo pipefail
 BUILD=${BUILD:?}
 out=${DEMO_OUT:-asyncprof-demo}
 rm -rf "$out"
-echo "== asyncprof run -d 5 -o $out -- $BUILD/examples/cpu_split 6"
-echo "   (thread 'hot' burns 75% of the CPU in leaf() via caller_a/caller_b; 'cold' 25%)"
-"$BUILD/asyncprof" run -d 5 -o "$out" -- "$BUILD/examples/cpu_split" 6
+"$BUILD/examples/tokio/service" 10 &
+svc=$!
+trap 'kill $svc 2>/dev/null || true' EXIT
+sleep 0.5
+echo "== asyncprof attach --runtime tokio --mode lifecycle -p $svc -d 5 -o $out"
+echo "   (examples/tokio/src/bin/service.rs: accept_loop spawns handle_connection tasks, which"
+echo "    spawn db_query tasks; CPU in parse_request and compute_checksum, timers, channels)"
+"$BUILD/asyncprof" attach --runtime tokio --mode lifecycle -p "$svc" -d 5 -o "$out"
 echo
-echo "flame graph: $(realpath "$out/cpu.svg")  (open it in a browser: click to zoom, Ctrl-F to search)"
-echo "pprof:       go tool pprof -top $out/cpu.pb.gz"
+echo "flame graphs: $(realpath "$out/cpu.svg") (CPU, with task ancestry)"
+echo "              $(realpath "$out/wait.svg") (where tasks waited)"
+echo "              open them in a browser: click to zoom, Ctrl-F to search"
+echo "pprof:        go tool pprof -traces $out/cpu.pb.gz"
+echo "tasks:        jq '.tasks[:5]' $out/report.json"

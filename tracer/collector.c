@@ -446,10 +446,15 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 
 	for (size_t i = 0; i < n; i++) {
 		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
+		const struct profile_mapping *m = loc ? profile_mapping(c->cpu.prof, loc->mapping_id)
+						      : NULL;
 
 		if (is_boundary_location(c, &c->cpu, locs[i]))
 			break;
-		for (size_t l = 0; loc && l < loc->nlines; l++) {
+		/* User code is the executable's: not the kernel's, not libc's. */
+		if (!m || strcmp(m->file, c->proc->exe) != 0)
+			continue;
+		for (size_t l = 0; loc->nlines && l < loc->nlines; l++) {
 			const struct profile_function *fn =
 				profile_function(c->cpu.prof, loc->lines[l].function_id);
 
@@ -460,6 +465,7 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 	}
 	if (found[0]) {
 		task_set_string(&t->name, found);
+		t->name_inferred = true;
 		return;
 	}
 	/* Only runtime frames above the poll: a worker thread's own loop (its launch task). */
@@ -471,6 +477,7 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 
 			if (strstr(fn, "worker::run") || strstr(fn, "blocking::pool")) {
 				task_set_string(&t->name, "[runtime worker]");
+				t->name_inferred = true;
 				t->internal = true;
 				return;
 			}
@@ -551,6 +558,8 @@ static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, ui
 		struct elf_object *obj;
 		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
 
+		if (!m || strcmp(m->path, c->proc->exe) != 0)
+			continue; /* user code is the executable's, not libc's */
 		for (int f = 0; f < nf; f++)
 			if (describe_frame(frames[f].function, frames[f].file, frames[f].line, out,
 					   size))
@@ -692,8 +701,10 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		end_suspension(c, t, e->time_ns);
 		break;
 	case TASK_RUN:
-		if (type_name && !t->name)
+		if (type_name && (!t->name || t->name_inferred)) {
 			task_set_string(&t->name, type_name);
+			t->name_inferred = false;
+		}
 		t->internal |= internal;
 		if (!c->measure_polls)
 			break;

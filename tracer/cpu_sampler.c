@@ -174,11 +174,6 @@ int sampler_poll(struct cpu_sampler *s, int timeout_ms)
 	return ring_buffer__poll(s->rb, timeout_ms);
 }
 
-struct ring_buffer *sampler_ring(struct cpu_sampler *s)
-{
-	return s->rb;
-}
-
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
 {
 	int ncpus = libbpf_num_possible_cpus();

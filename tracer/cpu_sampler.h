@@ -30,8 +30,6 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 /* Consumes available samples, waiting at most timeout_ms. Returns the number consumed or
  * -errno (-EINTR when a signal arrived). */
 int sampler_poll(struct cpu_sampler *s, int timeout_ms);
-/* The ring buffer manager, so runtime probes can add their own ring buffers to the poll. */
-struct ring_buffer *sampler_ring(struct cpu_sampler *s);
 /* Sums the per-CPU counters (enum sampler_counter). */
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
 void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */

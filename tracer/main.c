@@ -508,7 +508,7 @@ static int record(struct child *child)
 	if (err)
 		goto out;
 	if (rec.tokio) {
-		err = tokio_adaptor_attach(rec.tokio, sampler_ring(sampler), on_task_event, &rec);
+		err = tokio_adaptor_attach(rec.tokio, on_task_event, &rec);
 		if (err) {
 			fprintf(stderr, "asyncprof: cannot attach the Tokio probes: %s\n",
 				strerror(-err));
@@ -534,6 +534,8 @@ static int record(struct child *child)
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
 	while (!stop_signal) {
+		if (rec.tokio)
+			tokio_consume(rec.tokio);
 		err = sampler_poll(sampler, 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "\nasyncprof: cannot read samples: %s\n", strerror(-err));
@@ -553,9 +555,13 @@ static int record(struct child *child)
 		}
 	}
 	err = 0;
-	/* Take what is still in the ring buffer before detaching. */
-	while (sampler_poll(sampler, 0) > 0)
-		;
+	/* Take what is still in the ring buffers before detaching. */
+	do {
+		if (rec.tokio)
+			tokio_consume(rec.tokio);
+	} while (sampler_poll(sampler, 0) > 0);
+	if (rec.tokio)
+		tokio_consume(rec.tokio);
 	sampler_counters(sampler, counters);
 	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
 		tokio_read_task_counters(rec.tokio, collector_tasks(rec.col));

@@ -24,6 +24,7 @@ struct task_rec {
 	uint64_t parent;       /* TASK_ROOT, or the parent's id */
 	bool parent_known;     /* false for tasks that existed before attach */
 	char *name;	       /* the future's type or the function polled; NULL when unknown */
+	bool name_inferred;    /* name guessed from sampled stacks, not the runtime's type */
 	char *spawned_at;      /* "function (file:line)" of the spawn call; NULL when unknown */
 	bool internal;	       /* a runtime-internal task (a worker's launch task) */
 	uint64_t created_ns;   /* 0 when created before attach */

@@ -29,6 +29,7 @@ struct tokio_adaptor {
 	struct tokio_binary *tb;
 	struct hashmap *vtables; /* runtime vtable address -> index + 1 */
 	struct tokio_bpf *skel;
+	struct ring_buffer *rb;
 	struct bpf_link **links;
 	size_t nlinks, cap_links;
 	int *bp_fds;
@@ -259,7 +260,7 @@ static void detach_calibration(struct tokio_adaptor *ta)
 	ta->ncalib = 0;
 }
 
-int tokio_adaptor_attach(struct tokio_adaptor *ta, struct ring_buffer *rb,
+int tokio_adaptor_attach(struct tokio_adaptor *ta,
 			 int (*fn)(void *ctx, void *data, size_t size), void *ctx)
 {
 	const struct tokio_binary *tb = ta->tb;
@@ -280,9 +281,9 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, struct ring_buffer *rb,
 		fprintf(stderr, "asyncprof: cannot load the Tokio probes: %s\n", strerror(-err));
 		return err;
 	}
-	err = ring_buffer__add(rb, bpf_map__fd(ta->skel->maps.task_events), fn, ctx);
-	if (err)
-		return err;
+	ta->rb = ring_buffer__new(bpf_map__fd(ta->skel->maps.task_events), fn, ctx, NULL);
+	if (!ta->rb)
+		return -errno;
 
 	if (tb->next_id && attach_spawn_watch(ta))
 		fprintf(stderr, "asyncprof: warning: spawns are not traced\n");
@@ -320,6 +321,7 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 	if (!ta)
 		return;
 	detach_calibration(ta);
+	ring_buffer__free(ta->rb);
 	for (size_t i = 0; i < ta->nlinks; i++)
 		bpf_link__destroy(ta->links[i]);
 	for (int i = 0; i < ta->nbp; i++)
@@ -410,6 +412,11 @@ void tokio_observe_sample(struct tokio_adaptor *ta, uint32_t tid, const uint8_t 
 	if (ta->field >= 0 || !hashmap_get(ta->last_polled, &tid, sizeof(tid), &id))
 		return;
 	calibrate(ta, id, tls, len);
+}
+
+int tokio_consume(struct tokio_adaptor *ta)
+{
+	return ta->rb ? ring_buffer__consume(ta->rb) : 0;
 }
 
 bool tokio_calibrated(const struct tokio_adaptor *ta)

@@ -28,7 +28,6 @@ enum task_mode {
 };
 
 struct tokio_adaptor;
-struct ring_buffer;
 
 /* Returns 0, -ENOENT when the executable has no Tokio (with nothing printed), or -errno after
  * printing why. */
@@ -39,9 +38,15 @@ void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches ev
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
 
-/* Loads and attaches the probes; events go to rb (through ring_buffer__add) to fn. */
-int tokio_adaptor_attach(struct tokio_adaptor *ta, struct ring_buffer *rb,
+/* Loads and attaches the probes; tokio_consume() hands their events to fn. */
+int tokio_adaptor_attach(struct tokio_adaptor *ta,
 			 int (*fn)(void *ctx, void *data, size_t size), void *ctx);
+
+/*
+ * Handles every task event waiting. Call it before each batch of CPU samples: a sample must find
+ * the spawns and polls that came before it already known.
+ */
+int tokio_consume(struct tokio_adaptor *ta);
 
 /* Feed the calibration: every task event, and the thread-local copy of every CPU sample. */
 void tokio_observe(struct tokio_adaptor *ta, const struct task_event *e);

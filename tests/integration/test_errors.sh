@@ -63,3 +63,8 @@ wait $prof 2>/dev/null || true
 sleep 0.5
 kill -0 "$BG_PID" || fail "the target died with the profiler"
 ok "SIGKILL of the profiler leaves the target running"
+
+# --runtime tokio on a program without Tokio: a clear message, exit 1.
+expect_fail "no tokio" 1 'has no Tokio runtime' \
+	"$ASYNCPROF" attach --runtime tokio -p "$BG_PID" -d 1 -o "$WORK/notokio"
+expect_fail "bad mode" 2 "unknown mode 'fast'" "$ASYNCPROF" attach -p 1 --mode fast
