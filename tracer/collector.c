@@ -709,6 +709,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns);
+		t->poll_start_ns = e->time_ns;
+		t->poll_tid = e->tid;
 		if (e->flags & TASK_EV_LATENCY)
 			task_add_latency(t, e->value);
 		break;
@@ -727,8 +729,12 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 				t->nawait = n;
 			}
 		}
-		/* Without poll-exit hooks (lifecycle mode) the await is when it suspends. */
+		/* Without poll-exit hooks (lifecycle mode) the await is when it suspends, and the
+		 * poll lasted at least until there (full mode's exact figures replace this). */
 		t->suspended_since = e->time_ns;
+		if (t->poll_start_ns && t->poll_tid == e->tid && e->time_ns > t->poll_start_ns &&
+		    e->time_ns - t->poll_start_ns > t->max_poll_ns)
+			t->max_poll_ns = e->time_ns - t->poll_start_ns;
 		break;
 	case TASK_EXIT:
 		t->exited_ns = e->time_ns;

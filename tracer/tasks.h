@@ -31,6 +31,8 @@ struct task_rec {
 	uint64_t exited_ns;    /* 0 while alive */
 	uint64_t polls, busy_ns, max_poll_ns, wait_ns, cpu_ns;
 	uint64_t suspended_since; /* 0 when not suspended */
+	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
+	uint32_t poll_tid;
 	size_t nlat, cap_lat;
 	uint64_t *lat_ns;      /* scheduling latencies, in arrival order */
 	size_t nawait;
