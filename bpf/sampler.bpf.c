@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include "sampler.h"
 #include "ustack.bpf.h"
+#include "task.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -22,6 +23,16 @@ const volatile __u32 targ_tgid = 0;
  * the thread pointer and its size; 0 bytes when the target has none. */
 const volatile __s64 tls_offset = 0;
 const volatile __u32 tls_bytes = 0;
+/* Set when a runtime's poll-entry and poll-exit hooks keep thread_polls (shared with them): the
+ * task being polled is then known exactly, without the thread-local. */
+const volatile bool poll_stacks = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct thread_polls);
+} threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -92,6 +103,14 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	uregs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 	s->e.tls_len = tls_copy(s->e.tls, tls_offset, tls_bytes);
+	s->e.task = 0;
+	if (poll_stacks) {
+		__u32 tid = (__u32)pid_tgid;
+		struct thread_polls *tp = bpf_map_lookup_elem(&threads, &tid);
+
+		if (tp && tp->depth > 0 && tp->depth <= TASK_POLL_DEPTH)
+			s->e.task = tp->task[(tp->depth - 1) & (TASK_POLL_DEPTH - 1)];
+	}
 	s->e.ustack_len = 0;
 	if (uregs) {
 		bool bad_sp;

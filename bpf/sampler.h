@@ -42,6 +42,7 @@ struct sample_event {
 	__u32 ustack_len; /* bytes in ustack, starting at regs[SREG_SP] */
 	__u32 tls_len;	  /* bytes in tls: the runtime's thread-local block, when one is set */
 	__u32 pad;
+	__u64 task;	  /* the task being polled, from a runtime's poll hooks; 0 when unknown */
 	char comm[TASK_COMM_LEN];
 	__u64 regs[SREG_COUNT];
 	__u64 kstack[SAMPLER_KSTACK_MAX];

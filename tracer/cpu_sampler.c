@@ -146,6 +146,7 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 	s->skel->rodata->targ_tgid = opts->pid;
 	s->skel->rodata->tls_offset = opts->tls_offset;
 	s->skel->rodata->tls_bytes = opts->tls_bytes;
+	s->skel->rodata->poll_stacks = opts->poll_stacks;
 	err = sampler_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF sampler: %s%s\n", strerror(-err),
@@ -172,6 +173,11 @@ fail:
 int sampler_poll(struct cpu_sampler *s, int timeout_ms)
 {
 	return ring_buffer__poll(s->rb, timeout_ms);
+}
+
+int sampler_threads_map(struct cpu_sampler *s)
+{
+	return bpf_map__fd(s->skel->maps.threads);
 }
 
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])

@@ -22,6 +22,7 @@ struct sampler_opts {
 	bool verbose;
 	int64_t tls_offset; /* a runtime's thread-local block to copy with each sample */
 	uint32_t tls_bytes; /* 0: none */
+	bool poll_stacks;   /* a runtime's poll hooks fill the threads map (sampler_threads_map) */
 };
 
 /* Returns 0 or -errno; on failure a message naming the cause has been printed. */
@@ -30,6 +31,8 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 /* Consumes available samples, waiting at most timeout_ms. Returns the number consumed or
  * -errno (-EINTR when a signal arrived). */
 int sampler_poll(struct cpu_sampler *s, int timeout_ms);
+/* fd of the per-thread poll-stack map, for the runtime probes to share (bpf_map__reuse_fd). */
+int sampler_threads_map(struct cpu_sampler *s);
 /* Sums the per-CPU counters (enum sampler_counter). */
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
 void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */

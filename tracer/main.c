@@ -273,7 +273,9 @@ static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 	uint64_t task = 0;
 
 	r->received++;
-	if (r->tokio && e->tls_len) {
+	if (e->task) {
+		task = e->task; /* exact: from the poll hooks (full mode) */
+	} else if (r->tokio && e->tls_len) {
 		if (!tokio_calibrated(r->tokio)) {
 			tokio_observe_sample(r->tokio, e->tid, e->tls, e->tls_len);
 			if (tokio_calibrated(r->tokio))
@@ -495,6 +497,7 @@ static int record(struct child *child)
 	}
 	if (rec.tokio) {
 		tokio_tls_block(rec.tokio, &sopts.tls_offset, &sopts.tls_bytes);
+		sopts.poll_stacks = env.mode == MODE_FULL;
 		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE);
 		if (!sopts.tls_bytes)
 			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
@@ -508,7 +511,9 @@ static int record(struct child *child)
 	if (err)
 		goto out;
 	if (rec.tokio) {
-		err = tokio_adaptor_attach(rec.tokio, on_task_event, &rec);
+		err = tokio_adaptor_attach(rec.tokio,
+					   sopts.poll_stacks ? sampler_threads_map(sampler) : -1,
+					   on_task_event, &rec);
 		if (err) {
 			fprintf(stderr, "asyncprof: cannot attach the Tokio probes: %s\n",
 				strerror(-err));

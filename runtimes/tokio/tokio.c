@@ -260,7 +260,7 @@ static void detach_calibration(struct tokio_adaptor *ta)
 	ta->ncalib = 0;
 }
 
-int tokio_adaptor_attach(struct tokio_adaptor *ta,
+int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 			 int (*fn)(void *ctx, void *data, size_t size), void *ctx)
 {
 	const struct tokio_binary *tb = ta->tb;
@@ -276,6 +276,11 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta,
 	ta->skel->rodata->tls_bytes = tb->has_tls ? ta->tls_len : 0;
 	ta->skel->rodata->await_stacks = lifecycle;
 	ta->skel->rodata->poll_exits = ta->mode == MODE_FULL;
+	if (threads_fd >= 0) {
+		err = bpf_map__reuse_fd(ta->skel->maps.threads, threads_fd);
+		if (err)
+			return err;
+	}
 	err = tokio_bpf__load(ta->skel);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the Tokio probes: %s\n", strerror(-err));

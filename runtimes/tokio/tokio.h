@@ -38,8 +38,11 @@ void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches ev
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
 
-/* Loads and attaches the probes; tokio_consume() hands their events to fn. */
-int tokio_adaptor_attach(struct tokio_adaptor *ta,
+/*
+ * Loads and attaches the probes; tokio_consume() hands their events to fn. threads_fd, when
+ * >= 0, is the CPU sampler's per-thread poll-stack map, which the poll hooks then fill.
+ */
+int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 			 int (*fn)(void *ctx, void *data, size_t size), void *ctx);
 
 /*

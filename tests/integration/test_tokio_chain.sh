@@ -35,3 +35,11 @@ line=$(grep -n 'tokio::spawn(task_c())' "$src" | cut -d: -f1)
 site=$(jq -r '[.tasks[] | select(.name | test("task_c"))][0].spawned_at' "$r")
 [[ $site == *"chain.rs:$line"* ]] || fail "report.json: task_c spawned at '$site', expected chain.rs:$line"
 ok "tokio chain ancestry"
+
+# Full mode: the sampler reads the task being polled from the poll hooks' per-thread stack.
+"$ASYNCPROF" run --runtime tokio --mode full -d 3 -o "$WORK/full" -- "$TOKIO/chain" 5 >/dev/null 2>"$WORK/stderr" ||
+	{ cat "$WORK/stderr"; fail "asyncprof run --mode full failed"; }
+f=$(count_matching "$WORK/full/cpu.folded" ';chain::f(;|$)')
+whole=$(count_matching "$WORK/full/cpu.folded" "$chain")
+expect_between "full mode: f samples under [task] A -> B -> C %" "$(pct "$whole" "$f")" 80 100
+ok "tokio chain ancestry in full mode"
