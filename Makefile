@@ -10,13 +10,14 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go
 LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpthread -lm
 
 # Debian packages the build, the tests and the examples need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
-	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev
+	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev \
+	    golang-1.23-go
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
@@ -37,7 +38,18 @@ FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stri
 
 all: $(BUILD)/asyncprof
 
+# golang-1.23-go exists only in bookworm-backports: make sure that apt source is configured
+# (the apt-get update below runs whenever something is missing).
+BACKPORTS_SRC := /etc/apt/sources.list.d/bookworm-backports.sources
+
 deps:
+	$(Q)if [ ! -e $(BACKPORTS_SRC) ] && ! grep -qsE '^[^#]*bookworm-backports' /etc/apt/sources.list \
+		/etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then \
+		echo "adding apt source $(BACKPORTS_SRC)"; \
+		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+			'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+			> $(BACKPORTS_SRC); \
+	fi
 	$(Q)missing=$$(dpkg-query -W -f='$${Package} $${Status}\n' $(DEB_PKGS) 2>/dev/null | \
 		awk '$$NF != "installed" {print $$1}'; \
 		for p in $(DEB_PKGS); do dpkg-query -W $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -82,7 +94,7 @@ $(BUILD)/%.o: %.c | $(GEN_HDRS)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # ---- examples and test fixtures ------------------------------------------------------------
-examples: $(EXAMPLES) tokio-examples
+examples: $(EXAMPLES) tokio-examples go-examples
 
 $(BUILD)/examples/cpu_split: examples/cpu-split/cpu_split.c
 	$(call msg,CC,$@)
@@ -118,6 +130,33 @@ $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 		--target-dir $(TOKIO_TARGET)
 	$(Q)mkdir -p $(BUILD)/examples/tokio
 	$(Q)cp $(addprefix $(TOKIO_TARGET)/release/,$(TOKIO_BINS)) $(BUILD)/examples/tokio/
+
+# Go programs: each built with Debian's Go 1.19 and Go 1.23 (from bookworm-backports), standard
+# library only, GOPATH mode; the Go cache and home stay under $(BUILD).
+GO_BINS     := leaky service
+GO_EXAMPLES := $(foreach v,1.19 1.23,$(foreach b,$(GO_BINS),$(BUILD)/examples/go/$(b)-go$(v)) \
+		 $(BUILD)/examples/go/leaky-go$(v)-nodwarf)
+GO_HOME     := $(abspath $(BUILD))/go-cache
+go_build     = mkdir -p $(@D) && cd examples/go/$(1) && \
+	       env GO111MODULE=off GOTOOLCHAIN=local GOFLAGS= GOENV=off GOCACHE=$(GO_HOME)/cache \
+	       GOPATH=$(GO_HOME)/gopath HOME=$(GO_HOME)/home /usr/lib/go-$(2)/bin/go build $(3) \
+	       -o $(abspath $@) .
+
+.PHONY: go-examples
+go-examples: $(GO_EXAMPLES)
+
+$(BUILD)/examples/go/%-go1.19: examples/go/%/main.go
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,$*,1.19)
+$(BUILD)/examples/go/%-go1.23: examples/go/%/main.go
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,$*,1.23)
+$(BUILD)/examples/go/%-go1.19-nodwarf: examples/go/%/main.go
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,$*,1.19,-ldflags=-w)
+$(BUILD)/examples/go/%-go1.23-nodwarf: examples/go/%/main.go
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,$*,1.23,-ldflags=-w)
 
 $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 	$(call msg,CC,$@)

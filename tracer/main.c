@@ -30,8 +30,9 @@
 #include "symbolizer.h"
 #include "tasks.h"
 #include "tokio.h"
+#include "leaks.h"
 
-enum command { CMD_NONE, CMD_ATTACH, CMD_RUN };
+enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
 static struct env {
 	enum command cmd;
@@ -43,6 +44,8 @@ static struct env {
 	char **argv; /* run: the command */
 	enum runtime_choice { RT_AUTO, RT_TOKIO, RT_NONE } runtime;
 	enum task_mode mode;
+	double min_age_s; /* leaks */
+	bool json, all;	  /* leaks */
 } env = {
 	.freq_hz = 99,
 };
@@ -63,6 +66,7 @@ static const char doc[] =
 	"USAGE:\n"
 	"  asyncprof attach -p PID [--runtime R] [--mode M] [-d SECONDS] [-F HZ] [-o DIR] [-v]\n"
 	"  asyncprof run [same options] -- CMD [ARGS...]\n"
+	"  asyncprof leaks -p PID [--min-age DURATION] [-d SECONDS] [--json] [--all]\n"
 	"\n"
 	"Records until SECONDS pass, the target exits, or Ctrl-C; then writes cpu.pb.gz (pprof),\n"
 	"cpu.folded, cpu.svg (flame graph) and report.json into DIR\n"
@@ -74,11 +78,17 @@ static const char doc[] =
 	"lifecycle (+ wake, poll and await hooks: wait profile, scheduling latency),\n"
 	"full (+ poll exit hooks: exact poll durations, long polls).\n"
 	"\n"
+	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those\n"
+	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site and\n"
+	"wait reason; -d is the observation time (default: the minimum age). Exit status: 0 no\n"
+	"leak, 3 leaks found, 1 error.\n"
+	"\n"
 	"EXAMPLES:\n"
 	"  asyncprof attach -p 1234              # until Ctrl-C, 99 Hz\n"
 	"  asyncprof attach -p 1234 -d 30 -F 999 # 30 seconds at 999 Hz\n"
 	"  asyncprof run -o out -- ./server --port 8080\n"
 	"  asyncprof attach -p 1234 --mode lifecycle -d 10   # Tokio: also wait profile\n"
+	"  asyncprof leaks -p 1234 --min-age 30s   # Go goroutines blocked 30 s or more\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
 	"Needs root, or CAP_BPF and CAP_PERFMON.";
@@ -91,8 +101,32 @@ static const struct argp_option options[] = {
 	{ "verbose", 'v', NULL, 0, "Print libbpf and unwinding details", 0 },
 	{ "runtime", 'r', "RUNTIME", 0, "tokio, auto (default: use Tokio when present) or none", 0 },
 	{ "mode", 'm', "MODE", 0, "sample (default), lifecycle or full (see above)", 0 },
+	{ "min-age", 'a', "DURATION", 0, "leaks: minimum time blocked, e.g. 2s, 500ms, 5m", 0 },
+	{ "json", 'j', NULL, 0, "leaks: JSON output", 0 },
+	{ "all", 'A', NULL, 0, "leaks: include runtime-internal and main goroutines", 0 },
 	{ 0 },
 };
+
+/* "2s", "500ms", "5m", "1h", or plain seconds; returns seconds, or -1 when invalid. */
+static double parse_duration(const char *arg)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || v < 0)
+		return -1;
+	if (!*end || strcmp(end, "s") == 0)
+		return v;
+	if (strcmp(end, "ms") == 0)
+		return v / 1e3;
+	if (strcmp(end, "m") == 0)
+		return v * 60;
+	if (strcmp(end, "h") == 0)
+		return v * 3600;
+	return -1;
+}
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
@@ -128,6 +162,17 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		env.verbose = true;
 		break;
+	case 'a':
+		env.min_age_s = parse_duration(arg);
+		if (env.min_age_s <= 0)
+			argp_error(state, "invalid duration '%s' (e.g. 2s, 500ms, 5m)", arg);
+		break;
+	case 'j':
+		env.json = true;
+		break;
+	case 'A':
+		env.all = true;
+		break;
 	case 'r':
 		if (strcmp(arg, "tokio") == 0)
 			env.runtime = RT_TOKIO;
@@ -154,8 +199,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				env.cmd = CMD_ATTACH;
 			else if (strcmp(arg, "run") == 0)
 				env.cmd = CMD_RUN;
+			else if (strcmp(arg, "leaks") == 0)
+				env.cmd = CMD_LEAKS;
 			else
-				argp_error(state, "unknown command '%s' (attach or run)", arg);
+				argp_error(state, "unknown command '%s' (attach, run or leaks)", arg);
 			break;
 		}
 		if (env.cmd == CMD_RUN) {
@@ -167,9 +214,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_END:
 		if (env.cmd == CMD_NONE)
-			argp_error(state, "missing command: attach or run");
-		if (env.cmd == CMD_ATTACH && !env.pid)
-			argp_error(state, "attach needs -p PID");
+			argp_error(state, "missing command: attach, run or leaks");
+		if ((env.cmd == CMD_ATTACH || env.cmd == CMD_LEAKS) && !env.pid)
+			argp_error(state, "%s needs -p PID", env.cmd == CMD_LEAKS ? "leaks" : "attach");
 		if (env.cmd == CMD_RUN && env.pid)
 			argp_error(state, "run takes a command, not -p");
 		if (env.cmd == CMD_RUN && !env.argv)
@@ -675,7 +722,8 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct argp argp = { options, parse_opt, "attach|run [-- CMD ARGS...]", doc };
+	static const struct argp argp = { options, parse_opt, "attach|run|leaks [-- CMD ARGS...]",
+					  doc };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct child child = { 0 };
 	int err;
@@ -684,6 +732,21 @@ int main(int argc, char **argv)
 	err = argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL);
 	if (err)
 		return 2;
+	if (env.cmd == CMD_LEAKS) {
+		struct leaks_opts lo = {
+			.pid = env.pid,
+			.min_age_s = env.min_age_s ? env.min_age_s : 10,
+			.json = env.json,
+			.all = env.all,
+		};
+
+		lo.window_s = env.duration_s ? env.duration_s : lo.min_age_s;
+		if (kill(env.pid, 0) && errno == ESRCH) {
+			fprintf(stderr, "asyncprof: cannot look at pid %d: no such process\n", env.pid);
+			return LEAKS_ERROR;
+		}
+		return go_leaks_run(&lo);
+	}
 	if (check_privileges())
 		return 1;
 	sigemptyset(&sa.sa_mask);

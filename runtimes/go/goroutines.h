@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_GOROUTINES_H
+#define ASYNCPROF_GOROUTINES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "go_binary.h"
+
+/*
+ * goroutines: a snapshot of every goroutine of a live Go process, read from runtime.allgs
+ * through /proc/PID/mem, without stopping or probing it. A snapshot is a sample: a goroutine can
+ * change state while it is read, so callers compare several snapshots before trusting one.
+ */
+
+#define GO_STACK_MAX 64
+
+#define G_RUNNABLE 1
+#define G_RUNNING 2
+#define G_SYSCALL 3
+#define G_WAITING 4
+#define G_DEAD 6
+
+struct goroutine {
+	uint64_t g; /* address of the runtime.g */
+	int64_t goid;
+	uint32_t status; /* atomicstatus without the scan bit */
+	uint8_t waitreason;
+	int64_t waitsince; /* nanotime() stamped by a GC scan; 0 when not yet seen by a GC */
+	uint64_t gopc, startpc;
+	uint64_t sched_sp, sched_pc;
+	uint64_t stack_hash; /* of the live stack above sched.sp: it changes when the g runs */
+	size_t npcs;
+	uint64_t pcs[GO_STACK_MAX]; /* parked stack, leaf first: sched.pc, then return address - 1 */
+};
+
+#define GO_MAX_REASONS 64
+
+struct go_process {
+	pid_t pid;
+	int mem_fd;
+	uint64_t bias; /* runtime address - link-time address of the executable */
+	const struct go_binary *gb;
+	bool reasons_read;
+	char *reasons[GO_MAX_REASONS]; /* runtime.waitReasonStrings as the process has them */
+};
+
+/* Opens /proc/PID/mem; returns 0 or -errno (-EACCES: no ptrace access). gp is zeroed first. */
+int go_process_open(struct go_process *gp, pid_t pid, const struct go_binary *gb, uint64_t bias);
+void go_process_close(struct go_process *gp);
+
+/* Reads every live goroutine (not dead ones) into a malloc'd array. Returns 0 or -errno. */
+int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n);
+
+/*
+ * Wait reason names, read from the process's runtime.waitReasonStrings (exact for its version);
+ * falls back on go_wait_reason_name(). Returns a static or owned string; never NULL.
+ */
+const char *go_reason(struct go_process *gp, unsigned int reason);
+
+#endif
