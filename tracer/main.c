@@ -375,23 +375,17 @@ static void print_status(double elapsed, uint64_t samples, uint64_t drops)
 /* Says what the profile will lack when the main executable has no symbols or no DWARF. */
 static const char *symbol_warning(struct process *proc)
 {
-	for (size_t i = 0; i < proc->maps->count; i++) {
-		const struct proc_mapping *m = &proc->maps->mappings[i];
-		struct elf_object *obj;
+	const struct proc_mapping *m = process_exe_mapping(proc);
+	struct elf_object *obj = m ? symbolizer_object(proc->sym, proc->pid, m) : NULL;
 
-		if (!m->executable || strcmp(m->path, proc->exe) != 0)
-			continue;
-		obj = symbolizer_object(proc->sym, proc->pid, m);
-		if (!obj)
-			return "cannot read the target's executable: its frames show as [unknown]";
-		if (!elf_object_has_symbols(obj))
-			return "the target's executable has no symbols (stripped): its own frames show "
-			       "as [unknown] (name); libraries are still resolved";
-		if (!elf_object_has_dwarf(obj))
-			return "the target's executable has no DWARF debug info: no file:line and "
-			       "no inlined frames for its code";
-		return NULL;
-	}
+	if (!obj)
+		return "cannot read the target's executable: its frames show as [unknown]";
+	if (!elf_object_has_symbols(obj))
+		return "the target's executable has no symbols (stripped): its own frames show "
+		       "as [unknown] (name); libraries are still resolved";
+	if (!elf_object_has_dwarf(obj))
+		return "the target's executable has no DWARF debug info: no file:line and "
+		       "no inlined frames for its code";
 	return NULL;
 }
 

@@ -190,3 +190,14 @@ const struct proc_mapping *process_mapping(struct process *p, uint64_t addr, uin
 		return NULL;
 	return procmaps_find(p->maps, addr);
 }
+
+const struct proc_mapping *process_exe_mapping(const struct process *p)
+{
+	for (size_t i = 0; i < p->maps->count; i++) {
+		const struct proc_mapping *m = &p->maps->mappings[i];
+
+		if (m->executable && strcmp(m->path, p->exe) == 0)
+			return m;
+	}
+	return NULL;
+}

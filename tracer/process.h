@@ -44,6 +44,9 @@ void process_close(struct process *p); /* accepts NULL */
  */
 const struct proc_mapping *process_mapping(struct process *p, uint64_t addr, uint64_t seen_ns);
 
+/* The first executable mapping of the main executable, or NULL (a kernel thread, a zombie). */
+const struct proc_mapping *process_exe_mapping(const struct process *p);
+
 /* Re-reads the mappings now. Keeps the old ones when the process is gone. */
 int process_refresh(struct process *p);
 

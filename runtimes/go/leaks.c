@@ -348,17 +348,6 @@ static int report(struct leaks *lk, uint64_t end_ns)
 	return ret;
 }
 
-static const struct proc_mapping *exe_mapping(struct process *proc)
-{
-	for (size_t i = 0; i < proc->maps->count; i++) {
-		const struct proc_mapping *m = &proc->maps->mappings[i];
-
-		if (m->executable && strcmp(m->path, proc->exe) == 0)
-			return m;
-	}
-	return NULL;
-}
-
 static void sleep_ns(uint64_t ns)
 {
 	struct timespec ts = { .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
@@ -401,7 +390,7 @@ int go_leaks_run(const struct leaks_opts *o)
 				"symbol), so its goroutines cannot be found\n", lk.proc->exe);
 		goto out;
 	}
-	m = exe_mapping(lk.proc);
+	m = process_exe_mapping(lk.proc);
 	obj = m ? symbolizer_object(sym, o->pid, m) : NULL;
 	if (!obj) {
 		fprintf(stderr, "asyncprof: cannot read %s\n", lk.proc->exe);

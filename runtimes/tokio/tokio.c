@@ -69,21 +69,10 @@ bool tokio_is_poll_frame(const char *fn)
 	       strstr(fn, ">>::poll") != NULL;
 }
 
-static const struct proc_mapping *exe_mapping(struct process *proc)
-{
-	for (size_t i = 0; i < proc->maps->count; i++) {
-		const struct proc_mapping *m = &proc->maps->mappings[i];
-
-		if (m->executable && strcmp(m->path, proc->exe) == 0)
-			return m;
-	}
-	return NULL;
-}
-
 int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out)
 {
-	const struct proc_mapping *m = exe_mapping(proc);
+	const struct proc_mapping *m = process_exe_mapping(proc);
 	struct elf_object *obj;
 	struct tokio_adaptor *ta;
 	int err;
