@@ -38,6 +38,7 @@ struct collector {
 	struct hashmap *threads; /* tid -> 1 */
 	poll_boundary_fn is_boundary;
 	bool measure_polls;
+	const char *task_label;
 	struct task_table *tasks;
 	struct pending_parent *pending;
 	size_t npending, cap_pending;
@@ -88,7 +89,8 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	return 0;
 }
 
-void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls)
+void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls,
+			   const char *task_label)
 {
 	static const struct profile_value_type types[] = {
 		{ "suspensions", "count" },
@@ -97,6 +99,7 @@ void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bo
 
 	c->is_boundary = is_boundary;
 	c->measure_polls = measure_polls;
+	c->task_label = task_label;
 	if (!c->tasks)
 		c->tasks = task_table_new();
 	if (!c->wait.prof) {
@@ -532,7 +535,8 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 			t->cpu_ns += c->period_ns;
 			if (!t->name)
 				infer_task_name(c, t, locs, nlocs);
-			labels[nlabels++] = (struct profile_label){ .key = "task_id", .num = task };
+			labels[nlabels++] = (struct profile_label){ .key = c->task_label,
+								    .num = task };
 			if (t->parent_known && t->parent != TASK_ROOT)
 				labels[nlabels++] = (struct profile_label){ .key = "parent_id",
 									    .num = t->parent };

@@ -45,11 +45,13 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 void collector_free(struct collector *c); /* accepts NULL; does not free the process */
 
 /*
- * Turns on the task views: ancestry in cpu stacks, the wait profile, the task table. With
+ * Turns on the task views: ancestry in cpu stacks, the wait profile, the task table; samples get
+ * the task's id as the label task_label ("task_id", "goid"). With
  * measure_polls false (sample mode), poll events only name tasks: the probes that see them run
  * for a short calibration, so their counts and latencies would be partial.
  */
-void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls);
+void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls,
+			   const char *task_label);
 
 /* A CPU sample; task is the runtime task current on the sampled thread, 0 when none. */
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task);

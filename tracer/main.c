@@ -31,6 +31,7 @@
 #include "tasks.h"
 #include "tokio.h"
 #include "leaks.h"
+#include "go.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
@@ -42,7 +43,7 @@ static struct env {
 	const char *out_dir;
 	bool verbose;
 	char **argv; /* run: the command */
-	enum runtime_choice { RT_AUTO, RT_TOKIO, RT_NONE } runtime;
+	enum runtime_choice { RT_AUTO, RT_TOKIO, RT_GO, RT_NONE } runtime;
 	enum task_mode mode;
 	double min_age_s; /* leaks */
 	bool json, all;	  /* leaks */
@@ -99,7 +100,7 @@ static const struct argp_option options[] = {
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf and unwinding details", 0 },
-	{ "runtime", 'r', "RUNTIME", 0, "tokio, auto (default: use Tokio when present) or none", 0 },
+	{ "runtime", 'r', "RUNTIME", 0, "tokio, go, auto (default: the runtime found) or none", 0 },
 	{ "mode", 'm', "MODE", 0, "sample (default), lifecycle or full (see above)", 0 },
 	{ "min-age", 'a', "DURATION", 0, "leaks: minimum time blocked, e.g. 2s, 500ms, 5m", 0 },
 	{ "json", 'j', NULL, 0, "leaks: JSON output", 0 },
@@ -176,12 +177,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'r':
 		if (strcmp(arg, "tokio") == 0)
 			env.runtime = RT_TOKIO;
+		else if (strcmp(arg, "go") == 0)
+			env.runtime = RT_GO;
 		else if (strcmp(arg, "auto") == 0)
 			env.runtime = RT_AUTO;
 		else if (strcmp(arg, "none") == 0)
 			env.runtime = RT_NONE;
 		else
-			argp_error(state, "unknown runtime '%s' (tokio, auto or none)", arg);
+			argp_error(state, "unknown runtime '%s' (tokio, go, auto or none)", arg);
 		break;
 	case 'm':
 		if (strcmp(arg, "sample") == 0)
@@ -306,6 +309,7 @@ static void resume_child(struct child *c)
 struct recording {
 	struct collector *col;
 	struct tokio_adaptor *tokio;
+	struct go_adaptor *go;
 	uint64_t received;
 };
 
@@ -320,7 +324,10 @@ static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 	uint64_t task = 0;
 
 	r->received++;
-	if (e->task) {
+	if (r->go) {
+		go_refresh(r->go, collector_tasks(r->col));
+		task = go_current_goroutine(r->go, e->tls, e->tls_len);
+	} else if (e->task) {
 		task = e->task; /* exact: from the poll hooks (full mode) */
 	} else if (r->tokio && e->tls_len) {
 		if (!tokio_calibrated(r->tokio)) {
@@ -522,7 +529,28 @@ static int record(struct child *child)
 	err = collector_new(proc, ks, 1000000000LL / env.freq_hz, &rec.col);
 	if (err)
 		goto out;
-	if (env.runtime != RT_NONE) {
+	if (env.runtime == RT_AUTO || env.runtime == RT_GO) {
+		err = go_adaptor_open(proc, &rec.go);
+		if (err == -ENOENT && env.runtime == RT_GO) {
+			fprintf(stderr, "asyncprof: cannot attach the Go adaptor: %s is not a Go "
+					"program\n", proc->exe);
+			goto out;
+		} else if (err && err != -ENOENT) {
+			fprintf(stderr, "asyncprof: cannot analyze %s for Go: %s\n", proc->exe,
+				err == -ENOTSUP ? "unsupported Go version without DWARF"
+						: strerror(-err));
+			goto out;
+		}
+		err = 0;
+	}
+	if (rec.go) {
+		go_tls_block(rec.go, &sopts.tls_offset, &sopts.tls_bytes);
+		collector_set_runtime(rec.col, go_is_goroutine_root, false, "goid");
+		if (env.mode != MODE_SAMPLE)
+			fprintf(stderr, "asyncprof: warning: Go supports --mode sample only so far; "
+					"recording in sample mode\n");
+	}
+	if (!rec.go && (env.runtime == RT_AUTO || env.runtime == RT_TOKIO)) {
 		err = tokio_adaptor_open(proc, env.mode, env.verbose, &rec.tokio);
 		if (err == -ENOENT && env.runtime == RT_TOKIO) {
 			fprintf(stderr, "asyncprof: cannot attach the Tokio adaptor: %s has no Tokio "
@@ -539,11 +567,12 @@ static int record(struct child *child)
 	if (rec.tokio) {
 		tokio_tls_block(rec.tokio, &sopts.tls_offset, &sopts.tls_bytes);
 		sopts.poll_stacks = env.mode == MODE_FULL;
-		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE);
+		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE,
+				      "task_id");
 		if (!sopts.tls_bytes)
 			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
 					    "are not attributed to tasks";
-	} else if (env.mode != MODE_SAMPLE) {
+	} else if (!rec.go && env.mode != MODE_SAMPLE) {
 		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
 				"none, so this is a plain CPU profile\n",
 			task_mode_name(env.mode), proc->comm);
@@ -576,6 +605,9 @@ static int record(struct child *child)
 	if (rec.tokio)
 		fprintf(stderr, "asyncprof: Tokio runtime found in %s; mode %s\n", proc->comm,
 			task_mode_name(env.mode));
+	if (rec.go)
+		fprintf(stderr, "asyncprof: Go runtime found in %s (%s)\n", proc->comm,
+			go_runtime_version(rec.go));
 	fprintf(stderr, "asyncprof: recording pid %d (%s) at %u Hz%s\n", env.pid, proc->comm,
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
@@ -667,7 +699,7 @@ static int record(struct child *child)
 			.profiler_cpu_s = cpu_end,
 			.profiler_recording_cpu_s = cpu_end - cpu_start,
 			.profiler_max_rss_kb = max_rss_kb,
-			.runtime = rec.tokio ? "tokio" : NULL,
+			.runtime = rec.tokio ? "tokio" : rec.go ? "go" : NULL,
 			.mode = task_mode_name(env.mode),
 			.tasks = tasks_json,
 			.spawn_sites = sites_json,
@@ -701,6 +733,7 @@ static int record(struct child *child)
 out:
 	sampler_close(sampler);
 	tokio_adaptor_close(rec.tokio);
+	go_adaptor_close(rec.go);
 	collector_free(rec.col);
 	process_close(proc);
 	kallsyms_free(ks);

@@ -153,6 +153,15 @@ out:
 	return err;
 }
 
+int64_t go_read_goid(struct go_process *gp, uint64_t g)
+{
+	int64_t goid;
+
+	if (read_mem(gp, g + gp->gb->g.goid, &goid, sizeof(goid)))
+		return -1;
+	return goid;
+}
+
 static void read_reason_names(struct go_process *gp)
 {
 	uint64_t n = gp->gb->wait_reason_count;
@@ -183,4 +192,38 @@ const char *go_reason(struct go_process *gp, unsigned int reason)
 		return gp->reasons[reason];
 	name = go_wait_reason_name(gp->gb, reason);
 	return name ? name : "unknown wait";
+}
+
+int go_frames_at(struct process *proc, uint64_t pc, struct sym_frame *frames)
+{
+	const struct proc_mapping *m = process_mapping(proc, pc, 0);
+	struct elf_object *obj = m ? symbolizer_object(proc->sym, proc->pid, m) : NULL;
+
+	if (!obj)
+		return 0;
+	return elf_object_symbolize(obj, elf_object_vaddr(obj, m, pc), frames, SYM_MAX_INLINE);
+}
+
+void go_format_frame(const struct sym_frame *f, char *out, size_t size)
+{
+	const char *file = f->file ? strrchr(f->file, '/') : NULL;
+
+	file = file ? file + 1 : f->file;
+	if (file)
+		snprintf(out, size, "%s (%s:%d)", f->function ? f->function : "?", file, f->line);
+	else
+		snprintf(out, size, "%s", f->function ? f->function : "?");
+}
+
+bool go_describe_pc(struct process *proc, uint64_t pc, char *out, size_t size)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+	int n = go_frames_at(proc, pc, frames);
+
+	if (n <= 0) {
+		snprintf(out, size, "0x%llx", (unsigned long long)pc);
+		return false;
+	}
+	go_format_frame(&frames[0], out, size);
+	return true;
 }

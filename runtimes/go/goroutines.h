@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include "go_binary.h"
+#include "process.h"
+#include "symbolizer.h"
 
 /*
  * goroutines: a snapshot of every goroutine of a live Go process, read from runtime.allgs
@@ -54,10 +56,20 @@ void go_process_close(struct go_process *gp);
 /* Reads every live goroutine (not dead ones) into a malloc'd array. Returns 0 or -errno. */
 int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n);
 
+/* The goid of the goroutine at g (a g0 reads 0); -1 when it cannot be read. */
+int64_t go_read_goid(struct go_process *gp, uint64_t g);
+
 /*
  * Wait reason names, read from the process's runtime.waitReasonStrings (exact for its version);
  * falls back on go_wait_reason_name(). Returns a static or owned string; never NULL.
  */
 const char *go_reason(struct go_process *gp, unsigned int reason);
+
+/* The frames at a code address of the process, innermost first; 0 when unknown. */
+int go_frames_at(struct process *proc, uint64_t pc, struct sym_frame *frames);
+/* "function (file:line)" */
+void go_format_frame(const struct sym_frame *f, char *out, size_t size);
+/* The innermost frame at pc as "function (file:line)"; "0x..." and false when unknown. */
+bool go_describe_pc(struct process *proc, uint64_t pc, char *out, size_t size);
 
 #endif

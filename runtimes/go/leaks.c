@@ -102,28 +102,6 @@ static int observe(struct leaks *lk, uint64_t now)
 	return 0;
 }
 
-/* The frames at pc, innermost first; 0 when unknown. */
-static int frames_at(struct leaks *lk, uint64_t pc, struct sym_frame *frames)
-{
-	const struct proc_mapping *m = process_mapping(lk->proc, pc, 0);
-	struct elf_object *obj = m ? symbolizer_object(lk->proc->sym, lk->proc->pid, m) : NULL;
-
-	if (!obj)
-		return 0;
-	return elf_object_symbolize(obj, elf_object_vaddr(obj, m, pc), frames, SYM_MAX_INLINE);
-}
-
-static void format_frame(const struct sym_frame *f, char *out, size_t size)
-{
-	const char *file = f->file ? strrchr(f->file, '/') : NULL;
-
-	file = file ? file + 1 : f->file;
-	if (file)
-		snprintf(out, size, "%s (%s:%d)", f->function ? f->function : "?", file, f->line);
-	else
-		snprintf(out, size, "%s", f->function ? f->function : "?");
-}
-
 /* The runtime's own machinery: parking, semaphores, the scheduler. */
 static bool is_runtime_function(const char *fn)
 {
@@ -137,28 +115,15 @@ static void blocking_site(struct leaks *lk, const struct goroutine *g, char *out
 
 	snprintf(out, size, "[unknown]");
 	for (size_t i = 0; i < g->npcs; i++) {
-		int n = frames_at(lk, g->pcs[i], frames);
+		int n = go_frames_at(lk->proc, g->pcs[i], frames);
 
 		for (int f = 0; f < n; f++) {
 			if (is_runtime_function(frames[f].function))
 				continue;
-			format_frame(&frames[f], out, size);
+			go_format_frame(&frames[f], out, size);
 			return;
 		}
 	}
-}
-
-static bool describe_pc(struct leaks *lk, uint64_t pc, char *out, size_t size)
-{
-	struct sym_frame frames[SYM_MAX_INLINE];
-	int n = frames_at(lk, pc, frames);
-
-	if (n <= 0) {
-		snprintf(out, size, "0x%llx", (unsigned long long)pc);
-		return false;
-	}
-	format_frame(&frames[0], out, size);
-	return true;
 }
 
 /* Runtime-internal goroutines, left out as goleak does: started in package runtime, the
@@ -166,7 +131,7 @@ static bool describe_pc(struct leaks *lk, uint64_t pc, char *out, size_t size)
 static bool is_internal(struct leaks *lk, const struct goroutine *g)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];
-	int n = frames_at(lk, g->startpc, frames);
+	int n = go_frames_at(lk->proc, g->startpc, frames);
 
 	if (g->goid == 1)
 		return true;
@@ -200,14 +165,14 @@ static json_t *stack_json(struct leaks *lk, const struct goroutine *g)
 	char text[512];
 
 	for (size_t i = 0; arr && i < g->npcs; i++) {
-		int n = frames_at(lk, g->pcs[i], frames);
+		int n = go_frames_at(lk->proc, g->pcs[i], frames);
 
 		if (n <= 0) {
 			snprintf(text, sizeof(text), "0x%llx", (unsigned long long)g->pcs[i]);
 			json_array_append_new(arr, json_string(text));
 		}
 		for (int f = 0; f < n; f++) {
-			format_frame(&frames[f], text, sizeof(text));
+			go_format_frame(&frames[f], text, sizeof(text));
 			json_array_append_new(arr, json_string(text));
 		}
 	}
@@ -308,7 +273,7 @@ static int report(struct leaks *lk, uint64_t end_ns)
 		if (!o->all && is_internal(lk, &t->last))
 			continue;
 		reason = go_reason(&lk->gp, t->last.waitreason);
-		describe_pc(lk, t->last.gopc - 1, created, sizeof(created));
+		go_describe_pc(lk->proc, t->last.gopc - 1, created, sizeof(created));
 		blocking_site(lk, &t->last, site, sizeof(site));
 		snprintf(key, sizeof(key), "%s|%s|%s", created, site, reason);
 		if (!hashmap_get(index, key, strlen(key), &pos)) {

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ASYNCPROF_GO_H
+#define ASYNCPROF_GO_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "process.h"
+#include "tasks.h"
+
+/*
+ * The Go adaptor, sample mode: the CPU sampler copies the current g pointer (Go keeps it in
+ * static TLS at fs:-8 on amd64), and the adaptor turns it into the goroutine's id; goroutines
+ * become tasks named after their function, with their creation site ("created by"), read from
+ * runtime.allgs snapshots through /proc/PID/mem (runtimes/go/goroutines.h).
+ */
+struct go_adaptor;
+
+/* Returns 0, -ENOENT when the executable is not Go, or -errno after printing why. */
+int go_adaptor_open(struct process *proc, struct go_adaptor **out);
+void go_adaptor_close(struct go_adaptor *ga); /* accepts NULL */
+
+/* The thread-local block the CPU sampler should copy: the g pointer. */
+void go_tls_block(const struct go_adaptor *ga, int64_t *offset, uint32_t *len);
+
+/* Reads the goroutines again (at most every 100 ms) and updates their tasks in tt. */
+void go_refresh(struct go_adaptor *ga, struct task_table *tt);
+
+/* The goid of the goroutine whose g a sample copied; 0 for the scheduler (g0) or unknown. */
+uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_t len);
+
+/* "go1.19.8" */
+const char *go_runtime_version(const struct go_adaptor *ga);
+
+/* The frame that starts every goroutine's stack (runtime.goexit): where ancestry goes. */
+bool go_is_goroutine_root(const char *function);
+
+#endif

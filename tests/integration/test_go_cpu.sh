@@ -1,0 +1,19 @@
+# Go, sample mode: CPU samples carry the goroutine (label goid) and its creation site above the
+# goroutine's own stack, on Go 1.19 and Go 1.23.
+source "$(dirname "$0")/lib.sh"
+
+for v in 1.19 1.23; do
+	"$ASYNCPROF" run -d 3 -o "$WORK/$v" -- "$EXAMPLES/go/service-go$v" 5 >"$WORK/stdout" 2>"$WORK/stderr" ||
+		{ cat "$WORK/stderr"; fail "go$v: asyncprof run failed"; }
+	grep -q "Go runtime found" "$WORK/stderr" || fail "go$v: Go not detected"
+	check_outputs "$WORK/$v"
+	folded="$WORK/$v/cpu.folded"
+	all=$(count_matching "$folded" ';main\.computeChecksum(;|$)')
+	in_g=$(count_matching "$folded" '\[spawn\] [^;]*;\[task\] [^;]*;runtime\.goexit;.*main\.computeChecksum(;|$)')
+	[ "$all" -gt 10 ] || fail "go$v: only $all samples in computeChecksum"
+	expect_between "go$v: computeChecksum samples inside a goroutine %" "$(pct "$in_g" "$all")" 90 100
+	pprof -tags "$WORK/$v/cpu.pb.gz" | grep -q 'goid' || fail "go$v: no goid label"
+	jq -e '.runtime == "go" and ([.tasks[] | select(.spawned_at != null and (.spawned_at | test("main\\.")))] | length > 3)' \
+		"$WORK/$v/report.json" >/dev/null || fail "go$v: report.json lacks goroutines with creation sites"
+	ok "go$v: goroutine-attributed CPU profile"
+done
