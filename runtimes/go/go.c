@@ -110,12 +110,19 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		t = task_get(tt, (uint64_t)g->goid);
 		if (!t || t->name)
 			continue;
+		/* Go 1.21+ records the creator; the main goroutine and runtime ones have 0. */
+		if (ga->gb->g.parent_goid) {
+			t->parent = g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT;
+			t->parent_known = true;
+		}
 		if (go_describe_pc(ga->proc, g->startpc, text, sizeof(text))) {
 			text[strcspn(text, " ")] = 0; /* the function, without its file:line */
 			task_set_string(&t->name, text);
 		}
 		if (g->gopc && go_describe_pc(ga->proc, g->gopc - 1, text, sizeof(text)))
-			task_set_string(&t->spawned_at, text);
+			/* The main goroutine and the runtime's own are started by the runtime. */
+			task_set_string(&t->spawned_at,
+					strncmp(text, "runtime.", 8) == 0 ? "[runtime]" : text);
 		t->internal = t->name && strncmp(t->name, "runtime.", 8) == 0;
 	}
 	free(gs);

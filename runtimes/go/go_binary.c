@@ -210,6 +210,13 @@ static int read_g(Dwarf_Die *g, struct go_g_offsets *off)
 	err = read_members(g, slots, sizeof(slots) / sizeof(slots[0]));
 	if (err)
 		return err;
+	/* parentGoid only exists from Go 1.21 on: optional. */
+	{
+		struct member_slot parent = { "parentGoid", &off->parent_goid };
+
+		if (read_members(g, &parent, 1))
+			off->parent_goid = 0;
+	}
 	/* sched is a runtime.gobuf held by value: its registers are offsets inside the g. */
 	if (!dwarf_attr(&slots[0].die, DW_AT_type, &attr) || !dwarf_formref_die(&attr, &gobuf) ||
 	    dwarf_peel_type(&gobuf, &gobuf))
@@ -256,14 +263,15 @@ static int g_offsets_from_dwarf(Dwarf *dw, struct go_g_offsets *off)
 static const struct {
 	int minor;
 	uint32_t atomicstatus, goid, waitsince, waitreason, gopc, startpc, size, gobuf_bp;
+	uint32_t parent_goid;
 } g_table[] = {
-	{19, 144, 152, 168, 176, 296, 312, 392, 48},
-	{21, 144, 152, 168, 176, 280, 296, 408, 48},
-	{22, 144, 152, 168, 176, 280, 296, 424, 48},
-	{23, 152, 160, 176, 184, 288, 304, 432, 48},
-	{24, 152, 160, 176, 184, 288, 304, 440, 48},
-	{25, 144, 152, 168, 176, 280, 296, 440, 40},
-	{26, 144, 152, 168, 176, 288, 304, 456, 40},
+	{19, 144, 152, 168, 176, 296, 312, 392, 48, 0},
+	{21, 144, 152, 168, 176, 280, 296, 408, 48, 272},
+	{22, 144, 152, 168, 176, 280, 296, 424, 48, 272},
+	{23, 152, 160, 176, 184, 288, 304, 432, 48, 280},
+	{24, 152, 160, 176, 184, 288, 304, 440, 48, 280},
+	{25, 144, 152, 168, 176, 280, 296, 440, 40, 272},
+	{26, 144, 152, 168, 176, 288, 304, 456, 40, 280},
 };
 
 /* g.sched and gobuf.sp/pc have not moved in any listed version. */
@@ -287,6 +295,7 @@ static int g_offsets_from_table(struct go_binary *gb)
 			.waitreason = g_table[i].waitreason,
 			.gopc = g_table[i].gopc,
 			.startpc = g_table[i].startpc,
+			.parent_goid = g_table[i].parent_goid,
 			.sched_sp = G_SCHED + GOBUF_SP,
 			.sched_pc = G_SCHED + GOBUF_PC,
 			.sched_bp = G_SCHED + g_table[i].gobuf_bp,

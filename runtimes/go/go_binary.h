@@ -22,6 +22,7 @@ struct go_g_offsets {
 	uint32_t waitreason; /* a uint8 */
 	uint32_t gopc;
 	uint32_t startpc;
+	uint32_t parent_goid; /* g.parentGoid (Go 1.21+); 0 when the version has none */
 	uint32_t sched_sp;   /* g.sched + gobuf.sp */
 	uint32_t sched_pc;   /* g.sched + gobuf.pc */
 	uint32_t sched_bp;   /* g.sched + gobuf.bp */

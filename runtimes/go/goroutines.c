@@ -131,6 +131,7 @@ int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 		if (g->status == G_DEAD)
 			continue;
 		g->goid = (int64_t)word(buf, o->goid);
+		g->parent_goid = o->parent_goid ? (int64_t)word(buf, o->parent_goid) : 0;
 		g->waitreason = buf[o->waitreason];
 		g->waitsince = (int64_t)word(buf, o->waitsince);
 		g->gopc = word(buf, o->gopc);

@@ -28,6 +28,7 @@
 struct goroutine {
 	uint64_t g; /* address of the runtime.g */
 	int64_t goid;
+	int64_t parent_goid; /* Go 1.21+; 0 when unknown */
 	uint32_t status; /* atomicstatus without the scan bit */
 	uint8_t waitreason;
 	int64_t waitsince; /* nanotime() stamped by a GC scan; 0 when not yet seen by a GC */

@@ -17,3 +17,12 @@ for v in 1.19 1.23; do
 		"$WORK/$v/report.json" >/dev/null || fail "go$v: report.json lacks goroutines with creation sites"
 	ok "go$v: goroutine-attributed CPU profile"
 done
+
+# Go 1.21+ records each goroutine's creator: the ancestry chains up to the main goroutine.
+chain='\[spawn\] \[runtime\];\[task\] runtime\.main;\[spawn\] main\.main \(main\.go:[0-9]+\);\[task\] [^;]*;runtime\.goexit;.*main\.computeChecksum(;|$)'
+all=$(count_matching "$WORK/1.23/cpu.folded" ';main\.computeChecksum(;|$)')
+chained=$(count_matching "$WORK/1.23/cpu.folded" "$chain")
+expect_between "go1.23: computeChecksum samples under main goroutine -> creator %" "$(pct "$chained" "$all")" 90 100
+jq -e '[.tasks[] | select(.name == "runtime.main")][0].id as $main | [.tasks[] | select(.parent == $main)] | length > 3' \
+	"$WORK/1.23/report.json" >/dev/null || fail "go1.23: no goroutine has the main goroutine as parent"
+ok "go1.23: goroutine parents chained"

@@ -51,7 +51,8 @@ static const struct expected GO123 = {
 	.version_prefix = "go1.23",
 	.minor = 23,
 	.g = {.atomicstatus = 152, .goid = 160, .waitsince = 176, .waitreason = 184, .gopc = 288,
-	      .startpc = 304, .sched_sp = 56, .sched_pc = 64, .sched_bp = 104, .size = 432},
+	      .startpc = 304, .parent_goid = 280, .sched_sp = 56, .sched_pc = 64, .sched_bp = 104,
+	      .size = 432},
 	.wait_reason_count = 38,
 };
 
@@ -236,6 +237,7 @@ static void check_variant(const char *bin, enum variant v, const struct expected
 	cr_expect_eq(gb->g.waitreason, exp->g.waitreason, "variant %d", v);
 	cr_expect_eq(gb->g.gopc, exp->g.gopc, "variant %d", v);
 	cr_expect_eq(gb->g.startpc, exp->g.startpc, "variant %d", v);
+	cr_expect_eq(gb->g.parent_goid, exp->g.parent_goid, "variant %d", v);
 	cr_expect_eq(gb->g.sched_sp, exp->g.sched_sp, "variant %d", v);
 	cr_expect_eq(gb->g.sched_pc, exp->g.sched_pc, "variant %d", v);
 	cr_expect_eq(gb->g.sched_bp, exp->g.sched_bp, "variant %d", v);
