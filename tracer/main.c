@@ -62,40 +62,43 @@ const char *argp_program_version = "asyncprof 0.1";
 const char *argp_program_bug_address = NULL;
 
 static const char doc[] =
-	"asyncprof: profile a process's CPU time with whole call stacks, without frame pointers.\n"
+	"asyncprof: a profiler for programs on async runtimes (Tokio, Go): whole call stacks "
+	"without frame pointers, task ancestry, task wait and scheduling latency, goroutine "
+	"leaks.\n"
 	"\n"
 	"USAGE:\n"
-	"  asyncprof attach -p PID [--runtime R] [--mode M] [-d SECONDS] [-F HZ] [-o DIR] [-v]\n"
-	"  asyncprof run [same options] -- CMD [ARGS...]\n"
+	"  asyncprof attach -p PID [OPTIONS]\n"
+	"  asyncprof run [OPTIONS] -- CMD [ARGS...]\n"
 	"  asyncprof leaks -p PID [--min-age DURATION] [-d SECONDS] [--json] [--all]\n"
 	"\n"
-	"Records until SECONDS pass, the target exits, or Ctrl-C; then writes cpu.pb.gz (pprof),\n"
-	"cpu.folded, cpu.svg (flame graph) and report.json into DIR\n"
-	"(default asyncprof-PID-YYYYMMDD-HHMMSS). For a Tokio program the CPU stacks show each\n"
-	"task's spawn ancestry, and in lifecycle and full modes wait.pb.gz, wait.folded and\n"
-	"wait.svg show where tasks waited; report.json lists the tasks.\n"
+	"attach and run record until SECONDS pass, the target exits, or Ctrl-C, then write "
+	"cpu.pb.gz (pprof), cpu.folded, cpu.svg (flame graph) and report.json into DIR (default "
+	"asyncprof-PID-YYYYMMDD-HHMMSS). For a Tokio or Go program the CPU stacks show each "
+	"task's or goroutine's spawn ancestry; for Tokio in lifecycle and full modes wait.pb.gz, "
+	"wait.folded and wait.svg show where tasks waited; report.json lists the tasks.\n"
 	"\n"
-	"Modes (--mode): sample (default: CPU samples, spawn and exit hooks),\n"
-	"lifecycle (+ wake, poll and await hooks: wait profile, scheduling latency),\n"
-	"full (+ poll exit hooks: exact poll durations, long polls).\n"
+	"Modes (--mode, Tokio): sample (default: CPU samples, spawn and exit hooks); lifecycle "
+	"(+ wake, poll and await hooks: wait profile, scheduling latency); full (+ poll exit "
+	"hooks: exact poll durations, long polls). Go supports sample mode.\n"
 	"\n"
-	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those\n"
-	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site and\n"
-	"wait reason; -d is the observation time (default: the minimum age). Exit status: 0 no\n"
-	"leak, 3 leaks found, 1 error.\n"
+	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those "
+	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site "
+	"and wait reason; -d is the observation time (default: the minimum age). Exit status: 0 "
+	"no leak, 3 leaks found, 1 error.\n"
 	"\n"
 	"EXAMPLES:\n"
 	"  asyncprof attach -p 1234              # until Ctrl-C, 99 Hz\n"
 	"  asyncprof attach -p 1234 -d 30 -F 999 # 30 seconds at 999 Hz\n"
 	"  asyncprof run -o out -- ./server --port 8080\n"
-	"  asyncprof attach -p 1234 --mode lifecycle -d 10   # Tokio: also wait profile\n"
-	"  asyncprof leaks -p 1234 --min-age 30s   # Go goroutines blocked 30 s or more\n"
+	"  asyncprof attach -p 1234 --mode lifecycle -d 10  # Tokio wait profile\n"
+	"  asyncprof leaks -p 1234 --min-age 30s  # goroutines blocked 30 s+\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
-	"Needs root, or CAP_BPF and CAP_PERFMON.";
+	"attach and run need root, or CAP_BPF and CAP_PERFMON; leaks needs ptrace access to the "
+	"process (root, or CAP_SYS_PTRACE).";
 
 static const struct argp_option options[] = {
-	{ "pid", 'p', "PID", 0, "Process to attach to (attach)", 0 },
+	{ "pid", 'p', "PID", 0, "Process to attach to (attach, leaks)", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until exit or Ctrl-C)", 0 },
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },

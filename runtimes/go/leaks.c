@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define SNAPSHOT_INTERVAL_NS 50000000ULL
+#define NO_PTRACE_HINT " (needs root or CAP_SYS_PTRACE, or the same user with ptrace allowed)"
 
 struct tracked {
 	struct goroutine last;
@@ -335,8 +336,9 @@ int go_leaks_run(const struct leaks_opts *o)
 		goto out;
 	err = process_open(o->pid, sym, &lk.proc);
 	if (err) {
-		fprintf(stderr, "asyncprof: cannot look at pid %d: %s\n", o->pid,
-			err == -ESRCH ? "no such process" : strerror(-err));
+		fprintf(stderr, "asyncprof: cannot look at pid %d: %s%s\n", o->pid,
+			err == -ESRCH ? "no such process" : strerror(-err),
+			err == -EACCES || err == -EPERM ? NO_PTRACE_HINT : "");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/root%s", o->pid, lk.proc->exe);
@@ -364,8 +366,7 @@ int go_leaks_run(const struct leaks_opts *o)
 	err = go_process_open(&lk.gp, o->pid, lk.gb, m->start - elf_object_vaddr(obj, m, m->start));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot read the memory of pid %d: %s%s\n", o->pid,
-			strerror(-err), err == -EACCES || err == -EPERM ?
-			" (needs CAP_SYS_PTRACE, or the same user with ptrace allowed)" : "");
+			strerror(-err), err == -EACCES || err == -EPERM ? NO_PTRACE_HINT : "");
 		goto out;
 	}
 	if (!o->json)

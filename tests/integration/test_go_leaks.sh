@@ -45,3 +45,12 @@ rc=$?
 set -e
 [ "$rc" -eq 1 ] && grep -q 'is not a Go program' "$WORK/e" || { cat "$WORK/e"; fail "a non-Go pid: exit $rc"; }
 ok "text report and errors"
+
+# Without ptrace access to the process: the missing capability is named, exit 1.
+set +e
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+	"$ASYNCPROF" leaks -p "$BG_PID" --min-age 1s >"$WORK/e" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q 'CAP_SYS_PTRACE' "$WORK/e" || { cat "$WORK/e"; fail "unprivileged leaks: exit $rc"; }
+ok "unprivileged leaks names CAP_SYS_PTRACE"
