@@ -95,10 +95,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	/* The kernel stack is empty when the tick interrupted user code. Either way the user
 	 * registers are the ones saved at the top of the task's kernel stack on entry. */
 	s->e.kstack_len = bpf_get_stack(ctx, s->e.kstack, sizeof(s->e.kstack), 0);
-	if (s->e.kstack_len > 0) {
+	if (s->e.kstack_len > 0)
 		s->e.kstack_len /= sizeof(__u64);
-		s->e.flags |= SAMPLE_IN_KERNEL;
-	}
 	task = bpf_get_current_task_btf();
 	uregs = (struct pt_regs *)bpf_task_pt_regs(task);
 
@@ -113,13 +111,9 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	}
 	s->e.ustack_len = 0;
 	if (uregs) {
-		bool bad_sp;
-
 		ustack_save_regs(s->e.regs, uregs);
 		s->e.flags |= SAMPLE_USER_REGS;
-		s->e.ustack_len = ustack_copy(s->e.ustack, s->e.regs[SREG_SP], &bad_sp);
-		if (bad_sp)
-			count(CNT_STACK_FAULT);
+		s->e.ustack_len = ustack_copy(s->e.ustack, s->e.regs[SREG_SP]);
 	}
 
 	size = SAMPLE_HEADER_SIZE + s->e.ustack_len;

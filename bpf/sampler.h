@@ -30,7 +30,6 @@ enum sampler_reg {
 
 /* sample_event.flags */
 #define SAMPLE_USER_REGS 0x1 /* regs hold the thread's user-mode registers */
-#define SAMPLE_IN_KERNEL 0x2 /* the sample interrupted kernel code */
 
 struct sample_event {
 	__u32 pid; /* thread group id */
@@ -56,7 +55,6 @@ struct sample_event {
 enum sampler_counter {
 	CNT_SAMPLES,	 /* target samples seen */
 	CNT_DROPS,	 /* samples lost: ring buffer full */
-	CNT_STACK_FAULT, /* user stack copies cut short by a read fault below the stack top */
 	CNT_MAX
 };
 

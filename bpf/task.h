@@ -55,9 +55,6 @@ struct task_info {
 	__u64 polls;
 	__u64 busy_ns;
 	__u64 max_poll_ns;
-	__u64 sched_count;
-	__u64 sched_total_ns;
-	__u64 sched_max_ns;
 };
 
 #define TASK_POLL_DEPTH 4 /* nested polls per thread: worker launch task > task > LocalSet task */

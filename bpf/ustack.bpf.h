@@ -34,13 +34,12 @@ static __always_inline void ustack_save_regs(__u64 *regs, struct pt_regs *r)
 	regs[SREG_IP] = BPF_CORE_READ(r, ip);
 }
 
-/* Copies up to SAMPLER_USTACK_BYTES from sp into dst; returns the bytes copied. *first_fault
- * is set when even the first page could not be read (a bad SP). */
-static __always_inline __u32 ustack_copy(__u8 *dst, __u64 sp, bool *first_fault)
+/* Copies up to SAMPLER_USTACK_BYTES from sp into dst; returns the bytes copied (0 for a bad
+ * SP: the unwinder then has the instruction pointer only). */
+static __always_inline __u32 ustack_copy(__u8 *dst, __u64 sp)
 {
 	__u32 off = 0;
 
-	*first_fault = false;
 	for (int i = 0; i < SAMPLER_USTACK_BYTES / SAMPLER_PAGE_SIZE + 1; i++) {
 		__u32 len = SAMPLER_PAGE_SIZE - ((sp + off) & (SAMPLER_PAGE_SIZE - 1));
 
@@ -51,10 +50,8 @@ static __always_inline __u32 ustack_copy(__u8 *dst, __u64 sp, bool *first_fault)
 		off &= SAMPLER_USTACK_BYTES - 1;
 		if (len == 0 || len > SAMPLER_PAGE_SIZE)
 			break;
-		if (bpf_probe_read_user(&dst[off], len, (void *)(sp + off))) {
-			*first_fault = i == 0;
+		if (bpf_probe_read_user(&dst[off], len, (void *)(sp + off)))
 			break;
-		}
 		off += len;
 	}
 	return off;

@@ -516,8 +516,6 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 			if (id)
 				locs[nlocs++] = id;
 		}
-	} else {
-		c->stats.kernel_only++;
 	}
 
 	if (!hashmap_get(c->threads, &tid, sizeof(tid), NULL)) {

@@ -29,7 +29,6 @@ struct collector_stats {
 	uint64_t task_samples;	   /* of which inside a task */
 	uint64_t truncated_stacks; /* user stacks deeper than the copied stack */
 	uint64_t unwind_errors;	   /* user stacks that stopped early (no CFI, bad frame) */
-	uint64_t kernel_only;	   /* samples without user registers */
 	uint64_t threads;	   /* distinct threads seen */
 	uint64_t task_events;	   /* runtime task events handled */
 };

@@ -140,12 +140,11 @@ static __always_inline void event_add_tls(struct task_event *e)
 static __always_inline void event_add_stack(struct task_event *e)
 {
 	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	bool bad_sp;
 
 	if (!r)
 		return;
 	ustack_save_regs(e->regs, r);
-	e->ustack_len = ustack_copy(e->ustack, e->regs[SREG_SP], &bad_sp);
+	e->ustack_len = ustack_copy(e->ustack, e->regs[SREG_SP]);
 	e->flags |= TASK_EV_STACK;
 }
 
@@ -219,13 +218,10 @@ int BPF_KPROBE(tokio_poll_enter, __u64 header)
 	now = bpf_ktime_get_ns();
 	ti = task_info_get(id);
 	if (ti) {
+		/* The latency goes to user space with the event, which keeps its distribution. */
 		if (ti->runnable_since && ti->runnable_since < now) {
 			latency = now - ti->runnable_since;
 			had_latency = true;
-			ti->sched_count++;
-			ti->sched_total_ns += latency;
-			if (latency > ti->sched_max_ns)
-				ti->sched_max_ns = latency;
 		}
 		ti->runnable_since = 0;
 		ti->polls++;

@@ -297,10 +297,20 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 			return err;
 	}
 	if (ta->mode == MODE_FULL) {
-		for (size_t i = 0; i < tb->npolls; i++)
+		size_t partial = 0;
+
+		for (size_t i = 0; i < tb->npolls; i++) {
+			partial += tb->polls[i].rets_partial;
 			for (size_t r = 0; r < tb->polls[i].nrets; r++)
 				attach_uprobe(ta, ta->skel->progs.tokio_poll_exit,
 					      tb->polls[i].rets[r], "poll exit");
+		}
+		/* A poll that ends in a tail call (fat LTO) is never seen to end. */
+		if (partial)
+			fprintf(stderr, "asyncprof: warning: %zu of %zu poll functions can end "
+					"without a ret instruction: some poll durations of those "
+					"task types are missed\n",
+				partial, tb->npolls);
 	}
 	if (ta->verbose)
 		fprintf(stderr, "asyncprof: tokio: %zu poll functions, %zu vtables, %zu probes, "
