@@ -171,7 +171,7 @@ $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
-unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples
+unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof examples

@@ -10,11 +10,18 @@
  * and any GOEXPERIMENT. Without DWARF (`-w`), a table measured per minor version is used; it
  * assumes default experiments, and versions it does not list are refused rather than guessed.
  *
+ * Hook points for uprobes (research §1.3, §4, §7.1) are decoded with capstone from the file
+ * kept open for it: the entry probe goes right after the stack-bound check, never at +0 where
+ * morestack re-enters, and returns are every RET instruction, since uretprobes break Go's
+ * moving stacks. Inlined copies of a hook are counted once per binary, on first use.
+ *
  * Only 64-bit targets are handled: the table and the 16-byte string headers assume 8-byte
  * pointers.
  */
 #include "go_binary.h"
+#include "hashmap.h"
 
+#include <capstone/capstone.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <errno.h>
@@ -33,6 +40,18 @@
 
 /* A Go string header on a 64-bit target: data pointer and length. */
 #define GO_STRING_SIZE 16
+
+/* The open file behind a go_binary, kept for the hook lookups. */
+struct go_image {
+	int fd;
+	Elf *elf;
+	const uint8_t *file;
+	size_t file_size;
+	Dwarf *dwarf; /* NULL without DWARF */
+	csh cs;
+	cs_insn *insn;		 /* NULL until the first disassembly */
+	struct hashmap *inlined; /* function name -> inlined instances; NULL until first asked */
+};
 
 /* Reads an unsigned LEB128 varint from [*p, end); returns -EINVAL when it does not fit. */
 static int read_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *val)
@@ -347,24 +366,26 @@ static int read_symbols(Elf *elf, struct go_binary *gb)
 	return 0;
 }
 
-static int analyze(Elf *elf, struct go_binary *gb)
+static int analyze(struct go_image *img, struct go_binary *gb)
 {
-	Dwarf *dw;
+	Elf *elf = img->elf;
 	int version_err, err;
 
 	if (elf_kind(elf) != ELF_K_ELF)
 		return -ENOEXEC;
 	if (gelf_getclass(elf) != ELFCLASS64)
 		return -ENOTSUP;
+	img->file = (const uint8_t *)elf_rawfile(elf, &img->file_size);
+	if (!img->file)
+		return -EINVAL;
 	version_err = read_version(elf, gb);
 	if (version_err && version_err != -ENOENT && version_err != -ENOTSUP)
 		return version_err;
 
 	/* dwarf_begin_elf() fails for a binary built with -w: the table is the fallback. */
-	dw = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
-	if (dw) {
-		err = g_offsets_from_dwarf(dw, &gb->g);
-		dwarf_end(dw);
+	img->dwarf = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
+	if (img->dwarf) {
+		err = g_offsets_from_dwarf(img->dwarf, &gb->g);
 		if (!err)
 			gb->offsets_from_dwarf = true;
 		else if (err != -ENOENT)
@@ -380,44 +401,405 @@ static int analyze(Elf *elf, struct go_binary *gb)
 	return read_symbols(elf, gb);
 }
 
+static void image_free(struct go_image *img)
+{
+	if (!img)
+		return;
+	hashmap_free(img->inlined);
+	if (img->insn) {
+		cs_free(img->insn, 1);
+		cs_close(&img->cs);
+	}
+	if (img->dwarf)
+		dwarf_end(img->dwarf);
+	elf_end(img->elf);
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img);
+}
+
 int go_binary_analyze(const char *path, struct go_binary **out)
 {
 	struct go_binary *gb;
-	Elf *elf = NULL;
-	int fd, err;
+	struct go_image *img;
+	int err;
 
 	*out = NULL;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -EINVAL;
 	gb = calloc(1, sizeof(*gb));
-	if (!gb)
+	img = calloc(1, sizeof(*img));
+	if (!gb || !img) {
+		free(gb);
+		free(img);
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	}
+	gb->image = img;
+	img->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (img->fd < 0) {
 		err = -errno;
 		goto cleanup;
 	}
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf) {
+	img->elf = elf_begin(img->fd, ELF_C_READ_MMAP, NULL);
+	if (!img->elf) {
 		err = -ENOEXEC;
 		goto cleanup;
 	}
-	err = analyze(elf, gb);
+	err = analyze(img, gb);
 	if (!err) {
 		*out = gb;
 		gb = NULL;
 	}
 cleanup:
-	elf_end(elf);
-	if (fd >= 0)
-		close(fd);
-	free(gb);
+	go_binary_free(gb);
 	return err;
 }
 
 void go_binary_free(struct go_binary *gb)
 {
+	if (!gb)
+		return;
+	image_free(gb->image);
 	free(gb);
+}
+
+/* ---- hook points ------------------------------------------------------------------------ */
+
+/* The file bytes behind [vaddr, vaddr + len), or NULL when they are not all in one segment. */
+static const uint8_t *image_bytes(const struct go_image *img, uint64_t vaddr, uint64_t len)
+{
+	size_t nphdr, i;
+
+	if (elf_getphdrnum(img->elf, &nphdr))
+		return NULL;
+	for (i = 0; i < nphdr; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(img->elf, i, &ph) || ph.p_type != PT_LOAD || vaddr < ph.p_vaddr ||
+		    vaddr - ph.p_vaddr > ph.p_filesz || len > ph.p_filesz - (vaddr - ph.p_vaddr))
+			continue;
+		if (ph.p_offset + ph.p_filesz > img->file_size)
+			return NULL;
+		return img->file + ph.p_offset + (vaddr - ph.p_vaddr);
+	}
+	return NULL;
+}
+
+int64_t go_binary_file_offset(const struct go_binary *gb, uint64_t vaddr)
+{
+	size_t nphdr, i;
+
+	if (elf_getphdrnum(gb->image->elf, &nphdr))
+		return -1;
+	for (i = 0; i < nphdr; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(gb->image->elf, i, &ph) && ph.p_type == PT_LOAD &&
+		    (ph.p_flags & PF_X) && vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_filesz)
+			return ph.p_offset + (vaddr - ph.p_vaddr);
+	}
+	return -1;
+}
+
+/* A function's address and size from .symtab; -ENOENT when it has no such function. */
+static int symtab_func(Elf *elf, const char *name, uint64_t *entry, uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		size_t i, n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			return -EINVAL;
+		n = sh.sh_size / sh.sh_entsize;
+		for (i = 0; i < n; i++) {
+			const char *sym_name;
+			GElf_Sym sym;
+
+			if (!gelf_getsym(data, i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+			    !sym.st_value)
+				continue;
+			sym_name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (sym_name && !strcmp(sym_name, name)) {
+				*entry = sym.st_value;
+				*size = sym.st_size;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+static int open_disassembler(struct go_image *img)
+{
+	if (img->insn)
+		return 0;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &img->cs) != CS_ERR_OK)
+		return -ENOMEM;
+	cs_option(img->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	img->insn = cs_malloc(img->cs);
+	if (!img->insn) {
+		cs_close(&img->cs);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Decodes the instruction at addr, which must end before end, into img->insn. */
+static bool decode_at(struct go_image *img, uint64_t addr, uint64_t end)
+{
+	size_t size = end - addr < 16 ? end - addr : 16;
+	const uint8_t *code = addr < end ? image_bytes(img, addr, size) : NULL;
+
+	return code && cs_disasm_iter(img->cs, &code, &size, &addr, img->insn);
+}
+
+#define MAX_CHECK_INSNS 8
+#define MAX_CHECK_REGS 4
+/* g.stackguard0, and g.stackguard1 which functions callable from C compare with. */
+#define G_STACKGUARD0 0x10
+#define G_STACKGUARD1 0x18
+
+struct reg_set {
+	unsigned int regs[MAX_CHECK_REGS];
+	size_t n;
+};
+
+static bool reg_set_has(const struct reg_set *s, unsigned int reg)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->regs[i] == reg)
+			return true;
+	return false;
+}
+
+static bool reg_set_add(struct reg_set *s, unsigned int reg)
+{
+	if (reg_set_has(s, reg))
+		return true;
+	if (s->n == MAX_CHECK_REGS)
+		return false;
+	s->regs[s->n++] = reg;
+	return true;
+}
+
+/* Whether x compares a register derived from SP with the stack guard of the g in a g register. */
+static bool is_guard_compare(const cs_x86 *x, const struct reg_set *sp, const struct reg_set *g)
+{
+	const cs_x86_op *reg, *mem;
+
+	if (x->op_count != 2)
+		return false;
+	reg = &x->operands[x->operands[0].type == X86_OP_REG ? 0 : 1];
+	mem = &x->operands[x->operands[0].type == X86_OP_REG ? 1 : 0];
+	return reg->type == X86_OP_REG && mem->type == X86_OP_MEM && reg_set_has(sp, reg->reg) &&
+	       reg_set_has(g, mem->mem.base) && mem->mem.index == X86_REG_INVALID &&
+	       (mem->mem.disp == G_STACKGUARD0 || mem->mem.disp == G_STACKGUARD1);
+}
+
+/*
+ * Recognizes the stack-bound check the Go assembler puts first in every function that may
+ * grow its stack (cmd/internal/obj/x86 stacksplit), and returns the address after its
+ * conditional branch to the morestack call; 0 when the function does not start with one:
+ *
+ *	CMPQ SP, 16(g)					small frames
+ *	LEAQ -n(SP), R12; CMPQ R12, 16(g)		large frames
+ *	MOVQ SP, R12; SUBQ $n, R12; JCS m; CMPQ R12, 16(g)	huge frames (SP - n may wrap)
+ *	JLS m
+ *
+ * g is R14 (ABIInternal), or for ABI0 assembly a register just loaded from TLS.
+ */
+static uint64_t after_stack_check(struct go_image *img, uint64_t entry, uint64_t end)
+{
+	struct reg_set sp = {{X86_REG_RSP}, 1}, g = {{X86_REG_R14}, 1};
+	bool compared = false;
+	uint64_t addr = entry;
+
+	for (int i = 0; i < MAX_CHECK_INSNS; i++) {
+		const cs_x86 *x;
+		const cs_x86_op *dst, *src;
+
+		if (!decode_at(img, addr, end))
+			return 0;
+		addr += img->insn->size;
+		x = &img->insn->detail->x86;
+		dst = &x->operands[0];
+		src = &x->operands[1];
+		switch (img->insn->id) {
+		case X86_INS_CMP:
+			if (compared || !is_guard_compare(x, &sp, &g))
+				return 0;
+			compared = true;
+			break;
+		case X86_INS_JBE:
+			return compared ? addr : 0;
+		case X86_INS_JB:
+			if (compared)
+				return 0;
+			break;
+		case X86_INS_LEA:
+			if (x->op_count != 2 || dst->type != X86_OP_REG || src->type != X86_OP_MEM ||
+			    !reg_set_has(&sp, src->mem.base) || !reg_set_add(&sp, dst->reg))
+				return 0;
+			break;
+		case X86_INS_MOV:
+			if (x->op_count != 2 || dst->type != X86_OP_REG)
+				return 0;
+			if (src->type == X86_OP_REG && src->reg == X86_REG_RSP) {
+				if (!reg_set_add(&sp, dst->reg))
+					return 0;
+			} else if (src->type == X86_OP_MEM && src->mem.segment == X86_REG_FS) {
+				if (!reg_set_add(&g, dst->reg))
+					return 0;
+			} else {
+				return 0;
+			}
+			break;
+		case X86_INS_SUB:
+			if (x->op_count != 2 || dst->type != X86_OP_REG || dst->reg == X86_REG_RSP ||
+			    !reg_set_has(&sp, dst->reg) || src->type != X86_OP_IMM)
+				return 0;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void find_rets(struct go_image *img, struct go_func *f)
+{
+	uint64_t addr = f->entry;
+	size_t size = f->size;
+	const uint8_t *code = image_bytes(img, f->entry, f->size);
+
+	if (!code) {
+		f->rets_partial = true;
+		return;
+	}
+	while (size) {
+		if (!cs_disasm_iter(img->cs, &code, &size, &addr, img->insn)) {
+			f->rets_partial = true;
+			return;
+		}
+		if (img->insn->id != X86_INS_RET)
+			continue;
+		if (f->nrets == GO_MAX_RETS)
+			f->rets_partial = true;
+		else
+			f->rets[f->nrets++] = img->insn->address;
+	}
+}
+
+static int count_inlined(struct hashmap *counts, const char *name)
+{
+	uint64_t n = 0;
+
+	hashmap_get(counts, name, strlen(name), &n);
+	return hashmap_put(counts, name, strlen(name), n + 1);
+}
+
+/*
+ * Counts, below die, the inlined instances of each function by the name of their abstract
+ * origin. Inlined instances sit in functions, in other inlined instances and in lexical blocks;
+ * types and variables are not entered.
+ */
+static int dwarf_inlined(Dwarf_Die *die, struct hashmap *counts)
+{
+	Dwarf_Die child;
+	int err = 0;
+
+	if (dwarf_child(die, &child))
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+		Dwarf_Attribute attr;
+		Dwarf_Die origin;
+		const char *name;
+
+		if (tag == DW_TAG_inlined_subroutine &&
+		    dwarf_attr(&child, DW_AT_abstract_origin, &attr) &&
+		    dwarf_formref_die(&attr, &origin) && (name = dwarf_diename(&origin)))
+			err = count_inlined(counts, name);
+		if (!err && (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+			     tag == DW_TAG_lexical_block))
+			err = dwarf_inlined(&child, counts);
+	} while (!err && !dwarf_siblingof(&child, &child));
+	return err;
+}
+
+static int dwarf_inlined_counts(Dwarf *dw, struct hashmap *counts)
+{
+	Dwarf_Off cu_off = 0, next;
+	size_t hdr_size;
+	int err = 0;
+
+	while (!err && !dwarf_nextcu(dw, cu_off, &next, &hdr_size, NULL, NULL, NULL)) {
+		Dwarf_Die cu;
+
+		if (dwarf_offdie(dw, cu_off + hdr_size, &cu))
+			err = dwarf_inlined(&cu, counts);
+		cu_off = next;
+	}
+	return err;
+}
+
+/*
+ * Inlined instances of the function called name, counted once for the whole binary on first
+ * use; -1 when the binary does not say.
+ */
+static int inlined_copies(struct go_image *img, const char *name, int *copies)
+{
+	uint64_t n = 0;
+	int err;
+
+	*copies = -1;
+	if (!img->dwarf)
+		return 0;
+	if (!img->inlined) {
+		img->inlined = hashmap_new();
+		if (!img->inlined)
+			return -ENOMEM;
+		err = dwarf_inlined_counts(img->dwarf, img->inlined);
+		if (err) {
+			hashmap_free(img->inlined);
+			img->inlined = NULL;
+			return err;
+		}
+	}
+	hashmap_get(img->inlined, name, strlen(name), &n);
+	*copies = n;
+	return 0;
+}
+
+int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out)
+{
+	struct go_image *img = gb->image;
+	uint64_t check_end;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = symtab_func(img->elf, name, &out->entry, &out->size);
+	if (err)
+		return err;
+	err = open_disassembler(img);
+	if (err)
+		return err;
+	check_end = after_stack_check(img, out->entry, out->entry + out->size);
+	out->probe = check_end ? check_end : out->entry;
+	out->probe_at_push_bp = decode_at(img, out->probe, out->entry + out->size) &&
+				img->insn->id == X86_INS_PUSH &&
+				img->insn->detail->x86.operands[0].type == X86_OP_REG &&
+				img->insn->detail->x86.operands[0].reg == X86_REG_RBP;
+	/* Only the stack check runs before the probe, and it does not move SP. */
+	out->frame_before_probe = false;
+	find_rets(img, out);
+	return inlined_copies(img, name, &out->inlined_copies);
 }
 
 /*

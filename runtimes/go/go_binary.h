@@ -29,6 +29,8 @@ struct go_g_offsets {
 	uint32_t size;	     /* sizeof(runtime.g) */
 };
 
+struct go_image;
+
 struct go_binary {
 	char version[32];     /* "go1.19.8", from .go.buildinfo; "" when not found */
 	int major, minor;     /* 1, 19 */
@@ -40,6 +42,7 @@ struct go_binary {
 	uint64_t wait_reason_strings; /* runtime.waitReasonStrings: [N]string */
 	uint64_t wait_reason_count;   /* N */
 	bool has_symbols;	      /* .symtab present */
+	struct go_image *image;	      /* the open file, private to go_binary.c */
 };
 
 /*
@@ -55,5 +58,42 @@ void go_binary_free(struct go_binary *gb); /* accepts NULL */
  * runtime.waitReasonStrings cannot be read); NULL when unknown.
  */
 const char *go_wait_reason_name(const struct go_binary *gb, unsigned int reason);
+
+#define GO_MAX_RETS 32
+
+/* A runtime function the adaptor hooks, located by name (.symtab, else .gopclntab). */
+struct go_func {
+	uint64_t entry; /* link-time address; 0 when absent */
+	uint64_t size;
+	/*
+	 * Where an entry uprobe goes: the instruction right after the stack-bound check's
+	 * conditional branch (Go 1.21+: PUSH BP, which the kernel emulates instead of
+	 * single-stepping, and which makes bpf_get_stack include the caller; Go <= 1.20: the
+	 * SUB SP before the frame is set up), or entry for a function without a stack check
+	 * (nosplit). Never +0 when there is a check: morestack re-enters at +0, so a probe there
+	 * fires twice.
+	 */
+	uint64_t probe;
+	bool probe_at_push_bp; /* the probe instruction is PUSH RBP (0x55) */
+	/* false when the caller's return address is still at [rsp] at probe (no frame yet) */
+	bool frame_before_probe;
+	uint64_t rets[GO_MAX_RETS]; /* RET instructions, decoded with capstone (never byte-scanned) */
+	size_t nrets;
+	bool rets_partial; /* more RETs than GO_MAX_RETS, or decoding stopped early */
+	/*
+	 * DW_TAG_inlined_subroutine instances of it elsewhere (DWARF), or from the pclntab inline
+	 * tree; -1 when unknown (no DWARF, no inline tree).
+	 */
+	int inlined_copies;
+};
+
+/* Fills out for the function called name; -ENOENT when absent. */
+int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out);
+
+/*
+ * File offset of a link-time address in an executable PT_LOAD; -1 when none (for libbpf's
+ * uprobe attach by offset).
+ */
+int64_t go_binary_file_offset(const struct go_binary *gb, uint64_t vaddr);
 
 #endif

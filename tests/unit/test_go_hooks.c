@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+/*
+ * go_binary_func() against the leaky example built with Go 1.19 and Go 1.23
+ * (build/examples/go). What it answers is checked against objdump's disassembly of the same
+ * bytes, never against the code under test: the entry is nm's, every RET objdump sees in the
+ * function must be in rets and nothing else, and the probe must sit right after the stack
+ * check's JBE, on the PUSH RBP (1.23) or the SUB $n, SP (1.19) that starts the frame.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "go_binary.h"
+
+/* The hooks the Go adaptor uses (research §1.1); exit is goexit0 up to 1.21, gdestroy after. */
+static const char *const HOOKS[] = {
+	"runtime.gopark",
+	"runtime.newproc1",
+	"runtime.ready",
+	"runtime.execute",
+	"runtime.gcBgMarkStartWorkers",
+	"runtime.gcMarkTermination",
+	"runtime.profilealloc",
+	"runtime.(*mcache).refill",
+	"runtime.casgstatus",
+	"runtime.chansend",
+	"runtime.chanrecv",
+};
+
+#define NHOOKS (sizeof(HOOKS) / sizeof(HOOKS[0]))
+#define MAX_INSNS 4096
+
+/* casgstatus is go:nosplit: no stack check, the probe is the entry. */
+static bool has_stack_check(const char *name)
+{
+	return strcmp(name, "runtime.casgstatus") != 0;
+}
+
+static char *example(const char *name)
+{
+	const char *build = getenv("BUILD");
+	char *path;
+
+	cr_assert_not_null(build, "BUILD must name the build directory");
+	cr_assert_geq(asprintf(&path, "%s/examples/go/%s", build, name), 0);
+	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make go-examples", path);
+	return path;
+}
+
+static FILE *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static FILE *run(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd;
+	FILE *p;
+
+	va_start(ap, fmt);
+	cr_assert_geq(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p, "%s", cmd);
+	free(cmd);
+	return p;
+}
+
+/* Address and size of a function as nm sees them. */
+static void nm_func(const char *bin, const char *name, uint64_t *addr, uint64_t *size)
+{
+	FILE *p = run("nm -S %s", bin);
+	char line[512];
+
+	*addr = *size = 0;
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a, s;
+		char type, sym[256];
+
+		if (sscanf(line, "%llx %llx %c %255s", &a, &s, &type, sym) == 4 &&
+		    !strcmp(sym, name)) {
+			*addr = a;
+			*size = s;
+		}
+	}
+	pclose(p);
+	cr_assert_neq(*addr, 0, "nm does not list %s in %s", name, bin);
+}
+
+struct insn {
+	uint64_t addr;
+	char text[96]; /* "jbe    4327b3 <runtime.gopark+0xf3>" */
+};
+
+/* objdump's disassembly of [start, end). Returns the number of instructions. */
+static size_t disassemble(const char *bin, uint64_t start, uint64_t end, struct insn *out)
+{
+	FILE *p = run("objdump -d --no-show-raw-insn --start-address=%#llx --stop-address=%#llx %s",
+		      (unsigned long long)start, (unsigned long long)end, bin);
+	char line[512];
+	size_t n = 0;
+
+	while (fgets(line, sizeof(line), p) && n < MAX_INSNS) {
+		unsigned long long a;
+		int pos = -1;
+
+		if (sscanf(line, " %llx:%n", &a, &pos) != 1 || pos < 0 || line[pos] != '\t')
+			continue;
+		out[n].addr = a;
+		snprintf(out[n].text, sizeof(out[n].text), "%s", line + pos + 1);
+		out[n].text[strcspn(out[n].text, "\n")] = '\0';
+		n++;
+	}
+	pclose(p);
+	return n;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static uint8_t file_byte(const char *bin, const struct go_binary *gb, uint64_t vaddr)
+{
+	int64_t off = go_binary_file_offset(gb, vaddr);
+	uint8_t b = 0;
+	int fd;
+
+	cr_assert_geq(off, 0, "%#llx has no file offset", (unsigned long long)vaddr);
+	fd = open(bin, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	close(fd);
+	return b;
+}
+
+static void check_hook(const char *bin, const struct go_binary *gb, const char *name, int minor)
+{
+	static struct insn insns[MAX_INSNS];
+	uint64_t addr, size;
+	struct go_func f;
+	size_t n, i, probe_at = 0, rets = 0;
+	int err;
+
+	nm_func(bin, name, &addr, &size);
+	err = go_binary_func(gb, name, &f);
+	cr_assert_eq(err, 0, "%s: %s: %s", bin, name, strerror(-err));
+	cr_expect_eq(f.entry, addr, "%s: entry %#lx, nm says %#lx", name, f.entry, addr);
+	cr_expect_eq(f.size, size, "%s: size %lu, nm says %lu", name, f.size, size);
+
+	n = disassemble(bin, f.entry, f.entry + f.size, insns);
+	cr_assert_gt(n, 0, "objdump shows nothing of %s", name);
+	for (i = 0; i < n && insns[i].addr != f.probe; i++)
+		;
+	cr_assert_lt(i, n, "%s: probe %#lx is not an instruction boundary", name, f.probe);
+	probe_at = i;
+	if (has_stack_check(name)) {
+		cr_expect_gt(f.probe, f.entry, "%s: probe at the entry despite a stack check", name);
+		cr_expect(probe_at > 0 && starts_with(insns[probe_at - 1].text, "jbe "),
+			  "%s: the instruction before the probe is \"%s\", not the check's jbe", name,
+			  probe_at ? insns[probe_at - 1].text : "");
+		cr_expect(starts_with(insns[0].text, "cmp ") || starts_with(insns[0].text, "lea "),
+			  "%s: starts with \"%s\"", name, insns[0].text);
+	} else {
+		cr_expect_eq(f.probe, f.entry, "%s: nosplit, yet probe is +%lu", name,
+			     f.probe - f.entry);
+	}
+	if (minor >= 21) {
+		cr_expect_str_eq(insns[probe_at].text, "push   %rbp", "%s", name);
+		cr_expect(f.probe_at_push_bp, "%s", name);
+		cr_expect_eq(file_byte(bin, gb, f.probe), 0x55, "%s", name);
+	} else {
+		/* A frame of 128 bytes is ADDQ $-128, SP: -128 fits in a byte, 128 does not. */
+		cr_expect((starts_with(insns[probe_at].text, "sub    $") ||
+			   starts_with(insns[probe_at].text, "add    $0xffffffffffffff80,")) &&
+				  strstr(insns[probe_at].text, ",%rsp"),
+			  "%s: probe on \"%s\", not the frame's sub", name, insns[probe_at].text);
+		cr_expect_not(f.probe_at_push_bp, "%s", name);
+	}
+	cr_expect_not(f.frame_before_probe, "%s", name);
+
+	/* Exactly the RETs objdump sees, in order. */
+	cr_expect_not(f.rets_partial, "%s", name);
+	cr_expect_geq(f.nrets, 1, "%s", name);
+	for (i = 0; i < n; i++) {
+		if (strcmp(insns[i].text, "ret") && !starts_with(insns[i].text, "ret "))
+			continue;
+		cr_expect(rets < f.nrets && f.rets[rets] == insns[i].addr,
+			  "%s: objdump's ret %zu at %#lx missing", name, rets, insns[i].addr);
+		rets++;
+	}
+	cr_expect_eq(rets, f.nrets, "%s: %zu rets, objdump shows %zu", name, f.nrets, rets);
+	for (i = 0; i < f.nrets; i++)
+		cr_expect_eq(file_byte(bin, gb, f.rets[i]), 0xc3, "%s: ret %zu", name, i);
+
+	/* With DWARF, the count is exact: none of these is inlined without PGO. */
+	cr_expect_eq(f.inlined_copies, 0, "%s: %d inlined copies", name, f.inlined_copies);
+}
+
+static void check_hooks(const char *name, int minor)
+{
+	char *bin = example(name);
+	struct go_binary *gb;
+	struct go_func f;
+	int err = go_binary_analyze(bin, &gb);
+
+	cr_assert_eq(err, 0, "%s: %s", bin, strerror(-err));
+	for (size_t i = 0; i < NHOOKS; i++)
+		check_hook(bin, gb, HOOKS[i], minor);
+	check_hook(bin, gb, minor >= 22 ? "runtime.gdestroy" : "runtime.goexit0", minor);
+	/* Functions with no out-of-line copy. */
+	cr_expect_eq(go_binary_func(gb, "runtime.goparkunlock", &f), -ENOENT);
+	cr_expect_eq(f.entry, 0);
+	if (minor < 22)
+		cr_expect_eq(go_binary_func(gb, "runtime.gdestroy", &f), -ENOENT);
+	go_binary_free(gb);
+	free(bin);
+}
+
+Test(go_hooks, go1_19)
+{
+	check_hooks("leaky-go1.19", 19);
+}
+
+Test(go_hooks, go1_23)
+{
+	check_hooks("leaky-go1.23", 23);
+}
+
+/*
+ * Inlined copies are counted: runtime.lock is an out-of-line function that the compiler also
+ * inlines into many callers.
+ */
+Test(go_hooks, inlined_copies)
+{
+	char *bin = example("leaky-go1.23");
+	struct go_binary *gb;
+	struct go_func f;
+
+	cr_assert_eq(go_binary_analyze(bin, &gb), 0);
+	cr_assert_eq(go_binary_func(gb, "runtime.lock", &f), 0);
+	cr_expect_gt(f.inlined_copies, 10, "runtime.lock: %d inlined copies", f.inlined_copies);
+	go_binary_free(gb);
+	free(bin);
+}
+
+/* Outside any executable segment there is no file offset. */
+Test(go_hooks, file_offset)
+{
+	char *bin = example("leaky-go1.23");
+	struct go_binary *gb;
+
+	cr_assert_eq(go_binary_analyze(bin, &gb), 0);
+	cr_expect_eq(go_binary_file_offset(gb, 0), -1);
+	cr_expect_eq(go_binary_file_offset(gb, gb->allgs), -1, "allgs is data, not code");
+	go_binary_free(gb);
+	free(bin);
+}
