@@ -70,7 +70,7 @@ $(BUILD)/vmlinux.h:
 
 $(BUILD)/%.bpf.o: %.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h runtimes/*/*.h)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Iruntimes/tokio \
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -I$(dir $<) \
 		-Wall -Werror \
 		-c $< -o $@
 	$(Q)llvm-strip -g $@
@@ -133,7 +133,7 @@ $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 
 # Go programs: each built with Debian's Go 1.19 and Go 1.23 (from bookworm-backports), standard
 # library only, GOPATH mode; the Go cache and home stay under $(BUILD).
-GO_BINS     := leaky service
+GO_BINS     := leaky service prodcons hog pingpong
 GO_EXAMPLES := $(foreach v,1.19 1.23,$(foreach b,$(GO_BINS),$(BUILD)/examples/go/$(b)-go$(v)) \
 		 $(BUILD)/examples/go/leaky-go$(v)-nodwarf)
 GO_HOME     := $(abspath $(BUILD))/go-cache

@@ -26,6 +26,9 @@ enum task_event_kind {
 #define TASK_EV_TLS 0x2		 /* tls is valid */
 #define TASK_EV_LATENCY 0x4	 /* value holds a scheduling latency */
 #define TASK_EV_WAS_NOTIFIED 0x8 /* STOP: the task was woken during its poll (runnable again) */
+/* ustack holds ustack_len / 8 program counters made by a frame-pointer walk, not stack bytes:
+ * the probed instruction, then return addresses, innermost first (regs are not sent) */
+#define TASK_EV_PCS 0x10
 
 struct task_event {
 	__u32 kind;

@@ -70,7 +70,33 @@ void collector_resolve_parents(struct collector *c,
 			       uint64_t (*decode)(void *ctx, const uint8_t *tls, uint32_t len),
 			       void *ctx);
 
+/*
+ * The reason a task waits from its next suspension on, as the runtime names it (Go's wait
+ * reasons); without one the wait profile guesses it from the await stack's functions.
+ */
+void collector_set_wait_reason(struct collector *c, uint64_t task, const char *reason);
+
+/* The task has been suspended since since_ns at this stack (pcs, leaf first, as the unwinder
+ * gives them), when it is not already: for tasks found waiting when the recording starts. */
+void collector_suspend(struct collector *c, uint64_t task, const uint64_t *pcs, size_t n,
+		       uint64_t since_ns);
+
+/* A sampled wait: task waited about ns at pcs (leaf first, as the unwinder gives them). */
+void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs, size_t n,
+			const char *reason, uint64_t ns);
+
+/* End of the recording: the waits still going on count up to now_ns. */
+void collector_finish(struct collector *c, uint64_t now_ns);
+
+/*
+ * An allocation sample (a runtime event with TASK_EV_PCS) standing for objects and bytes, made
+ * by task (0: none); goes to the alloc profile, created at the first one.
+ */
+void collector_add_alloc(struct collector *c, uint64_t task, const struct task_event *e,
+			 size_t size, int64_t objects, int64_t bytes);
+
 struct profile *collector_profile(struct collector *c);	 /* cpu; owned by the collector */
+struct profile *collector_alloc_profile(struct collector *c); /* NULL without allocations */
 struct profile *collector_wait_profile(struct collector *c); /* NULL without a runtime */
 struct task_table *collector_tasks(struct collector *c);	 /* NULL without a runtime */
 const struct collector_stats *collector_stats(const struct collector *c);

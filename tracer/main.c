@@ -467,6 +467,13 @@ static int write_outputs(const char *dir, struct process *proc, struct collector
 		if (err)
 			ret = err;
 	}
+	if (collector_alloc_profile(col)) {
+		snprintf(title, sizeof(title), "Allocations (sampled bytes): %s (pid %d)",
+			 proc->comm, proc->pid);
+		err = write_profile(collector_alloc_profile(col), dir, "alloc", 1, NULL, title);
+		if (err)
+			ret = err;
+	}
 	err = report_write(info, collector_profile(col), dir);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot write %s/report.json: %s\n", dir, strerror(-err));
@@ -486,7 +493,7 @@ static int record(struct child *child)
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
 	struct report_info info = { 0 };
-	const char *warnings[12];
+	const char *warnings[24];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
 	uint64_t start_ns, last_status = 0;
@@ -548,10 +555,8 @@ static int record(struct child *child)
 	}
 	if (rec.go) {
 		go_tls_block(rec.go, &sopts.tls_offset, &sopts.tls_bytes);
-		collector_set_runtime(rec.col, go_is_goroutine_root, false, "goid");
-		if (env.mode != MODE_SAMPLE)
-			fprintf(stderr, "asyncprof: warning: Go supports --mode sample only so far; "
-					"recording in sample mode\n");
+		collector_set_runtime(rec.col, go_is_goroutine_root, env.mode >= MODE_LIFECYCLE,
+				      "goid");
 	}
 	if (!rec.go && (env.runtime == RT_AUTO || env.runtime == RT_TOKIO)) {
 		err = tokio_adaptor_open(proc, env.mode, env.verbose, &rec.tokio);
@@ -583,6 +588,14 @@ static int record(struct child *child)
 	err = sampler_open(&sopts, on_sample, &rec, &sampler);
 	if (err)
 		goto out;
+	if (rec.go) {
+		err = go_adaptor_attach(rec.go, env.mode, rec.col);
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot attach the Go probes: %s\n",
+				strerror(-err));
+			goto out;
+		}
+	}
 	if (rec.tokio) {
 		err = tokio_adaptor_attach(rec.tokio,
 					   sopts.poll_stacks ? sampler_threads_map(sampler) : -1,
@@ -609,14 +622,16 @@ static int record(struct child *child)
 		fprintf(stderr, "asyncprof: Tokio runtime found in %s; mode %s\n", proc->comm,
 			task_mode_name(env.mode));
 	if (rec.go)
-		fprintf(stderr, "asyncprof: Go runtime found in %s (%s)\n", proc->comm,
-			go_runtime_version(rec.go));
+		fprintf(stderr, "asyncprof: Go runtime found in %s (%s); mode %s\n", proc->comm,
+			go_runtime_version(rec.go), task_mode_name(env.mode));
 	fprintf(stderr, "asyncprof: recording pid %d (%s) at %u Hz%s\n", env.pid, proc->comm,
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
 	while (!stop_signal) {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);
+		if (rec.go)
+			go_consume(rec.go);
 		err = sampler_poll(sampler, 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "\nasyncprof: cannot read samples: %s\n", strerror(-err));
@@ -640,9 +655,14 @@ static int record(struct child *child)
 	do {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);
+		if (rec.go)
+			go_consume(rec.go);
 	} while (sampler_poll(sampler, 0) > 0);
 	if (rec.tokio)
 		tokio_consume(rec.tokio);
+	if (rec.go)
+		go_consume(rec.go);
+	collector_finish(rec.col, monotonic_ns());
 	sampler_counters(sampler, counters);
 	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
 		tokio_read_task_counters(rec.tokio, collector_tasks(rec.col));
@@ -667,6 +687,7 @@ static int record(struct child *child)
 		struct task_table *tasks = collector_tasks(rec.col);
 		json_t *tasks_json = tasks ? task_table_json(tasks) : NULL;
 		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
+		json_t *go_json = rec.go ? go_report_json(rec.go) : NULL;
 
 		prof->time_nanos = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
 		prof->duration_nanos = (int64_t)(elapsed * 1e9);
@@ -678,6 +699,9 @@ static int record(struct child *child)
 			warnings[nwarn++] = "could not find where Tokio keeps the current task (no "
 					    "task cloned its waker): samples are not attributed to "
 					    "tasks";
+		if (rec.go)
+			nwarn += go_warnings(rec.go, warnings + nwarn,
+					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
 		if (rec.tokio && tokio_dropped_events(rec.tokio))
 			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
 		if (counters[CNT_DROPS])
@@ -706,13 +730,17 @@ static int record(struct child *child)
 			.mode = task_mode_name(env.mode),
 			.tasks = tasks_json,
 			.spawn_sites = sites_json,
-			.has_wait = rec.tokio && env.mode >= MODE_LIFECYCLE,
+			.has_wait = (rec.tokio && env.mode >= MODE_LIFECYCLE) || rec.go,
+			.has_alloc = collector_alloc_profile(rec.col) != NULL,
+			.runtime_json = go_json,
+			.runtime_key = rec.go ? "go" : NULL,
 			.warnings = warnings,
 			.nwarnings = nwarn,
 		};
 		err = write_outputs(dir, proc, rec.col, &info);
 		json_decref(tasks_json);
 		json_decref(sites_json);
+		json_decref(go_json);
 		fprintf(stdout, "\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu "
 				"truncated stacks, %llu unwind errors)\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)st->threads,
@@ -729,9 +757,11 @@ static int record(struct child *child)
 		for (size_t i = 0; i < nwarn; i++)
 			fprintf(stderr, "asyncprof: warning: %s\n", warnings[i]);
 		if (!err)
-			fprintf(stdout, "\nresults in %s/: cpu.pb.gz cpu.folded cpu.svg%s report.json\n"
+			fprintf(stdout, "\nresults in %s/: cpu.pb.gz cpu.folded cpu.svg%s%s report.json\n"
 					"  go tool pprof -http=: %s/cpu.pb.gz\n",
-				dir, info.has_wait ? " wait.pb.gz wait.folded wait.svg" : "", dir);
+				dir, info.has_wait ? " wait.pb.gz wait.folded wait.svg" : "",
+				collector_alloc_profile(rec.col) ? " alloc.pb.gz alloc.folded alloc.svg" : "",
+				dir);
 	}
 out:
 	sampler_close(sampler);

@@ -162,6 +162,11 @@ static json_t *files(const struct report_info *info, const struct profile *cpu)
 		err |= json_object_set_new(o, "wait_folded", json_string("wait.folded"));
 		err |= json_object_set_new(o, "wait_svg", json_string("wait.svg"));
 	}
+	if (info->has_alloc) {
+		err |= json_object_set_new(o, "alloc_pprof", json_string("alloc.pb.gz"));
+		err |= json_object_set_new(o, "alloc_folded", json_string("alloc.folded"));
+		err |= json_object_set_new(o, "alloc_svg", json_string("alloc.svg"));
+	}
 	if (err) {
 		json_decref(o);
 		return NULL;
@@ -207,6 +212,8 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 					   info->spawn_sites ? json_incref(info->spawn_sites)
 							     : json_array());
 	}
+	if (info->runtime_key && info->runtime_json)
+		err |= json_object_set_new(r, info->runtime_key, json_incref(info->runtime_json));
 	if (err) {
 		json_decref(r);
 		return NULL;

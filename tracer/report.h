@@ -53,6 +53,9 @@ struct report_info {
 	json_t *tasks;		/* borrowed: task_table_json(), or NULL */
 	json_t *spawn_sites;	/* borrowed: task_sites_json(), or NULL */
 	bool has_wait;		/* wait.* files were written */
+	bool has_alloc;		/* alloc.* files were written */
+	const char *runtime_key; /* the runtime's own object in the report ("go"), or NULL */
+	json_t *runtime_json;	 /* borrowed: its value */
 	const char *const *warnings; /* nwarnings entries */
 	size_t nwarnings;
 };

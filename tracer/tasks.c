@@ -14,6 +14,11 @@ struct task_table {
 	bool sorted;
 };
 
+const char *task_mode_name(enum task_mode mode)
+{
+	return mode == MODE_FULL ? "full" : mode == MODE_LIFECYCLE ? "lifecycle" : "sample";
+}
+
 struct task_table *task_table_new(void)
 {
 	struct task_table *tt = calloc(1, sizeof(*tt));
@@ -40,6 +45,7 @@ void task_table_free(struct task_table *tt)
 		free(t->spawned_at);
 		free(t->lat_ns);
 		free(t->await_pcs);
+		free(t->wait_reason);
 		free(t);
 	}
 	free(tt->tasks);

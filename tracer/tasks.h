@@ -17,6 +17,18 @@
  * Strings are owned by the table. Tasks are never removed (exited ones keep their figures).
  */
 
+/*
+ * How much of a runtime the probes follow; each runtime maps its hooks onto these tiers (see
+ * the design's cost tiers).
+ */
+enum task_mode {
+	MODE_SAMPLE,	/* CPU samples and what they can read; per-event probes only when rare */
+	MODE_LIFECYCLE, /* + the per-event probes: wakes, suspensions, runs */
+	MODE_FULL,	/* + the costliest: Tokio poll exits, Go channel operation counts */
+};
+
+const char *task_mode_name(enum task_mode mode);
+
 #define TASK_ROOT 0 /* parent of a task spawned outside any task (main, block_on) */
 
 struct task_rec {
@@ -31,6 +43,7 @@ struct task_rec {
 	uint64_t exited_ns;    /* 0 while alive */
 	uint64_t polls, busy_ns, max_poll_ns, wait_ns, cpu_ns;
 	uint64_t suspended_since; /* 0 when not suspended */
+	char *wait_reason;	  /* the runtime's reason for the current or last wait; NULL */
 	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
 	uint32_t poll_tid;
 	size_t nlat, cap_lat;

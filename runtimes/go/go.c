@@ -1,10 +1,28 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The Go adaptor: goroutines as tasks (keyed by goid, the id Go prints), from two sources.
+ *
+ * Snapshots of runtime.allgs through /proc/PID/mem, in every mode: names, creation sites and
+ * parents of goroutines, the goid of the g a CPU sample copied, and, in sample mode, a sampled
+ * wait profile: each goroutine found parked is charged the time since the last snapshot at its
+ * parked stack. Snapshots back off so that they take at most about 5% of the profiler's time.
+ *
+ * Probes (go.bpf.c) in lifecycle and full mode: exact creation stacks, parks, wakes, runs and
+ * exits, so exact waits with Go's own wait reason, scheduling latency, channel blocking and
+ * allocation samples; GC cycles in every mode (two hits per cycle).
+ */
 #include "go.h"
 #include "go_binary.h"
+#include "go_probes.h"
 #include "goroutines.h"
 #include "hashmap.h"
+#include "array.h"
+#include "go.skel.h"
 
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +30,101 @@
 #include <unistd.h>
 
 #define REFRESH_NS 100000000ULL
+#define MAX_REFRESH_NS 2000000000ULL
 #define TLS_G_OFFSET (-8) /* runtime.tlsg on linux/amd64 */
+#define GO_PAGE_SIZE 8192
+#define MAX_WARNINGS 16
+#define MAX_GC_CYCLES 1000 /* cycle durations kept for the report */
+#define MAX_CHAN_SITES 4
+#define REPORT_CHANNELS 50
+
+enum chan_dir { CHAN_SEND, CHAN_RECV };
+
+struct chan_site {
+	char *site;
+	uint64_t waits, wait_ns;
+};
+
+/* Blocking on one channel (hchan address). */
+struct chan_stat {
+	uint64_t addr;
+	uint64_t waits[2], wait_ns[2], max_ns[2];
+	struct chan_site sites[2][MAX_CHAN_SITES];
+	size_t nsites[2];
+};
+
+/* A goroutine parked on a channel, until it is woken. */
+struct park {
+	uint64_t since;
+	uint64_t chan;	 /* index + 1 into chans; 0: not a channel wait (or closed) */
+	enum chan_dir dir;
+	char site[256];
+};
+
+struct gc_stats {
+	uint64_t cycles, total_ns, max_ns, mark_term_max_ns, mark_term_total_ns;
+	uint64_t start_ns, mark_term_ns; /* of the cycle in progress; 0 when none */
+	double *cycle_ms;
+	size_t ncycle_ms, cap_cycle_ms;
+};
 
 struct go_adaptor {
 	struct process *proc;
 	struct go_binary *gb;
 	struct go_process gp;
+	char path[PATH_MAX];	/* the executable, through /proc/PID/root */
+	uint64_t bias;
 	struct hashmap *goids; /* g address -> goid, from the last snapshot */
-	uint64_t last_refresh_ns;
+	uint64_t last_refresh_ns, refresh_every_ns;
+
+	enum task_mode mode;
+	struct collector *col;
+	struct go_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	size_t nlinks;
+	uint64_t hchan_lock_offset;
+	uint16_t *class_size;
+	uint8_t *class_pages;
+	size_t nclasses;
+
+	struct hashmap *park_index; /* goid -> index + 1 into parks */
+	struct park *parks;
+	size_t nparks, cap_parks;
+	struct hashmap *chan_index; /* hchan -> index + 1 into chans */
+	struct chan_stat *chans;
+	size_t nchans, cap_chans;
+	struct gc_stats gc;
+	uint64_t events, alloc_samples;
+
+	const char *warnings[MAX_WARNINGS];
+	char *owned_warnings[MAX_WARNINGS];
+	size_t nwarnings;
 };
+
+static void warn(struct go_adaptor *ga, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct go_adaptor *ga, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	if (ga->nwarnings == MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	if (!text)
+		return;
+	ga->owned_warnings[ga->nwarnings] = text;
+	ga->warnings[ga->nwarnings++] = text;
+}
 
 int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 {
 	const struct proc_mapping *m = process_exe_mapping(proc);
 	struct elf_object *obj = m ? symbolizer_object(proc->sym, proc->pid, m) : NULL;
-	char path[PATH_MAX];
 	struct go_adaptor *ga;
 	int err;
 
@@ -37,17 +135,20 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 		return -ENOMEM;
 	ga->proc = proc;
 	ga->gp.mem_fd = -1;
-	snprintf(path, sizeof(path), "/proc/%d/root%s", proc->pid, proc->exe);
-	err = go_binary_analyze(path, &ga->gb);
+	ga->refresh_every_ns = REFRESH_NS;
+	snprintf(ga->path, sizeof(ga->path), "/proc/%d/root%s", proc->pid, proc->exe);
+	ga->bias = m->start - elf_object_vaddr(obj, m, m->start);
+	err = go_binary_analyze(ga->path, &ga->gb);
 	if (!err && !ga->gb->allgs) {
 		fprintf(stderr, "asyncprof: warning: %s is stripped (no runtime.allgs): goroutines "
 				"are not named\n", proc->exe);
 	}
 	if (!err)
-		err = go_process_open(&ga->gp, proc->pid, ga->gb,
-				      m->start - elf_object_vaddr(obj, m, m->start));
+		err = go_process_open(&ga->gp, proc->pid, ga->gb, ga->bias);
 	ga->goids = hashmap_new();
-	if (!err && !ga->goids)
+	ga->park_index = hashmap_new();
+	ga->chan_index = hashmap_new();
+	if (!err && (!ga->goids || !ga->park_index || !ga->chan_index))
 		err = -ENOMEM;
 	if (err) {
 		go_adaptor_close(ga);
@@ -61,9 +162,27 @@ void go_adaptor_close(struct go_adaptor *ga)
 {
 	if (!ga)
 		return;
+	for (size_t i = 0; i < ga->nlinks; i++)
+		bpf_link__destroy(ga->links[i]);
+	free(ga->links);
+	ring_buffer__free(ga->rb);
+	go_bpf__destroy(ga->skel);
 	go_process_close(&ga->gp);
 	go_binary_free(ga->gb);
 	hashmap_free(ga->goids);
+	hashmap_free(ga->park_index);
+	hashmap_free(ga->chan_index);
+	free(ga->parks);
+	for (size_t i = 0; i < ga->nchans; i++)
+		for (int d = 0; d < 2; d++)
+			for (size_t k = 0; k < ga->chans[i].nsites[d]; k++)
+				free(ga->chans[i].sites[d][k].site);
+	free(ga->chans);
+	free(ga->class_size);
+	free(ga->class_pages);
+	free(ga->gc.cycle_ms);
+	for (size_t i = 0; i < ga->nwarnings; i++)
+		free(ga->owned_warnings[i]);
 	free(ga);
 }
 
@@ -83,23 +202,110 @@ bool go_is_goroutine_root(const char *fn)
 	return strcmp(fn, "runtime.goexit") == 0;
 }
 
+/* The runtime's own goroutines (GC workers, finalizers...); runtime.main runs main.main. */
+static bool is_runtime_goroutine(const char *name)
+{
+	return name && strncmp(name, "runtime.", 8) == 0 && strcmp(name, "runtime.main") != 0;
+}
+
+/* "main.main.func2" */
+static bool is_closure_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return dot && strncmp(dot, ".func", 5) == 0 && dot[5] >= '0' && dot[5] <= '9';
+}
+
+/* The "(file:line)" part of a "function (file:line)" description, or "". */
+static const char *where(const char *desc)
+{
+	const char *p = strchr(desc, '(');
+
+	return p ? p : "";
+}
+
+/*
+ * `go f(x)` starts a compiler-made wrapper that calls f (main.main.gowrap1 from Go 1.21; a
+ * closure such as main.main.func2 before): name the goroutine after f, the frame inside the
+ * wrapper, once a stack shows it. A closure is taken for a wrapper only when its call is on
+ * the line of the go statement itself. pcs: leaf first.
+ */
+static void name_from_wrapper(struct go_adaptor *ga, uint64_t goid, const uint64_t *pcs,
+			      size_t n)
+{
+	struct task_rec *t = task_find(collector_tasks(ga->col), goid);
+	char wrapper[512], callee[512];
+	bool gowrap;
+
+	if (!t || !t->name)
+		return;
+	gowrap = strstr(t->name, ".gowrap") != NULL;
+	if (!gowrap && (!is_closure_name(t->name) || !t->spawned_at))
+		return;
+	for (size_t i = n; i-- > 1;) {
+		size_t len;
+
+		if (!go_describe_pc(ga->proc, pcs[i], wrapper, sizeof(wrapper)))
+			continue;
+		len = strcspn(wrapper, " ");
+		if (strlen(t->name) != len || strncmp(wrapper, t->name, len) != 0)
+			continue;
+		if (!gowrap && strcmp(where(wrapper), where(t->spawned_at)) != 0)
+			return;
+		if (go_describe_pc(ga->proc, pcs[i - 1], callee, sizeof(callee))) {
+			callee[strcspn(callee, " ")] = 0;
+			task_set_string(&t->name, callee);
+		}
+		return;
+	}
+}
+
+/* Names a goroutine seen in a snapshot: function, creation site, parent (Go 1.21+). */
+static void name_goroutine(struct go_adaptor *ga, struct task_rec *t, const struct goroutine *g)
+{
+	char text[512];
+
+	/* Go 1.21+ records the creator; the main goroutine and runtime ones have 0. */
+	if (ga->gb->g.parent_goid && !t->parent_known) {
+		t->parent = g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT;
+		t->parent_known = true;
+	}
+	if (go_describe_pc(ga->proc, g->startpc, text, sizeof(text))) {
+		text[strcspn(text, " ")] = 0; /* the function, without its file:line */
+		task_set_string(&t->name, text);
+		t->name_inferred = false;
+	}
+	if (!t->spawned_at && g->gopc && go_describe_pc(ga->proc, g->gopc - 1, text, sizeof(text)))
+		/* The main goroutine and the runtime's own are started by the runtime. */
+		task_set_string(&t->spawned_at,
+				strncmp(text, "runtime.", 8) == 0 ? "[runtime]" : text);
+	t->internal = is_runtime_goroutine(t->name);
+	if (ga->col && g->status == G_WAITING)
+		name_from_wrapper(ga, g->goid, g->pcs, g->npcs);
+}
+
 void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 {
+	uint64_t start = monotonic_ns(), since_last = start - ga->last_refresh_ns, took;
+	bool sample_waits = ga->col && ga->mode == MODE_SAMPLE && ga->last_refresh_ns;
 	struct goroutine *gs;
 	struct hashmap *goids;
-	char text[512];
 	size_t n;
 
-	if (!ga->gb->allgs || monotonic_ns() - ga->last_refresh_ns < REFRESH_NS)
+	if (!ga->gb->allgs || since_last < ga->refresh_every_ns)
 		return;
-	ga->last_refresh_ns = monotonic_ns();
 	if (go_snapshot(&ga->gp, &gs, &n))
 		return;
+	took = monotonic_ns() - start;
+	ga->last_refresh_ns = start;
 	goids = hashmap_new();
 	if (!goids) {
 		free(gs);
 		return;
 	}
+	/* A late look (a busy profiler) must not charge one snapshot's parks for a long gap. */
+	if (since_last > 2 * ga->refresh_every_ns)
+		since_last = 2 * ga->refresh_every_ns;
 	for (size_t i = 0; i < n; i++) {
 		const struct goroutine *g = &gs[i];
 		struct task_rec *t;
@@ -108,26 +314,24 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		if (g->goid <= 0)
 			continue;
 		t = task_get(tt, (uint64_t)g->goid);
-		if (!t || t->name)
+		if (!t)
 			continue;
-		/* Go 1.21+ records the creator; the main goroutine and runtime ones have 0. */
-		if (ga->gb->g.parent_goid) {
-			t->parent = g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT;
-			t->parent_known = true;
-		}
-		if (go_describe_pc(ga->proc, g->startpc, text, sizeof(text))) {
-			text[strcspn(text, " ")] = 0; /* the function, without its file:line */
-			task_set_string(&t->name, text);
-		}
-		if (g->gopc && go_describe_pc(ga->proc, g->gopc - 1, text, sizeof(text)))
-			/* The main goroutine and the runtime's own are started by the runtime. */
-			task_set_string(&t->spawned_at,
-					strncmp(text, "runtime.", 8) == 0 ? "[runtime]" : text);
-		t->internal = t->name && strncmp(t->name, "runtime.", 8) == 0;
+		if (!t->name || t->name_inferred)
+			name_goroutine(ga, t, g);
+		else if (ga->col && g->status == G_WAITING)
+			name_from_wrapper(ga, g->goid, g->pcs, g->npcs);
+		if (sample_waits && g->status == G_WAITING)
+			collector_add_wait(ga->col, g->goid, g->pcs, g->npcs,
+					   go_reason(&ga->gp, g->waitreason), since_last);
 	}
 	free(gs);
 	hashmap_free(ga->goids);
 	ga->goids = goids;
+	/* Back off when reading is slow (many goroutines): at most ~5% of the profiler's time.
+	 * Symbolizing new goroutines is not counted: it is paid once per function. */
+	ga->refresh_every_ns = 20 * took < REFRESH_NS ? REFRESH_NS : 20 * took;
+	if (ga->refresh_every_ns > MAX_REFRESH_NS)
+		ga->refresh_every_ns = MAX_REFRESH_NS;
 }
 
 uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_t len)
@@ -145,4 +349,553 @@ uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_
 	/* Newer than the last snapshot; a g0 (a scheduler stack) reads goid 0: no goroutine. */
 	id = go_read_goid(&ga->gp, g);
 	return id > 0 ? (uint64_t)id : 0;
+}
+
+/* ---- probes ------------------------------------------------------------------------------- */
+
+/* hchan.lock: what gopark is given for a channel operation (research notes §2.2). */
+static uint64_t hchan_lock_offset(const struct go_binary *gb)
+{
+	if (gb->major == 1 && gb->minor <= 22)
+		return 88;
+	if (gb->major == 1 && gb->minor <= 24)
+		return 96;
+	return 104;
+}
+
+static int add_link(struct go_adaptor *ga, struct bpf_link *link)
+{
+	struct bpf_link **l = realloc(ga->links, (ga->nlinks + 1) * sizeof(*l));
+
+	if (!l) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	ga->links = l;
+	ga->links[ga->nlinks++] = link;
+	return 0;
+}
+
+static int attach_at(struct go_adaptor *ga, const char *prog_name, uint64_t vaddr)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(ga->skel->obj, prog_name);
+	int64_t off = go_binary_file_offset(ga->gb, vaddr);
+	struct bpf_link *link;
+
+	if (!prog || off < 0)
+		return -ENOENT;
+	link = bpf_program__attach_uprobe(prog, false, ga->proc->pid, ga->path, off);
+	if (!link)
+		return -errno;
+	return add_link(ga, link);
+}
+
+struct hook {
+	const char *fn, *alt; /* the function, or alt when fn is absent (renamed by a version) */
+	const char *prog;
+	bool at_rets;	      /* on each RET instead of the entry */
+	enum task_mode mode;  /* from which mode */
+	const char *view;     /* what is lost without it */
+};
+
+static const struct hook hooks[] = {
+	{ "runtime.gcBgMarkStartWorkers", NULL, "go_gc_start", false, MODE_SAMPLE, "GC cycles" },
+	{ "runtime.gcMarkTermination", NULL, "go_gc_mark_term", false, MODE_SAMPLE, "GC cycles" },
+	{ "runtime.gcMarkTermination", NULL, "go_gc_end", true, MODE_SAMPLE, "GC cycles" },
+	{ "runtime.newproc1", NULL, "go_newproc1", false, MODE_LIFECYCLE, "creation stacks" },
+	{ "runtime.newproc1", NULL, "go_newproc1_ret", true, MODE_LIFECYCLE,
+	  "goroutine creation" },
+	{ "runtime.gopark", NULL, "go_gopark", false, MODE_LIFECYCLE, "the wait profile" },
+	{ "runtime.ready", NULL, "go_ready", false, MODE_LIFECYCLE, "wake-ups" },
+	{ "runtime.execute", NULL, "go_execute", false, MODE_LIFECYCLE, "scheduling latency" },
+	{ "runtime.gdestroy", "runtime.goexit0", "go_exit", false, MODE_LIFECYCLE,
+	  "goroutine exits" },
+	{ "runtime.(*mcache).refill", NULL, "go_alloc_refill", false, MODE_LIFECYCLE,
+	  "the allocation profile" },
+	{ "runtime.(*mcache).allocLarge", NULL, "go_alloc_large", false, MODE_LIFECYCLE,
+	  "large allocations in the allocation profile" },
+	{ "runtime.chansend", NULL, "go_chansend", false, MODE_FULL, "channel send counts" },
+	{ "runtime.chanrecv", NULL, "go_chanrecv", false, MODE_FULL, "channel receive counts" },
+};
+
+static void attach_hook(struct go_adaptor *ga, const struct hook *h)
+{
+	const char *name = h->fn;
+	struct go_func f;
+	int err = go_binary_func(ga->gb, name, &f);
+
+	if (err && h->alt) {
+		name = h->alt;
+		err = go_binary_func(ga->gb, name, &f);
+	}
+	if (err) {
+		warn(ga, "%s is not in the binary: no %s", h->fn, h->view);
+		return;
+	}
+	if (f.inlined_copies > 0)
+		warn(ga, "%s is also inlined in %d places (a PGO build?): %s misses the calls "
+			 "made there",
+		     name, f.inlined_copies, h->view);
+	if (!h->at_rets) {
+		err = attach_at(ga, h->prog, f.probe);
+	} else {
+		if (!f.nrets || f.rets_partial)
+			warn(ga, "%s can return without a RET instruction we probe: %s is partial",
+			     name, h->view);
+		for (size_t i = 0; i < f.nrets && !err; i++)
+			err = attach_at(ga, h->prog, f.rets[i]);
+	}
+	if (err)
+		warn(ga, "cannot attach a probe to %s (%s): no %s", name, strerror(-err), h->view);
+}
+
+/* runtime.class_to_size and class_to_allocnpages, read from the process. */
+static void read_size_classes(struct go_adaptor *ga)
+{
+	const struct go_binary *gb = ga->gb;
+	size_t n = gb->size_classes;
+
+	if (!gb->class_to_size || !gb->class_to_allocnpages || !n || n > 256)
+		goto missing;
+	ga->class_size = calloc(n, sizeof(*ga->class_size));
+	ga->class_pages = calloc(n, sizeof(*ga->class_pages));
+	if (!ga->class_size || !ga->class_pages)
+		goto missing;
+	if (pread(ga->gp.mem_fd, ga->class_size, n * sizeof(*ga->class_size),
+		  (off_t)(gb->class_to_size + ga->bias)) != (ssize_t)(n * sizeof(*ga->class_size)) ||
+	    pread(ga->gp.mem_fd, ga->class_pages, n, (off_t)(gb->class_to_allocnpages + ga->bias)) !=
+		    (ssize_t)n)
+		goto missing;
+	ga->nclasses = n;
+	return;
+missing:
+	warn(ga, "the size-class tables were not found (stripped binary?): allocation samples "
+		 "of small objects are counted, not weighted in bytes");
+}
+
+static int on_event(void *ctx, void *data, size_t size);
+
+/* Goroutines parked before the probes started: waiting since now, at their parked stack. */
+static void seed_waits(struct go_adaptor *ga)
+{
+	uint64_t now = monotonic_ns();
+	struct goroutine *gs;
+	size_t n;
+
+	if (!ga->gb->allgs || go_snapshot(&ga->gp, &gs, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (gs[i].status != G_WAITING || gs[i].goid <= 0)
+			continue;
+		collector_set_wait_reason(ga->col, gs[i].goid,
+					  go_reason(&ga->gp, gs[i].waitreason));
+		collector_suspend(ga->col, gs[i].goid, gs[i].pcs, gs[i].npcs, now);
+	}
+	free(gs);
+}
+
+int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col)
+{
+	struct go_func park;
+	int err;
+
+	ga->mode = mode;
+	ga->col = col;
+	ga->hchan_lock_offset = hchan_lock_offset(ga->gb);
+	ga->skel = go_bpf__open();
+	if (!ga->skel)
+		return -errno;
+	ga->skel->rodata->targ_tgid = ga->proc->pid;
+	ga->skel->rodata->goid_offset = ga->gb->g.goid;
+	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
+	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
+		ga->skel->rodata->caller_at_sp = !park.probe_at_push_bp && !park.frame_before_probe;
+	err = go_bpf__load(ga->skel);
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot load the Go probes: %s\n", strerror(-err));
+		return err;
+	}
+	ga->rb = ring_buffer__new(bpf_map__fd(ga->skel->maps.go_events), on_event, ga, NULL);
+	if (!ga->rb)
+		return -errno;
+	if (mode >= MODE_LIFECYCLE)
+		read_size_classes(ga);
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
+		if (hooks[i].mode <= mode)
+			attach_hook(ga, &hooks[i]);
+	if (mode >= MODE_LIFECYCLE)
+		seed_waits(ga);
+	return 0;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static struct chan_stat *chan_get(struct go_adaptor *ga, uint64_t addr)
+{
+	uint64_t idx;
+
+	if (hashmap_get(ga->chan_index, &addr, sizeof(addr), &idx))
+		return &ga->chans[idx - 1];
+	if (!array_grow((void **)&ga->chans, &ga->cap_chans, ga->nchans + 1, sizeof(*ga->chans)))
+		return NULL;
+	if (hashmap_put(ga->chan_index, &addr, sizeof(addr), ga->nchans + 1))
+		return NULL;
+	memset(&ga->chans[ga->nchans], 0, sizeof(ga->chans[0]));
+	ga->chans[ga->nchans].addr = addr;
+	return &ga->chans[ga->nchans++];
+}
+
+/* "function (file:line)" of the innermost frame outside the runtime in a park stack. */
+static void user_site(struct go_adaptor *ga, const struct task_event *e, size_t size, char *out,
+		      size_t len)
+{
+	size_t n = e->ustack_len / 8;
+
+	out[0] = 0;
+	if (!(e->flags & TASK_EV_PCS) || size < TASK_EVENT_WITH_TLS + n * 8)
+		return;
+	for (size_t i = 1; i < n; i++) {
+		uint64_t pc;
+
+		memcpy(&pc, e->ustack + i * 8, 8);
+		if (go_describe_pc(ga->proc, pc - 1, out, len) && strncmp(out, "runtime.", 8) != 0)
+			return;
+	}
+	out[0] = 0;
+}
+
+static struct park *park_get(struct go_adaptor *ga, uint64_t goid, bool create)
+{
+	uint64_t idx;
+
+	if (hashmap_get(ga->park_index, &goid, sizeof(goid), &idx))
+		return &ga->parks[idx - 1];
+	if (!create)
+		return NULL;
+	if (!array_grow((void **)&ga->parks, &ga->cap_parks, ga->nparks + 1, sizeof(*ga->parks)))
+		return NULL;
+	if (hashmap_put(ga->park_index, &goid, sizeof(goid), ga->nparks + 1))
+		return NULL;
+	memset(&ga->parks[ga->nparks], 0, sizeof(ga->parks[0]));
+	return &ga->parks[ga->nparks++];
+}
+
+static void on_park(struct go_adaptor *ga, const struct task_event *e, size_t size,
+		    const char *reason)
+{
+	bool send = strncmp(reason, "chan send", 9) == 0;
+	struct chan_stat *ch;
+	struct park *p;
+
+	if (!send && strncmp(reason, "chan receive", 12) != 0)
+		return;
+	if (!(e->flags & GO_PARK_LOCK) || e->object < ga->hchan_lock_offset)
+		return;
+	ch = chan_get(ga, e->object - ga->hchan_lock_offset);
+	p = ch ? park_get(ga, e->task, true) : NULL;
+	if (!p)
+		return;
+	p->since = e->time_ns;
+	p->chan = (uint64_t)(ch - ga->chans) + 1;
+	p->dir = send ? CHAN_SEND : CHAN_RECV;
+	user_site(ga, e, size, p->site, sizeof(p->site));
+}
+
+static void charge_site(struct chan_stat *ch, enum chan_dir d, const char *site, uint64_t ns)
+{
+	size_t i;
+
+	for (i = 0; i < ch->nsites[d]; i++)
+		if (strcmp(ch->sites[d][i].site, site) == 0)
+			break;
+	if (i == ch->nsites[d]) {
+		if (i == MAX_CHAN_SITES)
+			return;
+		ch->sites[d][i].site = strdup(site);
+		if (!ch->sites[d][i].site)
+			return;
+		ch->nsites[d]++;
+	}
+	ch->sites[d][i].waits++;
+	ch->sites[d][i].wait_ns += ns;
+}
+
+/* The goroutine runs again (or is runnable): its channel wait, if any, ends at now. */
+static void on_unpark(struct go_adaptor *ga, uint64_t goid, uint64_t now)
+{
+	struct park *p = park_get(ga, goid, false);
+	struct chan_stat *ch;
+	uint64_t ns;
+
+	if (!p || !p->chan)
+		return;
+	ch = &ga->chans[p->chan - 1];
+	p->chan = 0;
+	ns = now > p->since ? now - p->since : 0;
+	ch->waits[p->dir]++;
+	ch->wait_ns[p->dir] += ns;
+	if (ns > ch->max_ns[p->dir])
+		ch->max_ns[p->dir] = ns;
+	charge_site(ch, p->dir, p->site[0] ? p->site : "[unknown]", ns);
+}
+
+static void on_gc(struct go_adaptor *ga, const struct task_event *e)
+{
+	struct gc_stats *gc = &ga->gc;
+	uint64_t ns;
+
+	switch (e->kind) {
+	case GO_EV_GC_START:
+		gc->start_ns = e->time_ns;
+		gc->mark_term_ns = 0;
+		break;
+	case GO_EV_GC_MARK_TERM:
+		gc->mark_term_ns = e->time_ns;
+		break;
+	case GO_EV_GC_END:
+		/* A cycle begun before attach is not counted: its start is unknown. */
+		if (!gc->start_ns || !gc->mark_term_ns)
+			break;
+		ns = e->time_ns - gc->start_ns;
+		gc->cycles++;
+		gc->total_ns += ns;
+		if (ns > gc->max_ns)
+			gc->max_ns = ns;
+		ns = e->time_ns - gc->mark_term_ns;
+		gc->mark_term_total_ns += ns;
+		if (ns > gc->mark_term_max_ns)
+			gc->mark_term_max_ns = ns;
+		if (gc->ncycle_ms < MAX_GC_CYCLES &&
+		    array_grow((void **)&gc->cycle_ms, &gc->cap_cycle_ms, gc->ncycle_ms + 1,
+			       sizeof(double)))
+			gc->cycle_ms[gc->ncycle_ms++] = (e->time_ns - gc->start_ns) / 1e6;
+		gc->start_ns = gc->mark_term_ns = 0;
+		break;
+	}
+}
+
+static void on_alloc(struct go_adaptor *ga, const struct task_event *e, size_t size)
+{
+	int64_t objects = 1, bytes = 0;
+
+	if (e->flags & GO_ALLOC_LARGE) {
+		bytes = (int64_t)e->value;
+	} else {
+		/* A span of this size class handed to an mcache: the bytes its caller and the
+		 * goroutine's next small allocations of that class will take. */
+		size_t sc = e->value >> 1;
+
+		if (sc && sc < ga->nclasses && ga->class_size[sc]) {
+			bytes = (int64_t)ga->class_pages[sc] * GO_PAGE_SIZE;
+			objects = bytes / ga->class_size[sc];
+		}
+	}
+	ga->alloc_samples++;
+	collector_add_alloc(ga->col, e->task, e, size, objects, bytes);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct go_adaptor *ga = ctx;
+	const struct task_event *e = data;
+	struct task_rec *t;
+	char name[512];
+	const char *reason;
+
+	if (size < TASK_EVENT_SMALL)
+		return 0;
+	ga->events++;
+	switch (e->kind) {
+	case TASK_CREATE:
+		collector_task_event(ga->col, e, size, e->value, true, NULL, false);
+		t = task_find(collector_tasks(ga->col), e->task);
+		/* Only runtime frames made it: the main goroutine, the runtime's own. */
+		if (t && !t->spawned_at)
+			task_set_string(&t->spawned_at, "[runtime]");
+		if (t && e->type && go_describe_pc(ga->proc, e->type, name, sizeof(name))) {
+			name[strcspn(name, " ")] = 0;
+			task_set_string(&t->name, name);
+			t->internal = is_runtime_goroutine(name);
+		}
+		break;
+	case TASK_AWAIT:
+		if (e->flags & TASK_EV_PCS) {
+			uint64_t pcs[GO_PROBE_STACK_MAX];
+			size_t n = e->ustack_len / 8;
+
+			if (n > GO_PROBE_STACK_MAX || size < TASK_EVENT_WITH_TLS + n * 8)
+				n = 0;
+			memcpy(pcs, e->ustack, n * 8);
+			for (size_t i = 1; i < n; i++)
+				pcs[i]--;
+			name_from_wrapper(ga, e->task, pcs, n);
+		}
+		reason = go_reason(&ga->gp, (unsigned int)e->value);
+		collector_set_wait_reason(ga->col, e->task, reason);
+		collector_task_event(ga->col, e, size, 0, false, NULL, false);
+		on_park(ga, e, size, reason);
+		break;
+	case TASK_RUNNABLE:
+	case TASK_EXIT:
+		on_unpark(ga, e->task, e->time_ns);
+		collector_task_event(ga->col, e, size, 0, false, NULL, false);
+		break;
+	case TASK_RUN:
+		on_unpark(ga, e->task, e->time_ns); /* woken by the network poller: no ready */
+		collector_task_event(ga->col, e, size, 0, false, NULL, false);
+		t = task_find(collector_tasks(ga->col), e->task);
+		if (t)
+			t->polls++;
+		break;
+	case GO_EV_GC_START:
+	case GO_EV_GC_MARK_TERM:
+	case GO_EV_GC_END:
+		on_gc(ga, e);
+		break;
+	case GO_EV_ALLOC:
+		on_alloc(ga, e, size);
+		break;
+	}
+	return 0;
+}
+
+int go_consume(struct go_adaptor *ga)
+{
+	int n = ga->rb ? ring_buffer__consume(ga->rb) : 0;
+
+	go_refresh(ga, collector_tasks(ga->col));
+	return n < 0 ? n : 0;
+}
+
+/* ---- report ------------------------------------------------------------------------------- */
+
+static uint64_t counter_sum(struct go_adaptor *ga, uint32_t which)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t *vals, sum = 0;
+
+	if (!ga->skel || ncpus <= 0)
+		return 0;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (vals && !bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.go_counters), &which, vals))
+		for (int i = 0; i < ncpus; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+static json_t *gc_json(const struct gc_stats *gc)
+{
+	json_t *o = json_object(), *cycles = json_array();
+
+	for (size_t i = 0; i < gc->ncycle_ms; i++)
+		json_array_append_new(cycles, json_real(gc->cycle_ms[i]));
+	json_object_set_new(o, "cycles", json_integer(gc->cycles));
+	json_object_set_new(o, "total_ms", json_real(gc->total_ns / 1e6));
+	json_object_set_new(o, "mean_ms",
+			    json_real(gc->cycles ? gc->total_ns / 1e6 / gc->cycles : 0));
+	json_object_set_new(o, "max_ms", json_real(gc->max_ns / 1e6));
+	json_object_set_new(o, "mark_termination_mean_ms",
+			    json_real(gc->cycles ? gc->mark_term_total_ns / 1e6 / gc->cycles : 0));
+	json_object_set_new(o, "mark_termination_max_ms", json_real(gc->mark_term_max_ns / 1e6));
+	json_object_set_new(o, "cycle_ms", cycles);
+	return o;
+}
+
+static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < ch->nsites[d]; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "site", json_string(ch->sites[d][i].site));
+		json_object_set_new(o, "waits", json_integer(ch->sites[d][i].waits));
+		json_object_set_new(o, "wait_ns", json_integer(ch->sites[d][i].wait_ns));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static int by_wait_desc(const void *a, const void *b)
+{
+	const struct chan_stat *x = *(const struct chan_stat *const *)a;
+	const struct chan_stat *y = *(const struct chan_stat *const *)b;
+	uint64_t wx = x->wait_ns[0] + x->wait_ns[1], wy = y->wait_ns[0] + y->wait_ns[1];
+
+	return wx < wy ? 1 : wx > wy ? -1 : 0;
+}
+
+static int chan_ops_fill(struct go_adaptor *ga, uint64_t addr, struct go_chan_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	if (!ga->skel || ga->mode < MODE_FULL)
+		return -ENOENT;
+	return bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.chan_ops), &addr, ops) ? -errno : 0;
+}
+
+static json_t *channels_json(struct go_adaptor *ga)
+{
+	struct chan_stat **order = calloc(ga->nchans ? ga->nchans : 1, sizeof(*order));
+	json_t *a = json_array();
+	char addr[32];
+
+	if (!order)
+		return a;
+	for (size_t i = 0; i < ga->nchans; i++)
+		order[i] = &ga->chans[i];
+	qsort(order, ga->nchans, sizeof(*order), by_wait_desc);
+	for (size_t i = 0; i < ga->nchans && i < REPORT_CHANNELS; i++) {
+		const struct chan_stat *ch = order[i];
+		struct go_chan_ops ops;
+		json_t *o = json_object();
+
+		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)ch->addr);
+		json_object_set_new(o, "address", json_string(addr));
+		json_object_set_new(o, "send_waits", json_integer(ch->waits[CHAN_SEND]));
+		json_object_set_new(o, "send_wait_ns", json_integer(ch->wait_ns[CHAN_SEND]));
+		json_object_set_new(o, "send_wait_max_ns", json_integer(ch->max_ns[CHAN_SEND]));
+		json_object_set_new(o, "recv_waits", json_integer(ch->waits[CHAN_RECV]));
+		json_object_set_new(o, "recv_wait_ns", json_integer(ch->wait_ns[CHAN_RECV]));
+		json_object_set_new(o, "recv_wait_max_ns", json_integer(ch->max_ns[CHAN_RECV]));
+		json_object_set_new(o, "send_sites", sites_json(ch, CHAN_SEND));
+		json_object_set_new(o, "recv_sites", sites_json(ch, CHAN_RECV));
+		if (!chan_ops_fill(ga, ch->addr, &ops)) {
+			json_object_set_new(o, "sends", json_integer(ops.sends));
+			json_object_set_new(o, "recvs", json_integer(ops.recvs));
+		}
+		json_array_append_new(a, o);
+	}
+	free(order);
+	return a;
+}
+
+json_t *go_report_json(struct go_adaptor *ga)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "version", json_string(ga->gb->version));
+	json_object_set_new(o, "offsets", json_string(ga->gb->offsets_from_dwarf ? "dwarf" : "table"));
+	json_object_set_new(o, "gc", gc_json(&ga->gc));
+	if (ga->mode >= MODE_LIFECYCLE) {
+		json_object_set_new(o, "channels", channels_json(ga));
+		json_object_set_new(o, "alloc_samples", json_integer(ga->alloc_samples));
+	}
+	json_object_set_new(o, "events", json_integer(ga->events));
+	json_object_set_new(o, "events_dropped", json_integer(counter_sum(ga, GO_CNT_DROPS)));
+	json_object_set_new(o, "events_without_goid", json_integer(counter_sum(ga, GO_CNT_NO_GOID)));
+	return o;
+}
+
+size_t go_warnings(struct go_adaptor *ga, const char **out, size_t max)
+{
+	size_t n = 0;
+	uint64_t drops = counter_sum(ga, GO_CNT_DROPS);
+
+	if (drops && ga->nwarnings < MAX_WARNINGS)
+		warn(ga, "%llu Go probe events were dropped: the ring buffer was full",
+		     (unsigned long long)drops);
+	for (size_t i = 0; i < ga->nwarnings && n < max; i++)
+		out[n++] = ga->warnings[i];
+	return n;
 }

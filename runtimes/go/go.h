@@ -7,9 +7,11 @@
 
 #include "process.h"
 #include "tasks.h"
+#include "collector.h"
+#include <jansson.h>
 
 /*
- * The Go adaptor, sample mode: the CPU sampler copies the current g pointer (Go keeps it in
+ * The Go adaptor. Every mode: the CPU sampler copies the current g pointer (Go keeps it in
  * static TLS at fs:-8 on amd64), and the adaptor turns it into the goroutine's id; goroutines
  * become tasks named after their function, with their creation site ("created by"), read from
  * runtime.allgs snapshots through /proc/PID/mem (runtimes/go/goroutines.h).
@@ -28,6 +30,25 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt);
 
 /* The goid of the goroutine whose g a sample copied; 0 for the scheduler (g0) or unknown. */
 uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_t len);
+
+/*
+ * Loads and attaches the Go probes for mode (go.bpf.c says which), feeding col: goroutine
+ * creation, parks, wakes, runs and exits (lifecycle and full), GC cycles (every mode),
+ * allocation samples (lifecycle and full), channel operation counts (full). Goroutines already
+ * waiting are entered as waiting since now, at their parked stack. Returns 0 or -errno after
+ * printing why; a hook that cannot be placed is a warning (go_warnings) and its view is left out.
+ */
+int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col);
+
+/* Handles the probes' events waiting; call it before each batch of CPU samples. */
+int go_consume(struct go_adaptor *ga);
+
+/* report.json's "go" object: version, GC cycles, channels, probe counters; a new reference. */
+json_t *go_report_json(struct go_adaptor *ga);
+
+/* What the recording lacks and why (hooks missing or inlined, events dropped); static strings
+ * valid until go_adaptor_close. Returns how many were put in out (at most max). */
+size_t go_warnings(struct go_adaptor *ga, const char **out, size_t max);
 
 /* "go1.19.8" */
 const char *go_runtime_version(const struct go_adaptor *ga);

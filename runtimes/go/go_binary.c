@@ -359,6 +359,11 @@ static int read_symbols(Elf *elf, struct go_binary *gb)
 			} else if (!strcmp(name, "waitReasonStrings")) {
 				gb->wait_reason_strings = sym.st_value;
 				gb->wait_reason_count = sym.st_size / GO_STRING_SIZE;
+			} else if (!strcmp(name, "class_to_size")) {
+				gb->class_to_size = sym.st_value;
+				gb->size_classes = sym.st_size / sizeof(uint16_t);
+			} else if (!strcmp(name, "class_to_allocnpages")) {
+				gb->class_to_allocnpages = sym.st_value;
 			}
 		}
 		return 0;

@@ -41,6 +41,9 @@ struct go_binary {
 	uint64_t allglen;	     /* runtime.allglen: uintptr */
 	uint64_t wait_reason_strings; /* runtime.waitReasonStrings: [N]string */
 	uint64_t wait_reason_count;   /* N */
+	uint64_t class_to_size;	      /* runtime.class_to_size: [size_classes]uint16 */
+	uint64_t class_to_allocnpages; /* runtime.class_to_allocnpages: [size_classes]uint8 */
+	uint64_t size_classes;
 	bool has_symbols;	      /* .symtab present */
 	struct go_image *image;	      /* the open file, private to go_binary.c */
 };

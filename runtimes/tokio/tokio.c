@@ -47,11 +47,6 @@ struct tokio_adaptor {
 	bool field_tagged;
 };
 
-const char *task_mode_name(enum task_mode mode)
-{
-	return mode == MODE_FULL ? "full" : mode == MODE_LIFECYCLE ? "lifecycle" : "sample";
-}
-
 bool tokio_is_poll_frame(const char *fn)
 {
 	static const char *const legacy[] = {

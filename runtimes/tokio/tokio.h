@@ -8,6 +8,7 @@
 #include "task.h"
 #include "process.h"
 #include "tokio_binary.h"
+#include "tasks.h"
 
 /*
  * The Tokio adaptor: finds Tokio in the target's executable, loads and attaches the Tokio
@@ -20,12 +21,6 @@
  * it across events is the field; so is a CPU sample's copy after a poll entry on its thread.
  * Until calibrated, tokio_current_task() returns 0.
  */
-
-enum task_mode {
-	MODE_SAMPLE,	/* CPU samples + thread-local reads + spawn/exit hooks */
-	MODE_LIFECYCLE, /* + wake, poll entry and await-point hooks */
-	MODE_FULL,	/* + poll exit hooks: exact poll durations */
-};
 
 struct tokio_adaptor;
 
@@ -69,8 +64,6 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
 
 /* Events lost because the probes' ring buffer was full. */
 uint64_t tokio_dropped_events(struct tokio_adaptor *ta);
-
-const char *task_mode_name(enum task_mode mode);
 
 /* Tokio's task-poll machinery (raw::poll, Harness::poll, Core::poll): where a task's own stack
  * begins, for collector_set_runtime(). */

@@ -82,3 +82,36 @@ for bin in poll_heavy realistic; do
 			"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
 	done
 done
+
+# ---- Go: the cost of each mode on a channel ping-pong and on the service ---------------------
+go_rate() { # BIN MODE|alone: prints the workload's rate (pingpong: round trips/s)
+	local bin=$1 mode=$2
+	if [ "$mode" = alone ]; then
+		"$BUILD/examples/go/$bin" "$SECONDS_PER_RUN" "$work/rate" >/dev/null
+	else
+		"$BUILD/asyncprof" run --mode "$mode" -o "$work/out" -- \
+			"$BUILD/examples/go/$bin" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
+			{ cat "$work/err" >&2; exit 1; }
+	fi
+	cat "$work/rate"
+}
+
+echo
+echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
+printf '%-16s %-10s %14s %14s %8s %13s\n' workload mode "alone /s" "profiled /s" ratio "profiler CPU%"
+for bin in pingpong-go1.19 pingpong-go1.23; do
+	for mode in sample lifecycle full; do
+		asum=0 psum=0 cpu=0 wall=0
+		for _ in $(seq "$ROUNDS"); do
+			a=$(go_rate "$bin" alone)
+			p=$(go_rate "$bin" "$mode")
+			asum=$(echo "$asum + $a" | bc -l)
+			psum=$(echo "$psum + $p" | bc -l)
+			cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$work/out/report.json")" | bc -l)
+			wall=$(echo "$wall + $(jq .duration_s "$work/out/report.json")" | bc -l)
+		done
+		printf '%-16s %-10s %14.0f %14.0f %8.4f %13.2f\n' "$bin" "$mode" \
+			"$(echo "$asum / $ROUNDS" | bc -l)" "$(echo "$psum / $ROUNDS" | bc -l)" \
+			"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
+	done
+done

@@ -5,7 +5,8 @@
 // Shape:
 //   - main.acceptLoop: a "request" arrives every ~2 ms; each gets its own main.handleRequest
 //     goroutine.
-//   - main.handleRequest: parses the request (main.parseRequest, CPU), then starts a
+//   - main.handleRequest: parses the request (main.parseRequest, CPU), digests it through a deep
+//     recursion that makes its goroutine's stack grow (main.digest), then starts a
 //     main.fetchResult goroutine and waits for its answer with a 20 ms timeout.
 //   - main.fetchResult: submits a job to the worker pool and waits for the reply, then sends
 //     the result on an unbuffered channel back to handleRequest. About 1 request in 16 is
@@ -89,9 +90,23 @@ func fetchResult(req request, jobs chan<- job, out chan<- uint32) {
 	out <- r // blocks forever when handleRequest has timed out: the leak
 }
 
+// digest folds the payload through a deep recursion with big frames, so request goroutines
+// outgrow their first stack and the runtime copies it (stack growth) on most requests.
+//
+//go:noinline
+func digest(p []byte, depth int) byte {
+	var frame [512]byte
+	copy(frame[:], p)
+	if depth == 0 {
+		return frame[depth%len(frame)]
+	}
+	return frame[depth%len(frame)] ^ digest(p[1:], depth-1)
+}
+
 //go:noinline
 func handleRequest(id int, jobs chan<- job) {
 	req := parseRequest(id)
+	req.payload[0] ^= digest(req.payload, 48)
 	out := make(chan uint32) // unbuffered: nobody reads it after a timeout
 	go fetchResult(req, jobs, out)
 	timer := time.NewTimer(20 * time.Millisecond)

@@ -1,0 +1,34 @@
+# Go wait profile: a producer blocked on a full channel because its consumer is slow spends
+# nearly the whole run parked in "chan send" at its send site (prodcons main.go:25). Checked in
+# lifecycle mode (exact, from gopark/ready) and in sample mode (parked goroutines found by the
+# allgs snapshots), on Go 1.19 and 1.23; lifecycle mode also names the channel in report.json.
+source "$(dirname "$0")/lib.sh"
+
+secs=4
+for v in 1.19 1.23; do
+	for mode in lifecycle sample; do
+		out="$WORK/$v-$mode"
+		"$ASYNCPROF" run --mode "$mode" -o "$out" -- "$EXAMPLES/go/prodcons-go$v" $secs \
+			>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "go$v $mode: run failed"; }
+		check_outputs "$out"
+		[ -s "$out/wait.folded" ] || fail "go$v $mode: no wait profile"
+		pprof -raw "$out/wait.pb.gz" >/dev/null 2>&1 || fail "go$v $mode: pprof rejects wait.pb.gz"
+		dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
+		# The producer's goroutine, its send site, the runtime's send path.
+		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark$') / 1000000))
+		expect_between "go$v $mode: producer parked at its send, % of the run" $((site_ms * 100 / dur_ms)) 70 101
+		pprof -tags -tagfocus=reason="chan send" "$out/wait.pb.gz" 2>/dev/null | grep -q 'chan send' ||
+			fail "go$v $mode: no 'chan send' reason label"
+		# The source line of the send is the location pprof shows for main.produce.
+		pprof -traces "$out/wait.pb.gz" 2>/dev/null | grep -q 'main.produce' ||
+			fail "go$v $mode: main.produce not in the wait profile"
+		# The consumer is the slow side: it almost never waits.
+		cons_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.consume;') / 1000000))
+		expect_between "go$v $mode: consumer waiting, % of the run" $((cons_ms * 100 / dur_ms)) 0 10
+	done
+	jq -e --argjson d "$secs" '.go.channels[0] | .send_wait_ns > 0.7 * $d * 1e9 and
+		(.send_sites[0].site | test("^main\\.produce \\(main\\.go:25\\)$")) and .send_waits > 100' \
+		"$WORK/$v-lifecycle/report.json" >/dev/null ||
+		{ jq '.go.channels[0]' "$WORK/$v-lifecycle/report.json"; fail "go$v: report.json lacks the blocked channel at main.go:25"; }
+	ok "go$v: channel blocking attributed to main.produce (main.go:25)"
+done
