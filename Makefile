@@ -31,8 +31,9 @@ UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped
+USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
 
-.PHONY: all deps check unit integration demo bench examples clean
+.PHONY: all deps check unit integration demo bench examples header-check clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -166,12 +167,30 @@ $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 $(BUILD)/tests/fixtures/symtest.stripped: $(BUILD)/tests/fixtures/symtest
 	$(Q)strip --strip-all $< -o $@
 
+MARKER_SRCS := tests/unit/fixtures/markers.c tests/unit/fixtures/markers_other.c
+
+# probes/asyncprof.h compiles warning-free, alone and in two files of one program, with and
+# without its markers, in every language it promises: C99 and C11 (gcc, clang), C++17 (g++).
+HEADER_COMPILERS := "gcc -std=c99" "gcc -std=c11" "clang -std=c99" "clang -std=c11" \
+		    "g++ -x c++ -std=c++17"
+
+header-check: $(BUILD)/tests/header-check.ok
+
+$(BUILD)/tests/header-check.ok: probes/asyncprof.h $(MARKER_SRCS)
+	$(call msg,CHECK,probes/asyncprof.h)
+	$(Q)mkdir -p $(@D)
+	$(Q)for cc in $(HEADER_COMPILERS); do for markers in "" -DASYNCPROF_DISABLE; do \
+		$$cc $$markers -O2 -Wall -Wextra -pedantic -Werror -Iprobes $(MARKER_SRCS) \
+			-o $(@D)/header-check || { echo "failed: $$cc $$markers"; exit 1; }; \
+	done; done
+	$(Q)touch $@
+
 # ---- tests ---------------------------------------------------------------------------------
 $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
-unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples
+unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples header-check
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof examples
