@@ -681,8 +681,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	if (!t)
 		return;
 	c->stats.task_events++;
-	if (size < TASK_EVENT_WITH_TLS || ulen > size - TASK_EVENT_WITH_TLS)
-		ulen = size > TASK_EVENT_WITH_TLS ? size - TASK_EVENT_WITH_TLS : 0;
+	if (size < TASK_EVENT_WITH_STACK || ulen > size - TASK_EVENT_WITH_STACK)
+		ulen = size > TASK_EVENT_WITH_STACK ? size - TASK_EVENT_WITH_STACK : 0;
 	if (e->flags & TASK_EV_STACK)
 		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
 
