@@ -37,6 +37,9 @@ struct collector {
 	struct sink cpu, wait;
 	struct hashmap *threads; /* tid -> 1 */
 	poll_boundary_fn is_boundary;
+	bool (*is_boundary_ctx)(void *ctx, const char *function);
+	void *boundary_ctx;
+	bool own_stacks;
 	bool measure_polls;
 	const char *task_label;
 	struct task_table *tasks;
@@ -108,6 +111,15 @@ void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bo
 						1));
 		c->wait.generation = c->proc->generation;
 	}
+}
+
+void collector_set_task_boundary(struct collector *c,
+				 bool (*is_boundary)(void *ctx, const char *function), void *ctx,
+				 bool own_stacks)
+{
+	c->is_boundary_ctx = is_boundary;
+	c->boundary_ctx = ctx;
+	c->own_stacks = own_stacks;
 }
 
 void collector_free(struct collector *c)
@@ -347,12 +359,16 @@ static bool is_boundary_location(struct collector *c, struct sink *s, uint64_t l
 	uint64_t v;
 	bool yes = false;
 
-	if (!loc || !c->is_boundary)
+	if (!loc || (!c->is_boundary && !c->is_boundary_ctx))
 		return false;
 	if (hashmap_get(s->boundary, &loc_id, sizeof(loc_id), &v))
 		return v == 2;
-	for (size_t i = 0; i < loc->nlines && !yes; i++)
-		yes = c->is_boundary(profile_function(s->prof, loc->lines[i].function_id)->name);
+	for (size_t i = 0; i < loc->nlines && !yes; i++) {
+		const char *fn = profile_function(s->prof, loc->lines[i].function_id)->name;
+
+		yes = c->is_boundary_ctx ? c->is_boundary_ctx(c->boundary_ctx, fn)
+					 : c->is_boundary(fn);
+	}
 	hashmap_put(s->boundary, &loc_id, sizeof(loc_id), yes ? 2 : 1);
 	return yes;
 }
@@ -426,19 +442,48 @@ static size_t append_ancestry(struct collector *c, struct sink *s, uint64_t task
 	return n;
 }
 
-/*
- * Keeps the frames of the task's own poll (leaf up to and including the runtime's poll frame),
- * drops the executor frames below it, and puts the ancestry in their place. A stack without
- * the poll frame (a sample between polls) is left whole.
- */
-static size_t task_stack(struct collector *c, struct sink *s, uint64_t task, uint64_t *locs,
-			 size_t n, size_t max)
+/* Appends logical frames to locs (leaf first: the innermost kept frame first). */
+static size_t append_logical(struct sink *s, const struct logical_stack *ls, uint64_t *locs,
+			     size_t n, size_t max)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (is_boundary_location(c, s, locs[i]))
-			return append_ancestry(c, s, task, locs, i + 1, max);
+	uint32_t kept = ls->depth < LOGICAL_FRAMES_MAX ? ls->depth : LOGICAL_FRAMES_MAX;
+	char name[LOGICAL_NAME_LEN + 16];
+	uint64_t id;
+
+	if (ls->depth > kept && n < max) {
+		snprintf(name, sizeof(name), "[%u deeper logical frames]", ls->depth - kept);
+		id = synthetic_location(s, name);
+		if (id)
+			locs[n++] = id;
+	}
+	for (uint32_t i = kept; i-- > 0 && n < max;) {
+		snprintf(name, sizeof(name), "[frame] %.*s", LOGICAL_NAME_LEN, ls->name[i]);
+		id = synthetic_location(s, name);
+		if (id)
+			locs[n++] = id;
 	}
 	return n;
+}
+
+/*
+ * Keeps the frames of the task's own poll (leaf up to and including the runtime's poll frame),
+ * drops the executor frames below it, and puts the task's logical frames (when ls is not NULL)
+ * and its ancestry in their place. A stack without the poll frame (a sample between polls) is
+ * left whole, unless tasks run on stacks of their own: then they go at its root.
+ */
+static size_t task_stack(struct collector *c, struct sink *s, uint64_t task,
+			 const struct logical_stack *ls, uint64_t *locs, size_t n, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < n && !is_boundary_location(c, s, locs[i]); i++)
+		;
+	if (i == n && !c->own_stacks)
+		return n;
+	n = i < n ? i + 1 : n;
+	if (ls)
+		n = append_logical(s, ls, locs, n, max);
+	return append_ancestry(c, s, task, locs, n, max);
 }
 
 /* Names a task after the innermost non-library function polled above the runtime frames. */
@@ -490,7 +535,8 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
 {
-	uint64_t pcs[MAX_FRAMES], locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 2 * MAX_ANCESTRY];
+	uint64_t pcs[MAX_FRAMES];
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
 	size_t nlocs = 0, ulen = e->ustack_len, max = sizeof(locs) / sizeof(locs[0]);
 	uint32_t tid = e->tid;
 	char comm[TASK_COMM_LEN + 1];
@@ -539,8 +585,11 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 				labels[nlabels++] = (struct profile_label){ .key = "parent_id",
 									    .num = t->parent };
 		}
-		nlocs = task_stack(c, &c->cpu, task, locs, nlocs, max);
+		nlocs = task_stack(c, &c->cpu, task, e->frames.depth ? &e->frames : NULL, locs,
+				   nlocs, max);
 		c->stats.task_samples++;
+	} else if (e->frames.depth) {
+		nlocs = append_logical(&c->cpu, &e->frames, locs, nlocs, max);
 	}
 	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
 		c->stats.samples++;
@@ -602,12 +651,13 @@ static const char *wait_reason(const struct profile *prof, const uint64_t *locs,
 	return "other";
 }
 
-/* The suspension of t ends at now: its nanoseconds go to the wait profile at its await stack. */
-static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now)
+/* The suspension of t ends at now (woken by the task waker, 0 when none or unknown): its
+ * nanoseconds go to the wait profile at its await stack. */
+static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now, uint64_t waker)
 {
-	uint64_t locs[MAX_FRAMES + 2 * MAX_ANCESTRY];
-	size_t n = 0, max = sizeof(locs) / sizeof(locs[0]);
-	struct profile_label labels[2];
+	uint64_t locs[MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	size_t n = 0, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
+	struct profile_label labels[4];
 	int64_t values[2];
 
 	if (!t->suspended_since || now <= t->suspended_since) {
@@ -630,10 +680,18 @@ static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now
 		if (id)
 			locs[n++] = id;
 	}
-	labels[0] = (struct profile_label){ .key = "reason", .str = wait_reason(c->wait.prof, locs, n) };
+	labels[0] = (struct profile_label){
+		.key = "reason",
+		.str = t->await_reason ? t->await_reason : wait_reason(c->wait.prof, locs, n),
+	};
 	labels[1] = (struct profile_label){ .key = "task_id", .num = t->id };
-	n = task_stack(c, &c->wait, t->id, locs, n, max);
-	profile_add_sample(c->wait.prof, locs, n, values, labels, 2);
+	if (t->await_object)
+		labels[nlabels++] = (struct profile_label){ .key = "object",
+							    .num = t->await_object };
+	if (waker)
+		labels[nlabels++] = (struct profile_label){ .key = "waker_id", .num = waker };
+	n = task_stack(c, &c->wait, t->id, t->await_frames, locs, n, max);
+	profile_add_sample(c->wait.prof, locs, n, values, labels, nlabels);
 }
 
 static void remember_parent(struct collector *c, const struct task_event *e)
@@ -666,6 +724,30 @@ void collector_resolve_parents(struct collector *c,
 	c->npending = 0;
 }
 
+/* The event's label as a C string in buf, or NULL when it carries none. */
+static const char *event_label(const struct task_event *e, size_t size, char *buf)
+{
+	if (!(e->flags & TASK_EV_LABEL) || size < TASK_EVENT_WITH_STACK)
+		return NULL;
+	memcpy(buf, e->label, TASK_LABEL_LEN);
+	buf[TASK_LABEL_LEN] = 0;
+	return buf[0] ? buf : NULL;
+}
+
+/* Keeps the logical frames a task suspended in (none when depth is 0). */
+static void set_await_frames(struct task_rec *t, const struct logical_stack *ls)
+{
+	if (!ls->depth) {
+		free(t->await_frames);
+		t->await_frames = NULL;
+		return;
+	}
+	if (!t->await_frames)
+		t->await_frames = malloc(sizeof(*t->await_frames));
+	if (t->await_frames)
+		*t->await_frames = *ls;
+}
+
 void collector_task_event(struct collector *c, const struct task_event *e, size_t size,
 			  uint64_t current, bool current_known, const char *type_name,
 			  bool internal)
@@ -673,7 +755,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	uint64_t pcs[MAX_FRAMES];
 	size_t ulen = e->ustack_len, n = 0;
 	struct task_rec *t;
-	char site[512];
+	char site[512], buf[TASK_LABEL_LEN + 1];
+	const char *label = event_label(e, size, buf);
 
 	if (!c->tasks || !e->task)
 		return;
@@ -698,9 +781,13 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
 		if (site[0])
 			task_set_string(&t->spawned_at, site);
+		if (label) {
+			task_set_string(&t->name, label);
+			t->name_inferred = false;
+		}
 		break;
 	case TASK_RUNNABLE:
-		end_suspension(c, t, e->time_ns);
+		end_suspension(c, t, e->time_ns, current);
 		break;
 	case TASK_RUN:
 		if (type_name && (!t->name || t->name_inferred)) {
@@ -710,7 +797,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		t->internal |= internal;
 		if (!c->measure_polls)
 			break;
-		end_suspension(c, t, e->time_ns);
+		end_suspension(c, t, e->time_ns, 0);
 		t->poll_start_ns = e->time_ns;
 		t->poll_tid = e->tid;
 		if (e->flags & TASK_EV_LATENCY)
@@ -734,6 +821,11 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		/* Without poll-exit hooks (lifecycle mode) the await is when it suspends, and the
 		 * poll lasted at least until there (full mode's exact figures replace this). */
 		t->suspended_since = e->time_ns;
+		if (label)
+			task_set_string(&t->await_reason, label);
+		t->await_object = e->flags & TASK_EV_WAIT_OBJECT ? e->object : 0;
+		if ((e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK)
+			set_await_frames(t, &e->frames);
 		if (t->poll_start_ns && t->poll_tid == e->tid && e->time_ns > t->poll_start_ns &&
 		    e->time_ns - t->poll_start_ns > t->max_poll_ns)
 			t->max_poll_ns = e->time_ns - t->poll_start_ns;

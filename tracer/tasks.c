@@ -40,6 +40,8 @@ void task_table_free(struct task_table *tt)
 		free(t->spawned_at);
 		free(t->lat_ns);
 		free(t->await_pcs);
+		free(t->await_reason);
+		free(t->await_frames);
 		free(t);
 	}
 	free(tt->tasks);

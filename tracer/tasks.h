@@ -37,9 +37,14 @@ struct task_rec {
 	uint64_t *lat_ns;      /* scheduling latencies, in arrival order */
 	size_t nawait;
 	uint64_t *await_pcs;   /* user stack of the last await point, leaf first; owned */
+	/* What the runtime said of the last suspension (USDT markers), else NULL / 0: */
+	char *await_reason;			/* why it waits: the wait profile's reason */
+	uint64_t await_object;			/* what it waits on */
+	struct logical_stack *await_frames;	/* its logical frames; owned */
 };
 
 struct task_table;
+struct logical_stack;
 
 struct task_table *task_table_new(void);
 void task_table_free(struct task_table *tt); /* accepts NULL */
