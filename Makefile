@@ -10,7 +10,7 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go -Iruntimes/usdt
 LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpthread -lm
 
 # Debian packages the build, the tests and the examples need.
@@ -30,7 +30,8 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin
-FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped
+FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
+	    $(BUILD)/tests/fixtures/markers
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
 
 .PHONY: all deps check unit integration demo bench examples header-check clean
@@ -69,10 +70,15 @@ $(BUILD)/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
+# -target bpf has no system include directories of its own: give it the host compiler's, last
+# (libbpf's usdt.bpf.h includes <linux/errno.h>, which includes <asm/errno.h>).
+BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
+	sed -n '/<...> search starts here:/,/End of search list./s|^ \(/.*\)|-idirafter \1|p')
+
 $(BUILD)/%.bpf.o: %.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h runtimes/*/*.h)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Iruntimes/tokio \
-		-Wall -Werror \
+		$(BPF_SYS_INCLUDES) -Wall -Werror \
 		-c $< -o $@
 	$(Q)llvm-strip -g $@
 
@@ -168,6 +174,11 @@ $(BUILD)/tests/fixtures/symtest.stripped: $(BUILD)/tests/fixtures/symtest
 	$(Q)strip --strip-all $< -o $@
 
 MARKER_SRCS := tests/unit/fixtures/markers.c tests/unit/fixtures/markers_other.c
+
+$(BUILD)/tests/fixtures/markers: $(MARKER_SRCS) probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) $(MARKER_SRCS) -o $@
 
 # probes/asyncprof.h compiles warning-free, alone and in two files of one program, with and
 # without its markers, in every language it promises: C99 and C11 (gcc, clang), C++17 (g++).
