@@ -29,7 +29,8 @@ GEN_HDRS    := $(SKELS) $(BUILD)/gen/profile.pb-c.h
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
-EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin
+EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
+	    $(BUILD)/examples/coro
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
 	    $(BUILD)/tests/fixtures/markers
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
@@ -118,6 +119,12 @@ $(BUILD)/examples/rust_cpu: examples/rust-cpu/main.rs
 	$(Q)mkdir -p $(@D)
 	$(Q)/usr/bin/rustc --edition 2018 --crate-name rust_cpu -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
 		$< -o $@
+
+# C programs marked with probes/asyncprof.h.
+$(BUILD)/examples/coro: examples/c-usdt/coro.c probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) -pthread $< -o $@
 
 # Tokio programs: one cargo package, built offline from Debian's crates with Debian's toolchain
 # (examples/tokio/.cargo/config.toml); cargo's home and output stay under $(BUILD).
