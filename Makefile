@@ -30,7 +30,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
-	    $(BUILD)/examples/coro
+	    $(BUILD)/examples/coro $(BUILD)/examples/marker_bench
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
 	    $(BUILD)/tests/fixtures/markers
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
@@ -120,11 +120,23 @@ $(BUILD)/examples/rust_cpu: examples/rust-cpu/main.rs
 	$(Q)/usr/bin/rustc --edition 2018 --crate-name rust_cpu -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
 		$< -o $@
 
-# C programs marked with probes/asyncprof.h.
+# C programs marked with probes/asyncprof.h. marker_bench links the same loop twice: with the
+# markers, and without them (-DASYNCPROF_DISABLE).
 $(BUILD)/examples/coro: examples/c-usdt/coro.c probes/asyncprof.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USDT_CFLAGS) -pthread $< -o $@
+
+$(BUILD)/examples/marker_bench: examples/c-usdt/marker_bench.c examples/c-usdt/marker_loop.c \
+				examples/c-usdt/marker_loop.h probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) -DLOOP_NAME=marked_loop -c examples/c-usdt/marker_loop.c \
+		-o $(BUILD)/examples/marked_loop.o
+	$(Q)$(CC) $(USDT_CFLAGS) -DLOOP_NAME=plain_loop -DASYNCPROF_DISABLE \
+		-c examples/c-usdt/marker_loop.c -o $(BUILD)/examples/plain_loop.o
+	$(Q)$(CC) $(USDT_CFLAGS) examples/c-usdt/marker_bench.c $(BUILD)/examples/marked_loop.o \
+		$(BUILD)/examples/plain_loop.o -o $@
 
 # Tokio programs: one cargo package, built offline from Debian's crates with Debian's toolchain
 # (examples/tokio/.cargo/config.toml); cargo's home and output stay under $(BUILD).
