@@ -10,7 +10,7 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go -Iruntimes/usdt
 LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpthread -lm
 
 # Debian packages the build, the tests and the examples need.
@@ -29,10 +29,13 @@ GEN_HDRS    := $(SKELS) $(BUILD)/gen/profile.pb-c.h
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
-EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin
-FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped
+EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
+	    $(BUILD)/examples/coro $(BUILD)/examples/marker_bench
+FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
+	    $(BUILD)/tests/fixtures/markers
+USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
 
-.PHONY: all deps check unit integration demo bench examples clean
+.PHONY: all deps check unit integration demo bench examples header-check clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -68,10 +71,15 @@ $(BUILD)/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
+# -target bpf has no system include directories of its own: give it the host compiler's, last
+# (libbpf's usdt.bpf.h includes <linux/errno.h>, which includes <asm/errno.h>).
+BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
+	sed -n '/<...> search starts here:/,/End of search list./s|^ \(/.*\)|-idirafter \1|p')
+
 $(BUILD)/%.bpf.o: %.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h runtimes/*/*.h)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -I$(dir $<) \
-		-Wall -Werror \
+		$(BPF_SYS_INCLUDES) -Wall -Werror \
 		-c $< -o $@
 	$(Q)llvm-strip -g $@
 
@@ -111,6 +119,24 @@ $(BUILD)/examples/rust_cpu: examples/rust-cpu/main.rs
 	$(Q)mkdir -p $(@D)
 	$(Q)/usr/bin/rustc --edition 2018 --crate-name rust_cpu -C opt-level=3 -C debuginfo=1 -C force-frame-pointers=no \
 		$< -o $@
+
+# C programs marked with probes/asyncprof.h. marker_bench links the same loop twice: with the
+# markers, and without them (-DASYNCPROF_DISABLE).
+$(BUILD)/examples/coro: examples/c-usdt/coro.c probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) -pthread $< -o $@
+
+$(BUILD)/examples/marker_bench: examples/c-usdt/marker_bench.c examples/c-usdt/marker_loop.c \
+				examples/c-usdt/marker_loop.h probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) -DLOOP_NAME=marked_loop -c examples/c-usdt/marker_loop.c \
+		-o $(BUILD)/examples/marked_loop.o
+	$(Q)$(CC) $(USDT_CFLAGS) -DLOOP_NAME=plain_loop -DASYNCPROF_DISABLE \
+		-c examples/c-usdt/marker_loop.c -o $(BUILD)/examples/plain_loop.o
+	$(Q)$(CC) $(USDT_CFLAGS) examples/c-usdt/marker_bench.c $(BUILD)/examples/marked_loop.o \
+		$(BUILD)/examples/plain_loop.o -o $@
 
 # Tokio programs: one cargo package, built offline from Debian's crates with Debian's toolchain
 # (examples/tokio/.cargo/config.toml); cargo's home and output stay under $(BUILD).
@@ -166,12 +192,35 @@ $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 $(BUILD)/tests/fixtures/symtest.stripped: $(BUILD)/tests/fixtures/symtest
 	$(Q)strip --strip-all $< -o $@
 
+MARKER_SRCS := tests/unit/fixtures/markers.c tests/unit/fixtures/markers_other.c
+
+$(BUILD)/tests/fixtures/markers: $(MARKER_SRCS) probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) $(MARKER_SRCS) -o $@
+
+# probes/asyncprof.h compiles warning-free, alone and in two files of one program, with and
+# without its markers, in every language it promises: C99 and C11 (gcc, clang), C++17 (g++).
+HEADER_COMPILERS := "gcc -std=c99" "gcc -std=c11" "clang -std=c99" "clang -std=c11" \
+		    "g++ -x c++ -std=c++17"
+
+header-check: $(BUILD)/tests/header-check.ok
+
+$(BUILD)/tests/header-check.ok: probes/asyncprof.h $(MARKER_SRCS)
+	$(call msg,CHECK,probes/asyncprof.h)
+	$(Q)mkdir -p $(@D)
+	$(Q)for cc in $(HEADER_COMPILERS); do for markers in "" -DASYNCPROF_DISABLE; do \
+		$$cc $$markers -O2 -Wall -Wextra -pedantic -Werror -Iprobes $(MARKER_SRCS) \
+			-o $(@D)/header-check || { echo "failed: $$cc $$markers"; exit 1; }; \
+	done; done
+	$(Q)touch $@
+
 # ---- tests ---------------------------------------------------------------------------------
 $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
-unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples
+unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples header-check
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof examples

@@ -6,7 +6,9 @@
  * builds without frame pointers unwind fully.
  *
  * When the target runs an async runtime that keeps its current task in a thread-local (Tokio),
- * that block is copied too; user space reads the task id out of it.
+ * that block is copied too; user space reads the task id out of it. When the runtime's probes
+ * track runs (thread_polls) and logical frames (USDT markers), the sample carries the task and
+ * a copy of its logical frames.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -15,6 +17,7 @@
 #include "sampler.h"
 #include "ustack.bpf.h"
 #include "task.h"
+#include "running.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,13 +29,8 @@ const volatile __u32 tls_bytes = 0;
 /* Set when a runtime's poll-entry and poll-exit hooks keep thread_polls (shared with them): the
  * task being polled is then known exactly, without the thread-local. */
 const volatile bool poll_stacks = false;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct thread_polls);
-} threads SEC(".maps");
+/* Set when a runtime's probes keep logical frames (shared with them) for tasks and threads. */
+const volatile bool logical_frames = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -102,12 +100,17 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 
 	s->e.tls_len = tls_copy(s->e.tls, tls_offset, tls_bytes);
 	s->e.task = 0;
-	if (poll_stacks) {
-		__u32 tid = (__u32)pid_tgid;
-		struct thread_polls *tp = bpf_map_lookup_elem(&threads, &tid);
+	if (poll_stacks)
+		s->e.task = running_task(bpf_map_lookup_elem(&threads, &s->e.tid));
+	s->e.frames.depth = 0;
+	if (logical_frames) {
+		struct logical_key key;
+		struct logical_stack *ls;
 
-		if (tp && tp->depth > 0 && tp->depth <= TASK_POLL_DEPTH)
-			s->e.task = tp->task[(tp->depth - 1) & (TASK_POLL_DEPTH - 1)];
+		logical_key_of(&key, s->e.tid, s->e.task);
+		ls = bpf_map_lookup_elem(&frames, &key);
+		if (ls)
+			bpf_probe_read_kernel(&s->e.frames, sizeof(s->e.frames), ls);
 	}
 	s->e.ustack_len = 0;
 	if (uregs) {

@@ -28,6 +28,30 @@ enum sampler_reg {
 	SREG_COUNT
 };
 
+/*
+ * Logical frames (the USDT frame markers): names a task, or a thread outside any task, pushed
+ * and popped, outermost first. Kept by the runtime's probes in the sampler's "frames" map, copied
+ * into each sample of that task or thread. depth counts every frame pushed, also those past the
+ * LOGICAL_FRAMES_MAX kept; ptr[i] is the address the program passed for name[i], which matches a
+ * pop to its push.
+ */
+#define LOGICAL_FRAMES_MAX 16
+#define LOGICAL_NAME_LEN 48
+
+struct logical_stack {
+	__u32 depth;
+	__u32 pad;
+	__u64 ptr[LOGICAL_FRAMES_MAX];
+	char name[LOGICAL_FRAMES_MAX][LOGICAL_NAME_LEN];
+};
+
+/* Whose logical frames: a task's (tid 0) or, outside any task, a thread's (task 0). */
+struct logical_key {
+	__u64 task;
+	__u32 tid;
+	__u32 pad;
+};
+
 /* sample_event.flags */
 #define SAMPLE_USER_REGS 0x1 /* regs hold the thread's user-mode registers */
 
@@ -46,6 +70,7 @@ struct sample_event {
 	__u64 regs[SREG_COUNT];
 	__u64 kstack[SAMPLER_KSTACK_MAX];
 	__u8 tls[SAMPLER_TLS_BYTES];
+	struct logical_stack frames; /* depth 0 when the runtime keeps none */
 	__u8 ustack[SAMPLER_USTACK_BYTES];
 };
 

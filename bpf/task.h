@@ -26,9 +26,14 @@ enum task_event_kind {
 #define TASK_EV_TLS 0x2		 /* tls is valid */
 #define TASK_EV_LATENCY 0x4	 /* value holds a scheduling latency */
 #define TASK_EV_WAS_NOTIFIED 0x8 /* STOP: the task was woken during its poll (runnable again) */
+#define TASK_EV_LABEL 0x10	 /* label is valid */
+#define TASK_EV_FRAMES 0x20	 /* frames is valid */
+#define TASK_EV_WAIT_OBJECT 0x40 /* AWAIT: object is what the task waits on */
+
+#define TASK_LABEL_LEN 64
 /* ustack holds ustack_len / 8 program counters made by a frame-pointer walk, not stack bytes:
  * the probed instruction, then return addresses, innermost first (regs are not sent) */
-#define TASK_EV_PCS 0x10
+#define TASK_EV_PCS 0x80
 
 struct task_event {
 	__u32 kind;
@@ -38,19 +43,39 @@ struct task_event {
 	__u64 time_ns; /* CLOCK_MONOTONIC */
 	__u64 task;    /* runtime task id; 0 when it could not be read */
 	__u64 value;
-	__u64 object;  /* runtime object: Tokio task header address */
+	__u64 object;  /* runtime object: Tokio task header address; what a task waits on */
 	__u64 type;    /* runtime type: Tokio task vtable address (RUN events), else 0 */
 	__u32 tls_len;
 	__u32 ustack_len;
 	__u64 regs[SREG_COUNT];
 	__u8 tls[SAMPLER_TLS_BYTES];
+	/* What a runtime says in words (USDT markers): CREATE: the task's name; AWAIT: why it
+	 * waits. */
+	char label[TASK_LABEL_LEN];
+	struct logical_stack frames; /* AWAIT: the task's logical frames */
 	__u8 ustack[SAMPLER_USTACK_BYTES];
 };
 
-/* Bytes sent for an event: up to regs without tls or stack, up to ustack with tls, plus the
- * stack bytes with a stack. */
+/* Bytes sent for an event: up to regs without anything else, up to label with tls only, up to
+ * ustack with a label, frames or a stack, plus the stack bytes with a stack. */
 #define TASK_EVENT_SMALL ((unsigned long)&((struct task_event *)0)->regs)
-#define TASK_EVENT_WITH_TLS ((unsigned long)&((struct task_event *)0)->ustack)
+#define TASK_EVENT_WITH_TLS ((unsigned long)&((struct task_event *)0)->label)
+#define TASK_EVENT_WITH_STACK ((unsigned long)&((struct task_event *)0)->ustack)
+
+static inline unsigned long task_event_size(const struct task_event *e)
+{
+	unsigned long size = TASK_EVENT_SMALL;
+
+	if (e->flags & (TASK_EV_LABEL | TASK_EV_FRAMES | TASK_EV_STACK | TASK_EV_PCS))
+		size = TASK_EVENT_WITH_STACK;
+	else if (e->flags & TASK_EV_TLS)
+		size = TASK_EVENT_WITH_TLS;
+	if (e->flags & (TASK_EV_STACK | TASK_EV_PCS))
+		size += e->ustack_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	return size;
+}
 
 /* Kernel-side record of a task: what per-event probes accumulate. */
 struct task_info {

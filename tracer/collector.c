@@ -37,6 +37,9 @@ struct collector {
 	struct sink cpu, wait, alloc;
 	struct hashmap *threads; /* tid -> 1 */
 	poll_boundary_fn is_boundary;
+	bool (*is_boundary_ctx)(void *ctx, const char *function);
+	void *boundary_ctx;
+	bool own_stacks;
 	bool measure_polls;
 	const char *task_label;
 	struct task_table *tasks;
@@ -108,6 +111,15 @@ void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bo
 						1));
 		c->wait.generation = c->proc->generation;
 	}
+}
+
+void collector_set_task_boundary(struct collector *c,
+				 bool (*is_boundary)(void *ctx, const char *function), void *ctx,
+				 bool own_stacks)
+{
+	c->is_boundary_ctx = is_boundary;
+	c->boundary_ctx = ctx;
+	c->own_stacks = own_stacks;
 }
 
 void collector_free(struct collector *c)
@@ -353,12 +365,16 @@ static bool is_boundary_location(struct collector *c, struct sink *s, uint64_t l
 	uint64_t v;
 	bool yes = false;
 
-	if (!loc || !c->is_boundary)
+	if (!loc || (!c->is_boundary && !c->is_boundary_ctx))
 		return false;
 	if (hashmap_get(s->boundary, &loc_id, sizeof(loc_id), &v))
 		return v == 2;
-	for (size_t i = 0; i < loc->nlines && !yes; i++)
-		yes = c->is_boundary(profile_function(s->prof, loc->lines[i].function_id)->name);
+	for (size_t i = 0; i < loc->nlines && !yes; i++) {
+		const char *fn = profile_function(s->prof, loc->lines[i].function_id)->name;
+
+		yes = c->is_boundary_ctx ? c->is_boundary_ctx(c->boundary_ctx, fn)
+					 : c->is_boundary(fn);
+	}
 	hashmap_put(s->boundary, &loc_id, sizeof(loc_id), yes ? 2 : 1);
 	return yes;
 }
@@ -433,19 +449,48 @@ static size_t append_ancestry(struct collector *c, struct sink *s, uint64_t task
 	return n;
 }
 
-/*
- * Keeps the frames of the task's own poll (leaf up to and including the runtime's poll frame),
- * drops the executor frames below it, and puts the ancestry in their place. A stack without
- * the poll frame (a sample between polls) is left whole.
- */
-static size_t task_stack(struct collector *c, struct sink *s, uint64_t task, uint64_t *locs,
-			 size_t n, size_t max)
+/* Appends logical frames to locs (leaf first: the innermost kept frame first). */
+static size_t append_logical(struct sink *s, const struct logical_stack *ls, uint64_t *locs,
+			     size_t n, size_t max)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (is_boundary_location(c, s, locs[i]))
-			return append_ancestry(c, s, task, locs, i + 1, max);
+	uint32_t kept = ls->depth < LOGICAL_FRAMES_MAX ? ls->depth : LOGICAL_FRAMES_MAX;
+	char name[LOGICAL_NAME_LEN + 16];
+	uint64_t id;
+
+	if (ls->depth > kept && n < max) {
+		snprintf(name, sizeof(name), "[%u deeper logical frames]", ls->depth - kept);
+		id = synthetic_location(s, name);
+		if (id)
+			locs[n++] = id;
+	}
+	for (uint32_t i = kept; i-- > 0 && n < max;) {
+		snprintf(name, sizeof(name), "[frame] %.*s", LOGICAL_NAME_LEN, ls->name[i]);
+		id = synthetic_location(s, name);
+		if (id)
+			locs[n++] = id;
 	}
 	return n;
+}
+
+/*
+ * Keeps the frames of the task's own poll (leaf up to and including the runtime's poll frame),
+ * drops the executor frames below it, and puts the task's logical frames (when ls is not NULL)
+ * and its ancestry in their place. A stack without the poll frame (a sample between polls) is
+ * left whole, unless tasks run on stacks of their own: then they go at its root.
+ */
+static size_t task_stack(struct collector *c, struct sink *s, uint64_t task,
+			 const struct logical_stack *ls, uint64_t *locs, size_t n, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < n && !is_boundary_location(c, s, locs[i]); i++)
+		;
+	if (i == n && !c->own_stacks)
+		return n;
+	n = i < n ? i + 1 : n;
+	if (ls)
+		n = append_logical(s, ls, locs, n, max);
+	return append_ancestry(c, s, task, locs, n, max);
 }
 
 /* Names a task after the innermost non-library function polled above the runtime frames. */
@@ -497,7 +542,8 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
 {
-	uint64_t pcs[MAX_FRAMES], locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 2 * MAX_ANCESTRY];
+	uint64_t pcs[MAX_FRAMES];
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
 	size_t nlocs = 0, ulen = e->ustack_len, max = sizeof(locs) / sizeof(locs[0]);
 	uint32_t tid = e->tid;
 	char comm[TASK_COMM_LEN + 1];
@@ -546,8 +592,11 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 				labels[nlabels++] = (struct profile_label){ .key = "parent_id",
 									    .num = t->parent };
 		}
-		nlocs = task_stack(c, &c->cpu, task, locs, nlocs, max);
+		nlocs = task_stack(c, &c->cpu, task, e->frames.depth ? &e->frames : NULL, locs,
+				   nlocs, max);
 		c->stats.task_samples++;
+	} else if (e->frames.depth) {
+		nlocs = append_logical(&c->cpu, &e->frames, locs, nlocs, max);
 	}
 	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
 		c->stats.samples++;
@@ -609,13 +658,17 @@ static const char *wait_reason(const struct profile *prof, const uint64_t *locs,
 	return "other";
 }
 
-/* ns of waiting by t at pcs (leaf first; none: unknown), with reason (NULL: guessed). */
+/*
+ * ns of waiting by t at pcs (leaf first; none: unknown) in its logical frames (NULL: none):
+ * reason NULL is guessed from the stack; object and waker are labels when not 0.
+ */
 static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pcs, size_t npcs,
-		     const char *reason, uint64_t ns, uint64_t now)
+		     const char *reason, uint64_t object, const struct logical_stack *frames,
+		     uint64_t waker, uint64_t ns, uint64_t now)
 {
-	uint64_t locs[MAX_FRAMES + 2 * MAX_ANCESTRY];
-	size_t n = 0, max = sizeof(locs) / sizeof(locs[0]);
-	struct profile_label labels[2];
+	uint64_t locs[MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	size_t n = 0, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
+	struct profile_label labels[4];
 	int64_t values[2] = { 1, (int64_t)ns };
 
 	t->wait_ns += ns;
@@ -636,12 +689,17 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 		.str = reason ? reason : wait_reason(c->wait.prof, locs, n),
 	};
 	labels[1] = (struct profile_label){ .key = c->task_label, .num = t->id };
-	n = task_stack(c, &c->wait, t->id, locs, n, max);
-	profile_add_sample(c->wait.prof, locs, n, values, labels, 2);
+	if (object)
+		labels[nlabels++] = (struct profile_label){ .key = "object", .num = object };
+	if (waker)
+		labels[nlabels++] = (struct profile_label){ .key = "waker_id", .num = waker };
+	n = task_stack(c, &c->wait, t->id, frames, locs, n, max);
+	profile_add_sample(c->wait.prof, locs, n, values, labels, nlabels);
 }
 
-/* The suspension of t ends at now: its nanoseconds go to the wait profile at its await stack. */
-static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now)
+/* The suspension of t ends at now (woken by the task waker, 0 when none or unknown): its
+ * nanoseconds go to the wait profile at its await stack. */
+static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now, uint64_t waker)
 {
 	uint64_t since = t->suspended_since;
 
@@ -649,7 +707,8 @@ static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now
 	/* A runtime's own idle tasks (Go's GC workers, Tokio's worker launch tasks) wait all the
 	 * time by design: their waits would drown the application's. */
 	if (since && now > since && !t->internal)
-		add_wait(c, t, t->await_pcs, t->nawait, t->wait_reason, now - since, now);
+		add_wait(c, t, t->await_pcs, t->nawait, t->await_reason, t->await_object,
+			 t->await_frames, waker, now - since, now);
 }
 
 void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs, size_t n,
@@ -658,7 +717,7 @@ void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs,
 	struct task_rec *t = c->tasks && c->wait.prof ? task_get(c->tasks, task) : NULL;
 
 	if (t && ns && !t->internal)
-		add_wait(c, t, pcs, n, reason, ns, monotonic_ns());
+		add_wait(c, t, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns());
 }
 
 static void remember_parent(struct collector *c, const struct task_event *e)
@@ -708,8 +767,8 @@ void collector_set_wait_reason(struct collector *c, uint64_t task, const char *r
 {
 	struct task_rec *t = c->tasks ? task_get(c->tasks, task) : NULL;
 
-	if (t && (!t->wait_reason || strcmp(t->wait_reason, reason) != 0))
-		task_set_string(&t->wait_reason, reason);
+	if (t && (!t->await_reason || strcmp(t->await_reason, reason) != 0))
+		task_set_string(&t->await_reason, reason);
 }
 
 void collector_suspend(struct collector *c, uint64_t task, const uint64_t *pcs, size_t n,
@@ -740,7 +799,7 @@ void collector_finish(struct collector *c, uint64_t now_ns)
 	all = task_list(c->tasks, &n);
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->suspended_since && !all[i]->exited_ns)
-			end_suspension(c, all[i], now_ns);
+			end_suspension(c, all[i], now_ns, 0);
 }
 
 void collector_add_alloc(struct collector *c, uint64_t task, const struct task_event *e,
@@ -762,10 +821,10 @@ void collector_add_alloc(struct collector *c, uint64_t task, const struct task_e
 			return;
 		c->alloc.generation = c->proc->generation;
 	}
-	if (!(e->flags & TASK_EV_PCS) || size < TASK_EVENT_WITH_TLS)
+	if (!(e->flags & TASK_EV_PCS) || size < TASK_EVENT_WITH_STACK)
 		return;
-	if (ulen > size - TASK_EVENT_WITH_TLS)
-		ulen = size - TASK_EVENT_WITH_TLS;
+	if (ulen > size - TASK_EVENT_WITH_STACK)
+		ulen = size - TASK_EVENT_WITH_STACK;
 	n = return_addresses(e->ustack, ulen, pcs);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = user_location(c, &c->alloc, pcs[i], e->time_ns);
@@ -774,8 +833,32 @@ void collector_add_alloc(struct collector *c, uint64_t task, const struct task_e
 			locs[nlocs++] = id;
 	}
 	if (task && c->tasks)
-		nlocs = task_stack(c, &c->alloc, task, locs, nlocs, max);
+		nlocs = task_stack(c, &c->alloc, task, NULL, locs, nlocs, max);
 	profile_add_sample(c->alloc.prof, locs, nlocs, values, &label, task && c->task_label);
+}
+
+/* The event's label as a C string in buf, or NULL when it carries none. */
+static const char *event_label(const struct task_event *e, size_t size, char *buf)
+{
+	if (!(e->flags & TASK_EV_LABEL) || size < TASK_EVENT_WITH_STACK)
+		return NULL;
+	memcpy(buf, e->label, TASK_LABEL_LEN);
+	buf[TASK_LABEL_LEN] = 0;
+	return buf[0] ? buf : NULL;
+}
+
+/* Keeps the logical frames a task suspended in (none when depth is 0). */
+static void set_await_frames(struct task_rec *t, const struct logical_stack *ls)
+{
+	if (!ls->depth) {
+		free(t->await_frames);
+		t->await_frames = NULL;
+		return;
+	}
+	if (!t->await_frames)
+		t->await_frames = malloc(sizeof(*t->await_frames));
+	if (t->await_frames)
+		*t->await_frames = *ls;
 }
 
 void collector_task_event(struct collector *c, const struct task_event *e, size_t size,
@@ -785,7 +868,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	uint64_t pcs[MAX_FRAMES];
 	size_t ulen = e->ustack_len, n = 0;
 	struct task_rec *t;
-	char site[512];
+	char site[512], buf[TASK_LABEL_LEN + 1];
+	const char *label = event_label(e, size, buf);
 
 	if (!c->tasks || !e->task)
 		return;
@@ -793,8 +877,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	if (!t)
 		return;
 	c->stats.task_events++;
-	if (size < TASK_EVENT_WITH_TLS || ulen > size - TASK_EVENT_WITH_TLS)
-		ulen = size > TASK_EVENT_WITH_TLS ? size - TASK_EVENT_WITH_TLS : 0;
+	if (size < TASK_EVENT_WITH_STACK || ulen > size - TASK_EVENT_WITH_STACK)
+		ulen = size > TASK_EVENT_WITH_STACK ? size - TASK_EVENT_WITH_STACK : 0;
 	if (e->flags & TASK_EV_STACK)
 		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
 	else if (e->flags & TASK_EV_PCS)
@@ -812,9 +896,13 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
 		if (site[0])
 			task_set_string(&t->spawned_at, site);
+		if (label) {
+			task_set_string(&t->name, label);
+			t->name_inferred = false;
+		}
 		break;
 	case TASK_RUNNABLE:
-		end_suspension(c, t, e->time_ns);
+		end_suspension(c, t, e->time_ns, current);
 		break;
 	case TASK_RUN:
 		if (type_name && (!t->name || t->name_inferred)) {
@@ -824,7 +912,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		t->internal |= internal;
 		if (!c->measure_polls)
 			break;
-		end_suspension(c, t, e->time_ns);
+		end_suspension(c, t, e->time_ns, 0);
 		t->poll_start_ns = e->time_ns;
 		t->poll_tid = e->tid;
 		if (e->flags & TASK_EV_LATENCY)
@@ -848,6 +936,11 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		/* Without poll-exit hooks (lifecycle mode) the await is when it suspends, and the
 		 * poll lasted at least until there (full mode's exact figures replace this). */
 		t->suspended_since = e->time_ns;
+		if (label)
+			task_set_string(&t->await_reason, label);
+		t->await_object = e->flags & TASK_EV_WAIT_OBJECT ? e->object : 0;
+		if ((e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK)
+			set_await_frames(t, &e->frames);
 		if (t->poll_start_ns && t->poll_tid == e->tid && e->time_ns > t->poll_start_ns &&
 		    e->time_ns - t->poll_start_ns > t->max_poll_ns)
 			t->max_poll_ns = e->time_ns - t->poll_start_ns;
@@ -855,6 +948,12 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	case TASK_EXIT:
 		t->exited_ns = e->time_ns;
 		t->suspended_since = 0;
+		/* Services make tasks by the million: keep an exited task's figures, not its stacks. */
+		free(t->await_pcs);
+		t->await_pcs = NULL;
+		t->nawait = 0;
+		free(t->await_frames);
+		t->await_frames = NULL;
 		break;
 	default:
 		break;

@@ -19,10 +19,12 @@
  * task, replaces the executor's frames below the task's poll by the task's logical ancestry:
  *
  *   [spawn] site of the root task ; [task] root task ; [spawn] site of its child ; ... ;
- *   [task] this task ; the task's own poll frames ... leaf
+ *   [task] this task ; [frame] its outermost logical frame ; ... ; [frame] innermost ;
+ *   the task's own poll frames ... leaf
  *
- * Which frames are the runtime's poll machinery is the runtime's business: the adaptor passes a
- * predicate on function names (collector_set_runtime).
+ * (logical frames: names a program marks itself, see probes/asyncprof.h). Which frames are the
+ * runtime's poll machinery is the runtime's business: the adaptor passes a predicate on
+ * function names (collector_set_runtime, collector_set_task_boundary).
  */
 struct collector_stats {
 	uint64_t samples;	   /* samples added to the profile */
@@ -52,14 +54,28 @@ void collector_free(struct collector *c); /* accepts NULL; does not free the pro
 void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls,
 			   const char *task_label);
 
-/* A CPU sample; task is the runtime task current on the sampled thread, 0 when none. */
+/*
+ * For runtimes that find their boundary functions at run time (USDT: the functions holding the
+ * run markers): is_boundary(ctx, function) replaces collector_set_runtime's predicate. With
+ * own_stacks, tasks may run on stacks of their own (coroutines): a task's stack without the
+ * boundary frame then gets its logical frames and ancestry at its root instead of staying whole.
+ */
+void collector_set_task_boundary(struct collector *c,
+				 bool (*is_boundary)(void *ctx, const char *function), void *ctx,
+				 bool own_stacks);
+
+/*
+ * A CPU sample; task is the runtime task current on the sampled thread, 0 when none. The
+ * sample's logical frames, when it has some, go between its physical frames and the ancestry.
+ */
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task);
 
 /*
  * A task event. current: the task current on the event's thread (the parent of a spawn, the
- * waker of a wake), 0 when none; current_known false when it could not be decoded yet (the
+ * waker of a wake: the wait profile's waker_id), 0 when none; current_known false when it could not be decoded yet (the
  * event's thread-local copy is kept for collector_resolve_parents). type_name/internal describe
- * the task's type when the event carries it (RUN).
+ * the task's type when the event carries it (RUN). A label names the task (CREATE) or gives
+ * the reason of a suspension (AWAIT), which then also keeps its object and logical frames.
  */
 void collector_task_event(struct collector *c, const struct task_event *e, size_t size,
 			  uint64_t current, bool current_known, const char *type_name,

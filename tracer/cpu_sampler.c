@@ -147,6 +147,7 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 	s->skel->rodata->tls_offset = opts->tls_offset;
 	s->skel->rodata->tls_bytes = opts->tls_bytes;
 	s->skel->rodata->poll_stacks = opts->poll_stacks;
+	s->skel->rodata->logical_frames = opts->logical_frames;
 	err = sampler_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF sampler: %s%s\n", strerror(-err),
@@ -180,25 +181,32 @@ int sampler_threads_map(struct cpu_sampler *s)
 	return bpf_map__fd(s->skel->maps.threads);
 }
 
-int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
+int sampler_frames_map(struct cpu_sampler *s)
+{
+	return bpf_map__fd(s->skel->maps.frames);
+}
+
+uint64_t percpu_counter_sum(int map_fd, uint32_t key)
 {
 	int ncpus = libbpf_num_possible_cpus();
-	uint64_t *vals;
+	uint64_t total = 0, *vals;
 
-	if (ncpus < 0)
-		return ncpus;
+	if (ncpus <= 0 || map_fd < 0)
+		return 0;
 	vals = calloc(ncpus, sizeof(*vals));
 	if (!vals)
-		return -ENOMEM;
-	for (uint32_t key = 0; key < CNT_MAX; key++) {
-		counters[key] = 0;
-		if (bpf_map__lookup_elem(s->skel->maps.counters, &key, sizeof(key), vals,
-					 ncpus * sizeof(*vals), 0))
-			continue;
+		return 0;
+	if (bpf_map_lookup_elem(map_fd, &key, vals) == 0)
 		for (int cpu = 0; cpu < ncpus; cpu++)
-			counters[key] += vals[cpu];
-	}
+			total += vals[cpu];
 	free(vals);
+	return total;
+}
+
+int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
+{
+	for (uint32_t key = 0; key < CNT_MAX; key++)
+		counters[key] = percpu_counter_sum(bpf_map__fd(s->skel->maps.counters), key);
 	return 0;
 }
 

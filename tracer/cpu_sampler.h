@@ -23,6 +23,7 @@ struct sampler_opts {
 	int64_t tls_offset; /* a runtime's thread-local block to copy with each sample */
 	uint32_t tls_bytes; /* 0: none */
 	bool poll_stacks;   /* a runtime's poll hooks fill the threads map (sampler_threads_map) */
+	bool logical_frames; /* a runtime's probes fill the frames map (sampler_frames_map) */
 };
 
 /* Returns 0 or -errno; on failure a message naming the cause has been printed. */
@@ -33,8 +34,13 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 int sampler_poll(struct cpu_sampler *s, int timeout_ms);
 /* fd of the per-thread poll-stack map, for the runtime probes to share (bpf_map__reuse_fd). */
 int sampler_threads_map(struct cpu_sampler *s);
+/* fd of the logical-frames map (struct logical_stack by struct logical_key), likewise. */
+int sampler_frames_map(struct cpu_sampler *s);
 /* Sums the per-CPU counters (enum sampler_counter). */
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
+/* Sums the per-CPU __u64 counter at key of any BPF map (a probe's drop count); 0 when it
+ * cannot be read. */
+uint64_t percpu_counter_sum(int map_fd, uint32_t key);
 void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */
 
 /*

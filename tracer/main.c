@@ -30,6 +30,7 @@
 #include "symbolizer.h"
 #include "tasks.h"
 #include "tokio.h"
+#include "usdt.h"
 #include "leaks.h"
 #include "go.h"
 
@@ -43,7 +44,7 @@ static struct env {
 	const char *out_dir;
 	bool verbose;
 	char **argv; /* run: the command */
-	enum runtime_choice { RT_AUTO, RT_TOKIO, RT_GO, RT_NONE } runtime;
+	enum runtime_choice { RT_AUTO, RT_TOKIO, RT_GO, RT_USDT, RT_NONE } runtime;
 	enum task_mode mode;
 	double min_age_s; /* leaks */
 	bool json, all;	  /* leaks */
@@ -77,6 +78,10 @@ static const char doc[] =
 	"task's or goroutine's spawn ancestry; for Tokio in lifecycle and full modes wait.pb.gz, "
 	"wait.folded and wait.svg show where tasks waited; report.json lists the tasks.\n"
 	"\n"
+	"A C or C++ program that marks its own tasks and logical frames with probes/asyncprof.h "
+	"(USDT) gets the same views (--runtime usdt, or auto when the markers are found; --mode "
+	"lifecycle adds the wait profile and scheduling latency).\n"
+	"\n"
 	"Modes (--mode, Tokio): sample (default: CPU samples, spawn and exit hooks); lifecycle "
 	"(+ wake, poll and await hooks: wait profile, scheduling latency); full (+ poll exit "
 	"hooks: exact poll durations, long polls). Go supports sample mode.\n"
@@ -103,7 +108,8 @@ static const struct argp_option options[] = {
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf and unwinding details", 0 },
-	{ "runtime", 'r', "RUNTIME", 0, "tokio, go, auto (default: the runtime found) or none", 0 },
+	{ "runtime", 'r', "RUNTIME", 0, "tokio, go, usdt, auto (default: the runtime found) or none",
+	  0 },
 	{ "mode", 'm', "MODE", 0, "sample (default), lifecycle or full (see above)", 0 },
 	{ "min-age", 'a', "DURATION", 0, "leaks: minimum time blocked, e.g. 2s, 500ms, 5m", 0 },
 	{ "json", 'j', NULL, 0, "leaks: JSON output", 0 },
@@ -182,12 +188,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			env.runtime = RT_TOKIO;
 		else if (strcmp(arg, "go") == 0)
 			env.runtime = RT_GO;
+		else if (strcmp(arg, "usdt") == 0)
+			env.runtime = RT_USDT;
 		else if (strcmp(arg, "auto") == 0)
 			env.runtime = RT_AUTO;
 		else if (strcmp(arg, "none") == 0)
 			env.runtime = RT_NONE;
 		else
-			argp_error(state, "unknown runtime '%s' (tokio, go, auto or none)", arg);
+			argp_error(state, "unknown runtime '%s' (tokio, go, usdt, auto or none)", arg);
 		break;
 	case 'm':
 		if (strcmp(arg, "sample") == 0)
@@ -313,6 +321,7 @@ struct recording {
 	struct collector *col;
 	struct tokio_adaptor *tokio;
 	struct go_adaptor *go;
+	struct usdt_adaptor *usdt;
 	uint64_t received;
 };
 
@@ -327,9 +336,12 @@ static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 	uint64_t task = 0;
 
 	r->received++;
+	if (r->usdt)
+		usdt_consume(r->usdt); /* the sample's task must be known first */
 	if (r->go) {
-		go_refresh(r->go, collector_tasks(r->col));
+		/* A goroutine the last snapshot lacks makes the next one come sooner: now. */
 		task = go_current_goroutine(r->go, e->tls, e->tls_len);
+		go_refresh(r->go, collector_tasks(r->col));
 	} else if (e->task) {
 		task = e->task; /* exact: from the poll hooks (full mode) */
 	} else if (r->tokio && e->tls_len) {
@@ -558,7 +570,27 @@ static int record(struct child *child)
 		collector_set_runtime(rec.col, go_is_goroutine_root, env.mode >= MODE_LIFECYCLE,
 				      "goid");
 	}
-	if (!rec.go && (env.runtime == RT_AUTO || env.runtime == RT_TOKIO)) {
+	/* Markers are the program's own word: they win over Tokio's internals. */
+	if (!rec.go && (env.runtime == RT_AUTO || env.runtime == RT_USDT)) {
+		err = usdt_adaptor_open(proc, env.mode >= MODE_LIFECYCLE, env.verbose, &rec.usdt);
+		if (err == -ENOENT && env.runtime == RT_USDT) {
+			fprintf(stderr, "asyncprof: cannot attach the USDT adaptor: neither %s nor the "
+					"libraries it has loaded carry asyncprof markers "
+					"(probes/asyncprof.h)\n",
+				proc->exe);
+			goto out;
+		} else if (err && err != -ENOENT) {
+			fprintf(stderr, "asyncprof: cannot read the markers of %s: %s\n", proc->exe,
+				strerror(-err));
+			goto out;
+		}
+		err = 0;
+	}
+	if (rec.usdt) {
+		sopts.poll_stacks = true;
+		sopts.logical_frames = true;
+	}
+	if (!rec.go && !rec.usdt && (env.runtime == RT_AUTO || env.runtime == RT_TOKIO)) {
 		err = tokio_adaptor_open(proc, env.mode, env.verbose, &rec.tokio);
 		if (err == -ENOENT && env.runtime == RT_TOKIO) {
 			fprintf(stderr, "asyncprof: cannot attach the Tokio adaptor: %s has no Tokio "
@@ -580,7 +612,7 @@ static int record(struct child *child)
 		if (!sopts.tls_bytes)
 			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
 					    "are not attributed to tasks";
-	} else if (!rec.go && env.mode != MODE_SAMPLE) {
+	} else if (!rec.go && !rec.usdt && env.mode != MODE_SAMPLE) {
 		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
 				"none, so this is a plain CPU profile\n",
 			task_mode_name(env.mode), proc->comm);
@@ -606,6 +638,15 @@ static int record(struct child *child)
 			goto out;
 		}
 	}
+	if (rec.usdt) {
+		err = usdt_adaptor_attach(rec.usdt, rec.col, sampler_threads_map(sampler),
+					  sampler_frames_map(sampler));
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot attach the USDT probes: %s\n",
+				strerror(-err));
+			goto out;
+		}
+	}
 	err = make_out_dir(dir, sizeof(dir));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
@@ -624,6 +665,9 @@ static int record(struct child *child)
 	if (rec.go)
 		fprintf(stderr, "asyncprof: Go runtime found in %s (%s); mode %s\n", proc->comm,
 			go_runtime_version(rec.go), task_mode_name(env.mode));
+	if (rec.usdt)
+		fprintf(stderr, "asyncprof: asyncprof markers found in %s; mode %s\n",
+			usdt_description(rec.usdt), task_mode_name(env.mode));
 	fprintf(stderr, "asyncprof: recording pid %d (%s) at %u Hz%s\n", env.pid, proc->comm,
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
@@ -632,6 +676,8 @@ static int record(struct child *child)
 			tokio_consume(rec.tokio);
 		if (rec.go)
 			go_consume(rec.go);
+		if (rec.usdt)
+			usdt_consume(rec.usdt);
 		err = sampler_poll(sampler, 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "\nasyncprof: cannot read samples: %s\n", strerror(-err));
@@ -657,11 +703,15 @@ static int record(struct child *child)
 			tokio_consume(rec.tokio);
 		if (rec.go)
 			go_consume(rec.go);
+		if (rec.usdt)
+			usdt_consume(rec.usdt);
 	} while (sampler_poll(sampler, 0) > 0);
 	if (rec.tokio)
 		tokio_consume(rec.tokio);
 	if (rec.go)
 		go_consume(rec.go);
+	if (rec.usdt)
+		usdt_consume(rec.usdt);
 	collector_finish(rec.col, monotonic_ns());
 	sampler_counters(sampler, counters);
 	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
@@ -685,7 +735,9 @@ static int record(struct child *child)
 		struct profile *prof = collector_profile(rec.col);
 		struct profile *wait = collector_wait_profile(rec.col);
 		struct task_table *tasks = collector_tasks(rec.col);
-		json_t *tasks_json = tasks ? task_table_json(tasks) : NULL;
+		size_t tasks_omitted = 0;
+		json_t *tasks_json = tasks ? task_table_json(tasks, REPORT_MAX_TASKS,
+							     &tasks_omitted) : NULL;
 		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
 		json_t *go_json = rec.go ? go_report_json(rec.go) : NULL;
 
@@ -702,7 +754,8 @@ static int record(struct child *child)
 		if (rec.go)
 			nwarn += go_warnings(rec.go, warnings + nwarn,
 					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
-		if (rec.tokio && tokio_dropped_events(rec.tokio))
+		if ((rec.tokio && tokio_dropped_events(rec.tokio)) ||
+		    (rec.usdt && usdt_dropped_events(rec.usdt)))
 			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
 		if (counters[CNT_DROPS])
 			warnings[nwarn++] = "samples were dropped: the ring buffer was full";
@@ -726,11 +779,12 @@ static int record(struct child *child)
 			.profiler_cpu_s = cpu_end,
 			.profiler_recording_cpu_s = cpu_end - cpu_start,
 			.profiler_max_rss_kb = max_rss_kb,
-			.runtime = rec.tokio ? "tokio" : rec.go ? "go" : NULL,
+			.runtime = rec.tokio ? "tokio" : rec.go ? "go" : rec.usdt ? "usdt" : NULL,
 			.mode = task_mode_name(env.mode),
 			.tasks = tasks_json,
 			.spawn_sites = sites_json,
-			.has_wait = (rec.tokio && env.mode >= MODE_LIFECYCLE) || rec.go,
+			.tasks_omitted = tasks_omitted,
+			.has_wait = ((rec.tokio || rec.usdt) && env.mode >= MODE_LIFECYCLE) || rec.go,
 			.has_alloc = collector_alloc_profile(rec.col) != NULL,
 			.runtime_json = go_json,
 			.runtime_key = rec.go ? "go" : NULL,
@@ -767,6 +821,7 @@ out:
 	sampler_close(sampler);
 	tokio_adaptor_close(rec.tokio);
 	go_adaptor_close(rec.go);
+	usdt_adaptor_close(rec.usdt);
 	collector_free(rec.col);
 	process_close(proc);
 	kallsyms_free(ks);

@@ -31,6 +31,7 @@
 #define REPORT_CPU_FOLDED "cpu.folded"
 #define REPORT_CPU_SVG "cpu.svg"
 #define REPORT_TOP_FUNCTIONS 20
+#define REPORT_MAX_TASKS 2000 /* tasks[] entries; spawn_sites[] sums them all */
 
 struct report_info {
 	pid_t pid;
@@ -51,6 +52,7 @@ struct report_info {
 	const char *runtime;	/* "tokio", or NULL when no runtime adaptor was attached */
 	const char *mode;	/* "sample", "lifecycle", "full" */
 	json_t *tasks;		/* borrowed: task_table_json(), or NULL */
+	size_t tasks_omitted;	/* tasks left out of tasks (REPORT_MAX_TASKS) */
 	json_t *spawn_sites;	/* borrowed: task_sites_json(), or NULL */
 	bool has_wait;		/* wait.* files were written */
 	bool has_alloc;		/* alloc.* files were written */

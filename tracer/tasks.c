@@ -45,7 +45,8 @@ void task_table_free(struct task_table *tt)
 		free(t->spawned_at);
 		free(t->lat_ns);
 		free(t->await_pcs);
-		free(t->wait_reason);
+		free(t->await_reason);
+		free(t->await_frames);
 		free(t);
 	}
 	free(tt->tasks);
@@ -198,17 +199,58 @@ static json_t *latency_json(const uint64_t *ns, size_t n)
 			 "p99", (json_int_t)st.p99, "max", (json_int_t)st.max);
 }
 
-json_t *task_table_json(struct task_table *tt)
+/* How much a task tells: time on CPU, waiting, and its worst scheduling latency. */
+static uint64_t task_weight(const struct task_rec *t)
+{
+	uint64_t worst = 0;
+
+	for (size_t i = 0; i < t->nlat; i++)
+		if (t->lat_ns[i] > worst)
+			worst = t->lat_ns[i];
+	return t->cpu_ns + t->wait_ns + worst;
+}
+
+static int by_weight_desc(const void *a, const void *b)
+{
+	uint64_t x = task_weight(*(struct task_rec *const *)a);
+	uint64_t y = task_weight(*(struct task_rec *const *)b);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 {
 	json_t *arr = json_array();
-	struct task_rec **tasks;
-	size_t n;
+	struct task_rec **tasks, **keep;
+	size_t n, nkeep = 0, nexited = 0;
 
+	*omitted = 0;
 	if (!arr)
 		return NULL;
 	tasks = task_list(tt, &n);
-	for (size_t i = 0; i < n; i++) {
-		const struct task_rec *t = tasks[i];
+	keep = malloc((n ? n : 1) * sizeof(*keep));
+	if (!keep) {
+		json_decref(arr);
+		return NULL;
+	}
+	/* Live tasks first (a leak is a live task), then the exited ones that weigh most. */
+	for (size_t i = 0; i < n; i++)
+		if (!tasks[i]->exited_ns)
+			keep[nkeep++] = tasks[i];
+	for (size_t i = 0; i < n; i++)
+		if (tasks[i]->exited_ns)
+			keep[nkeep + nexited++] = tasks[i];
+	qsort(keep, nkeep, sizeof(*keep), by_weight_desc);
+	qsort(keep + nkeep, nexited, sizeof(*keep), by_weight_desc);
+	if (nkeep + nexited > max) {
+		*omitted = nkeep + nexited - max;
+		nkeep = max;
+	} else {
+		nkeep += nexited;
+	}
+	qsort(keep, nkeep, sizeof(*keep), by_id);
+	for (size_t i = 0; i < nkeep; i++) {
+		const struct task_rec *t = keep[i];
 		json_t *o = json_pack(
 			"{sIsosssosbsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
 			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
@@ -221,10 +263,12 @@ json_t *task_table_json(struct task_table *tt)
 			latency_json(t->lat_ns, t->nlat));
 
 		if (!o || json_array_append_new(arr, o)) {
+			free(keep);
 			json_decref(arr);
 			return NULL;
 		}
 	}
+	free(keep);
 	return arr;
 }
 

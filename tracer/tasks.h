@@ -43,16 +43,20 @@ struct task_rec {
 	uint64_t exited_ns;    /* 0 while alive */
 	uint64_t polls, busy_ns, max_poll_ns, wait_ns, cpu_ns;
 	uint64_t suspended_since; /* 0 when not suspended */
-	char *wait_reason;	  /* the runtime's reason for the current or last wait; NULL */
 	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
 	uint32_t poll_tid;
 	size_t nlat, cap_lat;
 	uint64_t *lat_ns;      /* scheduling latencies, in arrival order */
 	size_t nawait;
 	uint64_t *await_pcs;   /* user stack of the last await point, leaf first; owned */
+	/* What the runtime said of the last suspension (USDT markers), else NULL / 0: */
+	char *await_reason;			/* why it waits: the wait profile's reason */
+	uint64_t await_object;			/* what it waits on */
+	struct logical_stack *await_frames;	/* its logical frames; owned */
 };
 
 struct task_table;
+struct logical_stack;
 
 struct task_table *task_table_new(void);
 void task_table_free(struct task_table *tt); /* accepts NULL */
@@ -80,8 +84,12 @@ struct latency_stats {
 };
 void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out);
 
-/* report.json: the "tasks" array and the same figures per spawn site ("spawn_sites"). */
-json_t *task_table_json(struct task_table *tt);
+/*
+ * report.json: the "tasks" array, at most max tasks (live ones first, then the exited ones with
+ * the most CPU, wait and latency; *omitted says how many were left out), in id order; and the
+ * same figures per spawn site, for every task ("spawn_sites").
+ */
+json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted);
 json_t *task_sites_json(struct task_table *tt);
 
 /* Terminal summary: top tasks by CPU, by wait, by scheduling latency, and long polls. */

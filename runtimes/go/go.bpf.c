@@ -165,9 +165,9 @@ static __always_inline void event_send(struct task_event *e)
 	__u64 size = TASK_EVENT_SMALL;
 
 	if (e->flags & TASK_EV_PCS) {
-		size = TASK_EVENT_WITH_TLS + (e->ustack_len & (GO_PROBE_STACK_MAX * 8 * 2 - 1));
-		if (size > TASK_EVENT_WITH_TLS + GO_PROBE_STACK_MAX * 8)
-			size = TASK_EVENT_WITH_TLS + GO_PROBE_STACK_MAX * 8;
+		size = TASK_EVENT_WITH_STACK + (e->ustack_len & (GO_PROBE_STACK_MAX * 8 * 2 - 1));
+		if (size > TASK_EVENT_WITH_STACK + GO_PROBE_STACK_MAX * 8)
+			size = TASK_EVENT_WITH_STACK + GO_PROBE_STACK_MAX * 8;
 	}
 	if (bpf_ringbuf_output(&go_events, e, size, 0))
 		count(GO_CNT_DROPS);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #define REFRESH_NS 100000000ULL
+#define STALE_REFRESH_NS 10000000ULL /* sooner when a sample ran an unknown goroutine */
 #define MAX_REFRESH_NS 2000000000ULL
 #define TLS_G_OFFSET (-8) /* runtime.tlsg on linux/amd64 */
 #define GO_PAGE_SIZE 8192
@@ -58,7 +59,7 @@ struct park {
 	uint64_t since;
 	uint64_t chan;	 /* index + 1 into chans; 0: not a channel wait (or closed) */
 	enum chan_dir dir;
-	char site[256];
+	uint64_t site_pc; /* return address into the innermost non-runtime frame; 0: unknown */
 };
 
 struct gc_stats {
@@ -75,7 +76,9 @@ struct go_adaptor {
 	char path[PATH_MAX];	/* the executable, through /proc/PID/root */
 	uint64_t bias;
 	struct hashmap *goids; /* g address -> goid, from the last snapshot */
-	uint64_t last_refresh_ns, refresh_every_ns;
+	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
+	bool stale; /* a sample ran a goroutine the last snapshot did not have */
+	bool waits_sampled; /* the wait profile comes from snapshots (sample mode, no gopark) */
 
 	enum task_mode mode;
 	struct collector *col;
@@ -287,16 +290,20 @@ static void name_goroutine(struct go_adaptor *ga, struct task_rec *t, const stru
 void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 {
 	uint64_t start = monotonic_ns(), since_last = start - ga->last_refresh_ns, took;
-	bool sample_waits = ga->col && ga->mode == MODE_SAMPLE && ga->last_refresh_ns;
+	bool sample_waits = ga->col && ga->waits_sampled && ga->last_refresh_ns;
 	struct goroutine *gs;
 	struct hashmap *goids;
 	size_t n;
 
-	if (!ga->gb->allgs || since_last < ga->refresh_every_ns)
+	if (!ga->gb->allgs || (since_last < ga->refresh_every_ns &&
+				(!ga->stale || since_last < STALE_REFRESH_NS ||
+				 since_last < 20 * ga->snapshot_ns)))
 		return;
+	ga->stale = false;
 	if (go_snapshot(&ga->gp, &gs, &n))
 		return;
 	took = monotonic_ns() - start;
+	ga->snapshot_ns = took;
 	ga->last_refresh_ns = start;
 	goids = hashmap_new();
 	if (!goids) {
@@ -348,6 +355,8 @@ uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_
 		return goid;
 	/* Newer than the last snapshot; a g0 (a scheduler stack) reads goid 0: no goroutine. */
 	id = go_read_goid(&ga->gp, g);
+	if (id > 0)
+		ga->stale = true;
 	return id > 0 ? (uint64_t)id : 0;
 }
 
@@ -430,6 +439,15 @@ static void attach_hook(struct go_adaptor *ga, const struct hook *h)
 	}
 	if (err) {
 		warn(ga, "%s is not in the binary: no %s", h->fn, h->view);
+		ga->waits_sampled |= strcmp(h->prog, "go_gopark") == 0;
+		return;
+	}
+	/* Parks inlined elsewhere would be missed: sample every park from snapshots instead. */
+	if (f.inlined_copies > 0 && strcmp(h->prog, "go_gopark") == 0) {
+		warn(ga, "%s is inlined in %d places (a PGO build?): the wait profile is sampled "
+			 "from goroutine snapshots, and channel blocking is not measured",
+		     name, f.inlined_copies);
+		ga->waits_sampled = true;
 		return;
 	}
 	if (f.inlined_copies > 0)
@@ -447,6 +465,8 @@ static void attach_hook(struct go_adaptor *ga, const struct hook *h)
 	}
 	if (err)
 		warn(ga, "cannot attach a probe to %s (%s): no %s", name, strerror(-err), h->view);
+	if (err && strcmp(h->prog, "go_gopark") == 0)
+		ga->waits_sampled = true; /* from goroutine snapshots */
 }
 
 /* runtime.class_to_size and class_to_allocnpages, read from the process. */
@@ -501,6 +521,7 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 
 	ga->mode = mode;
 	ga->col = col;
+	ga->waits_sampled = mode == MODE_SAMPLE;
 	ga->hchan_lock_offset = hchan_lock_offset(ga->gb);
 	ga->skel = go_bpf__open();
 	if (!ga->skel)
@@ -523,7 +544,7 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
 		if (hooks[i].mode <= mode)
 			attach_hook(ga, &hooks[i]);
-	if (mode >= MODE_LIFECYCLE)
+	if (mode >= MODE_LIFECYCLE && !ga->waits_sampled)
 		seed_waits(ga);
 	return 0;
 }
@@ -545,23 +566,23 @@ static struct chan_stat *chan_get(struct go_adaptor *ga, uint64_t addr)
 	return &ga->chans[ga->nchans++];
 }
 
-/* "function (file:line)" of the innermost frame outside the runtime in a park stack. */
-static void user_site(struct go_adaptor *ga, const struct task_event *e, size_t size, char *out,
-		      size_t len)
+/* The innermost return address outside the runtime in a park stack; 0 when none. */
+static uint64_t user_site(struct go_adaptor *ga, const struct task_event *e, size_t size)
 {
 	size_t n = e->ustack_len / 8;
+	char text[512];
 
-	out[0] = 0;
-	if (!(e->flags & TASK_EV_PCS) || size < TASK_EVENT_WITH_TLS + n * 8)
-		return;
+	if (!(e->flags & TASK_EV_PCS) || size < TASK_EVENT_WITH_STACK + n * 8)
+		return 0;
 	for (size_t i = 1; i < n; i++) {
 		uint64_t pc;
 
 		memcpy(&pc, e->ustack + i * 8, 8);
-		if (go_describe_pc(ga->proc, pc - 1, out, len) && strncmp(out, "runtime.", 8) != 0)
-			return;
+		if (go_describe_pc(ga->proc, pc - 1, text, sizeof(text)) &&
+		    strncmp(text, "runtime.", 8) != 0)
+			return pc;
 	}
-	out[0] = 0;
+	return 0;
 }
 
 static struct park *park_get(struct go_adaptor *ga, uint64_t goid, bool create)
@@ -598,7 +619,7 @@ static void on_park(struct go_adaptor *ga, const struct task_event *e, size_t si
 	p->since = e->time_ns;
 	p->chan = (uint64_t)(ch - ga->chans) + 1;
 	p->dir = send ? CHAN_SEND : CHAN_RECV;
-	user_site(ga, e, size, p->site, sizeof(p->site));
+	p->site_pc = user_site(ga, e, size);
 }
 
 static void charge_site(struct chan_stat *ch, enum chan_dir d, const char *site, uint64_t ns)
@@ -625,6 +646,7 @@ static void on_unpark(struct go_adaptor *ga, uint64_t goid, uint64_t now)
 {
 	struct park *p = park_get(ga, goid, false);
 	struct chan_stat *ch;
+	char site[512];
 	uint64_t ns;
 
 	if (!p || !p->chan)
@@ -636,7 +658,9 @@ static void on_unpark(struct go_adaptor *ga, uint64_t goid, uint64_t now)
 	ch->wait_ns[p->dir] += ns;
 	if (ns > ch->max_ns[p->dir])
 		ch->max_ns[p->dir] = ns;
-	charge_site(ch, p->dir, p->site[0] ? p->site : "[unknown]", ns);
+	if (!p->site_pc || !go_describe_pc(ga->proc, p->site_pc - 1, site, sizeof(site)))
+		strcpy(site, "[unknown]");
+	charge_site(ch, p->dir, site, ns);
 }
 
 static void on_gc(struct go_adaptor *ga, const struct task_event *e)
@@ -723,7 +747,7 @@ static int on_event(void *ctx, void *data, size_t size)
 			uint64_t pcs[GO_PROBE_STACK_MAX];
 			size_t n = e->ustack_len / 8;
 
-			if (n > GO_PROBE_STACK_MAX || size < TASK_EVENT_WITH_TLS + n * 8)
+			if (n > GO_PROBE_STACK_MAX || size < TASK_EVENT_WITH_STACK + n * 8)
 				n = 0;
 			memcpy(pcs, e->ustack, n * 8);
 			for (size_t i = 1; i < n; i++)

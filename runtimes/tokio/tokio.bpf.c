@@ -21,13 +21,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "sampler.h"
-#include "task.h"
-#include "ustack.bpf.h"
+#include "task_events.bpf.h"
+#include "running.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 targ_tgid = 0;
 const volatile __u64 next_id_addr = 0;	    /* runtime address of NEXT_ID */
 const volatile __s64 tls_offset = 0;	    /* CONTEXT from the thread pointer */
 const volatile __u32 tls_bytes = 0;
@@ -43,47 +41,11 @@ const volatile bool poll_exits = false;
 #define STATE_NOTIFIED 0x4
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
-} task_events SEC(".maps");
-
-struct scratch {
-	struct task_event e;
-	__u8 pad[SAMPLER_PAGE_SIZE];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct task_info);
 } tasks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct thread_polls);
-} threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} task_drops SEC(".maps");
-
-static __always_inline bool is_target(void)
-{
-	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
-}
 
 static __always_inline __u64 task_id_of(__u64 header)
 {
@@ -108,63 +70,11 @@ static __always_inline __u64 task_state_of(__u64 header)
 	return state;
 }
 
-static __always_inline struct task_event *event_begin(__u32 kind, __u64 task, __u64 header)
-{
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	if (!s)
-		return NULL;
-	s->e.kind = kind;
-	s->e.pid = pid_tgid >> 32;
-	s->e.tid = (__u32)pid_tgid;
-	s->e.flags = 0;
-	s->e.time_ns = bpf_ktime_get_ns();
-	s->e.task = task;
-	s->e.value = 0;
-	s->e.object = header;
-	s->e.type = 0;
-	s->e.tls_len = 0;
-	s->e.ustack_len = 0;
-	return &s->e;
-}
-
 static __always_inline void event_add_tls(struct task_event *e)
 {
 	e->tls_len = tls_copy(e->tls, tls_offset, tls_bytes);
 	if (e->tls_len)
 		e->flags |= TASK_EV_TLS;
-}
-
-static __always_inline void event_add_stack(struct task_event *e)
-{
-	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	if (!r)
-		return;
-	ustack_save_regs(e->regs, r);
-	e->ustack_len = ustack_copy(e->ustack, e->regs[SREG_SP]);
-	e->flags |= TASK_EV_STACK;
-}
-
-static __always_inline void event_send(struct task_event *e)
-{
-	__u64 size = TASK_EVENT_SMALL;
-	__u32 zero = 0;
-	__u64 *drops;
-
-	if (e->flags & (TASK_EV_TLS | TASK_EV_STACK))
-		size = TASK_EVENT_WITH_TLS;
-	if (e->flags & TASK_EV_STACK)
-		size += e->ustack_len;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
-	if (bpf_ringbuf_output(&task_events, e, size, 0)) {
-		drops = bpf_map_lookup_elem(&task_drops, &zero);
-		if (drops)
-			*drops += 1;
-	}
 }
 
 static __always_inline struct task_info *task_info_get(__u64 id)

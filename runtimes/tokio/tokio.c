@@ -3,6 +3,7 @@
 #include "tokio.skel.h"
 #include "hashmap.h"
 #include "tasks.h"
+#include "cpu_sampler.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -471,18 +472,5 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 
 uint64_t tokio_dropped_events(struct tokio_adaptor *ta)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	uint64_t total = 0, *vals;
-	__u32 zero = 0;
-
-	if (!ta->skel || ncpus <= 0)
-		return 0;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (!vals)
-		return 0;
-	if (bpf_map_lookup_elem(bpf_map__fd(ta->skel->maps.task_drops), &zero, vals) == 0)
-		for (int i = 0; i < ncpus; i++)
-			total += vals[i];
-	free(vals);
-	return total;
+	return ta->skel ? percpu_counter_sum(bpf_map__fd(ta->skel->maps.task_drops), 0) : 0;
 }

@@ -29,7 +29,7 @@ start_bg() {
 	PIDS+=("$BG_PID")
 }
 
-# total FILE: sum of counts in a folded file.
+# total FILE: sum of counts in a folded file (%.0f: mawk prints big numbers as 1.2e+09).
 total() {
 	awk '{ s += $NF } END { printf "%.0f\n", s }' "$1"
 }

@@ -95,6 +95,7 @@ Test(tasks, json_has_the_report_fields)
 	struct task_table *tt = task_table_new();
 	struct task_rec *t = add(tt, 5, TASK_ROOT, "app::worker::{{closure}}");
 	json_t *arr, *o, *lat, *sites;
+	size_t omitted;
 
 	task_set_string(&t->spawned_at, "app::main (main.rs:10)");
 	t->polls = 3;
@@ -104,8 +105,9 @@ Test(tasks, json_has_the_report_fields)
 	task_add_latency(t, 2000);
 	task_add_latency(t, 4000);
 	add(tt, 6, 5, "app::child")->wait_ns = 5;
-	arr = task_table_json(tt);
+	arr = task_table_json(tt, 100, &omitted);
 	cr_assert_eq(json_array_size(arr), 2);
+	cr_assert_eq(omitted, 0);
 	o = json_array_get(arr, 0);
 	cr_assert_eq(json_integer_value(json_object_get(o, "id")), 5);
 	cr_assert_eq(json_integer_value(json_object_get(o, "parent")), 0);
@@ -124,5 +126,30 @@ Test(tasks, json_has_the_report_fields)
 	cr_assert_eq(json_array_size(sites), 2);
 	json_decref(arr);
 	json_decref(sites);
+	task_table_free(tt);
+}
+
+/* A service makes tasks by the million: tasks[] keeps the live ones, then the heaviest exited. */
+Test(tasks, tasks_json_keeps_live_then_heaviest_exited)
+{
+	struct task_table *tt = task_table_new();
+	json_t *arr;
+	size_t omitted;
+
+	for (uint64_t id = 1; id <= 10; id++) {
+		struct task_rec *t = add(tt, id, TASK_ROOT, "t");
+
+		t->cpu_ns = id * 1000;
+		t->exited_ns = id <= 6 ? id : 0; /* 7..10 live, with the most CPU among them */
+	}
+	task_get(tt, 9)->cpu_ns = 1; /* live but light: still kept */
+	arr = task_table_json(tt, 6, &omitted);
+	cr_assert_eq(json_array_size(arr), 6);
+	cr_assert_eq(omitted, 4);
+	/* id order: exited 5 and 6 (heaviest exited), then live 7..10 */
+	for (size_t i = 0; i < 6; i++)
+		cr_assert_eq(json_integer_value(json_object_get(json_array_get(arr, i), "id")),
+			     (json_int_t)(5 + i));
+	json_decref(arr);
 	task_table_free(tt);
 }

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef ASYNCPROF_TASK_EVENTS_BPF_H
+#define ASYNCPROF_TASK_EVENTS_BPF_H
+
+/*
+ * What every runtime's probes share to send task events (bpf/task.h) to user space: the target
+ * process, the ring buffer "task_events" and its per-CPU drop counter "task_drops", and the
+ * per-CPU scratch event that is built before being sent (too big for the BPF stack).
+ *
+ *	e = event_begin(TASK_RUN, id, object);
+ *	... fill e->value, e->flags, event_add_stack(e) ...
+ *	event_send(e);
+ */
+#include "sampler.h"
+#include "task.h"
+#include "ustack.bpf.h"
+
+const volatile __u32 targ_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} task_events SEC(".maps");
+
+/* The padding: see ustack_copy(). */
+struct task_event_scratch {
+	struct task_event e;
+	__u8 pad[SAMPLER_PAGE_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct task_event_scratch);
+} task_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} task_drops SEC(".maps");
+
+static __always_inline bool is_target(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+}
+
+/* The scratch event, its header filled for the current thread and now. */
+static __always_inline struct task_event *event_begin(__u32 kind, __u64 task, __u64 object)
+{
+	__u32 zero = 0;
+	struct task_event_scratch *s = bpf_map_lookup_elem(&task_scratch, &zero);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!s)
+		return NULL;
+	s->e.kind = kind;
+	s->e.pid = pid_tgid >> 32;
+	s->e.tid = (__u32)pid_tgid;
+	s->e.flags = 0;
+	s->e.time_ns = bpf_ktime_get_ns();
+	s->e.task = task;
+	s->e.value = 0;
+	s->e.object = object;
+	s->e.type = 0;
+	s->e.tls_len = 0;
+	s->e.ustack_len = 0;
+	return &s->e;
+}
+
+/* Adds the user registers and stack: user space unwinds them (a spawn site, an await point). */
+static __always_inline void event_add_stack(struct task_event *e)
+{
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if (!r)
+		return;
+	ustack_save_regs(e->regs, r);
+	e->ustack_len = ustack_copy(e->ustack, e->regs[SREG_SP]);
+	e->flags |= TASK_EV_STACK;
+}
+
+static __always_inline void event_send(struct task_event *e)
+{
+	__u64 size = task_event_size(e);
+	__u32 zero = 0;
+	__u64 *drops;
+
+	if (size > sizeof(*e))
+		return;
+	if (bpf_ringbuf_output(&task_events, e, size, 0)) {
+		drops = bpf_map_lookup_elem(&task_drops, &zero);
+		if (drops)
+			*drops += 1;
+	}
+}
+
+#endif

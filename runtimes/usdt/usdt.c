@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+#include "usdt.h"
+#include "usdt.skel.h"
+#include "usdt_binary.h"
+#include "cpu_sampler.h"
+#include "symbolizer.h"
+#include "tasks.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_MARKED_OBJECTS 16
+
+/* An executable or library with markers. */
+struct marked_object {
+	char path[PATH_MAX]; /* through /proc/PID/root */
+	struct usdt_binary *ub;
+};
+
+struct usdt_adaptor {
+	struct process *proc;
+	bool lifecycle, verbose;
+	struct marked_object objects[MAX_MARKED_OBJECTS];
+	size_t nobjects;
+	char **run_functions; /* the functions holding task_run markers: where tasks begin */
+	size_t nrun_functions;
+	char description[128];
+	struct collector *col;
+	struct usdt_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	size_t nlinks;
+};
+
+static bool seen_path(const struct usdt_adaptor *ua, const char *path)
+{
+	for (size_t i = 0; i < ua->nobjects; i++)
+		if (strcmp(ua->objects[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+static int add_run_function(struct usdt_adaptor *ua, const char *name)
+{
+	char **names;
+
+	for (size_t i = 0; i < ua->nrun_functions; i++)
+		if (strcmp(ua->run_functions[i], name) == 0)
+			return 0;
+	names = realloc(ua->run_functions, (ua->nrun_functions + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	ua->run_functions = names;
+	names[ua->nrun_functions] = strdup(name);
+	if (!names[ua->nrun_functions])
+		return -ENOMEM;
+	ua->nrun_functions++;
+	return 0;
+}
+
+/* Names the innermost function (inlined or not) around each task_run marker of the object. */
+static int find_run_functions(struct usdt_adaptor *ua, const struct proc_mapping *m,
+			      const struct usdt_binary *ub)
+{
+	struct elf_object *obj = symbolizer_object(ua->proc->sym, ua->proc->pid, m);
+	struct sym_frame frames[SYM_MAX_INLINE];
+
+	if (!obj)
+		return 0;
+	for (size_t i = 0; i < ub->nsites; i++) {
+		int err;
+
+		if (ub->sites[i].probe != USDT_TASK_RUN ||
+		    elf_object_symbolize(obj, ub->sites[i].pc, frames, SYM_MAX_INLINE) <= 0 ||
+		    !frames[0].function)
+			continue;
+		err = add_run_function(ua, frames[0].function);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Reads the markers of each file-backed executable mapping (the executable, its libraries). */
+static int find_markers(struct usdt_adaptor *ua)
+{
+	const struct proc_maps *maps = ua->proc->maps;
+	size_t nsites = 0;
+	unsigned int probes = 0;
+
+	for (size_t i = 0; i < maps->count && ua->nobjects < MAX_MARKED_OBJECTS; i++) {
+		const struct proc_mapping *m = &maps->mappings[i];
+		struct marked_object *mo = &ua->objects[ua->nobjects];
+		int err;
+
+		if (!m->executable || !procmaps_is_file(m))
+			continue;
+		snprintf(mo->path, sizeof(mo->path), "/proc/%d/root%s", ua->proc->pid, m->path);
+		if (seen_path(ua, mo->path) || usdt_binary_read(mo->path, &mo->ub))
+			continue;
+		if (!mo->ub->nsites) {
+			usdt_binary_free(mo->ub);
+			mo->ub = NULL;
+			continue;
+		}
+		err = find_run_functions(ua, m, mo->ub);
+		if (err)
+			return err;
+		nsites += mo->ub->nsites;
+		probes |= mo->ub->probes;
+		ua->nobjects++;
+	}
+	snprintf(ua->description, sizeof(ua->description), "%s (%d markers, %zu sites%s)",
+		 ua->proc->comm, __builtin_popcount(probes), nsites,
+		 ua->nobjects > 1 ? ", with libraries" : "");
+	return ua->nobjects ? 0 : -ENOENT;
+}
+
+int usdt_adaptor_open(struct process *proc, bool lifecycle, bool verbose,
+		      struct usdt_adaptor **out)
+{
+	struct usdt_adaptor *ua = calloc(1, sizeof(*ua));
+	int err;
+
+	if (!ua)
+		return -ENOMEM;
+	ua->proc = proc;
+	ua->lifecycle = lifecycle;
+	ua->verbose = verbose;
+	err = find_markers(ua);
+	if (err) {
+		usdt_adaptor_close(ua);
+		return err;
+	}
+	*out = ua;
+	return 0;
+}
+
+void usdt_adaptor_close(struct usdt_adaptor *ua)
+{
+	if (!ua)
+		return;
+	ring_buffer__free(ua->rb);
+	for (size_t i = 0; i < ua->nlinks; i++)
+		bpf_link__destroy(ua->links[i]);
+	free(ua->links);
+	usdt_bpf__destroy(ua->skel);
+	for (size_t i = 0; i < ua->nobjects; i++)
+		usdt_binary_free(ua->objects[i].ub);
+	for (size_t i = 0; i < ua->nrun_functions; i++)
+		free(ua->run_functions[i]);
+	free(ua->run_functions);
+	free(ua);
+}
+
+const char *usdt_description(const struct usdt_adaptor *ua)
+{
+	return ua->description;
+}
+
+static bool is_run_function(void *ctx, const char *function)
+{
+	const struct usdt_adaptor *ua = ctx;
+
+	for (size_t i = 0; i < ua->nrun_functions; i++)
+		if (strcmp(ua->run_functions[i], function) == 0)
+			return true;
+	return false;
+}
+
+/* The task model's events, plus the poll figures the run and stop markers measure exactly. */
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct usdt_adaptor *ua = ctx;
+	const struct task_event *e = data;
+	bool spawn = e->kind == TASK_CREATE;
+	struct task_rec *t;
+
+	if (size < TASK_EVENT_SMALL)
+		return 0;
+	/* value: the parent of a spawn, the waker of a wake. */
+	collector_task_event(ua->col, e, size,
+			     spawn || e->kind == TASK_RUNNABLE ? e->value : 0, spawn, NULL, false);
+	t = task_find(collector_tasks(ua->col), e->task);
+	if (!t)
+		return 0;
+	if (e->kind == TASK_RUN) {
+		t->polls++;
+	} else if (e->kind == TASK_STOP && e->value) {
+		t->busy_ns += e->value;
+		if (e->value > t->max_poll_ns)
+			t->max_poll_ns = e->value;
+	}
+	return 0;
+}
+
+/*
+ * The order matters while the program runs: a stop or a pop attached before its run or push
+ * only finds nothing to end, while a run or push attached alone would pile up.
+ */
+static const enum usdt_probe attach_order[] = {
+	USDT_TASK_EXIT,	   USDT_TASK_STOP,   USDT_FRAME_POP, USDT_TASK_SUSPEND,
+	USDT_TASK_RUNNABLE, USDT_TASK_CREATE, USDT_TASK_RUN,  USDT_FRAME_PUSH,
+};
+
+static struct bpf_program *program_of(struct usdt_bpf *skel, enum usdt_probe probe)
+{
+	switch (probe) {
+	case USDT_TASK_CREATE:
+		return skel->progs.task_create;
+	case USDT_TASK_RUNNABLE:
+		return skel->progs.task_runnable;
+	case USDT_TASK_RUN:
+		return skel->progs.task_run;
+	case USDT_TASK_STOP:
+		return skel->progs.task_stop;
+	case USDT_TASK_SUSPEND:
+		return skel->progs.task_suspend;
+	case USDT_TASK_EXIT:
+		return skel->progs.task_exit;
+	case USDT_FRAME_PUSH:
+		return skel->progs.frame_push;
+	case USDT_FRAME_POP:
+		return skel->progs.frame_pop;
+	default:
+		return NULL;
+	}
+}
+
+static int attach_markers(struct usdt_adaptor *ua)
+{
+	size_t n = sizeof(attach_order) / sizeof(attach_order[0]);
+
+	ua->links = calloc(n * ua->nobjects, sizeof(*ua->links));
+	if (!ua->links)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		enum usdt_probe p = attach_order[i];
+
+		if (!ua->lifecycle && (p == USDT_TASK_RUNNABLE || p == USDT_TASK_SUSPEND))
+			continue;
+		for (size_t o = 0; o < ua->nobjects; o++) {
+			const struct marked_object *mo = &ua->objects[o];
+			struct bpf_link *link;
+
+			if (!(mo->ub->probes & (1u << p)))
+				continue;
+			link = bpf_program__attach_usdt(program_of(ua->skel, p), ua->proc->pid,
+							mo->path, "asyncprof", usdt_probe_names[p],
+							NULL);
+			if (!link) {
+				int err = -errno;
+
+				fprintf(stderr, "asyncprof: cannot attach to the %s markers of %s: "
+						"%s\n",
+					usdt_probe_names[p], mo->path, strerror(-err));
+				return err;
+			}
+			ua->links[ua->nlinks++] = link;
+		}
+	}
+	return 0;
+}
+
+int usdt_adaptor_attach(struct usdt_adaptor *ua, struct collector *col, int threads_fd,
+			int frames_fd)
+{
+	int err;
+
+	ua->col = col;
+	collector_set_runtime(col, NULL, ua->lifecycle, "task_id");
+	collector_set_task_boundary(col, is_run_function, ua, true);
+
+	ua->skel = usdt_bpf__open();
+	if (!ua->skel)
+		return -errno;
+	ua->skel->rodata->targ_tgid = ua->proc->pid;
+	err = bpf_map__reuse_fd(ua->skel->maps.threads, threads_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(ua->skel->maps.frames, frames_fd);
+	if (err)
+		return err;
+	err = usdt_bpf__load(ua->skel);
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot load the USDT probes: %s\n", strerror(-err));
+		return err;
+	}
+	ua->rb = ring_buffer__new(bpf_map__fd(ua->skel->maps.task_events), handle_event, ua, NULL);
+	if (!ua->rb)
+		return -errno;
+	err = attach_markers(ua);
+	if (err)
+		return err;
+	if (ua->verbose)
+		fprintf(stderr, "asyncprof: usdt: %zu probes attached in %zu objects; tasks begin in "
+				"%zu functions\n",
+			ua->nlinks, ua->nobjects, ua->nrun_functions);
+	return 0;
+}
+
+int usdt_consume(struct usdt_adaptor *ua)
+{
+	return ua->rb ? ring_buffer__consume(ua->rb) : 0;
+}
+
+uint64_t usdt_dropped_events(struct usdt_adaptor *ua)
+{
+	return ua->skel ? percpu_counter_sum(bpf_map__fd(ua->skel->maps.task_drops), 0) : 0;
+}
