@@ -168,6 +168,14 @@ go_build     = mkdir -p $(@D) && cd examples/go/$(1) && \
 	       GOPATH=$(GO_HOME)/gopath HOME=$(GO_HOME)/home /usr/lib/go-$(2)/bin/go build $(3) \
 	       -o $(abspath $@) .
 
+# A PGO build (Go 1.23) from a CPU profile of a ping-pong run (made by `pingpong 3 /dev/null
+# FILE`, kept because a profile's hot edges vary from run to run): with it the compiler inlines
+# runtime.gopark into the channel operations, the case the adaptor must detect.
+GO_EXAMPLES += $(BUILD)/examples/go/pingpong-go1.23-pgo
+$(BUILD)/examples/go/pingpong-go1.23-pgo: examples/go/pingpong/main.go examples/go/pingpong-gopark.pprof
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,pingpong,1.23,-pgo=$(abspath examples/go/pingpong-gopark.pprof))
+
 .PHONY: go-examples
 go-examples: $(GO_EXAMPLES)
 

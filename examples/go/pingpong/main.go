@@ -2,14 +2,17 @@
 // costliest pattern for a tracer that probes the scheduler (every round trip
 // parks and wakes each side once).
 //
-// Usage: pingpong SECONDS [RESULT_FILE]
+// Usage: pingpong SECONDS [RESULT_FILE [CPU_PROFILE]]
 //
-// RESULT_FILE gets the round trips per second.
+// RESULT_FILE gets the round trips per second. CPU_PROFILE gets Go's own CPU
+// profile of the run, which the build uses for a PGO variant (the Go compiler
+// then inlines runtime.gopark into the channel operations).
 package main
 
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"time"
 )
@@ -30,6 +33,15 @@ func main() {
 	if err != nil || secs <= 0 {
 		fmt.Fprintln(os.Stderr, "pingpong: bad SECONDS")
 		os.Exit(2)
+	}
+	if len(os.Args) > 3 {
+		f, err := os.Create(os.Args[3])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pingpong:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	ping, reply := make(chan int), make(chan int)
 	go pong(ping, reply)

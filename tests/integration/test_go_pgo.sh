@@ -1,0 +1,24 @@
+# A PGO build inlines runtime.gopark into the channel operations (Go 1.23, profile from a
+# ping-pong run): a probe on gopark would miss nearly every park. The adaptor must see the
+# inlined copies in DWARF, say so, and sample the wait profile from goroutine snapshots instead,
+# while the plain build keeps the exact probe.
+source "$(dirname "$0")/lib.sh"
+
+"$ASYNCPROF" run --mode lifecycle -o "$WORK/pgo" -- "$EXAMPLES/go/pingpong-go1.23-pgo" 3 \
+	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "run failed"; }
+check_outputs "$WORK/pgo"
+grep -q 'runtime.gopark is inlined in [0-9]* places' "$WORK/stderr" ||
+	{ cat "$WORK/stderr"; fail "no warning about the inlined gopark"; }
+jq -e '[.warnings[] | select(test("gopark is inlined"))] | length == 1' "$WORK/pgo/report.json" >/dev/null ||
+	fail "report.json lacks the inlined-gopark warning"
+# Both sides of the ping-pong wait on channels most of the time: the sampled profile says so.
+dur_ms=$(jq '.duration_s * 1000 | floor' "$WORK/pgo/report.json")
+chan_ms=$(($(count_matching "$WORK/pgo/wait.folded" 'runtime\.chan(send|recv)') / 1000000))
+expect_between "PGO build: channel waits sampled from snapshots, % of one goroutine's run" \
+	$((chan_ms * 100 / dur_ms)) 30 200
+pprof -tags "$WORK/pgo/wait.pb.gz" 2>/dev/null | grep -q 'chan receive' || fail "no 'chan receive' reason"
+
+"$ASYNCPROF" run --mode lifecycle -d 1 -o "$WORK/plain" -- "$EXAMPLES/go/pingpong-go1.23" 2 \
+	>/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "run failed"; }
+grep -q 'inlined' "$WORK/stderr" && fail "the plain build is reported as inlined"
+ok "plain build: gopark probed exactly"
