@@ -80,7 +80,7 @@
  *	void sleep_ms(int ms)         // inside a coroutine
  *	{
  *		ASYNCPROF_TASK_SUSPEND(current_id(), "timer", NULL);
- *		arm_timer(ms, current());  // the timer thread calls ASYNCPROF_TASK_RUNNABLE(id, 0)
+ *		arm_timer(ms, current()); // its thread calls ASYNCPROF_TASK_RUNNABLE(id, 0)
  *		yield_to_scheduler();
  *	}
  *
