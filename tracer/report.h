@@ -48,7 +48,7 @@ struct report_info {
 	double profiler_cpu_s;		/* the profiler's own CPU time, start-up included */
 	double profiler_recording_cpu_s; /* its CPU time while recording (duration_ns) */
 	uint64_t profiler_max_rss_kb;	/* the profiler's own peak resident memory */
-	const char *runtime;	/* "tokio", or NULL when no runtime adaptor was attached */
+	const char *runtime;	/* "tokio", "go", "usdt", or NULL when no adaptor was attached */
 	const char *mode;	/* "sample", "lifecycle", "full" */
 	json_t *tasks;		/* borrowed: task_table_json(), or NULL */
 	json_t *spawn_sites;	/* borrowed: task_sites_json(), or NULL */
