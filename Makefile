@@ -30,7 +30,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
-	    $(BUILD)/examples/coro $(BUILD)/examples/marker_bench
+	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
 	    $(BUILD)/tests/fixtures/markers
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
@@ -126,6 +126,11 @@ $(BUILD)/examples/coro: examples/c-usdt/coro.c probes/asyncprof.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USDT_CFLAGS) -pthread $< -o $@
+
+$(BUILD)/examples/interp: examples/c-usdt/interp.c probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) $< -o $@
 
 $(BUILD)/examples/marker_bench: examples/c-usdt/marker_bench.c examples/c-usdt/marker_loop.c \
 				examples/c-usdt/marker_loop.h probes/asyncprof.h

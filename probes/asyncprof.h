@@ -80,7 +80,7 @@
  *	void sleep_ms(int ms)         // inside a coroutine
  *	{
  *		ASYNCPROF_TASK_SUSPEND(current_id(), "timer", NULL);
- *		arm_timer(ms, current());  // the timer thread calls ASYNCPROF_TASK_RUNNABLE(id, 0)
+ *		arm_timer(ms, current()); // its thread calls ASYNCPROF_TASK_RUNNABLE(id, 0)
  *		yield_to_scheduler();
  *	}
  *
@@ -171,10 +171,25 @@ ASYNCPROF_SEMAPHORE_(frame_pop);
 #define ASYNCPROF_PEDANTIC_ON_
 #endif
 
+/*
+ * The tracer reads a string where it cannot fault a page in: a literal that only a marker uses
+ * may sit in a page the program never touched. So a traced marker reads its string first (up
+ * to the 64 bytes the tracer keeps).
+ */
+static inline const void *asyncprof_string_(const char *s)
+{
+	const volatile char *p = s;
+
+	for (int i = 0; p && i < 64 && p[i]; i++)
+		;
+	return s;
+}
+
 /* Ids travel as 8-byte integers and strings and objects as pointers, whatever the caller's
  * types, so the tracer reads every argument the same way. */
 #define ASYNCPROF_ID_(id) ((unsigned long long)(id))
 #define ASYNCPROF_PTR_(p) ((const void *)(p))
+#define ASYNCPROF_STR_(s) asyncprof_string_((const char *)(s))
 
 /* The probe is named in the body, not passed as an argument, so that it expands after the
  * pragma (arguments are expanded before it). */
@@ -188,17 +203,17 @@ ASYNCPROF_SEMAPHORE_(frame_pop);
 
 #define ASYNCPROF_TASK_CREATE(id, parent_id, name)                                                 \
 	ASYNCPROF_MARK_(task_create, 3, ASYNCPROF_ID_(id), ASYNCPROF_ID_(parent_id),               \
-			ASYNCPROF_PTR_(name))
+			ASYNCPROF_STR_(name))
 #define ASYNCPROF_TASK_RUNNABLE(id, waker_id)                                                      \
 	ASYNCPROF_MARK_(task_runnable, 2, ASYNCPROF_ID_(id), ASYNCPROF_ID_(waker_id))
 #define ASYNCPROF_TASK_RUN(id) ASYNCPROF_MARK_(task_run, 1, ASYNCPROF_ID_(id))
 #define ASYNCPROF_TASK_STOP(id) ASYNCPROF_MARK_(task_stop, 1, ASYNCPROF_ID_(id))
 #define ASYNCPROF_TASK_SUSPEND(id, reason, object)                                                 \
-	ASYNCPROF_MARK_(task_suspend, 3, ASYNCPROF_ID_(id), ASYNCPROF_PTR_(reason),                \
+	ASYNCPROF_MARK_(task_suspend, 3, ASYNCPROF_ID_(id), ASYNCPROF_STR_(reason),                \
 			ASYNCPROF_PTR_(object))
 #define ASYNCPROF_TASK_EXIT(id) ASYNCPROF_MARK_(task_exit, 1, ASYNCPROF_ID_(id))
-#define ASYNCPROF_FRAME_PUSH(name) ASYNCPROF_MARK_(frame_push, 1, ASYNCPROF_PTR_(name))
-#define ASYNCPROF_FRAME_POP(name) ASYNCPROF_MARK_(frame_pop, 1, ASYNCPROF_PTR_(name))
+#define ASYNCPROF_FRAME_PUSH(name) ASYNCPROF_MARK_(frame_push, 1, ASYNCPROF_STR_(name))
+#define ASYNCPROF_FRAME_POP(name) ASYNCPROF_MARK_(frame_pop, 1, ASYNCPROF_STR_(name))
 
 #endif /* ASYNCPROF_DISABLE */
 

@@ -108,8 +108,8 @@ static const struct argp_option options[] = {
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf and unwinding details", 0 },
-	{ "runtime", 'r', "RUNTIME", 0, "tokio, go, usdt, auto (default: the runtime found) or none",
-	  0 },
+	{ "runtime", 'r', "RUNTIME", 0,
+	  "tokio, go, usdt, auto (default: the runtime found) or none", 0 },
 	{ "mode", 'm', "MODE", 0, "sample (default), lifecycle or full (see above)", 0 },
 	{ "min-age", 'a', "DURATION", 0, "leaks: minimum time blocked, e.g. 2s, 500ms, 5m", 0 },
 	{ "json", 'j', NULL, 0, "leaks: JSON output", 0 },
@@ -195,7 +195,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		else if (strcmp(arg, "none") == 0)
 			env.runtime = RT_NONE;
 		else
-			argp_error(state, "unknown runtime '%s' (tokio, go, usdt, auto or none)", arg);
+			argp_error(state, "unknown runtime '%s' (tokio, go, usdt, auto or none)",
+				   arg);
 		break;
 	case 'm':
 		if (strcmp(arg, "sample") == 0)

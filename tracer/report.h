@@ -49,7 +49,7 @@ struct report_info {
 	double profiler_cpu_s;		/* the profiler's own CPU time, start-up included */
 	double profiler_recording_cpu_s; /* its CPU time while recording (duration_ns) */
 	uint64_t profiler_max_rss_kb;	/* the profiler's own peak resident memory */
-	const char *runtime;	/* "tokio", or NULL when no runtime adaptor was attached */
+	const char *runtime;	/* "tokio", "go", "usdt", or NULL when no adaptor was attached */
 	const char *mode;	/* "sample", "lifecycle", "full" */
 	json_t *tasks;		/* borrowed: task_table_json(), or NULL */
 	size_t tasks_omitted;	/* tasks left out of tasks (REPORT_MAX_TASKS) */

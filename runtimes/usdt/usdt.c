@@ -296,8 +296,8 @@ int usdt_adaptor_attach(struct usdt_adaptor *ua, struct collector *col, int thre
 	if (err)
 		return err;
 	if (ua->verbose)
-		fprintf(stderr, "asyncprof: usdt: %zu probes attached in %zu objects; tasks begin in "
-				"%zu functions\n",
+		fprintf(stderr, "asyncprof: usdt: %zu probes attached in %zu objects; tasks "
+				"begin in %zu functions\n",
 			ua->nlinks, ua->nobjects, ua->nrun_functions);
 	return 0;
 }

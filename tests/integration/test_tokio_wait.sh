@@ -18,11 +18,14 @@ wait_total=$(jq "[.tasks[] | select(.id == $id)][0].wait_ns" "$r")
 dur=$(jq '.duration_s * 1e9 | floor' "$r")
 expect_between "task wait / recording %" "$((wait_total * 100 / dur))" 60 95
 
-# helper_wait's await is line 21 of timer_wait.rs; rustc 1.63 names the frame of an async fn
-# body after GenFuture::poll (with the body's line), or after the async fn when it has an inline
-# record, so the line is what identifies it.
-at_helper=$(pprof -lines -top -cum "$WORK/out/wait.pb.gz" 2>/dev/null |
-	awk '/timer_wait\.rs:21$/ || /timer_wait::helper_wait/ { gsub("%", "", $5); print int($5); exit }')
-expect_between "wait at helper_wait's await (timer_wait.rs:21) %" "${at_helper:-0}" 80 100
+# rustc leaves an async fn's body in GenFuture::poll with no inline record of its own, so
+# helper_wait's await point is known by its line (only the worker task waits here).
+src="$(dirname "$0")/../../examples/tokio/src/bin/timer_wait.rs"
+line=$(grep -n '^ *tokio::time::sleep' "$src" | cut -d: -f1)
+pprof -lines -top -cum -sample_index=wait "$WORK/out/wait.pb.gz" >"$WORK/top.txt"
+at_helper=$(awk -v at="/timer_wait.rs:$line\$" '$NF ~ at { sub(/%/, "", $5); print int($5); exit }' \
+	"$WORK/top.txt")
+[ -n "$at_helper" ] || { cat "$WORK/top.txt"; fail "no wait at timer_wait.rs:$line"; }
+expect_between "wait at helper_wait's await (timer_wait.rs:$line) %" "$at_helper" 80 100
 pprof -tags "$WORK/out/wait.pb.gz" | grep -q 'timer' || fail "no 'timer' reason label"
 ok "wait attributed to the helper's await point"

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+/*
+ * interp: a toy interpreter that marks the functions of the script it runs as logical frames
+ * (probes/asyncprof.h), with no tasks: its CPU profile should read as the script's calls, not
+ * only as the interpreter's loop. The script and its known split of the CPU:
+ *
+ *   main    loops: call update, call draw
+ *   update  1 unit of work                      25%
+ *   draw    1 unit of work, then call shade     25% in draw itself
+ *   shade   2 units of work                     50%, under draw
+ *
+ * A unit is 500 us of the thread's CPU time, so the split holds however much of a CPU the
+ * thread gets. Usage: interp SECONDS
+ */
+#include "asyncprof.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+enum opcode { OP_WORK, OP_CALL, OP_LOOP, OP_RET };
+
+struct op {
+	enum opcode code;
+	int arg; /* OP_WORK: units; OP_CALL: function index */
+};
+
+struct function {
+	const char *name;
+	struct op body[4];
+};
+
+enum { MAIN, UPDATE, DRAW, SHADE };
+
+static const struct function script[] = {
+	[MAIN] = { "main", { { OP_CALL, UPDATE }, { OP_CALL, DRAW }, { OP_LOOP, 0 } } },
+	[UPDATE] = { "update", { { OP_WORK, 1 }, { OP_RET, 0 } } },
+	[DRAW] = { "draw", { { OP_WORK, 1 }, { OP_CALL, SHADE }, { OP_RET, 0 } } },
+	[SHADE] = { "shade", { { OP_WORK, 2 }, { OP_RET, 0 } } },
+};
+
+static volatile uint64_t sink;
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* What OP_WORK costs: the same machine code whatever script function runs it. */
+static __attribute__((noinline)) void op_work(int units)
+{
+	uint64_t end = now_ns(CLOCK_THREAD_CPUTIME_ID) + units * 500000ULL, x = sink;
+
+	while (now_ns(CLOCK_THREAD_CPUTIME_ID) < end)
+		for (int i = 0; i < 1000; i++)
+			x = x * 6364136223846793005ULL + 1;
+	sink = x;
+}
+
+static void interpret(uint64_t deadline)
+{
+	struct {
+		int fn, pc;
+	} stack[8] = { { MAIN, 0 } };
+	int sp = 0;
+
+	ASYNCPROF_FRAME_PUSH(script[MAIN].name);
+	while (sp >= 0) {
+		const struct op *op = &script[stack[sp].fn].body[stack[sp].pc++];
+
+		switch (op->code) {
+		case OP_WORK:
+			op_work(op->arg);
+			break;
+		case OP_CALL:
+			stack[++sp].fn = op->arg;
+			stack[sp].pc = 0;
+			ASYNCPROF_FRAME_PUSH(script[op->arg].name);
+			break;
+		case OP_LOOP:
+			stack[sp].pc = 0;
+			if (now_ns(CLOCK_MONOTONIC) >= deadline)
+				sp = -1;
+			break;
+		case OP_RET:
+			ASYNCPROF_FRAME_POP(script[stack[sp].fn].name);
+			sp--;
+			break;
+		}
+	}
+	ASYNCPROF_FRAME_POP(script[MAIN].name);
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? atof(argv[1]) : 10;
+
+	if (seconds <= 0) {
+		fprintf(stderr, "usage: %s SECONDS\n", argv[0]);
+		return 2;
+	}
+	interpret(now_ns(CLOCK_MONOTONIC) + (uint64_t)(seconds * 1e9));
+	return 0;
+}

@@ -1,0 +1,24 @@
+# USDT frame markers without tasks: examples/c-usdt/interp runs a script whose functions it marks
+# as logical frames. The CPU profile must read as the script's calls, at the root of the
+# interpreter thread's stacks, with the script's known split (update 25%, draw 25% itself,
+# shade 50% under draw), although the machine code doing the work is the same for all.
+source "$(dirname "$0")/lib.sh"
+
+"$ASYNCPROF" run -F 499 -o "$WORK/out" -- "$EXAMPLES/interp" 3 >"$WORK/stdout" 2>"$WORK/stderr" ||
+	{ cat "$WORK/stderr"; fail "asyncprof run failed"; }
+cat "$WORK/stdout" "$WORK/stderr"
+check_outputs "$WORK/out"
+jq -e '.runtime == "usdt"' "$WORK/out/report.json" >/dev/null || fail "runtime is not usdt"
+folded="$WORK/out/cpu.folded"
+work=$(count_matching "$folded" ';interpret;op_work(;|$)')
+[ "$work" -gt 300 ] || fail "only $work samples in op_work"
+framed=$(count_matching "$folded" '^interp;\[frame\] main;\[frame\] (update|draw)[;].*;interpret;op_work(;|$)')
+expect_between "op_work samples under [frame] main and a script function %" \
+	"$(pct "$framed" "$work")" 95 100
+shade=$(count_matching "$folded" '^interp;\[frame\] main;\[frame\] draw;\[frame\] shade;.*op_work(;|$)')
+draw=$(count_matching "$folded" '^interp;\[frame\] main;\[frame\] draw;[^[].*op_work(;|$)')
+update=$(count_matching "$folded" '^interp;\[frame\] main;\[frame\] update;.*op_work(;|$)')
+expect_between "shade (under draw) %" "$(pct "$shade" "$work")" 40 60
+expect_between "draw itself %" "$(pct "$draw" "$work")" 15 35
+expect_between "update %" "$(pct "$update" "$work")" 15 35
+ok "logical frames of an interpreted script"
