@@ -310,9 +310,9 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		free(gs);
 		return;
 	}
-	/* A late look (a busy profiler) must not charge one snapshot's parks for a long gap. */
-	if (since_last > 2 * ga->refresh_every_ns)
-		since_last = 2 * ga->refresh_every_ns;
+	/* Each parked goroutine is charged the whole interval before the snapshot that found it:
+	 * like a sampling profiler's period, that estimates the time parked without bias, however
+	 * irregular the intervals (a busy profiler looks late). */
 	for (size_t i = 0; i < n; i++) {
 		const struct goroutine *g = &gs[i];
 		struct task_rec *t;
