@@ -29,15 +29,15 @@ start_bg() {
 	PIDS+=("$BG_PID")
 }
 
-# total FILE: sum of counts in a folded file.
+# total FILE: sum of counts in a folded file (as an integer: counts may be nanoseconds).
 total() {
-	awk '{ s += $NF } END { print s + 0 }' "$1"
+	awk '{ s += $NF } END { printf "%.0f\n", s }' "$1"
 }
 
 # count_matching FILE ERE: sum of counts of folded lines whose stack matches the regex.
 count_matching() {
 	awk -v re="$2" '{ n = $NF; st = $0; sub(/ [0-9]+$/, "", st); if (st ~ re) s += n }
-		END { print s + 0 }' "$1"
+		END { printf "%.0f\n", s }' "$1"
 }
 
 # pct PART WHOLE: integer percentage.
@@ -52,6 +52,7 @@ pprof() {
 
 # expect_between NAME VALUE LOW HIGH
 expect_between() {
+	[[ $2 =~ ^-?[0-9]+$ ]] || fail "$1 = '$2', not an integer"
 	if [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
 		fail "$1 = $2, expected between $3 and $4"
 	fi
