@@ -180,7 +180,7 @@ int sampler_threads_map(struct cpu_sampler *s)
 	return bpf_map__fd(s->skel->maps.threads);
 }
 
-int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
+int bpf_percpu_counters(struct bpf_map *map, uint64_t *counters, uint32_t n)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	uint64_t *vals;
@@ -190,16 +190,20 @@ int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
 	vals = calloc(ncpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	for (uint32_t key = 0; key < CNT_MAX; key++) {
+	for (uint32_t key = 0; key < n; key++) {
 		counters[key] = 0;
-		if (bpf_map__lookup_elem(s->skel->maps.counters, &key, sizeof(key), vals,
-					 ncpus * sizeof(*vals), 0))
+		if (bpf_map__lookup_elem(map, &key, sizeof(key), vals, ncpus * sizeof(*vals), 0))
 			continue;
 		for (int cpu = 0; cpu < ncpus; cpu++)
 			counters[key] += vals[cpu];
 	}
 	free(vals);
 	return 0;
+}
+
+int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
+{
+	return bpf_percpu_counters(s->skel->maps.counters, counters, CNT_MAX);
 }
 
 void sampler_close(struct cpu_sampler *s)

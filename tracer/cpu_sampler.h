@@ -35,6 +35,10 @@ int sampler_poll(struct cpu_sampler *s, int timeout_ms);
 int sampler_threads_map(struct cpu_sampler *s);
 /* Sums the per-CPU counters (enum sampler_counter). */
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
+/* Sums each of the first n entries of a per-CPU array of __u64 (a counters map) over the CPUs;
+ * an entry that cannot be read is 0. Returns 0 or -errno. */
+struct bpf_map;
+int bpf_percpu_counters(struct bpf_map *map, uint64_t *counters, uint32_t n);
 void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */
 
 /*
