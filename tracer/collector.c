@@ -35,6 +35,8 @@ struct collector {
 	struct kallsyms *ks;
 	int64_t period_ns;
 	struct sink cpu, wait, alloc;
+	struct sink *others; /* collector_new_profile() */
+	size_t nothers, cap_others;
 	struct hashmap *threads; /* tid -> 1 */
 	poll_boundary_fn is_boundary;
 	bool (*is_boundary_ctx)(void *ctx, const char *function);
@@ -129,6 +131,9 @@ void collector_free(struct collector *c)
 	sink_free(&c->cpu);
 	sink_free(&c->wait);
 	sink_free(&c->alloc);
+	for (size_t i = 0; i < c->nothers; i++)
+		sink_free(&c->others[i]);
+	free(c->others);
 	hashmap_free(c->threads);
 	task_table_free(c->tasks);
 	free(c->pending);
@@ -540,22 +545,20 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 	}
 }
 
-void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
+/* The kernel frames, then the user frames of a sample into locs (leaf first); returns how many. */
+static size_t sample_locations(struct collector *c, struct sink *s, const struct sample_event *e,
+			       size_t size, uint64_t *locs)
 {
 	uint64_t pcs[MAX_FRAMES];
-	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
-	size_t nlocs = 0, ulen = e->ustack_len, max = sizeof(locs) / sizeof(locs[0]);
-	uint32_t tid = e->tid;
-	char comm[TASK_COMM_LEN + 1];
-	struct profile_label labels[4];
-	size_t nlabels = 2;
-	int64_t values[2] = { 1, c->period_ns };
+	size_t nlocs = 0, ulen = e->ustack_len;
 
 	if (ulen > size - SAMPLE_HEADER_SIZE)
 		ulen = size - SAMPLE_HEADER_SIZE;
-
+	/* Before the kernel's: stacks that start in the kernel would make it the first mapping. */
+	if (!s->main_mapping_added)
+		add_main_mappings(c, s);
 	for (int i = 0; i < e->kstack_len && i < SAMPLER_KSTACK_MAX; i++) {
-		uint64_t id = kernel_location(c, &c->cpu, e->kstack[i]);
+		uint64_t id = kernel_location(c, s, e->kstack[i]);
 
 		if (id)
 			locs[nlocs++] = id;
@@ -564,12 +567,20 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 		size_t n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
 
 		for (size_t i = 0; i < n; i++) {
-			uint64_t id = user_location(c, &c->cpu, pcs[i], e->time_ns);
+			uint64_t id = user_location(c, s, pcs[i], e->time_ns);
 
 			if (id)
 				locs[nlocs++] = id;
 		}
 	}
+	return nlocs;
+}
+
+/* Fills labels[0..1] with the sample's thread (comm holds TASK_COMM_LEN + 1 bytes); returns 2. */
+static size_t thread_labels(struct collector *c, const struct sample_event *e, char *comm,
+			    struct profile_label *labels)
+{
+	uint32_t tid = e->tid;
 
 	if (!hashmap_get(c->threads, &tid, sizeof(tid), NULL)) {
 		hashmap_put(c->threads, &tid, sizeof(tid), 1);
@@ -579,6 +590,20 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 	comm[TASK_COMM_LEN] = 0;
 	labels[0] = (struct profile_label){ .key = "thread_id", .num = tid };
 	labels[1] = (struct profile_label){ .key = "thread_name", .str = comm };
+	return 2;
+}
+
+void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
+{
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	size_t nlocs, max = sizeof(locs) / sizeof(locs[0]);
+	char comm[TASK_COMM_LEN + 1];
+	struct profile_label labels[4];
+	size_t nlabels;
+	int64_t values[2] = { 1, c->period_ns };
+
+	nlocs = sample_locations(c, &c->cpu, e, size, locs);
+	nlabels = thread_labels(c, e, comm, labels);
 	if (task && c->tasks) {
 		struct task_rec *t = task_get(c->tasks, task);
 
@@ -600,6 +625,51 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 	}
 	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
 		c->stats.samples++;
+}
+
+struct profile *collector_new_profile(struct collector *c, const struct profile_value_type *types,
+				      size_t ntypes, size_t default_type)
+{
+	struct sink *s;
+
+	if (!array_grow((void **)&c->others, &c->cap_others, c->nothers + 1, sizeof(*c->others)))
+		return NULL;
+	s = &c->others[c->nothers];
+	memset(s, 0, sizeof(*s));
+	if (sink_init(s, profile_new(types, ntypes, default_type, types[default_type], 1))) {
+		sink_free(s);
+		return NULL;
+	}
+	s->generation = c->proc->generation;
+	c->nothers++;
+	return s->prof;
+}
+
+int collector_add_sample(struct collector *c, struct profile *prof, const struct sample_event *e,
+			 size_t size, const int64_t *values, const struct profile_label *labels,
+			 size_t nlabels, const char *root_frame)
+{
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 1];
+	struct profile_label all[2 + COLLECTOR_MAX_LABELS];
+	char comm[TASK_COMM_LEN + 1];
+	struct sink *s = NULL;
+	size_t nlocs, nall;
+
+	for (size_t i = 0; i < c->nothers && !s; i++)
+		if (c->others[i].prof == prof)
+			s = &c->others[i];
+	if (!s || nlabels > COLLECTOR_MAX_LABELS)
+		return -EINVAL;
+	nlocs = sample_locations(c, s, e, size, locs);
+	if (root_frame) {
+		uint64_t id = synthetic_location(s, root_frame);
+
+		if (id)
+			locs[nlocs++] = id;
+	}
+	nall = thread_labels(c, e, comm, all);
+	memcpy(&all[nall], labels, nlabels * sizeof(*labels));
+	return profile_add_sample(prof, locs, nlocs, values, all, nall + nlabels);
 }
 
 /* ---- task events ---------------------------------------------------------------------------- */

@@ -71,6 +71,28 @@ void collector_set_task_boundary(struct collector *c,
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task);
 
 /*
+ * Profiles other than cpu and wait (off-CPU), fed with collector_add_sample(). The profile has
+ * the given sample types, its period type is the default one with a period of 1 (each sample
+ * is a measured value, not a sampling period), and the collector owns it. NULL on allocation
+ * failure.
+ */
+struct profile *collector_new_profile(struct collector *c, const struct profile_value_type *types,
+				      size_t ntypes, size_t default_type);
+
+#define COLLECTOR_MAX_LABELS 4
+
+/*
+ * Adds e's stacks (kernel, then the user stack unwound from its registers when e->flags has
+ * SAMPLE_USER_REGS) to prof, a profile from collector_new_profile(), with the labels
+ * thread_id and thread_name, then labels (at most COLLECTOR_MAX_LABELS, copied), and values
+ * in prof's sample type order. root_frame, when not NULL, is a synthetic outermost frame (what
+ * a viewer should know about the whole stack). Returns 0 or -errno.
+ */
+int collector_add_sample(struct collector *c, struct profile *prof, const struct sample_event *e,
+			 size_t size, const int64_t *values, const struct profile_label *labels,
+			 size_t nlabels, const char *root_frame);
+
+/*
  * A task event. current: the task current on the event's thread (the parent of a spawn, the
  * waker of a wake: the wait profile's waker_id), 0 when none; current_known false when it could
  * not be decoded yet (the event's thread-local copy is kept for collector_resolve_parents).

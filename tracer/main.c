@@ -33,6 +33,7 @@
 #include "usdt.h"
 #include "leaks.h"
 #include "go.h"
+#include "offcpu.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
@@ -48,9 +49,16 @@ static struct env {
 	enum task_mode mode;
 	double min_age_s; /* leaks */
 	bool json, all;	  /* leaks */
+	bool off_cpu;
+	uint64_t off_cpu_min_ns;
 } env = {
 	.freq_hz = 99,
+	/* A thread blocks for 1 ms at most 1000 times a second: that bounds what each profiled
+	 * block costs (README, "What it costs"), and shorter blocks are still counted. */
+	.off_cpu_min_ns = 1000000,
 };
+
+enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN };
 
 static volatile sig_atomic_t stop_signal;
 
@@ -86,6 +94,10 @@ static const char doc[] =
 	"(+ wake, poll and await hooks: wait profile, scheduling latency); full (+ poll exit "
 	"hooks: exact poll durations, long polls). Go supports sample mode.\n"
 	"\n"
+	"--off-cpu adds offcpu.pb.gz, offcpu.folded and offcpu.svg: where the threads blocked "
+	"(kernel and user stacks), weighted by the time blocked, for blocks of at least "
+	"--off-cpu-min; shorter ones are counted in report.json.\n"
+	"\n"
 	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those "
 	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site "
 	"and wait reason; -d is the observation time (default: the minimum age). Exit status: 0 "
@@ -96,6 +108,7 @@ static const char doc[] =
 	"  asyncprof attach -p 1234 -d 30 -F 999 # 30 seconds at 999 Hz\n"
 	"  asyncprof run -o out -- ./server --port 8080\n"
 	"  asyncprof attach -p 1234 --mode lifecycle -d 10  # Tokio wait profile\n"
+	"  asyncprof attach -p 1234 --off-cpu -d 10  # where threads block, too\n"
 	"  asyncprof leaks -p 1234 --min-age 30s  # goroutines blocked 30 s+\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
@@ -114,10 +127,13 @@ static const struct argp_option options[] = {
 	{ "min-age", 'a', "DURATION", 0, "leaks: minimum time blocked, e.g. 2s, 500ms, 5m", 0 },
 	{ "json", 'j', NULL, 0, "leaks: JSON output", 0 },
 	{ "all", 'A', NULL, 0, "leaks: include runtime-internal and main goroutines", 0 },
+	{ "off-cpu", OPT_OFF_CPU, NULL, 0, "Also profile where threads block (offcpu.*)", 0 },
+	{ "off-cpu-min", OPT_OFF_CPU_MIN, "DURATION", 0,
+	  "Shortest block profiled, e.g. 1ms (default), 200us, 0 for all", 0 },
 	{ 0 },
 };
 
-/* "2s", "500ms", "5m", "1h", or plain seconds; returns seconds, or -1 when invalid. */
+/* "2s", "500ms", "200us", "5m", "1h", or plain seconds; returns seconds, or -1 when invalid. */
 static double parse_duration(const char *arg)
 {
 	char *end;
@@ -131,6 +147,8 @@ static double parse_duration(const char *arg)
 		return v;
 	if (strcmp(end, "ms") == 0)
 		return v / 1e3;
+	if (strcmp(end, "us") == 0)
+		return v / 1e6;
 	if (strcmp(end, "m") == 0)
 		return v * 60;
 	if (strcmp(end, "h") == 0)
@@ -182,6 +200,15 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'A':
 		env.all = true;
+		break;
+	case OPT_OFF_CPU:
+		env.off_cpu = true;
+		break;
+	case OPT_OFF_CPU_MIN:
+		d = parse_duration(arg);
+		if (d < 0)
+			argp_error(state, "invalid duration '%s' (e.g. 1ms, 200us, 0)", arg);
+		env.off_cpu_min_ns = (uint64_t)(d * 1e9 + 0.5);
 		break;
 	case 'r':
 		if (strcmp(arg, "tokio") == 0)
@@ -236,6 +263,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "run takes a command, not -p");
 		if (env.cmd == CMD_RUN && !env.argv)
 			argp_error(state, "run needs a command after --");
+		if (env.cmd == CMD_LEAKS && env.off_cpu)
+			argp_error(state, "--off-cpu is for attach and run");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -465,7 +494,7 @@ static int write_profile(struct profile *prof, const char *dir, const char *name
 }
 
 static int write_outputs(const char *dir, struct process *proc, struct collector *col,
-			 const struct report_info *info)
+			 struct offcpu *off, const struct report_info *info)
 {
 	struct profile *wait = collector_wait_profile(col);
 	char title[256];
@@ -487,6 +516,13 @@ static int write_outputs(const char *dir, struct process *proc, struct collector
 		if (err)
 			ret = err;
 	}
+	if (off) {
+		snprintf(title, sizeof(title), "Off-CPU (time blocked): %s (pid %d)", proc->comm,
+			 proc->pid);
+		err = write_profile(offcpu_profile(off), dir, "offcpu", 1, "thread_name", title);
+		if (err)
+			ret = err;
+	}
 	err = report_write(info, collector_profile(col), dir);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot write %s/report.json: %s\n", dir, strerror(-err));
@@ -501,6 +537,7 @@ static int record(struct child *child)
 	struct kallsyms *ks = NULL;
 	struct process *proc = NULL;
 	struct cpu_sampler *sampler = NULL;
+	struct offcpu *off = NULL;
 	struct recording rec = { 0 };
 	struct sampler_opts sopts = { .pid = env.pid, .freq_hz = env.freq_hz,
 				      .verbose = env.verbose };
@@ -648,6 +685,14 @@ static int record(struct child *child)
 			goto out;
 		}
 	}
+	if (env.off_cpu) {
+		struct offcpu_opts oopts = { .pid = env.pid, .min_block_ns = env.off_cpu_min_ns,
+					     .verbose = env.verbose };
+
+		err = offcpu_open(&oopts, rec.col, &off);
+		if (err)
+			goto out;
+	}
 	err = make_out_dir(dir, sizeof(dir));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
@@ -679,6 +724,8 @@ static int record(struct child *child)
 			go_consume(rec.go);
 		if (rec.usdt)
 			usdt_consume(rec.usdt);
+		if (off)
+			offcpu_consume(off);
 		err = sampler_poll(sampler, 100);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "\nasyncprof: cannot read samples: %s\n", strerror(-err));
@@ -713,6 +760,8 @@ static int record(struct child *child)
 		go_consume(rec.go);
 	if (rec.usdt)
 		usdt_consume(rec.usdt);
+	if (off)
+		offcpu_stop(off);
 	collector_finish(rec.col, monotonic_ns());
 	sampler_counters(sampler, counters);
 	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
@@ -741,12 +790,19 @@ static int record(struct child *child)
 							     &tasks_omitted) : NULL;
 		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
 		json_t *go_json = rec.go ? go_report_json(rec.go) : NULL;
+		json_t *offcpu_json_obj = off ? offcpu_json(off) : NULL;
 
 		prof->time_nanos = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
 		prof->duration_nanos = (int64_t)(elapsed * 1e9);
 		if (wait) {
 			wait->time_nanos = prof->time_nanos;
 			wait->duration_nanos = prof->duration_nanos;
+		}
+		if (off) {
+			offcpu_profile(off)->time_nanos = prof->time_nanos;
+			offcpu_profile(off)->duration_nanos = prof->duration_nanos;
+			if (offcpu_warning(off))
+				warnings[nwarn++] = offcpu_warning(off);
 		}
 		if (rec.tokio && !tokio_calibrated(rec.tokio))
 			warnings[nwarn++] = "could not find where Tokio keeps the current task (no "
@@ -789,13 +845,15 @@ static int record(struct child *child)
 			.has_alloc = collector_alloc_profile(rec.col) != NULL,
 			.runtime_json = go_json,
 			.runtime_key = rec.go ? "go" : NULL,
+			.offcpu = offcpu_json_obj,
 			.warnings = warnings,
 			.nwarnings = nwarn,
 		};
-		err = write_outputs(dir, proc, rec.col, &info);
+		err = write_outputs(dir, proc, rec.col, off, &info);
 		json_decref(tasks_json);
 		json_decref(sites_json);
 		json_decref(go_json);
+		json_decref(offcpu_json_obj);
 		fprintf(stdout, "\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu "
 				"truncated stacks, %llu unwind errors)\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)st->threads,
@@ -809,16 +867,19 @@ static int record(struct child *child)
 		summary_print_top(stdout, prof, 1, 10);
 		if (tasks)
 			task_table_print_summary(stdout, tasks, 10000000ULL);
+		if (off)
+			offcpu_print_summary(stdout, off);
 		for (size_t i = 0; i < nwarn; i++)
 			fprintf(stderr, "asyncprof: warning: %s\n", warnings[i]);
 		if (!err)
-			fprintf(stdout, "\nresults in %s/: cpu.pb.gz cpu.folded cpu.svg%s%s report.json\n"
+			fprintf(stdout, "\nresults in %s/: cpu.pb.gz cpu.folded cpu.svg%s%s%s report.json\n"
 					"  go tool pprof -http=: %s/cpu.pb.gz\n",
 				dir, info.has_wait ? " wait.pb.gz wait.folded wait.svg" : "",
 				collector_alloc_profile(rec.col) ? " alloc.pb.gz alloc.folded alloc.svg" : "",
-				dir);
+				off ? " offcpu.pb.gz offcpu.folded offcpu.svg" : "", dir);
 	}
 out:
+	offcpu_close(off);
 	sampler_close(sampler);
 	tokio_adaptor_close(rec.tokio);
 	go_adaptor_close(rec.go);

@@ -167,6 +167,11 @@ static json_t *files(const struct report_info *info, const struct profile *cpu)
 		err |= json_object_set_new(o, "alloc_folded", json_string("alloc.folded"));
 		err |= json_object_set_new(o, "alloc_svg", json_string("alloc.svg"));
 	}
+	if (info->offcpu) {
+		err |= json_object_set_new(o, "offcpu_pprof", json_string("offcpu.pb.gz"));
+		err |= json_object_set_new(o, "offcpu_folded", json_string("offcpu.folded"));
+		err |= json_object_set_new(o, "offcpu_svg", json_string("offcpu.svg"));
+	}
 	if (err) {
 		json_decref(o);
 		return NULL;
@@ -203,6 +208,8 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 		err |= json_object_set_new(r, "top_functions", json_array());
 	}
 	err |= json_object_set_new(r, "files", files(info, cpu));
+	if (info->offcpu)
+		err |= json_object_set_new(r, "offcpu", json_incref(info->offcpu));
 	if (info->runtime) {
 		err |= json_object_set_new(r, "runtime", json_string(info->runtime));
 		err |= json_object_set_new(r, "mode", json_string(info->mode));

@@ -19,7 +19,11 @@
  *	  "warnings": [ "..." ],
  *	  "top_functions_unit": "nanoseconds",
  *	  "top_functions": [ { "name", "self", "self_pct", "total", "total_pct" } ],
- *	  "files": { "cpu_pprof": "cpu.pb.gz", "cpu_folded": "cpu.folded", "cpu_svg": "cpu.svg" } }
+ *	  "files": { "cpu_pprof": "cpu.pb.gz", "cpu_folded": "cpu.folded", "cpu_svg": "cpu.svg" },
+ *	  "offcpu": { ... } }
+ *
+ * offcpu (with offcpu_pprof, offcpu_folded and offcpu_svg in files) is there when an off-CPU
+ * profile was taken; its contents are offcpu_json()'s (tracer/offcpu.h).
  *
  * top_functions are the REPORT_TOP_FUNCTIONS functions with the most self value in the CPU
  * profile's default sample type (whose unit top_functions_unit names); percentages are of that
@@ -58,6 +62,7 @@ struct report_info {
 	bool has_alloc;		/* alloc.* files were written */
 	const char *runtime_key; /* the runtime's own object in the report ("go"), or NULL */
 	json_t *runtime_json;	 /* borrowed: its value */
+	json_t *offcpu;		/* borrowed: offcpu_json() when offcpu.* were written, or NULL */
 	const char *const *warnings; /* nwarnings entries */
 	size_t nwarnings;
 };

@@ -52,6 +52,7 @@ pprof() {
 
 # expect_between NAME VALUE LOW HIGH
 expect_between() {
+	[[ $2 =~ ^-?[0-9]+$ ]] || fail "$1 = '$2', not an integer"
 	if [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
 		fail "$1 = $2, expected between $3 and $4"
 	fi

@@ -189,3 +189,31 @@ Test(report, fails_on_missing_directory)
 
 	cr_assert_lt(report_write(&info, NULL, "/nonexistent/asyncprof"), 0);
 }
+
+Test(report, offcpu_section_and_files)
+{
+	struct report_info info = sample_info();
+	struct profile *p = sample_profile();
+	json_t *off = json_pack("{sI}", "events", (json_int_t)7), *r, *files, *o;
+
+	info.offcpu = off;
+	r = write_and_load(&info, p);
+	o = json_object_get(r, "offcpu");
+	cr_assert(json_is_object(o), "no offcpu section");
+	assert_int(o, "events", 7);
+	files = json_object_get(r, "files");
+	assert_str(files, "offcpu_pprof", "offcpu.pb.gz");
+	assert_str(files, "offcpu_folded", "offcpu.folded");
+	assert_str(files, "offcpu_svg", "offcpu.svg");
+	json_decref(r);
+	json_decref(off);
+	profile_free(p);
+
+	info.offcpu = NULL;
+	p = sample_profile();
+	r = write_and_load(&info, p);
+	cr_assert_null(json_object_get(r, "offcpu"), "offcpu section without an off-CPU profile");
+	cr_assert_null(json_object_get(json_object_get(r, "files"), "offcpu_pprof"));
+	json_decref(r);
+	profile_free(p);
+}

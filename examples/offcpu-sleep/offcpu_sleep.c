@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Threads that block in known places for known times, for the off-CPU tests and demo.
+ *
+ * Thread "sleeper" sleeps 30 ms at a time in nap() (nanosleep through libc), and thread
+ * "reader" waits in read_byte() for a byte on a pipe that the main thread writes every 50 ms
+ * (from tick(), sleeping between writes). Built with -O2 -fomit-frame-pointer: the stacks
+ * through libc must be unwound with DWARF CFI.
+ *
+ * Usage: offcpu_sleep SECONDS [OUTFILE]
+ *   OUTFILE gets "naps N" and "reads N": how many naps and reads completed.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile int done;
+static int pipe_fds[2];
+static unsigned long naps, reads;
+
+__attribute__((noinline)) static void nap(void)
+{
+	struct timespec ts = { 0, 30 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	asm volatile("" ::: "memory"); /* not a tail call: nap stays on the stack */
+}
+
+static void *sleeper(void *arg)
+{
+	while (!done) {
+		nap();
+		naps++;
+	}
+	return NULL;
+}
+
+__attribute__((noinline)) static int read_byte(void)
+{
+	char b;
+	ssize_t n = read(pipe_fds[0], &b, 1);
+
+	asm volatile("" ::: "memory");
+	return n == 1 ? b : -1;
+}
+
+static void *reader(void *arg)
+{
+	while (read_byte() >= 0)
+		reads++;
+	return NULL;
+}
+
+__attribute__((noinline)) static void tick(void)
+{
+	usleep(50 * 1000);
+	if (write(pipe_fds[1], "x", 1) != 1)
+		done = 1;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? atof(argv[1]) : 5;
+	struct timespec start, now;
+	pthread_t s, r;
+	FILE *out;
+
+	if (pipe(pipe_fds))
+		return 1;
+	pthread_create(&s, NULL, sleeper, NULL);
+	pthread_setname_np(s, "sleeper");
+	pthread_create(&r, NULL, reader, NULL);
+	pthread_setname_np(r, "reader");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do {
+		tick();
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - start.tv_sec + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
+	done = 1;
+	close(pipe_fds[1]);
+	pthread_join(s, NULL);
+	pthread_join(r, NULL);
+	out = argc > 2 ? fopen(argv[2], "w") : stdout;
+	if (!out)
+		return 1;
+	fprintf(out, "naps %lu\nreads %lu\n", naps, reads);
+	return fclose(out) ? 1 : 0;
+}
