@@ -36,7 +36,10 @@ struct go_binary {
 	int major, minor;     /* 1, 19 */
 	bool offsets_from_dwarf; /* false: from the built-in per-version table */
 	struct go_g_offsets g;
-	/* Data symbols (.symtab); 0 when absent (stripped). */
+	/*
+	 * Data symbols, from .symtab or, in a stripped binary, from the code that uses them
+	 * (runtime.allgadd, runtime.waitReason.String); 0 when not found.
+	 */
 	uint64_t allgs;		     /* runtime.allgs: a []*g (ptr, len, cap) */
 	uint64_t allglen;	     /* runtime.allglen: uintptr */
 	uint64_t wait_reason_strings; /* runtime.waitReasonStrings: [N]string */
@@ -77,7 +80,8 @@ struct go_func {
 	bool probe_at_push_bp; /* the probe instruction is PUSH RBP (0x55) */
 	/* false when the caller's return address is still at [rsp] at probe (no frame yet) */
 	bool frame_before_probe;
-	uint64_t rets[GO_MAX_RETS]; /* RET instructions, decoded with capstone (never byte-scanned) */
+	/* RET instructions, decoded with capstone (never byte-scanned) */
+	uint64_t rets[GO_MAX_RETS];
 	size_t nrets;
 	bool rets_partial; /* more RETs than GO_MAX_RETS, or decoding stopped early */
 	/*
