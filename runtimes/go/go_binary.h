@@ -11,7 +11,8 @@
  * analysis (facts: ../shared/docs/research/go-hooks.md §2-3).
  *
  * Addresses are link-time virtual addresses (add the load bias for a PIE). Offsets are byte
- * offsets inside the runtime structures. Strings are owned by the go_binary.
+ * offsets inside the runtime structures. Strings are owned by the go_binary, which keeps the
+ * file open until go_binary_free() for the hook lookups.
  */
 
 /* Byte offsets of the runtime.g fields the profiler reads. */
@@ -91,7 +92,11 @@ struct go_func {
 	int inlined_copies;
 };
 
-/* Fills out for the function called name; -ENOENT when absent. */
+/*
+ * Fills out for the function called name; -ENOENT when absent. A function fully inlined
+ * everywhere (runtime.goparkunlock) has no out-of-line copy, hence is absent. Not for
+ * concurrent use on one go_binary: it decodes with the binary's one disassembler.
+ */
 int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out);
 
 /*
