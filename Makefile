@@ -172,7 +172,7 @@ $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 # library only, GOPATH mode; the Go cache and home stay under $(BUILD).
 GO_BINS     := leaky service prodcons hog pingpong
 GO_EXAMPLES := $(foreach v,1.19 1.23,$(foreach b,$(GO_BINS),$(BUILD)/examples/go/$(b)-go$(v)) \
-		 $(BUILD)/examples/go/leaky-go$(v)-nodwarf)
+		 $(BUILD)/examples/go/leaky-go$(v)-nodwarf $(BUILD)/examples/go/leaky-go$(v)-stripped)
 GO_HOME     := $(abspath $(BUILD))/go-cache
 go_build     = mkdir -p $(@D) && cd examples/go/$(1) && \
 	       env GO111MODULE=off GOTOOLCHAIN=local GOFLAGS= GOENV=off GOCACHE=$(GO_HOME)/cache \
@@ -202,6 +202,12 @@ $(BUILD)/examples/go/%-go1.19-nodwarf: examples/go/%/main.go
 $(BUILD)/examples/go/%-go1.23-nodwarf: examples/go/%/main.go
 	$(call msg,GO,$@)
 	$(Q)$(call go_build,$*,1.23,-ldflags=-w)
+$(BUILD)/examples/go/%-go1.19-stripped: examples/go/%/main.go
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,$*,1.19,'-ldflags=-s -w')
+$(BUILD)/examples/go/%-go1.23-stripped: examples/go/%/main.go
+	$(call msg,GO,$@)
+	$(Q)$(call go_build,$*,1.23,'-ldflags=-s -w')
 
 $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 	$(call msg,CC,$@)

@@ -13,11 +13,16 @@
  * table and the inline chain from dwarf_getscopes(); both are slow enough that every answer is
  * cached per (object, address).
  *
- * Names point into the ELF string tables and DWARF sections, which stay mapped (the file
- * descriptors are closed) until symbolizer_free(); only demangled names and joined source
+ * A Go executable without .symtab (linked with -s) has no DWARF either, but its .gopclntab,
+ * which the Go runtime needs for its own tracebacks, names every function and gives file:line
+ * and the inlined calls at any PC: it stands in for both.
+ *
+ * Names point into the ELF string tables, DWARF sections and pclntab, which stay mapped (the
+ * file descriptors are closed) until symbolizer_free(); only demangled names and joined source
  * paths are allocated, once each.
  */
 #include "symbolizer.h"
+#include "gopclntab.h"
 #include "hashmap.h"
 
 #include <dwarf.h>
@@ -67,6 +72,7 @@ struct elf_object {
 	size_t nsegments;
 	struct func_sym *syms; /* sorted by start, no two at the same start */
 	size_t nsyms;
+	struct gopclntab *pcln; /* a Go executable's own table, when it has no .symtab */
 	Elf *elf;	  /* the object itself */
 	Elf *debug_elf;	  /* a separate debug file, or NULL */
 	Elf *mini_elf;	  /* the MiniDebugInfo in .gnu_debugdata, or NULL */
@@ -405,9 +411,17 @@ out:
 	return mini;
 }
 
+/* A Go executable's pclntab; an object without one (not Go, or Go before 1.18) is fine. */
+static int open_gopclntab(struct elf_object *obj)
+{
+	int err = gopclntab_open(obj->elf, &obj->pcln);
+
+	return err == -ENOMEM ? err : 0;
+}
+
 /*
  * The most complete symbol table available: .symtab of the object, else that of its separate
- * debug file, else .dynsym together with the MiniDebugInfo .symtab.
+ * debug file, else .dynsym together with the MiniDebugInfo .symtab, or with a Go pclntab.
  */
 static int read_symbols(struct elf_object *obj)
 {
@@ -422,6 +436,8 @@ static int read_symbols(struct elf_object *obj)
 		obj->mini_elf = err ? NULL : open_minidebuginfo(obj->elf);
 		if (obj->mini_elf)
 			err = add_symbols(&list, obj->mini_elf, SHT_SYMTAB);
+		else if (!err)
+			err = open_gopclntab(obj);
 	}
 	if (!err)
 		err = build_symbol_index(obj, &list);
@@ -800,6 +816,22 @@ static int dwarf_frames(struct elf_object *obj, Dwarf_Die *cudie, uint64_t vaddr
 
 /* ---- symbolization ---------------------------------------------------------------------- */
 
+/* Frames from a Go pclntab, innermost first, as dwarf_frames() gives them. */
+static int pcln_frames(struct elf_object *obj, uint64_t vaddr, struct sym_frame *out)
+{
+	struct gopcln_frame frames[SYM_MAX_INLINE];
+	int n = gopclntab_frames(obj->pcln, vaddr, frames, SYM_MAX_INLINE);
+
+	for (int i = 0; i < n; i++)
+		out[i] = (struct sym_frame){
+		    .function = readable_name(obj->sym, frames[i].function),
+		    .system_name = frames[i].function,
+		    .file = frames[i].file,
+		    .line = frames[i].line,
+		};
+	return n;
+}
+
 static int resolve(struct elf_object *obj, uint64_t vaddr, struct sym_frame *out)
 {
 	const struct func_sym *fs = find_symbol(obj, vaddr);
@@ -807,6 +839,9 @@ static int resolve(struct elf_object *obj, uint64_t vaddr, struct sym_frame *out
 	struct sym_frame *outer;
 	int n = cudie ? dwarf_frames(obj, cudie, vaddr, out) : 0;
 
+	/* Outside the Go functions (C code of a cgo binary), .dynsym may still name it. */
+	if (!n && obj->pcln && (n = pcln_frames(obj, vaddr, out)))
+		return n;
 	if (!n && !fs)
 		return 0;
 	if (!n) {
@@ -888,7 +923,7 @@ const char *elf_object_path(const struct elf_object *obj)
 
 bool elf_object_has_symbols(const struct elf_object *obj)
 {
-	return obj->nsyms > 0;
+	return obj->nsyms > 0 || obj->pcln;
 }
 
 bool elf_object_has_dwarf(const struct elf_object *obj)
@@ -903,6 +938,7 @@ static void object_free(struct elf_object *obj)
 	if (!obj)
 		return;
 	hashmap_free(obj->results);
+	gopclntab_free(obj->pcln);
 	free(obj->pool);
 	free(obj->units);
 	free(obj->ranges);

@@ -13,13 +13,17 @@
  * Hook points for uprobes (research §1.3, §4, §7.1) are decoded with capstone from the file
  * kept open for it: the entry probe goes right after the stack-bound check, never at +0 where
  * morestack re-enters, and returns are every RET instruction, since uretprobes break Go's
- * moving stacks. Inlined copies of a hook are counted once per binary, on first use.
+ * moving stacks. Functions are found in .symtab, or in .gopclntab when the binary is stripped;
+ * inlined copies of a hook are counted once per binary, on first use, from DWARF or from the
+ * pclntab's inline trees.
  *
  * Only 64-bit targets are handled: the table and the 16-byte string headers assume 8-byte
  * pointers.
  */
 #include "go_binary.h"
+#include "gopclntab.h"
 #include "hashmap.h"
+#include "x86.h"
 
 #include <capstone/capstone.h>
 #include <dwarf.h>
@@ -47,7 +51,8 @@ struct go_image {
 	Elf *elf;
 	const uint8_t *file;
 	size_t file_size;
-	Dwarf *dwarf; /* NULL without DWARF */
+	Dwarf *dwarf;		/* NULL without DWARF */
+	struct gopclntab *pcln; /* NULL when the table cannot be read */
 	csh cs;
 	cs_insn *insn;		 /* NULL until the first disassembly */
 	struct hashmap *inlined; /* function name -> inlined instances; NULL until first asked */
@@ -371,6 +376,8 @@ static int read_symbols(Elf *elf, struct go_binary *gb)
 	return 0;
 }
 
+static int find_data_in_code(struct go_binary *gb);
+
 static int analyze(struct go_image *img, struct go_binary *gb)
 {
 	Elf *elf = img->elf;
@@ -403,7 +410,14 @@ static int analyze(struct go_image *img, struct go_binary *gb)
 		if (err)
 			return err;
 	}
-	return read_symbols(elf, gb);
+	/* Go 1.18+ always has one; without it, only .symtab can locate functions. */
+	err = gopclntab_open(elf, &img->pcln);
+	if (err && err != -ENOENT && err != -ENOTSUP && err != -EINVAL)
+		return err;
+	err = read_symbols(elf, gb);
+	if (err || gb->has_symbols)
+		return err;
+	return find_data_in_code(gb);
 }
 
 static void image_free(struct go_image *img)
@@ -411,6 +425,7 @@ static void image_free(struct go_image *img)
 	if (!img)
 		return;
 	hashmap_free(img->inlined);
+	gopclntab_free(img->pcln);
 	if (img->insn) {
 		cs_free(img->insn, 1);
 		cs_close(&img->cs);
@@ -648,8 +663,9 @@ static uint64_t after_stack_check(struct go_image *img, uint64_t entry, uint64_t
 				return 0;
 			break;
 		case X86_INS_LEA:
-			if (x->op_count != 2 || dst->type != X86_OP_REG || src->type != X86_OP_MEM ||
-			    !reg_set_has(&sp, src->mem.base) || !reg_set_add(&sp, dst->reg))
+			if (x->op_count != 2 || dst->type != X86_OP_REG ||
+			    src->type != X86_OP_MEM || !reg_set_has(&sp, src->mem.base) ||
+			    !reg_set_add(&sp, dst->reg))
 				return 0;
 			break;
 		case X86_INS_MOV:
@@ -666,8 +682,9 @@ static uint64_t after_stack_check(struct go_image *img, uint64_t entry, uint64_t
 			}
 			break;
 		case X86_INS_SUB:
-			if (x->op_count != 2 || dst->type != X86_OP_REG || dst->reg == X86_REG_RSP ||
-			    !reg_set_has(&sp, dst->reg) || src->type != X86_OP_IMM)
+			if (x->op_count != 2 || dst->type != X86_OP_REG ||
+			    dst->reg == X86_REG_RSP || !reg_set_has(&sp, dst->reg) ||
+			    src->type != X86_OP_IMM)
 				return 0;
 			break;
 		default:
@@ -677,28 +694,31 @@ static uint64_t after_stack_check(struct go_image *img, uint64_t entry, uint64_t
 	return 0;
 }
 
-static void find_rets(struct go_image *img, struct go_func *f)
+/*
+ * Calls visit on each instruction of [entry, entry + size) until it returns non-zero, and
+ * returns that; -EILSEQ when the bytes stop decoding, -EFAULT when they are not in the file.
+ */
+static int disassemble(struct go_image *img, uint64_t entry, uint64_t size,
+		       int (*visit)(const cs_insn *insn, void *arg), void *arg)
 {
-	uint64_t addr = f->entry;
-	size_t size = f->size;
-	const uint8_t *code = image_bytes(img, f->entry, f->size);
+	const uint8_t *code = image_bytes(img, entry, size);
 
-	if (!code) {
+	if (!code)
+		return -EFAULT;
+	return x86_each_insn(img->cs, img->insn, code, size, entry, visit, arg);
+}
+
+static int visit_ret(const cs_insn *insn, void *arg)
+{
+	struct go_func *f = arg;
+
+	if (insn->id != X86_INS_RET)
+		return 0;
+	if (f->nrets == GO_MAX_RETS)
 		f->rets_partial = true;
-		return;
-	}
-	while (size) {
-		if (!cs_disasm_iter(img->cs, &code, &size, &addr, img->insn)) {
-			f->rets_partial = true;
-			return;
-		}
-		if (img->insn->id != X86_INS_RET)
-			continue;
-		if (f->nrets == GO_MAX_RETS)
-			f->rets_partial = true;
-		else
-			f->rets[f->nrets++] = img->insn->address;
-	}
+	else
+		f->rets[f->nrets++] = insn->address;
+	return 0;
 }
 
 static int count_inlined(struct hashmap *counts, const char *name)
@@ -754,9 +774,14 @@ static int dwarf_inlined_counts(Dwarf *dw, struct hashmap *counts)
 	return err;
 }
 
+static int pcln_inlined(const char *callee, void *counts)
+{
+	return count_inlined(counts, callee);
+}
+
 /*
  * Inlined instances of the function called name, counted once for the whole binary on first
- * use; -1 when the binary does not say.
+ * use, from DWARF, else from the pclntab inline trees; -1 when the binary has neither.
  */
 static int inlined_copies(struct go_image *img, const char *name, int *copies)
 {
@@ -764,13 +789,16 @@ static int inlined_copies(struct go_image *img, const char *name, int *copies)
 	int err;
 
 	*copies = -1;
-	if (!img->dwarf)
+	if (!img->dwarf && !(img->pcln && gopclntab_has_inline_tree(img->pcln)))
 		return 0;
 	if (!img->inlined) {
 		img->inlined = hashmap_new();
 		if (!img->inlined)
 			return -ENOMEM;
-		err = dwarf_inlined_counts(img->dwarf, img->inlined);
+		if (img->dwarf)
+			err = dwarf_inlined_counts(img->dwarf, img->inlined);
+		else
+			err = gopclntab_each_inlined(img->pcln, pcln_inlined, img->inlined);
 		if (err) {
 			hashmap_free(img->inlined);
 			img->inlined = NULL;
@@ -782,6 +810,25 @@ static int inlined_copies(struct go_image *img, const char *name, int *copies)
 	return 0;
 }
 
+/* A function's address and size: from .symtab when the binary has one, else from .gopclntab. */
+static int locate_func(const struct go_binary *gb, const char *name, uint64_t *entry,
+		       uint64_t *size)
+{
+	struct gopcln_func f;
+	int err;
+
+	if (gb->has_symbols)
+		return symtab_func(gb->image->elf, name, entry, size);
+	if (!gb->image->pcln)
+		return -ENOENT;
+	err = gopclntab_find(gb->image->pcln, name, &f);
+	if (err)
+		return err;
+	*entry = f.entry;
+	*size = f.end - f.entry;
+	return 0;
+}
+
 int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out)
 {
 	struct go_image *img = gb->image;
@@ -789,7 +836,7 @@ int go_binary_func(const struct go_binary *gb, const char *name, struct go_func 
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = symtab_func(img->elf, name, &out->entry, &out->size);
+	err = locate_func(gb, name, &out->entry, &out->size);
 	if (err)
 		return err;
 	err = open_disassembler(img);
@@ -803,8 +850,180 @@ int go_binary_func(const struct go_binary *gb, const char *name, struct go_func 
 				img->insn->detail->x86.operands[0].reg == X86_REG_RBP;
 	/* Only the stack check runs before the probe, and it does not move SP. */
 	out->frame_before_probe = false;
-	find_rets(img, out);
+	if (disassemble(img, out->entry, out->size, visit_ret, out))
+		out->rets_partial = true;
 	return inlined_copies(img, name, &out->inlined_copies);
+}
+
+/* ---- data symbols of a stripped binary -------------------------------------------------- */
+
+#define MAX_DATA_REFS 64
+#define MAX_STORES 8
+
+/*
+ * What runtime.allgadd does with its globals: every address it reads or writes
+ * rip-relatively, what each register last loaded from (MOV) or pointed at (LEA), and the XCHG
+ * stores through a register (atomic.Storeuintptr): to where, of a value loaded from where.
+ */
+struct allgadd_scan {
+	uint64_t refs[MAX_DATA_REFS];
+	size_t nrefs;
+	uint64_t loaded_from[X86_REG_ENDING], points_to[X86_REG_ENDING];
+	struct {
+		uint64_t to, from;
+	} stores[MAX_STORES];
+	size_t nstores;
+};
+
+static int visit_allgadd(const cs_insn *insn, void *arg)
+{
+	struct allgadd_scan *s = arg;
+	const cs_x86 *x = &insn->detail->x86;
+	const cs_x86_op *dst = &x->operands[0], *src = &x->operands[1];
+	uint64_t target = x86_rip_target(insn);
+	bool known = false;
+
+	for (size_t i = 0; target && i < s->nrefs && !known; i++)
+		known = s->refs[i] == target;
+	if (target && !known && s->nrefs < MAX_DATA_REFS)
+		s->refs[s->nrefs++] = target;
+	if (insn->id == X86_INS_CALL) {
+		/* Calls clobber every register. */
+		memset(s->loaded_from, 0, sizeof(s->loaded_from));
+		memset(s->points_to, 0, sizeof(s->points_to));
+		return 0;
+	}
+	if (x->op_count != 2)
+		return 0;
+	if (insn->id == X86_INS_XCHG) {
+		const cs_x86_op *mem = dst->type == X86_OP_MEM ? dst : src;
+		const cs_x86_op *reg = dst->type == X86_OP_MEM ? src : dst;
+
+		if (mem->type == X86_OP_MEM && reg->type == X86_OP_REG && !mem->mem.disp &&
+		    mem->mem.index == X86_REG_INVALID && s->nstores < MAX_STORES) {
+			s->stores[s->nstores].to = s->points_to[mem->mem.base];
+			s->stores[s->nstores++].from = s->loaded_from[reg->reg];
+		}
+	} else if (dst->type == X86_OP_REG) {
+		/* Any other write to the register forgets what it held. */
+		s->loaded_from[dst->reg] = insn->id == X86_INS_MOV ? target : 0;
+		s->points_to[dst->reg] = insn->id == X86_INS_LEA ? target : 0;
+	}
+	return 0;
+}
+
+static bool is_ref(const struct allgadd_scan *s, uint64_t addr)
+{
+	for (size_t i = 0; i < s->nrefs; i++)
+		if (s->refs[i] == addr)
+			return true;
+	return false;
+}
+
+/* Whether vaddr is in a writable segment (its file bytes or its zero-filled tail). */
+static bool is_data(const struct go_image *img, uint64_t vaddr)
+{
+	size_t nphdr;
+
+	if (elf_getphdrnum(img->elf, &nphdr))
+		return false;
+	for (size_t i = 0; i < nphdr; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(img->elf, i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_W) &&
+		    vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_memsz)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * allgs is the slice whose header runtime.allgadd touches at X, X+8 and X+16 (append), and
+ * allglen the word it stores len(allgs), loaded from X+8, into.
+ */
+static int find_allgs(struct go_binary *gb)
+{
+	struct allgadd_scan *s;
+	uint64_t entry, size, allgs = 0;
+	int err = locate_func(gb, "runtime.allgadd", &entry, &size);
+
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	if (disassemble(gb->image, entry, size, visit_allgadd, s))
+		goto out;
+	for (size_t i = 0; i < s->nrefs; i++)
+		if (is_ref(s, s->refs[i] + 8) && is_ref(s, s->refs[i] + 16) &&
+		    (!allgs || s->refs[i] < allgs))
+			allgs = s->refs[i];
+	if (!allgs || !is_data(gb->image, allgs))
+		goto out;
+	gb->allgs = allgs;
+	for (size_t i = 0; i < s->nstores; i++)
+		if (s->stores[i].from == allgs + 8 && is_data(gb->image, s->stores[i].to))
+			gb->allglen = s->stores[i].to;
+out:
+	free(s);
+	return 0;
+}
+
+struct reasons_scan {
+	const struct go_image *img;
+	uint64_t count, array;
+};
+
+/*
+ * runtime.waitReason.String: CMPB AL, $len(waitReasonStrings), then a LEA of the
+ * "unknown wait reason" string (read-only) for the out-of-range case and a LEA of the array
+ * (data) to index it.
+ */
+static int visit_reason_string(const cs_insn *insn, void *arg)
+{
+	struct reasons_scan *s = arg;
+	const cs_x86 *x = &insn->detail->x86;
+	uint64_t target;
+
+	if (insn->id == X86_INS_CMP && !s->count && x->op_count == 2 &&
+	    x->operands[0].type == X86_OP_REG && x->operands[0].reg == X86_REG_AL &&
+	    x->operands[1].type == X86_OP_IMM)
+		s->count = (uint8_t)x->operands[1].imm;
+	else if (insn->id == X86_INS_LEA && !s->array && s->count &&
+		 (target = x86_rip_target(insn)) && is_data(s->img, target))
+		s->array = target;
+	return 0;
+}
+
+static int find_wait_reasons(struct go_binary *gb)
+{
+	struct reasons_scan s = {gb->image, 0, 0};
+	uint64_t entry, size;
+	int err = locate_func(gb, "runtime.waitReason.String", &entry, &size);
+
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	if (disassemble(gb->image, entry, size, visit_reason_string, &s) || !s.array)
+		return 0;
+	gb->wait_reason_strings = s.array;
+	gb->wait_reason_count = s.count;
+	return 0;
+}
+
+/*
+ * Without .symtab, the data symbols the goroutine snapshots read are recovered from the
+ * functions that use them, located in .gopclntab (research §2.3). They stay 0 when the code
+ * does not have the expected shape.
+ */
+static int find_data_in_code(struct go_binary *gb)
+{
+	int err = open_disassembler(gb->image);
+
+	if (!err)
+		err = find_allgs(gb);
+	if (!err)
+		err = find_wait_reasons(gb);
+	return err;
 }
 
 /*

@@ -11,7 +11,8 @@
  * analysis (facts: ../shared/docs/research/go-hooks.md §2-3).
  *
  * Addresses are link-time virtual addresses (add the load bias for a PIE). Offsets are byte
- * offsets inside the runtime structures. Strings are owned by the go_binary.
+ * offsets inside the runtime structures. Strings are owned by the go_binary, which keeps the
+ * file open until go_binary_free() for the hook lookups.
  */
 
 /* Byte offsets of the runtime.g fields the profiler reads. */
@@ -36,7 +37,10 @@ struct go_binary {
 	int major, minor;     /* 1, 19 */
 	bool offsets_from_dwarf; /* false: from the built-in per-version table */
 	struct go_g_offsets g;
-	/* Data symbols (.symtab); 0 when absent (stripped). */
+	/*
+	 * Data symbols, from .symtab or, in a stripped binary, from the code that uses them
+	 * (runtime.allgadd, runtime.waitReason.String); 0 when not found.
+	 */
 	uint64_t allgs;		     /* runtime.allgs: a []*g (ptr, len, cap) */
 	uint64_t allglen;	     /* runtime.allglen: uintptr */
 	uint64_t wait_reason_strings; /* runtime.waitReasonStrings: [N]string */
@@ -80,7 +84,8 @@ struct go_func {
 	bool probe_at_push_bp; /* the probe instruction is PUSH RBP (0x55) */
 	/* false when the caller's return address is still at [rsp] at probe (no frame yet) */
 	bool frame_before_probe;
-	uint64_t rets[GO_MAX_RETS]; /* RET instructions, decoded with capstone (never byte-scanned) */
+	/* RET instructions, decoded with capstone (never byte-scanned) */
+	uint64_t rets[GO_MAX_RETS];
 	size_t nrets;
 	bool rets_partial; /* more RETs than GO_MAX_RETS, or decoding stopped early */
 	/*
@@ -90,7 +95,11 @@ struct go_func {
 	int inlined_copies;
 };
 
-/* Fills out for the function called name; -ENOENT when absent. */
+/*
+ * Fills out for the function called name; -ENOENT when absent. A function fully inlined
+ * everywhere (runtime.goparkunlock) has no out-of-line copy, hence is absent. Not for
+ * concurrent use on one go_binary: it decodes with the binary's one disassembler.
+ */
 int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out);
 
 /*

@@ -353,8 +353,11 @@ int go_leaks_run(const struct leaks_opts *o)
 		goto out;
 	}
 	if (!lk.gb->allgs) {
-		fprintf(stderr, "asyncprof: cannot report leaks: %s is stripped (no runtime.allgs "
-				"symbol), so its goroutines cannot be found\n", lk.proc->exe);
+		fprintf(stderr,
+			"asyncprof: cannot report leaks: runtime.allgs is neither in the symbols "
+			"of %s nor in the code of its runtime.allgadd, so its goroutines cannot be "
+			"found\n",
+			lk.proc->exe);
 		goto out;
 	}
 	m = process_exe_mapping(lk.proc);

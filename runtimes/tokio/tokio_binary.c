@@ -32,6 +32,7 @@
 #include "array.h"
 #include "hashmap.h"
 #include "symbolizer.h"
+#include "x86.h"
 
 #include <capstone/capstone.h>
 #include <dwarf.h>
@@ -868,17 +869,6 @@ static uint64_t branch_target(const cs_insn *insn)
 	return x->op_count == 1 && x->operands[0].type == X86_OP_IMM ? x->operands[0].imm : 0;
 }
 
-/* The address a rip-relative memory operand refers to; 0 when the instruction has none. */
-static uint64_t rip_operand(const cs_insn *insn)
-{
-	const cs_x86 *x = &insn->detail->x86;
-
-	for (int i = 0; i < x->op_count; i++)
-		if (x->operands[i].type == X86_OP_MEM && x->operands[i].mem.base == X86_REG_RIP)
-			return insn->address + insn->size + x->operands[i].mem.disp;
-	return 0;
-}
-
 /*
  * An address loaded as a value: by a rip-relative lea, by a mov from a GOT slot (a static of
  * another crate in a PIE), or by a mov of an immediate (position-dependent code). 0 if none.
@@ -889,13 +879,13 @@ static uint64_t address_operand(const struct analysis *a, const cs_insn *insn)
 	uint64_t target;
 
 	if (insn->id == X86_INS_LEA)
-		return rip_operand(insn);
+		return x86_rip_target(insn);
 	if (insn->id != X86_INS_MOV || x->op_count != 2)
 		return 0;
 	if (x->operands[1].type == X86_OP_IMM)
 		return x->operands[1].imm;
 	if (x->operands[1].type == X86_OP_MEM && x->operands[1].mem.base == X86_REG_RIP &&
-	    pointer_at(a, rip_operand(insn), &target))
+	    pointer_at(a, x86_rip_target(insn), &target))
 		return target;
 	return 0;
 }
@@ -919,6 +909,19 @@ static uint64_t jump_chain_end(struct analysis *a, uint64_t addr)
 	return addr;
 }
 
+struct analysis_visit {
+	struct analysis *a;
+	int (*visit)(struct analysis *a, const cs_insn *insn, void *arg);
+	void *arg;
+};
+
+static int visit_with_analysis(const cs_insn *insn, void *arg)
+{
+	struct analysis_visit *v = arg;
+
+	return v->visit(v->a, insn, v->arg);
+}
+
 /*
  * Calls visit on each instruction of [start, end) until it returns non-zero, and returns that.
  * Returns -EILSEQ when the bytes stop decoding before end, -EFAULT when they are not in the file.
@@ -927,21 +930,11 @@ static int disassemble(struct analysis *a, uint64_t start, uint64_t end,
 		       int (*visit)(struct analysis *a, const cs_insn *insn, void *arg), void *arg)
 {
 	const uint8_t *code = end > start ? image_bytes(a, start, end - start) : NULL;
-	size_t size = end - start;
-	uint64_t addr = start;
+	struct analysis_visit v = {a, visit, arg};
 
 	if (!code)
 		return -EFAULT;
-	while (size) {
-		int ret;
-
-		if (!cs_disasm_iter(a->cs, &code, &size, &addr, a->insn))
-			return -EILSEQ;
-		ret = visit(a, a->insn, arg);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return x86_each_insn(a->cs, a->insn, code, end - start, start, visit_with_analysis, &v);
 }
 
 struct ret_scan {
@@ -964,7 +957,7 @@ static int visit_ret(struct analysis *a, const cs_insn *insn, void *arg)
 		/* A jump out of the function, direct or through a GOT slot, is a tail call: the
 		 * poll ends elsewhere. Register and indexed jumps are switch tables, inside. */
 		target = branch_target(insn);
-		if (rip_operand(insn) || (target && (target < s->start || target >= s->end)))
+		if (x86_rip_target(insn) || (target && (target < s->start || target >= s->end)))
 			p->rets_partial = true;
 	}
 	return 0;
@@ -1202,7 +1195,7 @@ static bool is_waker_table(const struct analysis *a, const struct waker_scan *s,
 static int visit_waker_ref(struct analysis *a, const cs_insn *insn, void *arg)
 {
 	struct waker_scan *s = arg;
-	uint64_t table = address_operand(a, insn), slot = rip_operand(insn), target;
+	uint64_t table = address_operand(a, insn), slot = x86_rip_target(insn), target;
 
 	if (table && is_waker_table(a, s, table)) {
 		if (s->in_callee) {

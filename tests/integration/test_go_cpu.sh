@@ -26,3 +26,24 @@ expect_between "go1.23: computeChecksum samples under main goroutine -> creator 
 jq -e '[.tasks[] | select(.name == "runtime.main")][0].id as $main | [.tasks[] | select(.parent == $main)] | length > 3' \
 	"$WORK/1.23/report.json" >/dev/null || fail "go1.23: no goroutine has the main goroutine as parent"
 ok "go1.23: goroutine parents chained"
+
+# Stripped builds (-ldflags='-s -w': no .symtab, no DWARF): the pclntab names the functions and
+# gives their file:line, and the goroutines are still found (allgs located in the code). The
+# four workers of leaky spend their time in main.burn.
+for v in 1.19 1.23; do
+	bin=leaky-go$v-stripped
+	"$ASYNCPROF" run -d 3 -o "$WORK/$bin" -- "$EXAMPLES/go/$bin" 5 >"$WORK/stdout" 2>"$WORK/stderr" ||
+		{ cat "$WORK/stderr"; fail "$bin: asyncprof run failed"; }
+	grep -q "Go runtime found" "$WORK/stderr" || fail "$bin: Go not detected"
+	if grep -q "stripped" "$WORK/stderr"; then cat "$WORK/stderr"; fail "$bin: warned as stripped"; fi
+	check_outputs "$WORK/$bin"
+	folded="$WORK/$bin/cpu.folded"
+	all=$(total "$folded")
+	burn=$(count_matching "$folded" '\[task\] main\.main\.[a-z]+[0-9]+;runtime\.goexit;main\.main\.[a-z]+[0-9]+;main\.worker;main\.burn(;|$)')
+	unknown=$(count_matching "$folded" '\[unknown\]')
+	expect_between "$bin: samples in a worker goroutine's main.burn %" "$(pct "$burn" "$all")" 70 100
+	expect_between "$bin: samples with an unknown frame %" "$(pct "$unknown" "$all")" 0 2
+	pprof -raw "$WORK/$bin/cpu.pb.gz" | grep -qE ' main\.burn /.*/examples/go/leaky/main\.go:[0-9]+ ' ||
+		fail "$bin: main.burn has no file:line in cpu.pb.gz"
+	ok "$bin: stripped binary profiled with names and lines"
+done

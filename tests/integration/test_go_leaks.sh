@@ -1,11 +1,13 @@
 # asyncprof leaks on a live Go program that, at start, leaves 7 goroutines blocked on a channel
 # receive, 3 on a send, 2 in a select and 1 on a sync.Mutex, while worker pools stay busy and
 # short-lived goroutines come and go: exactly those four groups, with exactly those counts, on
-# Go 1.19 and Go 1.23, with and without DWARF.
+# Go 1.19 and Go 1.23, with and without DWARF, and stripped (-s -w: allgs found in the code,
+# frames named from the pclntab).
 source "$(dirname "$0")/lib.sh"
 GO="$EXAMPLES/go"
 
-for bin in leaky-go1.19 leaky-go1.23 leaky-go1.19-nodwarf leaky-go1.23-nodwarf; do
+for bin in leaky-go1.19 leaky-go1.23 leaky-go1.19-nodwarf leaky-go1.23-nodwarf \
+	leaky-go1.19-stripped leaky-go1.23-stripped; do
 	start_bg "$GO/$bin" 30
 	sleep 0.5
 	set +e

@@ -5,6 +5,9 @@
  * bytes, never against the code under test: the entry is nm's, every RET objdump sees in the
  * function must be in rets and nothing else, and the probe must sit right after the stack
  * check's JBE, on the PUSH RBP (1.23) or the SUB $n, SP (1.19) that starts the frame.
+ *
+ * The stripped builds (`-ldflags=-s -w`: no .symtab, no DWARF) have the same code at the same
+ * addresses, and must give the same answers from their pclntab.
  */
 #include <criterion/criterion.h>
 
@@ -17,20 +20,21 @@
 #include <unistd.h>
 
 #include "go_binary.h"
+#include "go_examples.h"
 
 /* The hooks the Go adaptor uses (research §1.1); exit is goexit0 up to 1.21, gdestroy after. */
 static const char *const HOOKS[] = {
-	"runtime.gopark",
-	"runtime.newproc1",
-	"runtime.ready",
-	"runtime.execute",
-	"runtime.gcBgMarkStartWorkers",
-	"runtime.gcMarkTermination",
-	"runtime.profilealloc",
-	"runtime.(*mcache).refill",
-	"runtime.casgstatus",
-	"runtime.chansend",
-	"runtime.chanrecv",
+    "runtime.gopark",
+    "runtime.newproc1",
+    "runtime.ready",
+    "runtime.execute",
+    "runtime.gcBgMarkStartWorkers",
+    "runtime.gcMarkTermination",
+    "runtime.profilealloc",
+    "runtime.(*mcache).refill",
+    "runtime.casgstatus",
+    "runtime.chansend",
+    "runtime.chanrecv",
 };
 
 #define NHOOKS (sizeof(HOOKS) / sizeof(HOOKS[0]))
@@ -40,17 +44,6 @@ static const char *const HOOKS[] = {
 static bool has_stack_check(const char *name)
 {
 	return strcmp(name, "runtime.casgstatus") != 0;
-}
-
-static char *example(const char *name)
-{
-	const char *build = getenv("BUILD");
-	char *path;
-
-	cr_assert_not_null(build, "BUILD must name the build directory");
-	cr_assert_geq(asprintf(&path, "%s/examples/go/%s", build, name), 0);
-	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make go-examples", path);
-	return path;
 }
 
 static FILE *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -159,10 +152,11 @@ static void check_hook(const char *bin, const struct go_binary *gb, const char *
 	cr_assert_lt(i, n, "%s: probe %#lx is not an instruction boundary", name, f.probe);
 	probe_at = i;
 	if (has_stack_check(name)) {
-		cr_expect_gt(f.probe, f.entry, "%s: probe at the entry despite a stack check", name);
+		cr_expect_gt(f.probe, f.entry, "%s: probe at the entry despite a stack check",
+			     name);
 		cr_expect(probe_at > 0 && starts_with(insns[probe_at - 1].text, "jbe "),
-			  "%s: the instruction before the probe is \"%s\", not the check's jbe", name,
-			  probe_at ? insns[probe_at - 1].text : "");
+			  "%s: the instruction before the probe is \"%s\", not the check's jbe",
+			  name, probe_at ? insns[probe_at - 1].text : "");
 		cr_expect(starts_with(insns[0].text, "cmp ") || starts_with(insns[0].text, "lea "),
 			  "%s: starts with \"%s\"", name, insns[0].text);
 	} else {
@@ -177,7 +171,7 @@ static void check_hook(const char *bin, const struct go_binary *gb, const char *
 		/* A frame of 128 bytes is ADDQ $-128, SP: -128 fits in a byte, 128 does not. */
 		cr_expect((starts_with(insns[probe_at].text, "sub    $") ||
 			   starts_with(insns[probe_at].text, "add    $0xffffffffffffff80,")) &&
-				  strstr(insns[probe_at].text, ",%rsp"),
+			      strstr(insns[probe_at].text, ",%rsp"),
 			  "%s: probe on \"%s\", not the frame's sub", name, insns[probe_at].text);
 		cr_expect_not(f.probe_at_push_bp, "%s", name);
 	}
@@ -203,7 +197,7 @@ static void check_hook(const char *bin, const struct go_binary *gb, const char *
 
 static void check_hooks(const char *name, int minor)
 {
-	char *bin = example(name);
+	char *bin = go_example(name);
 	struct go_binary *gb;
 	struct go_func f;
 	int err = go_binary_analyze(bin, &gb);
@@ -231,13 +225,95 @@ Test(go_hooks, go1_23)
 	check_hooks("leaky-go1.23", 23);
 }
 
+static void expect_same_func(const char *name, const struct go_func *a, const struct go_func *b)
+{
+	cr_expect_eq(a->entry, b->entry, "%s: entry", name);
+	cr_expect_eq(a->size, b->size, "%s: size %lu vs %lu", name, a->size, b->size);
+	cr_expect_eq(a->probe, b->probe, "%s: probe", name);
+	cr_expect_eq(a->probe_at_push_bp, b->probe_at_push_bp, "%s", name);
+	cr_expect_eq(a->frame_before_probe, b->frame_before_probe, "%s", name);
+	cr_expect_eq(a->nrets, b->nrets, "%s: nrets", name);
+	cr_expect_arr_eq(a->rets, b->rets, sizeof(a->rets), "%s: rets", name);
+	cr_expect_eq(a->rets_partial, b->rets_partial, "%s", name);
+	cr_expect_eq(a->inlined_copies, b->inlined_copies, "%s: %d inlined copies vs %d", name,
+		     a->inlined_copies, b->inlined_copies);
+}
+
+/*
+ * The hooks, and functions that are inlined elsewhere too: the pclntab's inline trees count
+ * the copies DWARF does.
+ */
+static void check_stripped(const char *version, int minor)
+{
+	const char *const inlined[] = {"runtime.lock", "runtime.unlock", "runtime.nanotime"};
+	char name[64], *full, *stripped;
+	struct go_binary *gf, *gs;
+	struct go_func a, b;
+
+	snprintf(name, sizeof(name), "leaky-go%s", version);
+	full = go_example(name);
+	snprintf(name, sizeof(name), "leaky-go%s-stripped", version);
+	stripped = go_example(name);
+	cr_assert_eq(go_binary_analyze(full, &gf), 0);
+	cr_assert_eq(go_binary_analyze(stripped, &gs), 0);
+	cr_assert_not(gs->has_symbols);
+	for (size_t i = 0; i < NHOOKS; i++) {
+		cr_assert_eq(go_binary_func(gf, HOOKS[i], &a), 0);
+		cr_assert_eq(go_binary_func(gs, HOOKS[i], &b), 0, "stripped: no %s", HOOKS[i]);
+		expect_same_func(HOOKS[i], &a, &b);
+		cr_expect_eq(b.inlined_copies, 0, "%s", HOOKS[i]);
+	}
+	for (size_t i = 0; i < sizeof(inlined) / sizeof(inlined[0]); i++) {
+		cr_assert_eq(go_binary_func(gf, inlined[i], &a), 0);
+		cr_assert_eq(go_binary_func(gs, inlined[i], &b), 0);
+		expect_same_func(inlined[i], &a, &b);
+		cr_expect_gt(b.inlined_copies, 10, "%s: %d", inlined[i], b.inlined_copies);
+	}
+	cr_expect_eq(go_binary_func(gs, "runtime.goparkunlock", &b), -ENOENT);
+	cr_expect_eq(go_binary_func(gs, minor >= 22 ? "runtime.gdestroy" : "runtime.goexit0", &b),
+		     0);
+	go_binary_free(gf);
+	go_binary_free(gs);
+	free(full);
+	free(stripped);
+}
+
+Test(go_hooks, stripped_go1_19)
+{
+	check_stripped("1.19", 19);
+}
+
+Test(go_hooks, stripped_go1_23)
+{
+	check_stripped("1.23", 23);
+}
+
+/* Without DWARF but with .symtab, the copies come from the pclntab too. */
+Test(go_hooks, inlined_copies_without_dwarf)
+{
+	char *full = go_example("leaky-go1.23"), *nodwarf = go_example("leaky-go1.23-nodwarf");
+	struct go_binary *gf, *gn;
+	struct go_func a, b;
+
+	cr_assert_eq(go_binary_analyze(full, &gf), 0);
+	cr_assert_eq(go_binary_analyze(nodwarf, &gn), 0);
+	cr_assert(gn->has_symbols);
+	cr_assert_eq(go_binary_func(gf, "runtime.lock", &a), 0);
+	cr_assert_eq(go_binary_func(gn, "runtime.lock", &b), 0);
+	cr_expect_eq(a.inlined_copies, b.inlined_copies);
+	go_binary_free(gf);
+	go_binary_free(gn);
+	free(full);
+	free(nodwarf);
+}
+
 /*
  * Inlined copies are counted: runtime.lock is an out-of-line function that the compiler also
- * inlines into many callers.
+ * inlines into many callers (DWARF here).
  */
 Test(go_hooks, inlined_copies)
 {
-	char *bin = example("leaky-go1.23");
+	char *bin = go_example("leaky-go1.23");
 	struct go_binary *gb;
 	struct go_func f;
 
@@ -251,7 +327,7 @@ Test(go_hooks, inlined_copies)
 /* Outside any executable segment there is no file offset. */
 Test(go_hooks, file_offset)
 {
-	char *bin = example("leaky-go1.23");
+	char *bin = go_example("leaky-go1.23");
 	struct go_binary *gb;
 
 	cr_assert_eq(go_binary_analyze(bin, &gb), 0);
