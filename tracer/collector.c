@@ -237,9 +237,9 @@ static uint64_t add_mapping(struct sink *s, const struct proc_mapping *m, struct
 		.file = m->path,
 		.build_id = obj ? elf_object_build_id(obj) : "",
 		.has_functions = obj && elf_object_has_symbols(obj),
-		.has_filenames = obj && elf_object_has_dwarf(obj),
-		.has_line_numbers = obj && elf_object_has_dwarf(obj),
-		.has_inline_frames = obj && elf_object_has_dwarf(obj),
+		.has_filenames = obj && elf_object_has_lines(obj),
+		.has_line_numbers = obj && elf_object_has_lines(obj),
+		.has_inline_frames = obj && elf_object_has_lines(obj),
 	};
 
 	return profile_add_mapping(s->prof, &pm);

@@ -435,7 +435,7 @@ static const char *symbol_warning(struct process *proc)
 	if (!elf_object_has_symbols(obj))
 		return "the target's executable has no symbols (stripped): its own frames show "
 		       "as [unknown] (name); libraries are still resolved";
-	if (!elf_object_has_dwarf(obj))
+	if (!elf_object_has_lines(obj))
 		return "the target's executable has no DWARF debug info: no file:line and "
 		       "no inlined frames for its code";
 	return NULL;

@@ -421,7 +421,7 @@ static int open_gopclntab(struct elf_object *obj)
 
 /*
  * The most complete symbol table available: .symtab of the object, else that of its separate
- * debug file, else .dynsym together with the MiniDebugInfo .symtab, or with a Go pclntab.
+ * debug file, else .dynsym together with the MiniDebugInfo .symtab; and a Go pclntab.
  */
 static int read_symbols(struct elf_object *obj)
 {
@@ -436,9 +436,10 @@ static int read_symbols(struct elf_object *obj)
 		obj->mini_elf = err ? NULL : open_minidebuginfo(obj->elf);
 		if (obj->mini_elf)
 			err = add_symbols(&list, obj->mini_elf, SHT_SYMTAB);
-		else if (!err)
-			err = open_gopclntab(obj);
 	}
+	/* Go keeps file:line and inlining in its pclntab, even when built with -w or -s -w. */
+	if (!err)
+		err = open_gopclntab(obj);
 	if (!err)
 		err = build_symbol_index(obj, &list);
 	free(list.items);
@@ -929,6 +930,11 @@ bool elf_object_has_symbols(const struct elf_object *obj)
 bool elf_object_has_dwarf(const struct elf_object *obj)
 {
 	return obj->dwarf != NULL;
+}
+
+bool elf_object_has_lines(const struct elf_object *obj)
+{
+	return obj->dwarf || obj->pcln;
 }
 
 /* ---- objects and their caches ----------------------------------------------------------- */
