@@ -30,7 +30,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
-	    $(BUILD)/examples/offcpu_sleep
+	    $(BUILD)/examples/offcpu_sleep $(BUILD)/examples/pingpong
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped
 
 .PHONY: all deps check unit integration demo bench examples clean
@@ -108,6 +108,11 @@ $(BUILD)/examples/spin: examples/spin/spin.c
 	$(Q)$(CC) -O2 -g -fomit-frame-pointer $< -o $@
 
 $(BUILD)/examples/offcpu_sleep: examples/offcpu-sleep/offcpu_sleep.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -pthread $< -o $@
+
+$(BUILD)/examples/pingpong: examples/pingpong/pingpong.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -g -fomit-frame-pointer -pthread $< -o $@
