@@ -31,7 +31,7 @@ UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
 	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench \
-	    $(BUILD)/examples/offcpu_sleep
+	    $(BUILD)/examples/offcpu_sleep $(BUILD)/examples/pingpong
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
 	    $(BUILD)/tests/fixtures/markers
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
@@ -116,6 +116,11 @@ $(BUILD)/examples/spin: examples/spin/spin.c
 	$(Q)$(CC) -O2 -g -fomit-frame-pointer $< -o $@
 
 $(BUILD)/examples/offcpu_sleep: examples/offcpu-sleep/offcpu_sleep.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -fomit-frame-pointer -pthread $< -o $@
+
+$(BUILD)/examples/pingpong: examples/pingpong/pingpong.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -O2 -g -fomit-frame-pointer -pthread $< -o $@

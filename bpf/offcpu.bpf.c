@@ -21,10 +21,11 @@
  *    every blocking switch-out, since raw_tp cannot name the next task to bpf_get_task_stack.
  *
  * Either way, a pending block is also sent when the thread leaves the CPU again before that
- * (it blocked twice in one system call). The user registers at the switch-out are kept: the
- * user stack is read only while the thread still has them, i.e. has not returned to user space
- * since it blocked (without task work, a block in a page fault ends without a sys_exit); else
- * the block is sent with its kernel stack only, and counted.
+ * (it blocked twice in one system call). The user stack and instruction pointers it blocked
+ * with are kept with the kernel stack: the user stack is read only while the thread still has
+ * them, i.e. has not returned to user space since it blocked (without task work, a block in a
+ * page fault ends without a sys_exit); else the block is sent with its kernel stack only, and
+ * counted.
  *
  * Intervals off the CPU while runnable (preempted, yielded) are counted, not profiled: their
  * stack is wherever the preemption hit.
@@ -55,6 +56,9 @@ struct thread_slot {
 	struct offcpu_thread t;
 	struct bpf_task_work work;
 };
+
+/* Blocks pending in all threads: lets sys_exit return at once in the common case. */
+__u64 pending_blocks = 0;
 
 /* A new thread's record: too large for the BPF stack. */
 static const __u8 empty_slot[sizeof(struct thread_slot)];
@@ -95,8 +99,17 @@ extern int bpf_task_work_schedule_resume_impl(struct task_struct *task, struct b
 							      void *value),
 					      void *aux__prog) __ksym __weak;
 
-/* Atomic: the task work callback is preemptible and may share a CPU with another sender. */
+/* In sched_switch, which nothing on the CPU interrupts. */
 static __always_inline void count(__u32 which, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += n;
+}
+
+/* From a sender: the task work callback is preemptible and may share a CPU with another. */
+static __always_inline void count_atomic(__u32 which, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &which);
 
@@ -118,9 +131,10 @@ static __always_inline void send_pending(struct offcpu_thread *t, __u32 tid, str
 	blocked = __sync_lock_test_and_set(&t->pending_ns, 0);
 	if (!blocked)
 		return;
+	__sync_fetch_and_sub(&pending_blocks, 1);
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
-		count(OFFCPU_CNT_DROPS, 1);
+		count_atomic(OFFCPU_CNT_DROPS, 1);
 		return;
 	}
 	r->e.blocked_ns = blocked;
@@ -143,7 +157,7 @@ static __always_inline void send_pending(struct offcpu_thread *t, __u32 tid, str
 		s->flags |= SAMPLE_USER_REGS;
 		s->ustack_len = ustack_copy(s->ustack, s->regs[SREG_SP]);
 	} else {
-		count(OFFCPU_CNT_NO_USER_STACK, 1);
+		count_atomic(OFFCPU_CNT_NO_USER_STACK, 1);
 	}
 	bpf_ringbuf_submit(r, 0);
 }
@@ -199,11 +213,11 @@ static __always_inline void switch_out(void *ctx, bool preempt, __u32 tid, __u32
 				       bool kstack_now, __u64 now)
 {
 	struct thread_slot *slot = bpf_map_lookup_elem(&threads, &tid);
-	struct pt_regs *uregs = current_user_regs();
+	struct pt_regs *uregs;
 
 	if (state & OFFCPU_TASK_DEAD) {
 		if (slot) {
-			send_pending(&slot->t, tid, uregs);
+			send_pending(&slot->t, tid, current_user_regs());
 			bpf_map_delete_elem(&threads, &tid);
 		}
 		return;
@@ -216,7 +230,8 @@ static __always_inline void switch_out(void *ctx, bool preempt, __u32 tid, __u32
 			return;
 		}
 	}
-	send_pending(&slot->t, tid, uregs);
+	if (slot->t.pending_ns)
+		send_pending(&slot->t, tid, current_user_regs());
 	/* It ran without a switch-in reaching this program (rare, seen on 6.18 also with a bare
 	 * counting program): that interval's end is unknown, so it is counted, not measured. */
 	if (slot->t.off_ns)
@@ -227,10 +242,13 @@ static __always_inline void switch_out(void *ctx, bool preempt, __u32 tid, __u32
 		return;
 	}
 	slot->t.state = state;
+	/* With BTF, the switch-in records these and the kernel stack, for long blocks only. */
+	if (!kstack_now)
+		return;
+	uregs = current_user_regs();
 	slot->t.user_ip = uregs->ip;
 	slot->t.user_sp = uregs->sp;
-	if (kstack_now)
-		slot->t.kstack_len = blocked_kernel_stack(ctx, slot->t.kstack);
+	slot->t.kstack_len = blocked_kernel_stack(ctx, slot->t.kstack);
 }
 
 /*
@@ -242,6 +260,7 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 				      bool task_work)
 {
 	struct thread_slot *slot = bpf_map_lookup_elem(&threads, &tid);
+	struct pt_regs *uregs;
 	__u64 d;
 	int err;
 
@@ -266,8 +285,13 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 	count(OFFCPU_CNT_LONG_NS, d);
 	slot->t.pending_state = slot->t.state;
 	slot->t.pending_ns = d;
+	__sync_fetch_and_add(&pending_blocks, 1);
 	if (!next)
 		return;
+	/* Its user registers have not changed since it blocked: it has been asleep since. */
+	uregs = (struct pt_regs *)bpf_task_pt_regs(next);
+	slot->t.user_ip = uregs->ip;
+	slot->t.user_sp = uregs->sp;
 	/* The stack it sleeps on; the walker leaves out scheduler functions (.sched.text). */
 	slot->t.kstack_len = bpf_get_task_stack(next, slot->t.kstack, sizeof(slot->t.kstack), 0);
 	if (slot->t.kstack_len > 0)
@@ -336,7 +360,7 @@ int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 	__u32 tid = (__u32)pid_tgid;
 	struct thread_slot *slot;
 
-	if ((pid_tgid >> 32) != targ_tgid)
+	if (!pending_blocks || (pid_tgid >> 32) != targ_tgid)
 		return 0;
 	slot = bpf_map_lookup_elem(&threads, &tid);
 	if (slot && slot->t.pending_ns)

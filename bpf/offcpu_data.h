@@ -38,8 +38,8 @@ struct offcpu_event {
  */
 struct offcpu_thread {
 	__u64 off_ns;	     /* when it left the CPU; 0 while it runs */
-	__u64 user_ip;	     /* its user registers then: the pending block's user stack is only */
-	__u64 user_sp;	     /* read while they are still the thread's (same kernel entry) */
+	__u64 user_ip;	     /* its user registers in the last block: the pending block's user */
+	__u64 user_sp;	     /* stack is read only while they are still the thread's */
 	__u32 state;	     /* OFFCPU_TASK_* bits when it left the CPU, or OFFCPU_PREEMPTED */
 	__u32 pending_state; /* state of the pending block */
 	__u64 pending_ns;    /* duration of the pending block; 0 when none */

@@ -140,3 +140,62 @@ printf '%-22s %14.3f %14.3f %14.1f\n' "asyncprof attached" "$plain" "$marked" "$
 echo "no tracer: each marker is one load and a branch not taken (the difference is below what the"
 echo "timer resolves); attached: each is a uprobe hit, its BPF program, and for run and stop an"
 echo "event to the profiler."
+
+# ---- Off-CPU: the cost per context switch -----------------------------------------------------
+# examples/pingpong: two threads pinned to CPU 0 pass a byte back and forth over pipes, so each
+# round trip is two blocks and two context switches there, every block far shorter than the
+# threshold: the worst case for --off-cpu, whose kernel side runs on every switch of the
+# target's threads (in the target's context). The profiler itself runs on the other CPU. The
+# ratio compares round trips per CPU-second of the target (its own cost, whatever else shares
+# CPU 0 on a busy machine); wall-clock round trips per second are shown too. "CPU only" is
+# asyncprof run without --off-cpu (99 Hz sampling), for reference; ASYNCPROF_OFFCPU_HOOKS forces
+# the hooks older kernels get; --off-cpu-min 0 profiles every block (what the threshold saves).
+pingpong_rates() { # alone | ENV-ASSIGNMENT|- ASYNCPROF-ARGS...: prints "wall/s cpu/s"
+	local pp="$BUILD/examples/pingpong" env
+	if [ "$1" = alone ]; then
+		"$pp" "$SECONDS_PER_RUN" "$work/rate" 0
+	else
+		env=$1
+		shift
+		[ "$env" = - ] && env=
+		env $env "$BUILD/asyncprof" run "$@" -o "$work/out" -- "$pp" "$SECONDS_PER_RUN" \
+			"$work/rate" 0 >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+	fi
+	cat "$work/rate"
+}
+
+echo
+echo "pingpong (two threads on one CPU), ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
+printf '%-36s %11s %11s %14s %8s %10s %16s\n' configuration "alone /s" "profiled /s" \
+	"alone /CPU-s" ratio "prof. CPU%" "events/s (drops)"
+offcpu_configs=(
+	"CPU only|-"
+	"--off-cpu (task work)|- --off-cpu"
+	"--off-cpu, tp_btf + sys_exit hooks|ASYNCPROF_OFFCPU_HOOKS=tp_btf --off-cpu"
+	"--off-cpu, raw_tp + sys_exit hooks|ASYNCPROF_OFFCPU_HOOKS=raw_tp --off-cpu"
+	"--off-cpu --off-cpu-min 0|- --off-cpu --off-cpu-min 0"
+)
+for config in "${offcpu_configs[@]}"; do
+	name=${config%%|*}
+	read -r -a args <<<"${config#*|}"
+	aw=0 ac=0 pw=0 pc=0 cpu=0 wall=0 events=0 drops=0
+	for _ in $(seq "$ROUNDS"); do
+		read -r w c < <(pingpong_rates alone)
+		aw=$(echo "$aw + $w" | bc -l)
+		ac=$(echo "$ac + $c" | bc -l)
+		read -r w c < <(pingpong_rates "${args[@]}")
+		pw=$(echo "$pw + $w" | bc -l)
+		pc=$(echo "$pc + $c" | bc -l)
+		r="$work/out/report.json"
+		cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$r")" | bc -l)
+		wall=$(echo "$wall + $(jq .duration_s "$r")" | bc -l)
+		events=$((events + $(jq '.offcpu.events // 0' "$r")))
+		drops=$((drops + $(jq '.offcpu.drops // 0' "$r")))
+	done
+	printf '%-36s %11.0f %11.0f %14.0f %8.4f %10.2f %9.0f (%.0f)\n' "$name" \
+		"$(echo "$aw / $ROUNDS" | bc -l)" "$(echo "$pw / $ROUNDS" | bc -l)" \
+		"$(echo "$ac / $ROUNDS" | bc -l)" "$(echo "$pc / $ac" | bc -l)" \
+		"$(echo "100 * $cpu / $wall" | bc -l)" "$(echo "$events / $wall" | bc -l)" \
+		"$(echo "$drops / $wall" | bc -l)"
+done
+echo "ratio: profiled / alone round trips per CPU-second of the target (1.0 = no cost)."
