@@ -111,8 +111,10 @@ for n in ticker ingest; do
 		fail "$n: $(jq .count <<<"$lat") latencies for $(task "$n" | jq .polls) runs"
 	expect_between "$n p50 scheduling latency, 0.1 ms" "$(($(jq .p50 <<<"$lat") / 100000))" 0 35
 done
+# Whether a tick ever lands during a parser step depends on the timers' phases (on a quiet
+# machine they can stay in step, so every tick finds the worker idle): only the bound holds.
 expect_between "ticker max scheduling latency, 0.1 ms" \
-	"$(($(task ticker | jq .sched_latency_ns.max) / 100000))" 5 1000
+	"$(($(task ticker | jq .sched_latency_ns.max) / 100000))" 0 1000
 jq -e --arg s "ingest_main (coro.c:$(line_of parser_main))" \
 	'[.spawn_sites[] | select(.spawned_at == $s and .tasks == 1 and .polls > 1000)] | length == 1' \
 	"$r" >/dev/null || fail "report.json: no spawn site for the parser"
