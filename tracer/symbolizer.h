@@ -48,7 +48,8 @@ const char *elf_object_path(const struct elf_object *obj);
 /* .symtab or .dynsym with functions, or a Go executable's pclntab */
 bool elf_object_has_symbols(const struct elf_object *obj);
 bool elf_object_has_dwarf(const struct elf_object *obj);   /* .debug_info with line tables */
-bool elf_object_has_lines(const struct elf_object *obj);   /* file:line, inlines: DWARF or Go pclntab */
+/* file:line and inlined frames: DWARF, or a Go executable's pclntab */
+bool elf_object_has_lines(const struct elf_object *obj);
 
 /*
  * Converts a runtime address inside mapping m to the object's link-time virtual address (the

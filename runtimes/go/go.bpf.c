@@ -18,8 +18,8 @@
  *
  * Entry probes sit on the instruction after the stack-bound check (PUSH BP from Go 1.21):
  * morestack re-enters a function at +0, so a probe there would fire twice, and a PUSH is
- * emulated instead of single-stepped. Returns are probes on RET instructions: a uretprobe
- * rewrites the return address, which Go's stack copying and unwinding cannot survive.
+ * emulated instead of single-stepped. Returns are probes on RET instructions: a kernel return
+ * probe rewrites the return address, which Go's stack copying and unwinding cannot survive.
  *
  * Stacks are the kernel's frame-pointer walk (bpf_get_stack). At a PUSH BP the kernel adds the
  * caller from [rsp] itself; on Go 1.19/1.20 the probe runs before the frame is set up, so the
@@ -173,19 +173,16 @@ static __always_inline void event_send(struct task_event *e)
 		count(GO_CNT_DROPS);
 }
 
-static __always_inline int goroutine_event(__u32 kind, __u64 g)
+/* An event about the goroutine at g, whose goid is read here; NULL when it cannot be. */
+static __always_inline struct task_event *goroutine_event(__u32 kind, __u64 g)
 {
 	__u64 goid = goid_of(g);
-	struct task_event *e;
 
 	if (!goid) {
 		count(GO_CNT_NO_GOID);
-		return 0;
+		return NULL;
 	}
-	e = event_begin(kind, goid, g);
-	if (e)
-		event_send(e);
-	return 0;
+	return event_begin(kind, goid, g);
 }
 
 SEC("uprobe")
@@ -252,17 +249,11 @@ out:
 SEC("uprobe")
 int go_gopark(struct pt_regs *ctx)
 {
-	__u64 g = ctx->r14, goid;
 	struct task_event *e;
 
 	if (!is_target())
 		return 0;
-	goid = goid_of(g);
-	if (!goid) {
-		count(GO_CNT_NO_GOID);
-		return 0;
-	}
-	e = event_begin(TASK_AWAIT, goid, g);
+	e = goroutine_event(TASK_AWAIT, ctx->r14);
 	if (!e)
 		return 0;
 	e->value = ctx->cx & 0xff; /* waitReason is a uint8 */
@@ -277,42 +268,38 @@ int go_gopark(struct pt_regs *ctx)
 SEC("uprobe")
 int go_ready(struct pt_regs *ctx)
 {
-	__u64 goid, now;
+	struct task_event *e;
 
 	if (!is_target())
 		return 0;
-	goid = goid_of(ctx->ax);
-	now = bpf_ktime_get_ns();
-	if (goid)
-		bpf_map_update_elem(&runnable, &goid, &now, BPF_ANY);
-	return goroutine_event(TASK_RUNNABLE, ctx->ax);
+	e = goroutine_event(TASK_RUNNABLE, ctx->ax);
+	if (!e)
+		return 0;
+	bpf_map_update_elem(&runnable, &e->task, &e->time_ns, BPF_ANY);
+	event_send(e);
+	return 0;
 }
 
 SEC("uprobe")
 int go_execute(struct pt_regs *ctx)
 {
-	__u64 g = ctx->ax, goid, *since;
 	struct task_event *e;
+	__u64 *since;
 
 	if (!is_target())
 		return 0;
-	goid = goid_of(g);
-	if (!goid) {
-		count(GO_CNT_NO_GOID);
-		return 0;
-	}
-	e = event_begin(TASK_RUN, goid, g);
+	e = goroutine_event(TASK_RUN, ctx->ax);
 	if (!e)
 		return 0;
 	/* Made runnable by ready or newproc1; a preempted or yielding goroutine, or one woken by
 	 * the network poller, was not seen becoming runnable: no latency for this run. */
-	since = bpf_map_lookup_elem(&runnable, &goid);
+	since = bpf_map_lookup_elem(&runnable, &e->task);
 	if (since) {
 		if (e->time_ns > *since) {
 			e->value = e->time_ns - *since;
 			e->flags |= TASK_EV_LATENCY;
 		}
-		bpf_map_delete_elem(&runnable, &goid);
+		bpf_map_delete_elem(&runnable, &e->task);
 	}
 	event_send(e);
 	return 0;
@@ -321,13 +308,16 @@ int go_execute(struct pt_regs *ctx)
 SEC("uprobe")
 int go_exit(struct pt_regs *ctx)
 {
-	__u64 goid;
+	struct task_event *e;
 
 	if (!is_target())
 		return 0;
-	goid = goid_of(ctx->ax);
-	bpf_map_delete_elem(&runnable, &goid);
-	return goroutine_event(TASK_EXIT, ctx->ax);
+	e = goroutine_event(TASK_EXIT, ctx->ax);
+	if (!e)
+		return 0;
+	bpf_map_delete_elem(&runnable, &e->task);
+	event_send(e);
+	return 0;
 }
 
 static __always_inline int runtime_event(struct pt_regs *ctx, __u32 kind, __u32 flags,

@@ -12,8 +12,8 @@
  *
  * Hook points for uprobes (research §1.3, §4, §7.1) are decoded with capstone from the file
  * kept open for it: the entry probe goes right after the stack-bound check, never at +0 where
- * morestack re-enters, and returns are every RET instruction, since uretprobes break Go's
- * moving stacks. Functions are found in .symtab, or in .gopclntab when the binary is stripped;
+ * morestack re-enters, and returns are every RET instruction, since kernel return probes break
+ * Go's moving stacks. Functions are found in .symtab, or in .gopclntab when the binary is stripped;
  * inlined copies of a hook are counted once per binary, on first use, from DWARF or from the
  * pclntab's inline trees.
  *

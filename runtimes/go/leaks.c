@@ -5,9 +5,9 @@
  * A goroutine's age is what we saw of it: it counts as blocked for as long as every snapshot
  * (every 50 ms) shows it waiting with the same id, wait reason, parked PC and SP, and the same
  * bytes on its live stack: one that ran in between and parked again at the same place (a loop
- * around time.Sleep, a pool worker between jobs) has changed its locals. Go's own g.waitsince is only
- * stamped by GC scans (0 before the second GC, off by up to a GC interval), so it can only
- * lengthen an age observed from the first snapshot, and is reported as such.
+ * around time.Sleep, a pool worker between jobs) has changed its locals. Go's own g.waitsince
+ * is only stamped by GC scans (0 before the second GC, off by up to a GC interval), so it can
+ * only lengthen an age observed from the first snapshot, and is reported as such.
  */
 #include "leaks.h"
 #include "go_binary.h"
