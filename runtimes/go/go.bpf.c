@@ -28,26 +28,15 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "task.h"
+#include "task_events.bpf.h"
 #include "go_probes.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 targ_tgid = 0;
 const volatile __u32 goid_offset = 152; /* runtime.g.goid */
 const volatile bool caller_at_sp = false;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024); /* a park with its stack is ~600 bytes */
-} go_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct task_event);
-} scratch SEC(".maps");
 
 /* newproc1 in progress on a thread (it runs on the scheduler stack, so it cannot migrate). */
 struct pending_create {
@@ -95,11 +84,6 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
-static __always_inline bool is_target(void)
-{
-	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
-}
-
 static __always_inline __u64 goid_of(__u64 g)
 {
 	__u64 id = 0;
@@ -107,28 +91,6 @@ static __always_inline __u64 goid_of(__u64 g)
 	if (!g || bpf_probe_read_user(&id, sizeof(id), (void *)(g + goid_offset)))
 		return 0;
 	return id;
-}
-
-static __always_inline struct task_event *event_begin(__u32 kind, __u64 goid, __u64 g)
-{
-	__u32 zero = 0;
-	struct task_event *e = bpf_map_lookup_elem(&scratch, &zero);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	if (!e)
-		return NULL;
-	e->kind = kind;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->flags = 0;
-	e->time_ns = bpf_ktime_get_ns();
-	e->task = goid;
-	e->value = 0;
-	e->object = g;
-	e->type = 0;
-	e->tls_len = 0;
-	e->ustack_len = 0;
-	return e;
 }
 
 /* The user stack at the probe, innermost first, into pcs; returns the number of frames. */
@@ -150,7 +112,7 @@ static __always_inline __u32 user_pcs(struct pt_regs *ctx, __u64 *pcs)
 	return n / sizeof(__u64) + 1;
 }
 
-static __always_inline void event_add_stack(struct pt_regs *ctx, struct task_event *e)
+static __always_inline void event_add_pcs(struct pt_regs *ctx, struct task_event *e)
 {
 	__u32 n = user_pcs(ctx, (__u64 *)e->ustack);
 
@@ -158,19 +120,6 @@ static __always_inline void event_add_stack(struct pt_regs *ctx, struct task_eve
 		return;
 	e->ustack_len = n * sizeof(__u64);
 	e->flags |= TASK_EV_PCS;
-}
-
-static __always_inline void event_send(struct task_event *e)
-{
-	__u64 size = TASK_EVENT_SMALL;
-
-	if (e->flags & TASK_EV_PCS) {
-		size = TASK_EVENT_WITH_STACK + (e->ustack_len & (GO_PROBE_STACK_MAX * 8 * 2 - 1));
-		if (size > TASK_EVENT_WITH_STACK + GO_PROBE_STACK_MAX * 8)
-			size = TASK_EVENT_WITH_STACK + GO_PROBE_STACK_MAX * 8;
-	}
-	if (bpf_ringbuf_output(&go_events, e, size, 0))
-		count(GO_CNT_DROPS);
 }
 
 /* An event about the goroutine at g, whose goid is read here; NULL when it cannot be. */
@@ -188,14 +137,14 @@ static __always_inline struct task_event *goroutine_event(__u32 kind, __u64 g)
 SEC("uprobe")
 int go_newproc1(struct pt_regs *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct task_event *e;
 	struct pending_create *p;
 
 	if (!is_target())
 		return 0;
 	/* The event scratch is free until the RET: build the record there, then store it. */
-	e = bpf_map_lookup_elem(&scratch, &zero);
+	e = event_begin(TASK_CREATE, 0, 0);
 	if (!e)
 		return 0;
 	p = (struct pending_create *)e->ustack;
@@ -260,7 +209,7 @@ int go_gopark(struct pt_regs *ctx)
 	e->object = ctx->bx;
 	if (ctx->bx)
 		e->flags |= GO_PARK_LOCK;
-	event_add_stack(ctx, e);
+	event_add_pcs(ctx, e);
 	event_send(e);
 	return 0;
 }
@@ -334,7 +283,7 @@ static __always_inline int runtime_event(struct pt_regs *ctx, __u32 kind, __u32 
 	e->flags = flags;
 	e->value = value;
 	if (stack)
-		event_add_stack(ctx, e);
+		event_add_pcs(ctx, e);
 	event_send(e);
 	return 0;
 }

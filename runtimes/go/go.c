@@ -18,6 +18,7 @@
 #include "hashmap.h"
 #include "array.h"
 #include "go.skel.h"
+#include "cpu_sampler.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -527,6 +528,8 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	if (!ga->skel)
 		return -errno;
 	ga->skel->rodata->targ_tgid = ga->proc->pid;
+	/* A park with its stack is ~900 bytes; a busy service parks 10^4 to 10^5 times a second. */
+	bpf_map__set_max_entries(ga->skel->maps.task_events, 16 * 1024 * 1024);
 	ga->skel->rodata->goid_offset = ga->gb->g.goid;
 	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
@@ -536,7 +539,7 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 		fprintf(stderr, "asyncprof: cannot load the Go probes: %s\n", strerror(-err));
 		return err;
 	}
-	ga->rb = ring_buffer__new(bpf_map__fd(ga->skel->maps.go_events), on_event, ga, NULL);
+	ga->rb = ring_buffer__new(bpf_map__fd(ga->skel->maps.task_events), on_event, ga, NULL);
 	if (!ga->rb)
 		return -errno;
 	if (mode >= MODE_LIFECYCLE)
@@ -793,19 +796,15 @@ int go_consume(struct go_adaptor *ga)
 
 /* ---- report ------------------------------------------------------------------------------- */
 
-static uint64_t counter_sum(struct go_adaptor *ga, uint32_t which)
+static uint64_t dropped_events(struct go_adaptor *ga)
 {
-	int ncpus = libbpf_num_possible_cpus();
-	uint64_t *vals, sum = 0;
+	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.task_drops), 0) : 0;
+}
 
-	if (!ga->skel || ncpus <= 0)
-		return 0;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (vals && !bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.go_counters), &which, vals))
-		for (int i = 0; i < ncpus; i++)
-			sum += vals[i];
-	free(vals);
-	return sum;
+static uint64_t events_without_goid(struct go_adaptor *ga)
+{
+	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.go_counters),
+					     GO_CNT_NO_GOID) : 0;
 }
 
 static json_t *gc_json(const struct gc_stats *gc)
@@ -906,15 +905,15 @@ json_t *go_report_json(struct go_adaptor *ga)
 		json_object_set_new(o, "alloc_samples", json_integer(ga->alloc_samples));
 	}
 	json_object_set_new(o, "events", json_integer(ga->events));
-	json_object_set_new(o, "events_dropped", json_integer(counter_sum(ga, GO_CNT_DROPS)));
-	json_object_set_new(o, "events_without_goid", json_integer(counter_sum(ga, GO_CNT_NO_GOID)));
+	json_object_set_new(o, "events_dropped", json_integer(dropped_events(ga)));
+	json_object_set_new(o, "events_without_goid", json_integer(events_without_goid(ga)));
 	return o;
 }
 
 size_t go_warnings(struct go_adaptor *ga, const char **out, size_t max)
 {
 	size_t n = 0;
-	uint64_t drops = counter_sum(ga, GO_CNT_DROPS);
+	uint64_t drops = dropped_events(ga);
 
 	if (drops && ga->nwarnings < MAX_WARNINGS)
 		warn(ga, "%llu Go probe events were dropped: the ring buffer was full",

@@ -32,7 +32,6 @@ struct go_chan_ops {
 
 /* Indexes of the per-CPU counters in the "go_counters" map. */
 enum go_counter {
-	GO_CNT_DROPS,	     /* events lost: ring buffer full */
 	GO_CNT_NO_GOID,	     /* events whose goroutine id could not be read */
 	GO_CNT_MAX
 };
