@@ -50,71 +50,50 @@ echo "ratio: profiled / alone throughput of the target (1.0 = no cost)."
 echo "profiler CPU%: its own CPU time while recording, as a share of one CPU; start-up (BPF load,"
 echo "symbols) and writing the results are counted apart, in seconds."
 
-# ---- Tokio: the cost of each mode on a poll-heavy and a realistic workload --------------------
-tokio_rate() { # BIN MODE|alone: prints the workload's rate
-	local bin=$1 mode=$2
+# ---- Runtimes: the cost of each mode --------------------------------------------------------
+runtime_rate() { # PROGRAM MODE|alone: prints the workload's rate (the program writes it)
+	local prog=$1 mode=$2
 	if [ "$mode" = alone ]; then
-		"$BUILD/examples/tokio/$bin" "$SECONDS_PER_RUN" "$work/rate"
+		"$prog" "$SECONDS_PER_RUN" "$work/rate" >/dev/null
 	else
-		"$BUILD/asyncprof" run --runtime tokio --mode "$mode" -o "$work/out" -- \
-			"$BUILD/examples/tokio/$bin" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
+		"$BUILD/asyncprof" run --mode "$mode" -o "$work/out" -- \
+			"$prog" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
 			{ cat "$work/err" >&2; exit 1; }
 	fi
 	cat "$work/rate"
+}
+
+mode_table() { # DIR PROGRAM...: a row per program and mode, programs in $BUILD/examples/DIR
+	local dir=$1
+	shift
+	printf '%-16s %-10s %14s %14s %8s %13s\n' workload mode "alone /s" "profiled /s" ratio \
+		"profiler CPU%"
+	for bin in "$@"; do
+		for mode in sample lifecycle full; do
+			asum=0 psum=0 cpu=0 wall=0
+			for _ in $(seq "$ROUNDS"); do
+				a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
+				p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode")
+				asum=$(echo "$asum + $a" | bc -l)
+				psum=$(echo "$psum + $p" | bc -l)
+				cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$work/out/report.json")" | bc -l)
+				wall=$(echo "$wall + $(jq .duration_s "$work/out/report.json")" | bc -l)
+			done
+			printf '%-16s %-10s %14.0f %14.0f %8.4f %13.2f\n' "$bin" "$mode" \
+				"$(echo "$asum / $ROUNDS" | bc -l)" "$(echo "$psum / $ROUNDS" | bc -l)" \
+				"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
+		done
+	done
 }
 
 echo
 echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds; ratio = profiled / alone throughput"
-printf '%-12s %-10s %14s %14s %8s %13s\n' workload mode "alone /s" "profiled /s" ratio "profiler CPU%"
-for bin in poll_heavy realistic; do
-	for mode in sample lifecycle full; do
-		asum=0 psum=0 cpu=0 wall=0
-		for _ in $(seq "$ROUNDS"); do
-			a=$(tokio_rate "$bin" alone)
-			p=$(tokio_rate "$bin" "$mode")
-			asum=$(echo "$asum + $a" | bc -l)
-			psum=$(echo "$psum + $p" | bc -l)
-			cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$work/out/report.json")" | bc -l)
-			wall=$(echo "$wall + $(jq .duration_s "$work/out/report.json")" | bc -l)
-		done
-		printf '%-12s %-10s %14.0f %14.0f %8.4f %13.2f\n' "$bin" "$mode" \
-			"$(echo "$asum / $ROUNDS" | bc -l)" "$(echo "$psum / $ROUNDS" | bc -l)" \
-			"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
-	done
-done
-
-# ---- Go: the cost of each mode on a channel ping-pong and on the service ---------------------
-go_rate() { # BIN MODE|alone: prints the workload's rate (pingpong: round trips/s)
-	local bin=$1 mode=$2
-	if [ "$mode" = alone ]; then
-		"$BUILD/examples/go/$bin" "$SECONDS_PER_RUN" "$work/rate" >/dev/null
-	else
-		"$BUILD/asyncprof" run --mode "$mode" -o "$work/out" -- \
-			"$BUILD/examples/go/$bin" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
-			{ cat "$work/err" >&2; exit 1; }
-	fi
-	cat "$work/rate"
-}
+mode_table tokio poll_heavy realistic
 
 echo
 echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
-printf '%-16s %-10s %14s %14s %8s %13s\n' workload mode "alone /s" "profiled /s" ratio "profiler CPU%"
-for bin in pingpong-go1.19 pingpong-go1.23; do
-	for mode in sample lifecycle full; do
-		asum=0 psum=0 cpu=0 wall=0
-		for _ in $(seq "$ROUNDS"); do
-			a=$(go_rate "$bin" alone)
-			p=$(go_rate "$bin" "$mode")
-			asum=$(echo "$asum + $a" | bc -l)
-			psum=$(echo "$psum + $p" | bc -l)
-			cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$work/out/report.json")" | bc -l)
-			wall=$(echo "$wall + $(jq .duration_s "$work/out/report.json")" | bc -l)
-		done
-		printf '%-16s %-10s %14.0f %14.0f %8.4f %13.2f\n' "$bin" "$mode" \
-			"$(echo "$asum / $ROUNDS" | bc -l)" "$(echo "$psum / $ROUNDS" | bc -l)" \
-			"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
-	done
-done
+mode_table go pingpong-go1.19 pingpong-go1.23
+
 # ---- asyncprof markers (probes/asyncprof.h): what a marker costs the marked program ------------
 # marker_bench alternates one loop built with the markers and the same loop built without them
 # (-DASYNCPROF_DISABLE), keeping each one's fastest round; an iteration runs 4 markers (task run,
