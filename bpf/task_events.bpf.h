@@ -42,6 +42,18 @@ struct {
 	__type(value, __u64);
 } task_drops SEC(".maps");
 
+/* The entry at key, made from init when absent (another CPU may make it first); NULL when the
+ * map is full. */
+static __always_inline void *map_lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
 static __always_inline bool is_target(void)
 {
 	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;

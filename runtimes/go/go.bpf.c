@@ -324,13 +324,9 @@ static __always_inline int chan_op(__u64 c, bool send)
 
 	if (!is_target() || !c)
 		return 0;
-	ops = bpf_map_lookup_elem(&chan_ops, &c);
-	if (!ops) {
-		bpf_map_update_elem(&chan_ops, &c, &fresh, BPF_NOEXIST);
-		ops = bpf_map_lookup_elem(&chan_ops, &c);
-		if (!ops)
-			return 0;
-	}
+	ops = map_lookup_or_init(&chan_ops, &c, &fresh);
+	if (!ops)
+		return 0;
 	if (send)
 		__sync_fetch_and_add(&ops->sends, 1);
 	else

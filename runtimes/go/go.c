@@ -77,6 +77,7 @@ struct go_adaptor {
 	char path[PATH_MAX];	/* the executable, through /proc/PID/root */
 	uint64_t bias;
 	struct hashmap *goids; /* g address -> goid, from the last snapshot */
+	struct hashmap *closures; /* goid -> 1: a closure found not to be a go-statement wrapper */
 	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
 	bool stale; /* a sample ran a goroutine the last snapshot did not have */
 	bool waits_sampled; /* the wait profile comes from snapshots (sample mode, no gopark) */
@@ -150,9 +151,10 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 	if (!err)
 		err = go_process_open(&ga->gp, proc->pid, ga->gb, ga->bias);
 	ga->goids = hashmap_new();
+	ga->closures = hashmap_new();
 	ga->park_index = hashmap_new();
 	ga->chan_index = hashmap_new();
-	if (!err && (!ga->goids || !ga->park_index || !ga->chan_index))
+	if (!err && (!ga->goids || !ga->closures || !ga->park_index || !ga->chan_index))
 		err = -ENOMEM;
 	if (err) {
 		go_adaptor_close(ga);
@@ -174,6 +176,7 @@ void go_adaptor_close(struct go_adaptor *ga)
 	go_process_close(&ga->gp);
 	go_binary_free(ga->gb);
 	hashmap_free(ga->goids);
+	hashmap_free(ga->closures);
 	hashmap_free(ga->park_index);
 	hashmap_free(ga->chan_index);
 	free(ga->parks);
@@ -244,7 +247,8 @@ static void name_from_wrapper(struct go_adaptor *ga, uint64_t goid, const uint64
 	if (!t || !t->name)
 		return;
 	gowrap = strstr(t->name, ".gowrap") != NULL;
-	if (!gowrap && (!is_closure_name(t->name) || !t->spawned_at))
+	if (!gowrap && (!is_closure_name(t->name) || !t->spawned_at ||
+			hashmap_get(ga->closures, &goid, sizeof(goid), NULL)))
 		return;
 	for (size_t i = n; i-- > 1;) {
 		size_t len;
@@ -254,8 +258,10 @@ static void name_from_wrapper(struct go_adaptor *ga, uint64_t goid, const uint64
 		len = strcspn(wrapper, " ");
 		if (strlen(t->name) != len || strncmp(wrapper, t->name, len) != 0)
 			continue;
-		if (!gowrap && strcmp(where(wrapper), where(t->spawned_at)) != 0)
+		if (!gowrap && strcmp(where(wrapper), where(t->spawned_at)) != 0) {
+			hashmap_put(ga->closures, &goid, sizeof(goid), 1); /* decided: keep its name */
 			return;
+		}
 		if (go_describe_pc(ga->proc, pcs[i - 1], callee, sizeof(callee))) {
 			callee[strcspn(callee, " ")] = 0;
 			task_set_string(&t->name, callee);

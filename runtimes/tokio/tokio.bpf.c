@@ -79,13 +79,9 @@ static __always_inline void event_add_tls(struct task_event *e)
 
 static __always_inline struct task_info *task_info_get(__u64 id)
 {
-	struct task_info *ti = bpf_map_lookup_elem(&tasks, &id);
 	struct task_info fresh = {};
 
-	if (ti)
-		return ti;
-	bpf_map_update_elem(&tasks, &id, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&tasks, &id);
+	return map_lookup_or_init(&tasks, &id, &fresh);
 }
 
 SEC("perf_event")

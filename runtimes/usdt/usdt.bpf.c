@@ -49,13 +49,9 @@ static const struct logical_stack empty_stack;
 
 static __always_inline struct marked_task *marked_task_get(__u64 id)
 {
-	struct marked_task *mt = bpf_map_lookup_elem(&tasks, &id);
 	struct marked_task fresh = {};
 
-	if (mt)
-		return mt;
-	bpf_map_update_elem(&tasks, &id, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&tasks, &id);
+	return map_lookup_or_init(&tasks, &id, &fresh);
 }
 
 static __always_inline __u32 current_tid(void)
@@ -277,13 +273,9 @@ int BPF_USDT(frame_push, const char *name)
 	if (!is_target())
 		return 0;
 	current_frames_key(&key);
-	ls = bpf_map_lookup_elem(&frames, &key);
-	if (!ls) {
-		bpf_map_update_elem(&frames, &key, &empty_stack, BPF_NOEXIST);
-		ls = bpf_map_lookup_elem(&frames, &key);
-		if (!ls)
-			return 0;
-	}
+	ls = map_lookup_or_init(&frames, &key, &empty_stack);
+	if (!ls)
+		return 0;
 	d = ls->depth;
 	if (d < LOGICAL_FRAMES_MAX) {
 		ls->ptr[d] = (__u64)name;
