@@ -503,14 +503,15 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 			    size_t n)
 {
 	char found[512] = "", desc[512];
+	size_t above = 0; /* the frames above the task's (innermost) poll frame */
 
-	for (size_t i = 0; i < n; i++) {
+	while (above < n && !is_boundary_location(c, &c->cpu, locs[above]))
+		above++;
+	for (size_t i = 0; i < above; i++) {
 		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
 		const struct profile_mapping *m = loc ? profile_mapping(c->cpu.prof, loc->mapping_id)
 						      : NULL;
 
-		if (is_boundary_location(c, &c->cpu, locs[i]))
-			break;
 		/* User code is the executable's: not the kernel's, not libc's. */
 		if (!m || strcmp(m->file, c->proc->exe) != 0)
 			continue;
@@ -528,8 +529,12 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 		t->name_inferred = true;
 		return;
 	}
-	/* Only runtime frames above the poll: a worker thread's own loop (its launch task). */
-	for (size_t i = 0; i < n; i++) {
+	/*
+	 * Only runtime frames above the poll, among them the worker loop: the task is a worker
+	 * thread's launch task. A user task sampled in runtime code (its timer, its waker) has
+	 * the worker loop only below its poll frame, and stays unnamed until a better sample.
+	 */
+	for (size_t i = 0; i < above; i++) {
 		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
 
 		for (size_t l = 0; loc && l < loc->nlines; l++) {
@@ -976,10 +981,13 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		break;
 	case TASK_RUN:
 		if (type_name && (!t->name || t->name_inferred)) {
+			/* The future's type overrides what samples suggested, internal or not. */
 			task_set_string(&t->name, type_name);
 			t->name_inferred = false;
+			t->internal = internal;
+		} else {
+			t->internal |= internal;
 		}
-		t->internal |= internal;
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns, 0);

@@ -7,10 +7,14 @@ TOKIO="$EXAMPLES/tokio"
 	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "asyncprof run failed"; }
 cat "$WORK/stdout"
 r="$WORK/out/report.json"
-max=$(jq '[.tasks[] | select(.name | test("slow_poller")) | .max_poll_ns] | max' "$r")
+max=$(jq '[.tasks[] | select(.name // "" | test("slow_poller")) | .max_poll_ns] | max' "$r")
 [ "$max" != null ] || { jq '.tasks' "$r"; fail "no long_poll task in report.json"; }
 expect_between "longest poll ms" "$((max / 1000000))" 50 90
-grep -q 'long polls' "$WORK/stdout" || fail "the summary does not list long polls"
+# A runtime-internal task is left out of the summary: the user's task must not be taken for one.
+jq -e '[.tasks[] | select(.name // "" | test("slow_poller")) | .internal] == [false]' "$r" \
+	>/dev/null || fail "slow_poller is marked as a runtime-internal task"
+grep -A2 'long polls' "$WORK/stdout" | grep -q 'slow_poller' ||
+	fail "the summary does not list slow_poller under long polls"
 polls=$(jq '[.tasks[] | .polls] | add' "$r")
 [ "$polls" -gt 10 ] || fail "full mode counted $polls polls"
 ok "long poll measured"
