@@ -838,11 +838,17 @@ static int resolve(struct elf_object *obj, uint64_t vaddr, struct sym_frame *out
 	const struct func_sym *fs = find_symbol(obj, vaddr);
 	Dwarf_Die *cudie = obj->dwarf ? find_unit(obj, vaddr) : NULL;
 	struct sym_frame *outer;
-	int n = cudie ? dwarf_frames(obj, cudie, vaddr, out) : 0;
+	int n;
 
-	/* Outside the Go functions (C code of a cgo binary), .dynsym may still name it. */
-	if (!n && obj->pcln && (n = pcln_frames(obj, vaddr, out)))
+	/*
+	 * Go's own table first: it is what runtime.Callers reads, exact at every byte. Go's DWARF
+	 * ends an inlined call's range before the last byte of the call instruction, so a return
+	 * address - 1 there loses the inlined frame (sync.(*Mutex).Lock's lockSlow call reads as
+	 * the caller at mutex.go:92). DWARF covers the rest, such as the C code of a cgo binary.
+	 */
+	if (obj->pcln && (n = pcln_frames(obj, vaddr, out)))
 		return n;
+	n = cudie ? dwarf_frames(obj, cudie, vaddr, out) : 0;
 	if (!n && !fs)
 		return 0;
 	if (!n) {

@@ -25,6 +25,10 @@ for bin in leaky-go1.19 leaky-go1.23 leaky-go1.19-nodwarf leaky-go1.23-nodwarf \
 	[ "$groups" = "$want" ] || fail "$bin: groups $groups, expected $want"
 	jq -e '[.groups[] | .age_s.min >= 2 and (.created_by | test("main\\.main"))] | all' "$WORK/$bin.json" >/dev/null ||
 		fail "$bin: ages under 2 s or creation site not main.main"
+	# Each blocking site is the leaking line of main.go, also where sync.(*Mutex).Lock is
+	# inlined into main.leakLock (not a line of mutex.go under leakLock's name).
+	jq -e '[.groups[] | .blocked_at | test(" \\(main\\.go:[0-9]+\\)$")] | all' "$WORK/$bin.json" \
+		>/dev/null || fail "$bin: a blocking site outside main.go: $(jq -c '[.groups[].blocked_at]' "$WORK/$bin.json")"
 	kill "$BG_PID"; wait "$BG_PID" 2>/dev/null || true
 	ok "$bin: exactly the four leak groups"
 done
