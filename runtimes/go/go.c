@@ -78,6 +78,7 @@ struct go_adaptor {
 	uint64_t bias;
 	struct hashmap *goids; /* g address -> goid, from the last snapshot */
 	struct hashmap *closures; /* goid -> 1: a closure found not to be a go-statement wrapper */
+	struct hashmap *wrappers; /* wrapper start pc -> the function it starts (a name), or 1 */
 	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
 	bool stale; /* a sample ran a goroutine the last snapshot did not have */
 	bool waits_sampled; /* the wait profile comes from snapshots (sample mode, no gopark) */
@@ -152,9 +153,10 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 		err = go_process_open(&ga->gp, proc->pid, ga->gb, ga->bias);
 	ga->goids = hashmap_new();
 	ga->closures = hashmap_new();
+	ga->wrappers = hashmap_new();
 	ga->park_index = hashmap_new();
 	ga->chan_index = hashmap_new();
-	if (!err && (!ga->goids || !ga->closures || !ga->park_index || !ga->chan_index))
+	if (!err && (!ga->goids || !ga->closures || !ga->wrappers || !ga->park_index || !ga->chan_index))
 		err = -ENOMEM;
 	if (err) {
 		go_adaptor_close(ga);
@@ -177,6 +179,7 @@ void go_adaptor_close(struct go_adaptor *ga)
 	go_binary_free(ga->gb);
 	hashmap_free(ga->goids);
 	hashmap_free(ga->closures);
+	hashmap_free(ga->wrappers);
 	hashmap_free(ga->park_index);
 	hashmap_free(ga->chan_index);
 	free(ga->parks);
@@ -234,14 +237,17 @@ static const char *where(const char *desc)
 /*
  * `go f(x)` starts a compiler-made wrapper that calls f (main.main.gowrap1 from Go 1.21; a
  * closure such as main.main.func2 before): name the goroutine after f, the frame inside the
- * wrapper, once a stack shows it. A closure is taken for a wrapper only when its call is on
- * the line of the go statement itself. pcs: leaf first.
+ * wrapper, once a stack shows it. f is often inlined into the wrapper: then it is the next
+ * inlined frame at the wrapper's pc, not the next physical frame. A closure is taken for a
+ * wrapper only when its call is on the line of the go statement itself. pcs: leaf first.
  */
 static void name_from_wrapper(struct go_adaptor *ga, uint64_t goid, const uint64_t *pcs,
 			      size_t n)
 {
 	struct task_rec *t = task_find(collector_tasks(ga->col), goid);
-	char wrapper[512], callee[512];
+	struct sym_frame frames[SYM_MAX_INLINE], inner[SYM_MAX_INLINE];
+	char wrapper[512];
+	const char *callee = NULL;
 	bool gowrap;
 
 	if (!t || !t->name)
@@ -250,24 +256,99 @@ static void name_from_wrapper(struct go_adaptor *ga, uint64_t goid, const uint64
 	if (!gowrap && (!is_closure_name(t->name) || !t->spawned_at ||
 			hashmap_get(ga->closures, &goid, sizeof(goid), NULL)))
 		return;
-	for (size_t i = n; i-- > 1;) {
-		size_t len;
+	for (size_t i = n; i-- > 0;) {
+		int nf = go_frames_at(ga->proc, pcs[i], frames), f = nf - 1;
 
-		if (!go_describe_pc(ga->proc, pcs[i], wrapper, sizeof(wrapper)))
+		/* The wrapper is the outermost function of its physical frame. */
+		if (nf <= 0 || !frames[f].function || strcmp(frames[f].function, t->name) != 0)
 			continue;
-		len = strcspn(wrapper, " ");
-		if (strlen(t->name) != len || strncmp(wrapper, t->name, len) != 0)
-			continue;
-		if (!gowrap && strcmp(where(wrapper), where(t->spawned_at)) != 0) {
-			hashmap_put(ga->closures, &goid, sizeof(goid), 1); /* decided: keep its name */
-			return;
+		if (!gowrap) {
+			go_format_frame(&frames[f], wrapper, sizeof(wrapper));
+			if (strcmp(where(wrapper), where(t->spawned_at)) != 0) {
+				hashmap_put(ga->closures, &goid, sizeof(goid), 1); /* keep its name */
+				return;
+			}
 		}
-		if (go_describe_pc(ga->proc, pcs[i - 1], callee, sizeof(callee))) {
-			callee[strcspn(callee, " ")] = 0;
+		if (f > 0) {
+			callee = frames[f - 1].function;
+		} else if (i > 0) {
+			int ni = go_frames_at(ga->proc, pcs[i - 1], inner);
+
+			callee = ni > 0 ? inner[ni - 1].function : NULL;
+		}
+		if (callee)
 			task_set_string(&t->name, callee);
-		}
 		return;
 	}
+}
+
+#define MAX_WRAPPER_CALLS 64
+
+/*
+ * The function a `go f(x)` wrapper starting at startpc runs, read from its code once: the
+ * first function its first call site is inlined from (f inlined into the wrapper), else the
+ * first call's target; runtime helpers (morestack, write barriers) are passed over unless the
+ * wrapper is the runtime's own. With at (a spawn site's "(file:line)"), the wrapper is a
+ * closure (Go <= 1.20) and that call must be on the go statement's line, or the closure is
+ * the user's own `go func() { ... }()`. NULL when not a wrapper. Names point into the
+ * symbolizer's tables, which outlive the adaptor's use of them.
+ */
+static const char *wrapper_callee(struct go_adaptor *ga, uint64_t startpc, const char *wrapper,
+				  const char *at)
+{
+	struct go_call calls[MAX_WRAPPER_CALLS];
+	struct sym_frame frames[SYM_MAX_INLINE];
+	bool runtime_own = strncmp(wrapper, "runtime.", 8) == 0;
+	const char *found = NULL;
+	uint64_t cached;
+	int n;
+
+	if (hashmap_get(ga->wrappers, &startpc, sizeof(startpc), &cached))
+		return cached == 1 ? NULL : (const char *)(uintptr_t)cached;
+	n = go_binary_calls(ga->gb, startpc - ga->bias, calls, MAX_WRAPPER_CALLS);
+	for (int i = 0; i < n; i++) {
+		int nf = go_frames_at(ga->proc, calls[i].site + ga->bias, frames);
+		const char *fn = nf >= 2 ? frames[nf - 2].function : NULL;
+		char site[512];
+
+		if (nf <= 0 || !frames[nf - 1].function || strcmp(frames[nf - 1].function, wrapper))
+			break; /* not the wrapper's own code: give up */
+		if (at) {
+			go_format_frame(&frames[nf - 1], site, sizeof(site));
+			at = strcmp(where(site), at) == 0 ? NULL : at;
+		}
+		if (!fn || (!runtime_own && strncmp(fn, "runtime.", 8) == 0)) {
+			int nt = go_frames_at(ga->proc, calls[i].target + ga->bias, frames);
+
+			fn = nt > 0 ? frames[nt - 1].function : NULL;
+		}
+		if (!fn || (!runtime_own && strncmp(fn, "runtime.", 8) == 0))
+			continue;
+		found = at ? NULL : fn; /* the first real call decides */
+		break;
+	}
+	hashmap_put(ga->wrappers, &startpc, sizeof(startpc), found ? (uint64_t)(uintptr_t)found : 1);
+	return found;
+}
+
+/*
+ * A goroutine's name from the pc it started at: its function, or what a `go f(x)` wrapper
+ * (main.main.gowrap1, or a closure on the go statement's line before Go 1.21) runs: f.
+ */
+static bool goroutine_name(struct go_adaptor *ga, uint64_t startpc, const char *spawned_at,
+			   char *out, size_t size)
+{
+	const char *callee = NULL;
+
+	if (!go_function_at(ga->proc, startpc, out, size))
+		return false;
+	if (strstr(out, ".gowrap"))
+		callee = wrapper_callee(ga, startpc, out, NULL);
+	else if (is_closure_name(out) && spawned_at && *where(spawned_at))
+		callee = wrapper_callee(ga, startpc, out, where(spawned_at));
+	if (callee)
+		snprintf(out, size, "%s", callee);
+	return true;
 }
 
 /* Names a goroutine seen in a snapshot: function, creation site, parent (Go 1.21+). */
@@ -280,15 +361,14 @@ static void name_goroutine(struct go_adaptor *ga, struct task_rec *t, const stru
 		t->parent = g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT;
 		t->parent_known = true;
 	}
-	if (go_describe_pc(ga->proc, g->startpc, text, sizeof(text))) {
-		text[strcspn(text, " ")] = 0; /* the function, without its file:line */
-		task_set_string(&t->name, text);
-		t->name_inferred = false;
-	}
 	if (!t->spawned_at && g->gopc && go_describe_pc(ga->proc, g->gopc - 1, text, sizeof(text)))
 		/* The main goroutine and the runtime's own are started by the runtime. */
 		task_set_string(&t->spawned_at,
 				strncmp(text, "runtime.", 8) == 0 ? "[runtime]" : text);
+	if (goroutine_name(ga, g->startpc, t->spawned_at, text, sizeof(text))) {
+		task_set_string(&t->name, text);
+		t->name_inferred = false;
+	}
 	t->internal = is_runtime_goroutine(t->name);
 	if (ga->col && g->status == G_WAITING)
 		name_from_wrapper(ga, g->goid, g->pcs, g->npcs);
@@ -745,8 +825,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		/* Only runtime frames made it: the main goroutine, the runtime's own. */
 		if (t && !t->spawned_at)
 			task_set_string(&t->spawned_at, "[runtime]");
-		if (t && e->type && go_describe_pc(ga->proc, e->type, name, sizeof(name))) {
-			name[strcspn(name, " ")] = 0;
+		if (t && e->type && goroutine_name(ga, e->type, t->spawned_at, name, sizeof(name))) {
 			task_set_string(&t->name, name);
 			t->internal = is_runtime_goroutine(name);
 		}

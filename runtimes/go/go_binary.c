@@ -855,6 +855,42 @@ int go_binary_func(const struct go_binary *gb, const char *name, struct go_func 
 	return inlined_copies(img, name, &out->inlined_copies);
 }
 
+struct call_scan {
+	struct go_call *calls;
+	size_t n, max;
+};
+
+static int visit_call(const cs_insn *insn, void *arg)
+{
+	struct call_scan *s = arg;
+	const cs_x86 *x = &insn->detail->x86;
+
+	if (insn->id != X86_INS_CALL || x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+		return 0;
+	if (s->n == s->max)
+		return 1;
+	s->calls[s->n++] = (struct go_call){ .site = insn->address, .target = x->operands[0].imm };
+	return 0;
+}
+
+int go_binary_calls(const struct go_binary *gb, uint64_t entry, struct go_call *calls,
+		    size_t max)
+{
+	struct go_image *img = gb->image;
+	struct call_scan scan = { .calls = calls, .max = max };
+	struct gopcln_func f;
+	uint64_t size;
+	int err = open_disassembler(img);
+
+	if (err)
+		return err;
+	if (!img->pcln || gopclntab_lookup(img->pcln, entry, &f) || f.entry != entry)
+		return -ENOENT;
+	size = f.end - f.entry;
+	err = disassemble(img, entry, size, visit_call, &scan);
+	return err < 0 ? err : (int)scan.n;
+}
+
 /* ---- data symbols of a stripped binary -------------------------------------------------- */
 
 #define MAX_DATA_REFS 64

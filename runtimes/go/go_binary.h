@@ -102,6 +102,19 @@ struct go_func {
  */
 int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out);
 
+/* A direct call: the CALL instruction's address and its target (link-time addresses). */
+struct go_call {
+	uint64_t site, target;
+};
+
+/*
+ * The direct calls, in address order, of the function that starts at link-time address entry
+ * (at most max); how many, or -ENOENT when no function starts there. Same one disassembler as
+ * go_binary_func.
+ */
+int go_binary_calls(const struct go_binary *gb, uint64_t entry, struct go_call *calls,
+		    size_t max);
+
 /*
  * File offset of a link-time address in an executable PT_LOAD; -1 when none (for libbpf's
  * uprobe attach by offset).

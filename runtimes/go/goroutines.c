@@ -216,6 +216,17 @@ void go_format_frame(const struct sym_frame *f, char *out, size_t size)
 		snprintf(out, size, "%s", f->function ? f->function : "?");
 }
 
+bool go_function_at(struct process *proc, uint64_t pc, char *out, size_t size)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+	int n = go_frames_at(proc, pc, frames);
+
+	if (n <= 0 || !frames[n - 1].function)
+		return false;
+	snprintf(out, size, "%s", frames[n - 1].function);
+	return true;
+}
+
 bool go_describe_pc(struct process *proc, uint64_t pc, char *out, size_t size)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];

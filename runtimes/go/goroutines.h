@@ -72,5 +72,7 @@ int go_frames_at(struct process *proc, uint64_t pc, struct sym_frame *frames);
 void go_format_frame(const struct sym_frame *f, char *out, size_t size);
 /* The innermost frame at pc as "function (file:line)"; "0x..." and false when unknown. */
 bool go_describe_pc(struct process *proc, uint64_t pc, char *out, size_t size);
+/* The function whose code holds pc (the outermost of its inlined frames), without file:line. */
+bool go_function_at(struct process *proc, uint64_t pc, char *out, size_t size);
 
 #endif

@@ -25,6 +25,13 @@ for v in 1.19 1.23; do
 		# The consumer is the slow side: it almost never waits.
 		cons_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.consume;') / 1000000))
 		expect_between "go$v $mode: consumer waiting, % of the run" $((cons_ms * 100 / dur_ms)) 0 10
+		# It never parks, yet its goroutine is named main.consume (not Go 1.21's wrapper,
+		# main.main.gowrap2) and holds the CPU samples of its work.
+		jq -e '[.tasks[].name] | index("main.consume") != null and index("main.produce") != null' \
+			"$out/report.json" >/dev/null || fail "go$v $mode: tasks $(jq -c '[.tasks[].name]' "$out/report.json")"
+		work=$(count_matching "$out/cpu.folded" '\[task\] main\.consume;.*;main\.consume;main\.work(;|$)')
+		expect_between "go$v $mode: CPU samples in main.work under the consumer's goroutine %" \
+			"$(pct "$work" "$(total "$out/cpu.folded")")" 60 100
 	done
 	jq -e --argjson d "$secs" '.go.channels[0] | .send_wait_ns > 0.7 * $d * 1e9 and
 		(.send_sites[0].site | test("^main\\.produce \\(main\\.go:25\\)$")) and .send_waits > 100' \

@@ -336,3 +336,53 @@ Test(go_hooks, file_offset)
 	go_binary_free(gb);
 	free(bin);
 }
+
+/*
+ * The direct calls of a function, in order, are exactly objdump's "call <addr> <sym>" lines;
+ * indirect calls (call *%rcx) are left out. main.worker's calls main.burn, which is where a
+ * `go worker(jobs)` wrapper's goroutine is named from.
+ */
+static void check_calls(const char *example, const char *name)
+{
+	char *bin = go_example(example);
+	struct go_binary *gb;
+	struct go_call calls[64];
+	struct insn insns[MAX_INSNS];
+	uint64_t addr, size;
+	size_t n, direct = 0;
+	int got;
+	bool burn = false;
+
+	cr_assert_eq(go_binary_analyze(bin, &gb), 0);
+	nm_func(bin, name, &addr, &size);
+	n = disassemble(bin, addr, addr + size, insns);
+	got = go_binary_calls(gb, addr, calls, 64);
+	cr_assert_geq(got, 1, "%s %s: %d calls", example, name, got);
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long target;
+		const char *op = insns[i].text + strcspn(insns[i].text, " \t");
+
+		op += strspn(op, " \t");
+		if (!starts_with(insns[i].text, "call") || *op == '*') /* call *%rcx: indirect */
+			continue;
+		cr_assert_lt(direct, (size_t)got, "%s: objdump's call at %#lx missing", name,
+			     insns[i].addr);
+		cr_expect_eq(calls[direct].site, insns[i].addr);
+		cr_assert_eq(sscanf(insns[i].text, "call %llx", &target), 1, "%s", insns[i].text);
+		cr_expect_eq(calls[direct].target, target, "%s", insns[i].text);
+		burn |= strstr(insns[i].text, "<main.burn>") != NULL;
+		direct++;
+	}
+	cr_expect_eq(direct, (size_t)got, "%s: %d calls, objdump shows %zu", name, got, direct);
+	cr_expect(burn, "%s calls main.burn", name);
+	nm_func(bin, "main.burn", &addr, &size);
+	cr_expect_eq(go_binary_calls(gb, addr + 1, calls, 64), -ENOENT, "not a function's entry");
+	go_binary_free(gb);
+	free(bin);
+}
+
+Test(go_hooks, direct_calls)
+{
+	check_calls("leaky-go1.19", "main.worker");
+	check_calls("leaky-go1.23", "main.worker");
+}
