@@ -115,6 +115,7 @@ int task_add_latency(struct task_rec *t, uint64_t ns)
 	if (!array_grow((void **)&t->lat_ns, &t->cap_lat, t->nlat + 1, sizeof(*t->lat_ns)))
 		return -ENOMEM;
 	t->lat_ns[t->nlat++] = ns;
+	t->runnable_ns += ns;
 	return 0;
 }
 
@@ -252,13 +253,14 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 	for (size_t i = 0; i < nkeep; i++) {
 		const struct task_rec *t = keep[i];
 		json_t *o = json_pack(
-			"{sIsosssosbsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
+			"{sIsosssosbsIsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
 			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
 			t->internal, "polls", (json_int_t)t->polls, "busy_ns", (json_int_t)t->busy_ns,
 			"cpu_ns", (json_int_t)t->cpu_ns, "wait_ns", (json_int_t)t->wait_ns,
-			"max_poll_ns", (json_int_t)t->max_poll_ns, "exited", t->exited_ns != 0,
+			"max_poll_ns", (json_int_t)t->max_poll_ns, "runnable_ns",
+			(json_int_t)t->runnable_ns, "exited", t->exited_ns != 0,
 			"sched_latency_ns",
 			latency_json(t->lat_ns, t->nlat));
 
@@ -360,6 +362,11 @@ static uint64_t key_max_poll(const struct task_rec *t)
 	return t->max_poll_ns;
 }
 
+static uint64_t key_runnable(const struct task_rec *t)
+{
+	return t->runnable_ns;
+}
+
 static uint64_t key_latency(const struct task_rec *t)
 {
 	struct latency_stats st;
@@ -419,6 +426,8 @@ void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll
 	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5);
 	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5);
 	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5);
+	print_top(f, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
+		  0, 5);
 	print_top(f, tasks, n, "long polls (they block a worker thread):", key_max_poll,
 		  long_poll_ns, 10);
 }

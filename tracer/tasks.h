@@ -42,6 +42,9 @@ struct task_rec {
 	uint64_t created_ns;   /* 0 when created before attach */
 	uint64_t exited_ns;    /* 0 while alive */
 	uint64_t polls, busy_ns, max_poll_ns, wait_ns, cpu_ns;
+	/* Time runnable, waiting for a thread: the sum of its scheduling latencies, or (Go sample
+	 * mode) estimated from the goroutine snapshots that found it runnable. */
+	uint64_t runnable_ns;
 	uint64_t suspended_since; /* 0 when not suspended */
 	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
 	uint32_t poll_tid;
@@ -68,6 +71,7 @@ struct task_rec *task_find(const struct task_table *tt, uint64_t id);
 
 /* Sets a string field (name, spawned_at) to a copy of s, replacing the old value. */
 void task_set_string(char **field, const char *s);
+/* Records one scheduling latency (it also counts towards runnable_ns). */
 int task_add_latency(struct task_rec *t, uint64_t ns);
 
 /* Every task, in id order; the array is owned by the table and valid until the next task_get. */

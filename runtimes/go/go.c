@@ -378,6 +378,7 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 {
 	uint64_t start = monotonic_ns(), since_last = start - ga->last_refresh_ns, took;
 	bool sample_waits = ga->col && ga->waits_sampled && ga->last_refresh_ns;
+	bool sample_runnable = ga->col && ga->mode == MODE_SAMPLE && ga->last_refresh_ns;
 	struct goroutine *gs;
 	struct hashmap *goids;
 	size_t n;
@@ -417,6 +418,9 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		if (sample_waits && g->status == G_WAITING)
 			collector_add_wait(ga->col, g->goid, g->pcs, g->npcs,
 					   go_reason(&ga->gp, g->waitreason), since_last);
+		/* Without the ready/execute probes, time runnable is sampled the same way. */
+		if (sample_runnable && g->status == G_RUNNABLE)
+			t->runnable_ns += since_last;
 	}
 	free(gs);
 	hashmap_free(ga->goids);
@@ -985,6 +989,9 @@ json_t *go_report_json(struct go_adaptor *ga)
 	json_object_set_new(o, "version", json_string(ga->gb->version));
 	json_object_set_new(o, "offsets", json_string(ga->gb->offsets_from_dwarf ? "dwarf" : "table"));
 	json_object_set_new(o, "gc", gc_json(&ga->gc));
+	/* Where tasks[].runnable_ns comes from: exact latencies, or snapshots' estimate. */
+	json_object_set_new(o, "runnable_from", json_string(ga->mode == MODE_SAMPLE
+								   ? "snapshots" : "ready/execute probes"));
 	if (ga->mode >= MODE_LIFECYCLE) {
 		json_object_set_new(o, "channels", channels_json(ga));
 		json_object_set_new(o, "alloc_samples", json_integer(ga->alloc_samples));

@@ -120,6 +120,8 @@ Test(tasks, json_has_the_report_fields)
 	lat = json_object_get(o, "sched_latency_ns");
 	cr_assert_eq(json_integer_value(json_object_get(lat, "count")), 2);
 	cr_assert_eq(json_integer_value(json_object_get(lat, "max")), 4000);
+	/* Time runnable is the sum of the latencies. */
+	cr_assert_eq(json_integer_value(json_object_get(o, "runnable_ns")), 6000);
 	cr_assert(json_is_null(json_object_get(json_array_get(arr, 1), "spawned_at")));
 
 	sites = task_sites_json(tt);
