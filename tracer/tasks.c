@@ -276,7 +276,7 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 
 struct site {
 	const char *site;
-	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns;
+	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns, runnable_ns;
 	uint64_t *lat;
 	size_t nlat, cap_lat;
 };
@@ -312,6 +312,7 @@ json_t *task_sites_json(struct task_table *tt)
 		s->busy_ns += t->busy_ns;
 		s->cpu_ns += t->cpu_ns;
 		s->wait_ns += t->wait_ns;
+		s->runnable_ns += t->runnable_ns;
 		if (t->max_poll_ns > s->max_poll_ns)
 			s->max_poll_ns = t->max_poll_ns;
 		if (!array_grow((void **)&s->lat, &s->cap_lat, s->nlat + t->nlat, sizeof(*s->lat)))
@@ -321,11 +322,12 @@ json_t *task_sites_json(struct task_table *tt)
 	}
 	for (size_t i = 0; i < nsites; i++) {
 		struct site *s = &sites[i];
-		json_t *o = json_pack("{sssIsIsIsIsIsIso}", "spawned_at", s->site, "tasks",
+		json_t *o = json_pack("{sssIsIsIsIsIsIsIso}", "spawned_at", s->site, "tasks",
 				      (json_int_t)s->tasks, "polls", (json_int_t)s->polls, "busy_ns",
 				      (json_int_t)s->busy_ns, "cpu_ns", (json_int_t)s->cpu_ns,
 				      "wait_ns", (json_int_t)s->wait_ns, "max_poll_ns",
-				      (json_int_t)s->max_poll_ns, "sched_latency_ns",
+				      (json_int_t)s->max_poll_ns, "runnable_ns",
+				      (json_int_t)s->runnable_ns, "sched_latency_ns",
 				      latency_json(s->lat, s->nlat));
 
 		if (!o || json_array_append_new(arr, o))

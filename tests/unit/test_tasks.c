@@ -126,6 +126,9 @@ Test(tasks, json_has_the_report_fields)
 
 	sites = task_sites_json(tt);
 	cr_assert_eq(json_array_size(sites), 2);
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(sites, 0), "runnable_ns")) +
+			     json_integer_value(json_object_get(json_array_get(sites, 1), "runnable_ns")),
+		     6000);
 	json_decref(arr);
 	json_decref(sites);
 	task_table_free(tt);
