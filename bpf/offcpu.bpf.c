@@ -29,6 +29,13 @@
  *
  * Intervals off the CPU while runnable (preempted, yielded) are counted, not profiled: their
  * stack is wherever the preemption hit.
+ *
+ * Two task iterators cover the ends of the recording (when the kernel has them): at the start,
+ * seed_threads records each thread found off the CPU as off since then, so a block already
+ * under way counts from the start; at the end, flush_threads sends each block still under way,
+ * and each pending one, with the user registers and stack the thread sleeps with (read with
+ * bpf_copy_from_user_task from the sleepable iterator), so a thread blocked for the whole
+ * recording (a deadlock) is in the profile.
  */
 /* vmlinux.h from kernels before 6.18 lacks struct bpf_task_work; the kernel finds the field by
  * that exact name, so ours is defined here whatever vmlinux.h has. */
@@ -139,6 +146,7 @@ static __always_inline void send_pending(struct offcpu_thread *t, __u32 tid, str
 	}
 	r->e.blocked_ns = blocked;
 	r->e.state = t->pending_state;
+	r->e.flags = t->flags & OFFCPU_THREAD_PENDING_SEEDED ? OFFCPU_EV_FROM_START : 0;
 	s = &r->e.s;
 	s->pid = bpf_get_current_pid_tgid() >> 32;
 	s->tid = tid;
@@ -237,6 +245,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, __u32 tid, __u32
 	if (slot->t.off_ns)
 		count(OFFCPU_CNT_MISSED_END, 1);
 	slot->t.off_ns = now;
+	slot->t.flags &= ~OFFCPU_THREAD_SEEDED;
 	if (preempt || state == 0) {
 		slot->t.state = OFFCPU_PREEMPTED;
 		return;
@@ -284,6 +293,7 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 	count(OFFCPU_CNT_LONG, 1);
 	count(OFFCPU_CNT_LONG_NS, d);
 	slot->t.pending_state = slot->t.state;
+	slot->t.flags = slot->t.flags & OFFCPU_THREAD_SEEDED ? OFFCPU_THREAD_PENDING_SEEDED : 0;
 	slot->t.pending_ns = d;
 	__sync_fetch_and_add(&pending_blocks, 1);
 	if (!next)
@@ -365,5 +375,156 @@ int BPF_PROG(sys_exit_raw, struct pt_regs *regs, long ret)
 	slot = bpf_map_lookup_elem(&threads, &tid);
 	if (slot && slot->t.pending_ns)
 		send_pending(&slot->t, tid, regs);
+	return 0;
+}
+
+/* ---- the ends of the recording: task iterators --------------------------------------------- */
+
+/* The kernel's task state: __state since 5.14, state before. */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 task_state(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)task, state);
+}
+
+static __always_inline bool off_cpu(struct task_struct *task)
+{
+	return !BPF_CORE_READ(task, on_cpu);
+}
+
+/* At the start: each target thread off the CPU is off since now, blocked or runnable. */
+SEC("iter/task")
+int seed_threads(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct thread_slot *slot;
+	__u32 tid, state;
+
+	if (!task || task->tgid != targ_tgid || !off_cpu(task))
+		return 0;
+	tid = task->pid;
+	if (bpf_map_update_elem(&threads, &tid, empty_slot, BPF_NOEXIST))
+		return 0; /* it switched since: its own record is better */
+	slot = bpf_map_lookup_elem(&threads, &tid);
+	if (!slot)
+		return 0;
+	state = task_state(task);
+	/* Stopped under ptrace: `asyncprof run` holds a new target at its exec until attached. */
+	if (state & OFFCPU_TASK_TRACED)
+		return 0;
+	state &= OFFCPU_TASK_INTERRUPTIBLE | OFFCPU_TASK_UNINTERRUPTIBLE | OFFCPU_TASK_STOPPED;
+	slot->t.state = state ? state : OFFCPU_PREEMPTED;
+	slot->t.flags = OFFCPU_THREAD_SEEDED;
+	slot->t.off_ns = bpf_ktime_get_ns();
+	count_atomic(OFFCPU_CNT_SEEDED, 1);
+	return 0;
+}
+
+/* ustack_copy for another task: its user stack, page by page, from the sleepable iterator. */
+static __always_inline __u32 task_ustack_copy(__u8 *dst, __u64 sp, struct task_struct *task)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < SAMPLER_USTACK_BYTES / SAMPLER_PAGE_SIZE + 1; i++) {
+		__u32 len = SAMPLER_PAGE_SIZE - ((sp + off) & (SAMPLER_PAGE_SIZE - 1));
+
+		if (off >= SAMPLER_USTACK_BYTES)
+			break;
+		if (len > SAMPLER_USTACK_BYTES - off)
+			len = SAMPLER_USTACK_BYTES - off;
+		off &= SAMPLER_USTACK_BYTES - 1;
+		if (len == 0 || len > SAMPLER_PAGE_SIZE)
+			break;
+		if (bpf_copy_from_user_task(&dst[off], len, (void *)(sp + off), task, 0))
+			break;
+		off += len;
+	}
+	return off;
+}
+
+/* Sends a block of task (asleep, so its saved user registers are the ones it blocked with). */
+static __always_inline void send_sleeping(struct task_struct *task, __u32 tid, __u64 blocked,
+					  __u32 state, __u32 flags)
+{
+	struct pt_regs *uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct offcpu_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	struct sample_event *s;
+	__s32 n;
+
+	if (!r) {
+		count_atomic(OFFCPU_CNT_DROPS, 1);
+		return;
+	}
+	r->e.blocked_ns = blocked;
+	r->e.state = state;
+	r->e.flags = flags;
+	s = &r->e.s;
+	s->pid = targ_tgid;
+	s->tid = tid;
+	s->time_ns = bpf_ktime_get_ns();
+	s->cpu = bpf_get_smp_processor_id();
+	s->flags = 0;
+	s->tls_len = 0;
+	s->task = 0;
+	s->ustack_len = 0;
+	bpf_probe_read_kernel_str(s->comm, sizeof(s->comm), task->comm);
+	n = bpf_get_task_stack(task, s->kstack, sizeof(s->kstack), 0);
+	s->kstack_len = n > 0 ? n / sizeof(__u64) : n;
+	if (uregs) {
+		ustack_save_regs(s->regs, uregs);
+		s->flags |= SAMPLE_USER_REGS;
+		s->ustack_len = task_ustack_copy(s->ustack, s->regs[SREG_SP], task);
+	} else {
+		count_atomic(OFFCPU_CNT_NO_USER_STACK, 1);
+	}
+	bpf_ringbuf_submit(r, 0);
+}
+
+/*
+ * At the end, with the switch hooks detached: each thread still blocked sends the block under
+ * way (flagged, up to now; the record keeps it, for the in-progress count), and a pending
+ * block not yet sent goes with the user stack it still sleeps on.
+ */
+SEC("iter.s/task")
+int flush_threads(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct thread_slot *slot;
+	struct pt_regs *uregs;
+	__u64 now, blocked;
+	__u32 tid;
+
+	if (!task || task->tgid != targ_tgid || !off_cpu(task))
+		return 0;
+	tid = task->pid;
+	slot = bpf_map_lookup_elem(&threads, &tid);
+	if (!slot)
+		return 0;
+	/* Only while it sleeps with the registers of that block (not in a later one, begun
+	 * after the hooks were detached); else it goes with its kernel stack only. */
+	uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (slot->t.pending_ns && !slot->t.off_ns && uregs &&
+	    BPF_CORE_READ(uregs, ip) == slot->t.user_ip &&
+	    BPF_CORE_READ(uregs, sp) == slot->t.user_sp) {
+		blocked = __sync_lock_test_and_set(&slot->t.pending_ns, 0);
+		if (blocked) {
+			__sync_fetch_and_sub(&pending_blocks, 1);
+			send_sleeping(task, tid, blocked, slot->t.pending_state,
+				      slot->t.flags & OFFCPU_THREAD_PENDING_SEEDED ?
+					      OFFCPU_EV_FROM_START : 0);
+		}
+	}
+	now = bpf_ktime_get_ns();
+	if (!slot->t.off_ns || slot->t.state == OFFCPU_PREEMPTED || now < slot->t.off_ns ||
+	    now - slot->t.off_ns < min_block_ns)
+		return 0;
+	send_sleeping(task, tid, now - slot->t.off_ns, slot->t.state,
+		      OFFCPU_EV_IN_PROGRESS |
+			      (slot->t.flags & OFFCPU_THREAD_SEEDED ? OFFCPU_EV_FROM_START : 0));
 	return 0;
 }

@@ -19,10 +19,14 @@
 /* offcpu_thread.state of a thread that left the CPU runnable (preempted), not blocked */
 #define OFFCPU_PREEMPTED 0
 
+/* offcpu_event.flags */
+#define OFFCPU_EV_IN_PROGRESS 0x1 /* still blocked at the end: blocked_ns runs to the end */
+#define OFFCPU_EV_FROM_START 0x2  /* blocked already at the start: blocked_ns runs from it */
+
 struct offcpu_event {
-	__u64 blocked_ns; /* from the switch-out to the switch-in */
+	__u64 blocked_ns; /* from the switch-out to the switch-in (or the end) */
 	__u32 state;	  /* the thread's OFFCPU_TASK_* bits when it blocked */
-	__u32 pad;
+	__u32 flags;	  /* OFFCPU_EV_* */
 	/* The thread, its kernel stack where it blocked and, when s.flags has SAMPLE_USER_REGS,
 	 * its user registers and stack as they were when it blocked. Only the first
 	 * OFFCPU_EVENT_HEADER + SAMPLE_HEADER_SIZE + s.ustack_len bytes are meaningful. */
@@ -44,9 +48,12 @@ struct offcpu_thread {
 	__u32 pending_state; /* state of the pending block */
 	__u64 pending_ns;    /* duration of the pending block; 0 when none */
 	__s32 kstack_len;    /* entries in kstack, or -errno */
-	__u32 pad;
+	__u32 flags;	     /* OFFCPU_THREAD_*: how the current and the pending block began */
 	__u64 kstack[SAMPLER_KSTACK_MAX]; /* where the last block happened */
 };
+
+#define OFFCPU_THREAD_SEEDED 0x1	 /* the current block was under way at the start */
+#define OFFCPU_THREAD_PENDING_SEEDED 0x2 /* so was the pending one */
 
 /* Indexes of the per-CPU counters in the "counters" map. */
 enum offcpu_counter {
@@ -62,6 +69,7 @@ enum offcpu_counter {
 	OFFCPU_CNT_DROPS,	     /* events lost: ring buffer full */
 	OFFCPU_CNT_THREADS_FULL,     /* blocks not tracked: the thread map was full */
 	OFFCPU_CNT_TASK_WORK_ERRORS, /* task work not scheduled: sent at the next switch-out */
+	OFFCPU_CNT_SEEDED,	     /* threads found off the CPU at the start (a block from then) */
 	OFFCPU_CNT_MAX
 };
 

@@ -5,6 +5,7 @@
 #include "cpu_sampler.h"
 #include "process.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -37,6 +38,8 @@ struct offcpu {
 	uint64_t events, events_ns;	      /* blocks in the profile */
 	uint64_t unsent;		      /* of which taken from the thread map at the end */
 	uint64_t in_progress, in_progress_ns; /* blocks that had not ended at the end */
+	uint64_t in_progress_profiled;	      /* of which in the profile, with their stacks */
+	bool iterators;			      /* seed_threads and flush_threads are loaded */
 };
 
 const char *offcpu_state_name(uint32_t state)
@@ -51,15 +54,20 @@ const char *offcpu_state_name(uint32_t state)
 }
 
 /* A block of ns nanoseconds; s (size bytes) holds its stacks. */
-static void add_block(struct offcpu *o, uint64_t ns, uint32_t state, const struct sample_event *s,
-		      size_t size)
+static void add_block(struct offcpu *o, uint64_t ns, uint32_t state, uint32_t flags,
+		      const struct sample_event *s, size_t size)
 {
-	struct profile_label label = { .key = "state", .str = offcpu_state_name(state) };
+	/* A block the recording cut, its weight the part inside: label cut_at start/end/both. */
+	static const char *const cut[4] = { NULL, "end", "start", "both" };
+	struct profile_label labels[2] = { { .key = "state", .str = offcpu_state_name(state) },
+					   { .key = "cut_at" } };
 	int64_t values[2] = { 1, (int64_t)ns };
+	uint32_t c = flags & (OFFCPU_EV_IN_PROGRESS | OFFCPU_EV_FROM_START);
 
 	o->events++;
 	o->events_ns += ns;
-	collector_add_sample(o->col, o->prof, s, size, values, &label, 1,
+	labels[1].str = cut[c];
+	collector_add_sample(o->col, o->prof, s, size, values, labels, c ? 2 : 1,
 			     s->flags & SAMPLE_USER_REGS ? NULL : NO_USER_STACK_FRAME);
 }
 
@@ -69,7 +77,9 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 	if (size < OFFCPU_EVENT_HEADER + SAMPLE_HEADER_SIZE)
 		return 0;
-	add_block(ctx, e->blocked_ns, e->state, &e->s, size - OFFCPU_EVENT_HEADER);
+	if (e->flags & OFFCPU_EV_IN_PROGRESS)
+		((struct offcpu *)ctx)->in_progress_profiled++;
+	add_block(ctx, e->blocked_ns, e->state, e->flags, &e->s, size - OFFCPU_EVENT_HEADER);
 	return 0;
 }
 
@@ -94,7 +104,35 @@ static enum hooks best_hooks(void)
 	return h;
 }
 
-static int load(struct offcpu *o, const struct offcpu_opts *opts, enum hooks hooks)
+/* Runs a task iterator over the target's threads; 0 or -errno. */
+static int run_iterator(struct offcpu *o, struct bpf_program *prog)
+{
+	union bpf_iter_link_info info = { .task.pid = (__u32)o->pid };
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info,
+		    .link_info_len = sizeof(info));
+	struct bpf_link *link = bpf_program__attach_iter(prog, &opts);
+	char buf[64];
+	int fd, err = 0;
+	ssize_t n;
+
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		err = -errno;
+	} else {
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0)
+			err = -errno;
+		close(fd);
+	}
+	bpf_link__destroy(link);
+	return err;
+}
+
+static int load(struct offcpu *o, const struct offcpu_opts *opts, enum hooks hooks,
+		bool iterators)
 {
 	int err;
 
@@ -107,6 +145,11 @@ static int load(struct offcpu *o, const struct offcpu_opts *opts, enum hooks hoo
 	bpf_program__set_autoload(o->skel->progs.switch_btf, hooks == HOOKS_BTF);
 	bpf_program__set_autoload(o->skel->progs.switch_raw, hooks == HOOKS_RAW);
 	bpf_program__set_autoload(o->skel->progs.sys_exit_raw, hooks != HOOKS_TASK_WORK);
+	bpf_program__set_autoload(o->skel->progs.seed_threads, iterators);
+	bpf_program__set_autoload(o->skel->progs.flush_threads, iterators);
+	/* Run on demand, over the target's threads only. */
+	bpf_program__set_autoattach(o->skel->progs.seed_threads, false);
+	bpf_program__set_autoattach(o->skel->progs.flush_threads, false);
 	err = offcpu_bpf__load(o->skel);
 	if (!err)
 		err = offcpu_bpf__attach(o->skel);
@@ -116,6 +159,7 @@ static int load(struct offcpu *o, const struct offcpu_opts *opts, enum hooks hoo
 		return err;
 	}
 	o->hooks = hooks;
+	o->iterators = iterators;
 	return 0;
 }
 
@@ -140,11 +184,21 @@ int offcpu_open(const struct offcpu_opts *opts, struct collector *col, struct of
 		goto fail;
 	}
 	/* A kernel may describe what it cannot load or attach: then the next best. */
-	for (err = load(o, opts, hooks); err && hooks + 1 < HOOKS_COUNT;) {
+	for (err = load(o, opts, hooks, true); err && hooks < HOOKS_COUNT;) {
+		/* Without the task iterators (before Linux 6.1's pid filter, or without
+		 * bpf_copy_from_user_task), blocks under way at either end are only counted. */
+		err = load(o, opts, hooks, false);
+		if (!err) {
+			fprintf(stderr, "asyncprof: note: off-CPU: no task iterators: blocks under "
+					"way at the start or end are counted, not profiled\n");
+			break;
+		}
+		if (hooks + 1 == HOOKS_COUNT)
+			break;
 		fprintf(stderr, "asyncprof: note: off-CPU: cannot use %s (%s); trying %s\n",
 			hooks_names[hooks], strerror(-err), hooks_names[hooks + 1]);
 		hooks++;
-		err = load(o, opts, hooks);
+		err = load(o, opts, hooks, true);
 	}
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF off-CPU profiler: %s%s\n",
@@ -157,6 +211,13 @@ int offcpu_open(const struct offcpu_opts *opts, struct collector *col, struct of
 		fprintf(stderr, "asyncprof: cannot open the off-CPU ring buffer: %s\n",
 			strerror(errno));
 		goto fail;
+	}
+	/* With the hooks in place: threads already blocked are blocked from now. */
+	if (o->iterators && (err = run_iterator(o, o->skel->progs.seed_threads))) {
+		fprintf(stderr, "asyncprof: warning: off-CPU: cannot list the threads already "
+				"blocked (%s): their blocks count from their next switch\n",
+			strerror(-err));
+		o->iterators = false;
 	}
 	*out = o;
 	return 0;
@@ -208,7 +269,9 @@ static void account_thread(struct offcpu *o, uint32_t tid, const struct offcpu_t
 	memcpy(s->kstack, t->kstack, sizeof(s->kstack));
 	thread_comm(o->pid, tid, s->comm);
 	o->unsent++;
-	add_block(o, t->pending_ns, t->pending_state, s, SAMPLE_HEADER_SIZE);
+	add_block(o, t->pending_ns, t->pending_state,
+		  t->flags & OFFCPU_THREAD_PENDING_SEEDED ? OFFCPU_EV_FROM_START : 0, s,
+		  SAMPLE_HEADER_SIZE);
 }
 
 void offcpu_stop(struct offcpu *o)
@@ -226,6 +289,15 @@ void offcpu_stop(struct offcpu *o)
 	offcpu_bpf__detach(o->skel);
 	now = monotonic_ns();
 	ring_buffer__consume(o->rb);
+	/* Blocks under way (a thread blocked all along), with the stacks they sleep on. */
+	if (o->iterators) {
+		int err = run_iterator(o, o->skel->progs.flush_threads);
+
+		if (err)
+			fprintf(stderr, "asyncprof: warning: off-CPU: blocks under way at the end "
+					"are counted, not profiled: %s\n", strerror(-err));
+		ring_buffer__consume(o->rb);
+	}
 	for (uint32_t key = 0; key < OFFCPU_CNT_MAX; key++)
 		o->counters[key] = percpu_counter_sum(bpf_map__fd(o->skel->maps.counters), key);
 	if (!s || !value || vsize < sizeof(struct offcpu_thread))
@@ -277,14 +349,19 @@ json_t *offcpu_json(const struct offcpu *o)
 	err |= json_object_set_new(j, "without_user_stack",
 				   json_integer(c[OFFCPU_CNT_NO_USER_STACK] + o->unsent));
 	err |= json_object_set_new(j, "sent_at_end", json_integer(o->unsent));
+	/* Every block seen, those still under way at the end included (up to the end). */
 	err |= json_object_set_new(j, "blocks",
-				   json_integer(c[OFFCPU_CNT_LONG] + c[OFFCPU_CNT_SHORT]));
+				   json_integer(c[OFFCPU_CNT_LONG] + c[OFFCPU_CNT_SHORT] +
+						o->in_progress));
 	err |= json_object_set_new(j, "blocked_ns",
-				   json_integer(c[OFFCPU_CNT_LONG_NS] + c[OFFCPU_CNT_SHORT_NS]));
+				   json_integer(c[OFFCPU_CNT_LONG_NS] + c[OFFCPU_CNT_SHORT_NS] +
+						o->in_progress_ns));
 	err |= json_object_set_new(j, "below_threshold",
 				   count_and_ns("blocks", c[OFFCPU_CNT_SHORT], c[OFFCPU_CNT_SHORT_NS]));
 	err |= json_object_set_new(j, "in_progress_at_end",
 				   count_and_ns("threads", o->in_progress, o->in_progress_ns));
+	err |= json_object_set_new(j, "in_progress_profiled", json_integer(o->in_progress_profiled));
+	err |= json_object_set_new(j, "blocked_at_start", json_integer(c[OFFCPU_CNT_SEEDED]));
 	err |= json_object_set_new(j, "runnable",
 				   count_and_ns("intervals", c[OFFCPU_CNT_RUNNABLE],
 						c[OFFCPU_CNT_RUNNABLE_NS]));

@@ -4,8 +4,10 @@
  *
  * Thread "sleeper" sleeps 30 ms at a time in nap() (nanosleep through libc), and thread
  * "reader" waits in read_byte() for a byte on a pipe that the main thread writes every 50 ms
- * (from tick(), sleeping between writes). Built with -O2 -fomit-frame-pointer: the stacks
- * through libc must be unwound with DWARF CFI.
+ * (from tick(), sleeping between writes). Thread "waiter" blocks in wait_forever() on a mutex
+ * that main holds until the end, like a deadlocked thread: it is off the CPU for the whole
+ * run. Built with -O2 -fomit-frame-pointer: the stacks through libc must be unwound with DWARF
+ * CFI.
  *
  * Usage: offcpu_sleep SECONDS [OUTFILE]
  *   OUTFILE gets "naps N" and "reads N": how many naps and reads completed.
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 static volatile int done;
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
 static int pipe_fds[2];
 static unsigned long naps, reads;
 
@@ -54,6 +57,19 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+__attribute__((noinline)) static void wait_forever(void)
+{
+	pthread_mutex_lock(&held);
+	asm volatile("" ::: "memory");
+	pthread_mutex_unlock(&held);
+}
+
+static void *waiter(void *arg)
+{
+	wait_forever();
+	return NULL;
+}
+
 __attribute__((noinline)) static void tick(void)
 {
 	usleep(50 * 1000);
@@ -65,11 +81,14 @@ int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5;
 	struct timespec start, now;
-	pthread_t s, r;
+	pthread_t s, r, w;
 	FILE *out;
 
 	if (pipe(pipe_fds))
 		return 1;
+	pthread_mutex_lock(&held);
+	pthread_create(&w, NULL, waiter, NULL);
+	pthread_setname_np(w, "waiter");
 	pthread_create(&s, NULL, sleeper, NULL);
 	pthread_setname_np(s, "sleeper");
 	pthread_create(&r, NULL, reader, NULL);
@@ -81,8 +100,10 @@ int main(int argc, char **argv)
 	} while (now.tv_sec - start.tv_sec + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
 	done = 1;
 	close(pipe_fds[1]);
+	pthread_mutex_unlock(&held);
 	pthread_join(s, NULL);
 	pthread_join(r, NULL);
+	pthread_join(w, NULL);
 	out = argc > 2 ? fopen(argv[2], "w") : stdout;
 	if (!out)
 		return 1;

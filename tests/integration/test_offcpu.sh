@@ -1,8 +1,10 @@
 # Off-CPU profile of a C program built with -O2 -fomit-frame-pointer: thread "sleeper" sleeps
 # 30 ms at a time in nap() (libc's nanosleep), thread "reader" waits in read_byte() on a pipe
-# written every 50 ms. Each nap must weigh 30 to 35 ms at nap's call site, with whole stacks:
-# the thread's user frames down to nap, libc, then the kernel's. With each way of hooking the
-# kernel, under run and attach, and with a threshold above the naps.
+# written every 50 ms, thread "waiter" is stuck on a mutex in wait_forever() for the whole run.
+# Each nap must weigh 30 to 35 ms at nap's call site, with whole stacks: the thread's user frames
+# down to nap, libc, then the kernel's. With each way of hooking the kernel, under run and
+# attach, and with a threshold above the naps. Under attach, the stuck thread weighs the whole
+# recording, with its stack, though its block neither begins nor ends inside it.
 source "$(dirname "$0")/lib.sh"
 PROG="$EXAMPLES/offcpu_sleep"
 
@@ -12,11 +14,24 @@ nap_stack() {
 		'^sleeper;.*start_thread;sleeper;nap;[^;]*nanosleep[^;]*;.*entry_SYSCALL_64[^;]*;.*hrtimer_nanosleep$'
 }
 
-# blocks_at FUNCTION PPROF: profiled blocks with FUNCTION on the stack (pprof's cum).
+# blocks_at FUNCTION PPROF [PPROF_ARGS...]: profiled blocks with FUNCTION on the stack (cum).
 blocks_at() {
-	pprof -sample_index=blocks -top "$2" 2>/dev/null |
-		awk -v f="$1" '$NF == f { print $4 + 0; found = 1 } END { if (!found) print 0 }'
+	local f=$1 p=$2
+	shift 2
+	pprof -sample_index=blocks "$@" -top "$p" 2>/dev/null |
+		awk -v f="$f" '$NF == f { print $4 + 0; found = 1 } END { if (!found) print 0 }'
 }
+
+# ms_at FUNCTION PPROF [PPROF_ARGS...]: off-CPU ms with FUNCTION on the stack (cum).
+ms_at() {
+	local f=$1 p=$2
+	shift 2
+	pprof -sample_index=off-cpu -unit=ms "$@" -top "$p" 2>/dev/null |
+		awk -v f="$f" '$NF == f { print int($4 + 0); found = 1 } END { if (!found) print 0 }'
+}
+
+# The stuck thread's whole stack: its function, glibc's mutex wait, the kernel's futex wait.
+WAITER_STACK='^waiter;.*start_thread;waiter;wait_forever;[^;]*mutex_lock[^;]*;.*lll_lock_wait;.*futex[^;]*$'
 
 # check_run DIR COUNTS HOOKS: the outputs of a run of offcpu_sleep and their accuracy.
 check_run() {
@@ -55,6 +70,10 @@ check_run() {
 	expect_between "profiled blocks at read_byte" "$(blocks_at read_byte "$d/offcpu.pb.gz")" \
 		$((reads - 1 - missed)) "$reads"
 	pprof -tags "$d/offcpu.pb.gz" | grep -q 'sleeping' || fail "no state label 'sleeping'"
+	# The waiter blocks from its start to the program's last moments: nearly the whole run.
+	dur_ms=$(jq '.duration_s * 1000 | floor' "$r")
+	expect_between "waiter's off-CPU time in wait_forever, % of the run" \
+		$(($(count_matching "$folded" "$WAITER_STACK") / 10000 / dur_ms)) 90 101
 	jq -e '.offcpu.events >= ('"$naps"' + '"$reads"') and
 		.offcpu.blocks >= .offcpu.events and .offcpu.blocked_ns >= .offcpu.events_ns' "$r" >/dev/null ||
 		{ jq .offcpu "$r"; fail "report.json: offcpu totals do not add up"; }
@@ -89,13 +108,32 @@ jq -e '.offcpu.min_block_ns == 40000000 and
 	{ jq .offcpu "$WORK/min/report.json"; fail "naps not counted below the threshold"; }
 ok "blocks under --off-cpu-min are counted only"
 
-# attach: a nap that began before the attach is not profiled; each profiled one still weighs 30 ms.
+# attach: the naps under way at the attach and at the end weigh their part inside the recording
+# (label cut_at); each whole one still weighs 30 ms.
 start_bg "$PROG" 8
 sleep 0.5
 "$ASYNCPROF" attach -p "$BG_PID" --off-cpu -d 3 -o "$WORK/attach" >/dev/null 2>"$WORK/stderr" ||
 	{ cat "$WORK/stderr"; fail "asyncprof attach --off-cpu failed"; }
 folded="$WORK/attach/offcpu.folded"
-blocks=$(blocks_at nap "$WORK/attach/offcpu.pb.gz")
-expect_between "profiled naps in about 3 s" "$blocks" 85 105
-expect_between "off-CPU us per nap (attach)" "$(($(nap_stack "$folded") / blocks / 1000))" 29900 35000
+r="$WORK/attach/report.json"
+whole=(-tagignore 'cut_at=.')
+blocks=$(blocks_at nap "$WORK/attach/offcpu.pb.gz" "${whole[@]}")
+expect_between "whole naps profiled in about 3 s" "$blocks" 85 105
+expect_between "off-CPU us per whole nap (attach)" \
+	"$(($(ms_at nap "$WORK/attach/offcpu.pb.gz" "${whole[@]}") * 1000 / blocks))" 29900 35000
+# All naps together, cut ones included, cover the recording (the sleeper hardly runs).
+dur_ms=$(jq '.duration_s * 1000 | floor' "$r")
+expect_between "sleeper's off-CPU time at nap, % of the recording" \
+	$(($(nap_stack "$folded") / 10000 / dur_ms)) 95 101
 ok "attach: naps at their call site"
+
+# The waiter's one block spans the recording: in the profile with its whole stack, cut at both
+# ends, weighing the recording.
+expect_between "waiter's off-CPU time in wait_forever, % of the recording (attach)" \
+	$(($(count_matching "$folded" "$WAITER_STACK") / 10000 / dur_ms)) 97 101
+expect_between "waiter's blocks, cut at both ends" \
+	"$(blocks_at wait_forever "$WORK/attach/offcpu.pb.gz" -tagfocus 'cut_at=both')" 1 1
+jq -e '.offcpu.in_progress_profiled >= 4 and .offcpu.blocked_at_start >= 4 and
+	.offcpu.in_progress_profiled == .offcpu.in_progress_at_end.threads' "$r" >/dev/null ||
+	{ jq .offcpu "$r"; fail "report.json: blocks under way at the ends not accounted"; }
+ok "attach: a thread blocked throughout is profiled at its stack"
