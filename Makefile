@@ -31,7 +31,7 @@ UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
 	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench \
-	    $(BUILD)/examples/offcpu_sleep $(BUILD)/examples/pingpong
+	    $(BUILD)/examples/offcpu_sleep $(BUILD)/examples/pingpong $(BUILD)/examples/minirt_app
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
 	    $(BUILD)/tests/fixtures/markers
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
@@ -153,6 +153,17 @@ $(BUILD)/examples/marker_bench: examples/c-usdt/marker_bench.c examples/c-usdt/m
 		-c examples/c-usdt/marker_loop.c -o $(BUILD)/examples/plain_loop.o
 	$(Q)$(CC) $(USDT_CFLAGS) examples/c-usdt/marker_bench.c $(BUILD)/examples/marked_loop.o \
 		$(BUILD)/examples/plain_loop.o -o $@
+
+# minirt: a marked runtime as a shared library, and a program on it (found through its rpath).
+$(BUILD)/examples/libminirt.so: examples/c-usdt/minirt.c examples/c-usdt/minirt.h probes/asyncprof.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USDT_CFLAGS) -fPIC -shared $< -o $@
+
+$(BUILD)/examples/minirt_app: examples/c-usdt/minirt_app.c examples/c-usdt/minirt.h \
+			      $(BUILD)/examples/libminirt.so
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USDT_CFLAGS) $< -L$(BUILD)/examples -lminirt -Wl,-rpath,'$$ORIGIN' -o $@
 
 # Tokio programs: one cargo package, built offline from Debian's crates with Debian's toolchain
 # (examples/tokio/.cargo/config.toml); cargo's home and output stay under $(BUILD).

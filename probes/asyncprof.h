@@ -134,6 +134,15 @@
 #ifndef _SDT_HAS_SEMAPHORES
 #define _SDT_HAS_SEMAPHORES 1
 #endif
+/*
+ * Arguments in registers or as constants, never as memory operands: sys/sdt.h's default ("nor")
+ * lets the compiler describe an array element as base + index * scale, (%rcx,%rdx,8), which
+ * libbpf before 1.4 cannot read, and the marker would fail to attach. Registers cost nothing
+ * while untraced: the arguments are only computed inside the semaphore check.
+ */
+#ifndef STAP_SDT_ARG_CONSTRAINT
+#define STAP_SDT_ARG_CONSTRAINT nr
+#endif
 #include <sys/sdt.h>
 
 #ifdef __cplusplus

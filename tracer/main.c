@@ -5,6 +5,7 @@
  * every output file whole, whatever stopped the recording.
  */
 #include <argp.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/user.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -318,6 +320,67 @@ static int spawn_child(char **argv, struct child *c)
 	return 0;
 }
 
+/* The program's entry point (AT_ENTRY of its auxiliary vector); 0 when unknown. */
+static uint64_t auxv_entry(pid_t pid)
+{
+	char path[64];
+	uint64_t pair[2], entry = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (read(fd, pair, sizeof(pair)) == sizeof(pair) && pair[0] != AT_NULL)
+		if (pair[0] == AT_ENTRY)
+			entry = pair[1];
+	close(fd);
+	return entry;
+}
+
+/*
+ * Runs the child, stopped after its exec, to its entry point: by then the dynamic loader has
+ * mapped the libraries it needs (before, only the executable and the loader are), so markers
+ * and symbols in them are found, and probes go in before the program's own code runs. A
+ * breakpoint at the entry, put back once hit; other signals on the way are passed on.
+ * Returns 0, or -ECHILD when the program ended before its entry (a missing library).
+ */
+static int run_to_entry(struct child *c)
+{
+	uint64_t entry = auxv_entry(c->pid);
+	struct user_regs_struct regs;
+	long word;
+	int status, sig = 0;
+
+	if (!entry)
+		return 0;
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, c->pid, entry, NULL);
+	if (errno)
+		return 0; /* stays at the exec: the executable is all that is known */
+	if (ptrace(PTRACE_POKETEXT, c->pid, entry, (word & ~0xffL) | 0xcc))
+		return 0;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, c->pid, NULL, sig) ||
+		    waitpid(c->pid, &status, 0) != c->pid)
+			return -errno;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			c->pid = 0;
+			return -ECHILD;
+		}
+		sig = WSTOPSIG(status);
+		if (sig == SIGTRAP)
+			break;
+	}
+	if (ptrace(PTRACE_GETREGS, c->pid, NULL, &regs) ||
+	    ptrace(PTRACE_POKETEXT, c->pid, entry, word))
+		return -errno;
+	if (regs.rip != entry + 1)
+		return -EPROTO; /* a trap elsewhere: not ours */
+	regs.rip = entry;
+	return ptrace(PTRACE_SETREGS, c->pid, NULL, &regs) ? -errno : 0;
+}
+
 /* Lets the child exec and waits until it stopped right after the exec. Returns 0 or the exec's
  * -errno. */
 static int exec_child(struct child *c)
@@ -339,7 +402,7 @@ static int exec_child(struct child *c)
 		c->pid = 0;
 		return -ECHILD;
 	}
-	return 0;
+	return run_to_entry(c);
 }
 
 /* Lets the stopped child run, no longer traced. */
@@ -568,6 +631,12 @@ static int record(struct child *child)
 	}
 	if (child) {
 		err = exec_child(child);
+		if (err == -ECHILD) {
+			fprintf(stderr, "asyncprof: cannot run %s: it ended before its first "
+					"instruction (the dynamic loader failed: see its message "
+					"above)\n", env.argv[0]);
+			goto out;
+		}
 		if (err) {
 			fprintf(stderr, "asyncprof: cannot run %s: %s\n", env.argv[0],
 				strerror(-err));

@@ -28,7 +28,8 @@ struct usdt_adaptor {
 	size_t nobjects;
 	char **run_functions; /* the functions holding task_run markers: where tasks begin */
 	size_t nrun_functions;
-	char description[128];
+	char description[96];	/* the objects with markers */
+	char summary[160];	/* and how many markers and sites */
 	struct collector *col;
 	struct usdt_bpf *skel;
 	struct ring_buffer *rb;
@@ -114,9 +115,17 @@ static int find_markers(struct usdt_adaptor *ua)
 		probes |= mo->ub->probes;
 		ua->nobjects++;
 	}
-	snprintf(ua->description, sizeof(ua->description), "%s (%d markers, %zu sites%s)",
-		 ua->proc->comm, __builtin_popcount(probes), nsites,
-		 ua->nobjects > 1 ? ", with libraries" : "");
+	/* Where they are: "app", "libruntime.so" or "app, libruntime.so". */
+	ua->description[0] = 0;
+	for (size_t i = 0; i < ua->nobjects; i++) {
+		const char *path = ua->objects[i].path, *base = strrchr(path, '/');
+		size_t len = strlen(ua->description);
+
+		snprintf(ua->description + len, sizeof(ua->description) - len, "%s%s",
+			 i ? ", " : "", base ? base + 1 : path);
+	}
+	snprintf(ua->summary, sizeof(ua->summary), "%s (%d markers, %zu sites)", ua->description,
+		 __builtin_popcount(probes), nsites);
 	return ua->nobjects ? 0 : -ENOENT;
 }
 
@@ -159,7 +168,7 @@ void usdt_adaptor_close(struct usdt_adaptor *ua)
 
 const char *usdt_description(const struct usdt_adaptor *ua)
 {
-	return ua->description;
+	return ua->summary;
 }
 
 static bool is_run_function(void *ctx, const char *function)
