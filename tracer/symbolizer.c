@@ -72,6 +72,7 @@ struct elf_object {
 	size_t nsegments;
 	struct func_sym *syms; /* sorted by start, no two at the same start */
 	size_t nsyms;
+	size_t nplt; /* of which PLT stubs (callee@plt), which even a stripped object has */
 	struct gopclntab *pcln; /* a Go executable's own table, when it has no .symtab */
 	Elf *elf;	  /* the object itself */
 	Elf *debug_elf;	  /* a separate debug file, or NULL */
@@ -308,6 +309,66 @@ static int add_symbols(struct sym_list *list, Elf *elf, Elf32_Word type)
 	return 0;
 }
 
+#define PLT_ENTRY 16 /* x86-64 */
+
+/*
+ * The PLT stubs of an x86-64 object, named "callee@plt" as perf does: entry i of .plt.sec (with
+ * IBT), else of .plt after its first, reserved entry, jumps through the GOT slot of relocation i
+ * of .rela.plt. A sample in a stub is otherwise a frame of no function.
+ */
+static int add_plt_symbols(struct elf_object *obj, struct sym_list *list)
+{
+	GElf_Shdr rela_sh, plt_sh, dynsym_sh;
+	Elf_Scn *rela = find_section(obj->elf, ".rela.plt", &rela_sh), *plt, *dynsym;
+	Elf_Data *rdata, *sdata;
+	GElf_Ehdr eh;
+	uint64_t first;
+	size_t n;
+
+	if (!rela || !gelf_getehdr(obj->elf, &eh) || eh.e_machine != EM_X86_64 ||
+	    rela_sh.sh_type != SHT_RELA || !rela_sh.sh_entsize)
+		return 0;
+	plt = find_section(obj->elf, ".plt.sec", &plt_sh);
+	first = plt ? plt_sh.sh_addr : 0;
+	if (!plt) {
+		plt = find_section(obj->elf, ".plt", &plt_sh);
+		first = plt_sh.sh_addr + PLT_ENTRY;
+	}
+	dynsym = elf_getscn(obj->elf, rela_sh.sh_link);
+	if (!plt || !dynsym || !gelf_getshdr(dynsym, &dynsym_sh) ||
+	    !(rdata = elf_getdata(rela, NULL)) || !(sdata = elf_getdata(dynsym, NULL)))
+		return 0;
+	n = rela_sh.sh_size / rela_sh.sh_entsize;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start = first + i * PLT_ENTRY;
+		char name[256];
+		const char *callee, *stored;
+		GElf_Rela r;
+		GElf_Sym sym;
+
+		if (start + PLT_ENTRY > plt_sh.sh_addr + plt_sh.sh_size)
+			break;
+		if (!gelf_getrela(rdata, (int)i, &r) ||
+		    !gelf_getsym(sdata, (int)GELF_R_SYM(r.r_info), &sym) ||
+		    !(callee = elf_strptr(obj->elf, dynsym_sh.sh_link, sym.st_name)) || !*callee)
+			continue;
+		snprintf(name, sizeof(name), "%s@plt", callee);
+		stored = intern(obj->sym, name);
+		if (!stored)
+			return -ENOMEM;
+		if (reserve((void **)&list->items, &list->cap, list->count, sizeof(*list->items)))
+			return -ENOMEM;
+		list->items[list->count++] = (struct sym_candidate){
+		    .start = start,
+		    .size = PLT_ENTRY,
+		    .limit = plt_sh.sh_addr + plt_sh.sh_size,
+		    .name = stored,
+		    .rank = INT32_MAX, /* any real symbol there wins */
+		};
+	}
+	return 0;
+}
+
 static int compare_candidates(const void *a, const void *b)
 {
 	const struct sym_candidate *x = a, *y = b;
@@ -436,6 +497,12 @@ static int read_symbols(struct elf_object *obj)
 		obj->mini_elf = err ? NULL : open_minidebuginfo(obj->elf);
 		if (obj->mini_elf)
 			err = add_symbols(&list, obj->mini_elf, SHT_SYMTAB);
+	}
+	if (!err) {
+		size_t before = list.count;
+
+		err = add_plt_symbols(obj, &list);
+		obj->nplt = list.count - before;
 	}
 	/* Go keeps file:line and inlining in its pclntab, even when built with -w or -s -w. */
 	if (!err)
@@ -930,7 +997,7 @@ const char *elf_object_path(const struct elf_object *obj)
 
 bool elf_object_has_symbols(const struct elf_object *obj)
 {
-	return obj->nsyms > 0 || obj->pcln;
+	return obj->nsyms > obj->nplt || obj->pcln;
 }
 
 bool elf_object_has_dwarf(const struct elf_object *obj)

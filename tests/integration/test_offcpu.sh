@@ -133,7 +133,9 @@ expect_between "waiter's off-CPU time in wait_forever, % of the recording (attac
 	$(($(count_matching "$folded" "$WAITER_STACK") / 10000 / dur_ms)) 97 101
 expect_between "waiter's blocks, cut at both ends" \
 	"$(blocks_at wait_forever "$WORK/attach/offcpu.pb.gz" -tagfocus 'cut_at=both')" 1 1
-jq -e '.offcpu.in_progress_profiled >= 4 and .offcpu.blocked_at_start >= 4 and
-	.offcpu.in_progress_profiled == .offcpu.in_progress_at_end.threads' "$r" >/dev/null ||
+# At either end each of the 4 threads is most likely blocked, the waiter always; a block under
+# way for less than the threshold at the end is counted, not profiled.
+jq -e '.offcpu.in_progress_profiled >= 1 and .offcpu.blocked_at_start >= 1 and
+	.offcpu.in_progress_profiled <= .offcpu.in_progress_at_end.threads' "$r" >/dev/null ||
 	{ jq .offcpu "$r"; fail "report.json: blocks under way at the ends not accounted"; }
 ok "attach: a thread blocked throughout is profiled at its stack"

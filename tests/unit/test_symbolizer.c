@@ -716,3 +716,39 @@ Test(kallsyms, resolves_kernel_addresses)
 	kallsyms_free(ks);
 	kallsyms_free(NULL);
 }
+
+/* A PLT stub is named after its callee, as objdump labels it ("printf@plt"), at any byte. */
+Test(symbolizer, names_plt_stubs)
+{
+	char *path = fixture("symtest");
+	struct symbolizer *sym = symbolizer_new();
+	struct proc_mapping m = pie_text_mapping(path, PIE_BASE);
+	struct elf_object *obj = object_for(sym, getpid(), &m);
+	char cmd[512], line[512];
+	size_t stubs = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "objdump -d -j .plt -j .plt.sec '%s' 2>/dev/null", path);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long addr;
+		char name[256];
+
+		/* "printf@plt-0x10" labels the PLT's reserved first entry. */
+		if (sscanf(line, "%llx <%255[^>]>:", &addr, name) != 2 || !ends_with(name, "@plt"))
+			continue;
+		for (int off = 0; off < 16; off += 8) {
+			struct sym_frame f[SYM_MAX_INLINE];
+			int n = symbolize_at(obj, &m, PIE_BASE + addr + off, f);
+
+			cr_assert_eq(n, 1, "%s+%d: %d frames", name, off, n);
+			cr_assert_str_eq(f[0].function, name);
+		}
+		stubs++;
+	}
+	pclose(p);
+	cr_assert_geq(stubs, 3, "objdump shows %zu PLT stubs in %s", stubs, path);
+	symbolizer_free(sym);
+	free(path);
+}
