@@ -124,6 +124,32 @@ static __always_inline void count_atomic(__u32 which, __u64 n)
 		__sync_fetch_and_add(c, n);
 }
 
+/* A block's record in the ring buffer, its header filled in (no stacks yet); NULL when full. */
+static __always_inline struct offcpu_record *reserve_block(__u32 tid, __u64 blocked, __u32 state,
+							    __u32 flags)
+{
+	struct offcpu_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	struct sample_event *s;
+
+	if (!r) {
+		count_atomic(OFFCPU_CNT_DROPS, 1);
+		return NULL;
+	}
+	r->e.blocked_ns = blocked;
+	r->e.state = state;
+	r->e.flags = flags;
+	s = &r->e.s;
+	s->pid = targ_tgid;
+	s->tid = tid;
+	s->time_ns = bpf_ktime_get_ns();
+	s->cpu = bpf_get_smp_processor_id();
+	s->flags = 0;
+	s->tls_len = 0;
+	s->task = 0;
+	s->ustack_len = 0;
+	return r;
+}
+
 /* Sends the thread's pending block, if any, from the thread's own context; uregs are its user
  * registers now. */
 static __always_inline void send_pending(struct offcpu_thread *t, __u32 tid, struct pt_regs *uregs)
@@ -139,23 +165,11 @@ static __always_inline void send_pending(struct offcpu_thread *t, __u32 tid, str
 	if (!blocked)
 		return;
 	__sync_fetch_and_sub(&pending_blocks, 1);
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count_atomic(OFFCPU_CNT_DROPS, 1);
+	r = reserve_block(tid, blocked, t->pending_state,
+			  t->flags & OFFCPU_THREAD_PENDING_SEEDED ? OFFCPU_EV_FROM_START : 0);
+	if (!r)
 		return;
-	}
-	r->e.blocked_ns = blocked;
-	r->e.state = t->pending_state;
-	r->e.flags = t->flags & OFFCPU_THREAD_PENDING_SEEDED ? OFFCPU_EV_FROM_START : 0;
 	s = &r->e.s;
-	s->pid = bpf_get_current_pid_tgid() >> 32;
-	s->tid = tid;
-	s->time_ns = bpf_ktime_get_ns();
-	s->cpu = bpf_get_smp_processor_id();
-	s->flags = 0;
-	s->tls_len = 0;
-	s->task = 0;
-	s->ustack_len = 0;
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	s->kstack_len = t->kstack_len;
 	__builtin_memcpy(s->kstack, t->kstack, sizeof(s->kstack));
@@ -425,60 +439,25 @@ int seed_threads(struct bpf_iter__task *ctx)
 	return 0;
 }
 
-/* ustack_copy for another task: its user stack, page by page, from the sleepable iterator. */
-static __always_inline __u32 task_ustack_copy(__u8 *dst, __u64 sp, struct task_struct *task)
-{
-	__u32 off = 0;
-
-	for (int i = 0; i < SAMPLER_USTACK_BYTES / SAMPLER_PAGE_SIZE + 1; i++) {
-		__u32 len = SAMPLER_PAGE_SIZE - ((sp + off) & (SAMPLER_PAGE_SIZE - 1));
-
-		if (off >= SAMPLER_USTACK_BYTES)
-			break;
-		if (len > SAMPLER_USTACK_BYTES - off)
-			len = SAMPLER_USTACK_BYTES - off;
-		off &= SAMPLER_USTACK_BYTES - 1;
-		if (len == 0 || len > SAMPLER_PAGE_SIZE)
-			break;
-		if (bpf_copy_from_user_task(&dst[off], len, (void *)(sp + off), task, 0))
-			break;
-		off += len;
-	}
-	return off;
-}
-
 /* Sends a block of task (asleep, so its saved user registers are the ones it blocked with). */
 static __always_inline void send_sleeping(struct task_struct *task, __u32 tid, __u64 blocked,
 					  __u32 state, __u32 flags)
 {
 	struct pt_regs *uregs = (struct pt_regs *)bpf_task_pt_regs(task);
-	struct offcpu_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	struct offcpu_record *r = reserve_block(tid, blocked, state, flags);
 	struct sample_event *s;
 	__s32 n;
 
-	if (!r) {
-		count_atomic(OFFCPU_CNT_DROPS, 1);
+	if (!r)
 		return;
-	}
-	r->e.blocked_ns = blocked;
-	r->e.state = state;
-	r->e.flags = flags;
 	s = &r->e.s;
-	s->pid = targ_tgid;
-	s->tid = tid;
-	s->time_ns = bpf_ktime_get_ns();
-	s->cpu = bpf_get_smp_processor_id();
-	s->flags = 0;
-	s->tls_len = 0;
-	s->task = 0;
-	s->ustack_len = 0;
 	bpf_probe_read_kernel_str(s->comm, sizeof(s->comm), task->comm);
 	n = bpf_get_task_stack(task, s->kstack, sizeof(s->kstack), 0);
 	s->kstack_len = n > 0 ? n / sizeof(__u64) : n;
 	if (uregs) {
 		ustack_save_regs(s->regs, uregs);
 		s->flags |= SAMPLE_USER_REGS;
-		s->ustack_len = task_ustack_copy(s->ustack, s->regs[SREG_SP], task);
+		s->ustack_len = ustack_copy_from(s->ustack, s->regs[SREG_SP], task);
 	} else {
 		count_atomic(OFFCPU_CNT_NO_USER_STACK, 1);
 	}

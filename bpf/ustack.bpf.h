@@ -34,9 +34,13 @@ static __always_inline void ustack_save_regs(__u64 *regs, struct pt_regs *r)
 	regs[SREG_IP] = BPF_CORE_READ(r, ip);
 }
 
-/* Copies up to SAMPLER_USTACK_BYTES from sp into dst; returns the bytes copied (0 for a bad
- * SP: the unwinder then has the instruction pointer only). */
-static __always_inline __u32 ustack_copy(__u8 *dst, __u64 sp)
+/*
+ * Copies up to SAMPLER_USTACK_BYTES from sp into dst; returns the bytes copied (0 for a bad
+ * SP: the unwinder then has the instruction pointer only). The stack is the current thread's
+ * when task is NULL (a constant NULL compiles the other read away), else task's, which only a
+ * sleepable program may read (bpf_copy_from_user_task).
+ */
+static __always_inline __u32 ustack_copy_from(__u8 *dst, __u64 sp, struct task_struct *task)
 {
 	__u32 off = 0;
 
@@ -50,11 +54,17 @@ static __always_inline __u32 ustack_copy(__u8 *dst, __u64 sp)
 		off &= SAMPLER_USTACK_BYTES - 1;
 		if (len == 0 || len > SAMPLER_PAGE_SIZE)
 			break;
-		if (bpf_probe_read_user(&dst[off], len, (void *)(sp + off)))
+		if (task ? bpf_copy_from_user_task(&dst[off], len, (void *)(sp + off), task, 0)
+			 : bpf_probe_read_user(&dst[off], len, (void *)(sp + off)))
 			break;
 		off += len;
 	}
 	return off;
+}
+
+static __always_inline __u32 ustack_copy(__u8 *dst, __u64 sp)
+{
+	return ustack_copy_from(dst, sp, NULL);
 }
 
 /* Copies len (<= SAMPLER_TLS_BYTES) bytes of the current thread's static TLS at fsbase + off. */
