@@ -72,7 +72,7 @@ struct elf_object {
 	size_t nsegments;
 	struct func_sym *syms; /* sorted by start, no two at the same start */
 	size_t nsyms;
-	size_t nplt; /* of which PLT stubs (callee@plt), which even a stripped object has */
+	size_t nplt; /* of which PLT entries (callee@plt), which even a stripped object has */
 	struct gopclntab *pcln; /* a Go executable's own table, when it has no .symtab */
 	Elf *elf;	  /* the object itself */
 	Elf *debug_elf;	  /* a separate debug file, or NULL */
@@ -312,9 +312,9 @@ static int add_symbols(struct sym_list *list, Elf *elf, Elf32_Word type)
 #define PLT_ENTRY 16 /* x86-64 */
 
 /*
- * The PLT stubs of an x86-64 object, named "callee@plt" as perf does: entry i of .plt.sec (with
+ * The PLT entries of an x86-64 object, named "callee@plt" as perf does: entry i of .plt.sec (with
  * IBT), else of .plt after its first, reserved entry, jumps through the GOT slot of relocation i
- * of .rela.plt. A sample in a stub is otherwise a frame of no function.
+ * of .rela.plt. A sample in one is otherwise a frame of no function.
  */
 static int add_plt_symbols(struct elf_object *obj, struct sym_list *list)
 {

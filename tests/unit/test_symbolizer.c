@@ -717,15 +717,15 @@ Test(kallsyms, resolves_kernel_addresses)
 	kallsyms_free(NULL);
 }
 
-/* A PLT stub is named after its callee, as objdump labels it ("printf@plt"), at any byte. */
-Test(symbolizer, names_plt_stubs)
+/* A PLT entry is named after its callee, as objdump labels it ("printf@plt"), at any byte. */
+Test(symbolizer, names_plt_entries)
 {
 	char *path = fixture("symtest");
 	struct symbolizer *sym = symbolizer_new();
 	struct proc_mapping m = pie_text_mapping(path, PIE_BASE);
 	struct elf_object *obj = object_for(sym, getpid(), &m);
 	char cmd[512], line[512];
-	size_t stubs = 0;
+	size_t entries = 0;
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd), "objdump -d -j .plt -j .plt.sec '%s' 2>/dev/null", path);
@@ -745,10 +745,10 @@ Test(symbolizer, names_plt_stubs)
 			cr_assert_eq(n, 1, "%s+%d: %d frames", name, off, n);
 			cr_assert_str_eq(f[0].function, name);
 		}
-		stubs++;
+		entries++;
 	}
 	pclose(p);
-	cr_assert_geq(stubs, 3, "objdump shows %zu PLT stubs in %s", stubs, path);
+	cr_assert_geq(entries, 3, "objdump shows %zu PLT entries in %s", entries, path);
 	symbolizer_free(sym);
 	free(path);
 }
