@@ -156,7 +156,8 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 	ga->wrappers = hashmap_new();
 	ga->park_index = hashmap_new();
 	ga->chan_index = hashmap_new();
-	if (!err && (!ga->goids || !ga->closures || !ga->wrappers || !ga->park_index || !ga->chan_index))
+	if (!err && (!ga->goids || !ga->closures || !ga->wrappers || !ga->park_index ||
+		     !ga->chan_index))
 		err = -ENOMEM;
 	if (err) {
 		go_adaptor_close(ga);
@@ -309,13 +310,14 @@ static const char *wrapper_callee(struct go_adaptor *ga, uint64_t startpc, const
 	for (int i = 0; i < n; i++) {
 		int nf = go_frames_at(ga->proc, calls[i].site + ga->bias, frames);
 		const char *fn = nf >= 2 ? frames[nf - 2].function : NULL;
+		bool on_line = true;
 		char site[512];
 
 		if (nf <= 0 || !frames[nf - 1].function || strcmp(frames[nf - 1].function, wrapper))
 			break; /* not the wrapper's own code: give up */
 		if (at) {
 			go_format_frame(&frames[nf - 1], site, sizeof(site));
-			at = strcmp(where(site), at) == 0 ? NULL : at;
+			on_line = strcmp(where(site), at) == 0;
 		}
 		if (!fn || (!runtime_own && strncmp(fn, "runtime.", 8) == 0)) {
 			int nt = go_frames_at(ga->proc, calls[i].target + ga->bias, frames);
@@ -324,7 +326,7 @@ static const char *wrapper_callee(struct go_adaptor *ga, uint64_t startpc, const
 		}
 		if (!fn || (!runtime_own && strncmp(fn, "runtime.", 8) == 0))
 			continue;
-		found = at ? NULL : fn; /* the first real call decides */
+		found = on_line ? fn : NULL; /* the first real call decides */
 		break;
 	}
 	hashmap_put(ga->wrappers, &startpc, sizeof(startpc), found ? (uint64_t)(uintptr_t)found : 1);
