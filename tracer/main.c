@@ -381,8 +381,8 @@ static int run_to_entry(struct child *c)
 	return ptrace(PTRACE_SETREGS, c->pid, NULL, &regs) ? -errno : 0;
 }
 
-/* Lets the child exec and waits until it stopped right after the exec. Returns 0 or the exec's
- * -errno. */
+/* Lets the child exec and runs it to its entry point, where it stays stopped. Returns 0, the
+ * exec's -errno, or -ECHILD when it ended first. */
 static int exec_child(struct child *c)
 {
 	int e = 0, status;
