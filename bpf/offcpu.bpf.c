@@ -47,6 +47,7 @@
 #include <bpf/bpf_core_read.h>
 #include "offcpu_data.h"
 #include "ustack.bpf.h"
+#include "counters.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -90,12 +91,7 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024); /* ~390 records: 100 ms of 1 ms blocks on 4 threads */
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, OFFCPU_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
+PERCPU_COUNTERS(OFFCPU_CNT_MAX)
 
 extern const void __sched_text_start __ksym __weak;
 extern const void __sched_text_end __ksym __weak;
@@ -106,23 +102,6 @@ extern int bpf_task_work_schedule_resume_impl(struct task_struct *task, struct b
 							      void *value),
 					      void *aux__prog) __ksym __weak;
 
-/* In sched_switch, which nothing on the CPU interrupts. */
-static __always_inline void count(__u32 which, __u64 n)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-
-	if (c)
-		*c += n;
-}
-
-/* From a sender: the task work callback is preemptible and may share a CPU with another. */
-static __always_inline void count_atomic(__u32 which, __u64 n)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-
-	if (c)
-		__sync_fetch_and_add(c, n);
-}
 
 /* A block's record in the ring buffer, its header filled in (no stacks yet); NULL when full. */
 static __always_inline struct offcpu_record *reserve_block(__u32 tid, __u64 blocked, __u32 state,

@@ -16,6 +16,7 @@
 #include <bpf/bpf_core_read.h>
 #include "sampler.h"
 #include "ustack.bpf.h"
+#include "counters.bpf.h"
 #include "task.h"
 #include "running.bpf.h"
 
@@ -51,20 +52,7 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} counters SEC(".maps");
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&counters, &which);
-
-	if (c)
-		*c += 1;
-}
+PERCPU_COUNTERS(CNT_MAX)
 
 SEC("perf_event")
 int sample_cpu(struct bpf_perf_event_data *ctx)
@@ -78,7 +66,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 
 	if ((pid_tgid >> 32) != targ_tgid)
 		return 0;
-	count(CNT_SAMPLES);
+	count(CNT_SAMPLES, 1);
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
@@ -123,6 +111,6 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	if (size > sizeof(s->e))
 		size = sizeof(s->e);
 	if (bpf_ringbuf_output(&events, &s->e, size, 0))
-		count(CNT_DROPS);
+		count(CNT_DROPS, 1);
 	return 0;
 }

@@ -31,6 +31,7 @@
 #include <bpf/bpf_core_read.h>
 #include "task.h"
 #include "task_events.bpf.h"
+#include "counters.bpf.h"
 #include "go_probes.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -69,20 +70,7 @@ struct {
 	__type(value, struct go_chan_ops);
 } chan_ops SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, GO_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} go_counters SEC(".maps");
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&go_counters, &which);
-
-	if (c)
-		*c += 1;
-}
+PERCPU_COUNTERS(GO_CNT_MAX)
 
 static __always_inline __u64 goid_of(__u64 g)
 {
@@ -128,7 +116,7 @@ static __always_inline struct task_event *goroutine_event(__u32 kind, __u64 g)
 	__u64 goid = goid_of(g);
 
 	if (!goid) {
-		count(GO_CNT_NO_GOID);
+		count(GO_CNT_NO_GOID, 1);
 		return NULL;
 	}
 	return event_begin(kind, goid, g);
@@ -170,7 +158,7 @@ int go_newproc1_ret(struct pt_regs *ctx)
 	goid = goid_of(g);
 	p = bpf_map_lookup_elem(&creating, &tid);
 	if (!goid) {
-		count(GO_CNT_NO_GOID);
+		count(GO_CNT_NO_GOID, 1);
 		goto out;
 	}
 	e = event_begin(TASK_CREATE, goid, g);

@@ -894,7 +894,7 @@ static uint64_t dropped_events(struct go_adaptor *ga)
 
 static uint64_t events_without_goid(struct go_adaptor *ga)
 {
-	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.go_counters),
+	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.counters),
 					     GO_CNT_NO_GOID) : 0;
 }
 
