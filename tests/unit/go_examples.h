@@ -3,6 +3,7 @@
 #define ASYNCPROF_TEST_GO_EXAMPLES_H
 
 /* The Go example programs the Go tests read (build/examples/go, made by make go-examples). */
+#include "build_file.h"
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -13,13 +14,7 @@
 /* The path of example name ("leaky-go1.23-stripped"); the caller frees it. */
 static inline char *go_example(const char *name)
 {
-	const char *build = getenv("BUILD");
-	char *path;
-
-	cr_assert_not_null(build, "BUILD must name the build directory");
-	cr_assert_geq(asprintf(&path, "%s/examples/go/%s", build, name), 0);
-	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make go-examples", path);
-	return path;
+	return build_file("examples/go", name, "go-examples");
 }
 
 /* Zeroes the section header fields of the ELF header of the file at path, in place. */

@@ -21,6 +21,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
+#include "build_file.h"
 #include "procmaps.h"
 #include "symbolizer.h"
 
@@ -30,13 +31,7 @@
 
 static char *fixture(const char *name)
 {
-	const char *build = getenv("BUILD");
-	char *path;
-
-	cr_assert_not_null(build, "BUILD must name the build directory");
-	cr_assert_geq(asprintf(&path, "%s/tests/fixtures/%s", build, name), 0);
-	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make %s", path, path);
-	return path;
+	return build_file("tests/fixtures", name, "unit");
 }
 
 static Elf *open_elf(const char *path, int *fd)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build_file.h"
 #include "tokio_binary.h"
 
 /* Legacy mangled names: prefixes up to the hash. */
@@ -51,13 +52,7 @@ struct image {
 
 static char *chain_path(void)
 {
-	const char *build = getenv("BUILD");
-	char *path;
-
-	cr_assert_not_null(build, "BUILD must name the build directory");
-	cr_assert_geq(asprintf(&path, "%s/examples/tokio/chain", build), 0);
-	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make tokio-examples", path);
-	return path;
+	return build_file("examples/tokio", "chain", "tokio-examples");
 }
 
 static void image_open(struct image *im, const char *path)

@@ -5,17 +5,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "build_file.h"
 #include "usdt_binary.h"
 
 static char *fixture(const char *name)
 {
-	const char *build = getenv("BUILD");
-	char *path;
-
-	cr_assert_not_null(build, "BUILD must name the build directory");
-	cr_assert_geq(asprintf(&path, "%s/tests/fixtures/%s", build, name), 0);
-	cr_assert_eq(access(path, R_OK), 0, "%s is missing: make unit builds it", path);
-	return path;
+	return build_file("tests/fixtures", name, "unit");
 }
 
 static size_t sites_of(const struct usdt_binary *ub, enum usdt_probe p, uint64_t *semaphore)
