@@ -17,7 +17,7 @@ LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpt
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
 	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev \
-	    golang-1.23-go
+	    golang-1.23-go libxml2-utils
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))

@@ -597,18 +597,16 @@ out:
 }
 
 int flamegraph_write_file(const struct profile *prof, size_t value_index,
-			  const struct flamegraph_opts *opts, const char *dir, const char *name)
+			  const struct flamegraph_opts *opts, int dirfd, const char *name)
 {
 	struct output_file of;
 	int err;
 
-	err = output_open(&of, dir, name);
+	err = output_open(&of, dirfd, name);
 	if (err)
 		return err;
 	err = flamegraph_write(prof, value_index, opts, of.f);
-	if (err) {
-		output_abort(&of);
-		return err;
-	}
+	if (err)
+		return output_fail(&of, err);
 	return output_commit(&of);
 }

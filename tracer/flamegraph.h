@@ -38,8 +38,8 @@ struct flamegraph_opts {
 int flamegraph_write(const struct profile *prof, size_t value_index,
 		     const struct flamegraph_opts *opts, FILE *f);
 
-/* flamegraph_write() into dir/name, which appears whole or not at all (see output.h). */
+/* flamegraph_write() into name in the directory dirfd, whole or not at all (see output.h). */
 int flamegraph_write_file(const struct profile *prof, size_t value_index,
-			  const struct flamegraph_opts *opts, const char *dir, const char *name);
+			  const struct flamegraph_opts *opts, int dirfd, const char *name);
 
 #endif

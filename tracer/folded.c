@@ -213,18 +213,16 @@ out:
 }
 
 int folded_write_file(const struct profile *prof, size_t value_index, const char *root_label_key,
-		      const char *dir, const char *name)
+		      int dirfd, const char *name)
 {
 	struct output_file of;
 	int err;
 
-	err = output_open(&of, dir, name);
+	err = output_open(&of, dirfd, name);
 	if (err)
 		return err;
 	err = folded_write(prof, value_index, root_label_key, of.f);
-	if (err) {
-		output_abort(&of);
-		return err;
-	}
+	if (err)
+		return output_fail(&of, err);
 	return output_commit(&of);
 }

@@ -56,8 +56,8 @@ void folded_stack_free(struct folded_stack *st); /* frees the frames array; st m
 int folded_write(const struct profile *prof, size_t value_index, const char *root_label_key,
 		 FILE *f);
 
-/* folded_write() into dir/name, which appears whole or not at all (see output.h). */
+/* folded_write() into name in the directory dirfd, whole or not at all (see output.h). */
 int folded_write_file(const struct profile *prof, size_t value_index, const char *root_label_key,
-		      const char *dir, const char *name);
+		      int dirfd, const char *name);
 
 #endif

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "cpu_sampler.h"
 #include "flamegraph.h"
 #include "folded.h"
+#include "output.h"
 #include "pprof.h"
 #include "process.h"
 #include "report.h"
@@ -139,28 +141,51 @@ static const struct argp_option options[] = {
 	{ 0 },
 };
 
-/* "2s", "500ms", "200us", "5m", "1h", or plain seconds; returns seconds, or -1 when invalid. */
-static double parse_duration(const char *arg)
+/* Longest duration taken (-d, --min-age, --off-cpu-min): a year, whose nanoseconds fit. */
+#define MAX_DURATION_S (365 * 86400.0)
+
+/*
+ * A decimal number of seconds, followed with units by "ms", "us", "s", "m" or "h" ("2s",
+ * "500ms", "5m"); returns seconds, or -1 when invalid: not a plain decimal number (strtod also
+ * takes "nan", "inf" and hexadecimal), negative, or over MAX_DURATION_S.
+ */
+static double parse_duration(const char *arg, bool units)
 {
+	static const struct {
+		const char *suffix;
+		double scale;
+	} unit[] = { { "", 1 },	    { "s", 1 },	 { "ms", 1e-3 },
+		     { "us", 1e-6 }, { "m", 60 }, { "h", 3600 } };
+	size_t digits = strspn(arg, "0123456789.eE+-");
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(arg, &end);
-	if (errno || end == arg || v < 0)
+	if (errno || end == arg || end != arg + digits || !isfinite(v) || v < 0)
 		return -1;
-	if (!*end || strcmp(end, "s") == 0)
-		return v;
-	if (strcmp(end, "ms") == 0)
-		return v / 1e3;
-	if (strcmp(end, "us") == 0)
-		return v / 1e6;
-	if (strcmp(end, "m") == 0)
-		return v * 60;
-	if (strcmp(end, "h") == 0)
-		return v * 3600;
+	for (size_t i = 0; i < (units ? sizeof(unit) / sizeof(unit[0]) : 1); i++) {
+		if (strcmp(end, unit[i].suffix) != 0)
+			continue;
+		v *= unit[i].scale;
+		return v <= MAX_DURATION_S ? v : -1;
+	}
 	return -1;
 }
+
+/* Options that make sense for one kind of command only: leaks, or attach and run. */
+static const struct {
+	int key;
+	const char *name;
+	bool leaks;
+} scoped_options[] = {
+	{ 'a', "--min-age", true },    { 'j', "--json", true },	    { 'A', "--all", true },
+	{ 'F', "-F", false },	       { 'o', "-o", false },	    { 'r', "--runtime", false },
+	{ 'm', "--mode", false },      { OPT_OFF_CPU, "--off-cpu", false },
+	{ OPT_OFF_CPU_MIN, "--off-cpu-min", false },
+};
+
+static bool given[OPT_OFF_CPU_MIN + 1]; /* options seen, by key */
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
@@ -168,6 +193,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	long n;
 	double d;
 
+	if (key >= 0 && key <= OPT_OFF_CPU_MIN)
+		given[key] = true;
 	switch (key) {
 	case 'p':
 		errno = 0;
@@ -177,10 +204,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		env.pid = n;
 		break;
 	case 'd':
-		errno = 0;
-		d = strtod(arg, &end);
-		if (errno || *end || d <= 0)
-			argp_error(state, "invalid duration '%s' (seconds, > 0)", arg);
+		d = parse_duration(arg, false);
+		if (d <= 0)
+			argp_error(state,
+				   "invalid duration '%s' (seconds, more than 0, at most %.0f)",
+				   arg, MAX_DURATION_S);
 		env.duration_s = d;
 		break;
 	case 'F':
@@ -191,15 +219,19 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		env.freq_hz = n;
 		break;
 	case 'o':
+		if (!*arg)
+			argp_error(state, "empty output directory name");
 		env.out_dir = arg;
 		break;
 	case 'v':
 		env.verbose = true;
 		break;
 	case 'a':
-		env.min_age_s = parse_duration(arg);
+		env.min_age_s = parse_duration(arg, true);
 		if (env.min_age_s <= 0)
-			argp_error(state, "invalid duration '%s' (e.g. 2s, 500ms, 5m)", arg);
+			argp_error(state,
+				   "invalid duration '%s' (e.g. 2s, 500ms, 5m; at most a year)",
+				   arg);
 		break;
 	case 'j':
 		env.json = true;
@@ -211,9 +243,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		env.off_cpu = true;
 		break;
 	case OPT_OFF_CPU_MIN:
-		d = parse_duration(arg);
+		d = parse_duration(arg, true);
 		if (d < 0)
-			argp_error(state, "invalid duration '%s' (e.g. 1ms, 200us, 0)", arg);
+			argp_error(state,
+				   "invalid duration '%s' (e.g. 1ms, 200us, 0; at most a year)",
+				   arg);
 		env.off_cpu_min_ns = (uint64_t)(d * 1e9 + 0.5);
 		break;
 	case 'r':
@@ -269,8 +303,13 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "run takes a command, not -p");
 		if (env.cmd == CMD_RUN && !env.argv)
 			argp_error(state, "run needs a command after --");
-		if (env.cmd == CMD_LEAKS && env.off_cpu)
-			argp_error(state, "--off-cpu is for attach and run");
+		for (size_t i = 0; i < sizeof(scoped_options) / sizeof(scoped_options[0]); i++)
+			if (given[scoped_options[i].key] &&
+			    scoped_options[i].leaks != (env.cmd == CMD_LEAKS))
+				argp_error(state, "%s is for %s", scoped_options[i].name,
+					   scoped_options[i].leaks ? "leaks" : "attach and run");
+		if (given[OPT_OFF_CPU_MIN] && !env.off_cpu)
+			argp_error(state, "--off-cpu-min needs --off-cpu");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -285,7 +324,51 @@ struct child {
 	bool resumed; /* it runs the command; before, it is stopped at exec under ptrace */
 	int go_fd; /* write a byte to let the child exec */
 	int err_fd; /* the child's exec errno, or EOF when exec succeeded */
+	bool reaped; /* it has ended and status is its wait status */
+	int status;
+	int stopped_with; /* the signal asyncprof ended it with, 0 when it ended by itself */
 };
+
+/* How long a command may take to exit after SIGTERM at the end of a recording, and to be
+ * gone after SIGKILL (longer only in an uninterruptible sleep). */
+#define RUN_TERM_TIMEOUT_MS 3000
+#define RUN_KILL_TIMEOUT_MS 10000
+
+/*
+ * execvp() without its fallback: a file the kernel refuses to execute (ENOEXEC) would be run by
+ * /bin/sh, and /bin/sh profiled instead. Returns only on failure, with errno set: the error of
+ * the first candidate that exists, as execvp() reports it.
+ */
+static void exec_command(char **argv)
+{
+	const char *path = getenv("PATH"), *p;
+	bool denied = false;
+	char file[PATH_MAX];
+
+	if (strchr(argv[0], '/')) {
+		execv(argv[0], argv);
+		return;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		int len = end - p;
+
+		if ((size_t)snprintf(file, sizeof(file), "%.*s%s%s", len, p, len ? "/" : "",
+				     argv[0]) < sizeof(file)) {
+			execv(file, argv);
+			if (errno == EACCES)
+				denied = true;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return;
+		}
+		p = end;
+		if (!*p)
+			break;
+	}
+	errno = denied ? EACCES : ENOENT;
+}
 
 static int spawn_child(char **argv, struct child *c)
 {
@@ -307,7 +390,7 @@ static int spawn_child(char **argv, struct child *c)
 		/* Stop at exec so the probes are in place before the program runs. */
 		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
 			_exit(127);
-		execvp(argv[0], argv);
+		exec_command(argv);
 		e = errno;
 		if (write(err[1], &e, sizeof(e)) < 0)
 			_exit(127);
@@ -412,6 +495,63 @@ static void resume_child(struct child *c)
 	c->resumed = true;
 }
 
+/* Waits up to timeout_ms for the child to end; true when it has (c->status is set). */
+static bool reap_child(struct child *c, int timeout_ms)
+{
+	for (int waited = 0;; waited += 10) {
+		pid_t w = waitpid(c->pid, &c->status, WNOHANG);
+
+		if (w == c->pid || (w < 0 && errno == ECHILD)) {
+			c->reaped = w == c->pid;
+			return true;
+		}
+		if (waited >= timeout_ms)
+			return false;
+		usleep(10000);
+	}
+}
+
+/*
+ * Ends a command the recording outlived, as perf does: SIGTERM (and SIGCONT, for one that is
+ * stopped), then SIGKILL when it is still there RUN_TERM_TIMEOUT_MS later (it ignores or
+ * handles SIGTERM and does not exit). One that never ran, still stopped at its exec under our
+ * ptrace, is simply killed. Says what it did when it had to kill.
+ */
+static void end_child(struct child *c)
+{
+	if (!c->pid || c->reaped)
+		return;
+	c->stopped_with = c->resumed ? SIGTERM : SIGKILL;
+	kill(c->pid, c->stopped_with);
+	if (c->resumed) {
+		kill(c->pid, SIGCONT);
+		if (reap_child(c, RUN_TERM_TIMEOUT_MS))
+			return;
+		fprintf(stderr, "asyncprof: %s (pid %d) did not exit within %d s of SIGTERM: "
+				"sending SIGKILL\n",
+			env.argv[0], c->pid, RUN_TERM_TIMEOUT_MS / 1000);
+		c->stopped_with = SIGKILL;
+		kill(c->pid, SIGKILL);
+	}
+	if (!reap_child(c, RUN_KILL_TIMEOUT_MS))
+		fprintf(stderr, "asyncprof: %s (pid %d) is still there %d s after SIGKILL (an "
+				"uninterruptible sleep): leaving it\n",
+			env.argv[0], c->pid, RUN_KILL_TIMEOUT_MS / 1000);
+}
+
+/* "exit status N" or "killed by SIGxxx" of a wait status. */
+static void describe_status(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by SIG%s%s",
+			 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?",
+			 WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, size, "ended (wait status %#x)", status);
+}
+
 /* ---- recording ------------------------------------------------------------------------- */
 
 struct recording {
@@ -475,13 +615,10 @@ static int on_task_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static bool target_alive(pid_t pid, bool is_child, int *status)
+static bool target_alive(pid_t pid, struct child *child)
 {
-	if (is_child) {
-		pid_t w = waitpid(pid, status, WNOHANG);
-
-		return w == 0;
-	}
+	if (child)
+		return !reap_child(child, 0);
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
@@ -519,24 +656,46 @@ static double cpu_seconds_self(uint64_t *max_rss_kb)
 	       ru.ru_stime.tv_usec / 1e6;
 }
 
-static int make_out_dir(char *dir, size_t size)
+/*
+ * Opens the results directory (-o, or a new asyncprof-PID-YYYYMMDD-HHMMSS) before anything is
+ * recorded, so a directory that cannot be used costs no recording. Returns its descriptor and
+ * sets *dir (malloc'd) and *created, or prints why not and returns -1.
+ */
+static int open_out_dir(char **dir, bool *created)
 {
-	char stamp[32];
+	char stamp[32], why[256] = "";
 	time_t now = time(NULL);
+	struct stat st;
+	int fd, err;
 
 	if (env.out_dir) {
-		snprintf(dir, size, "%s", env.out_dir);
+		*dir = strdup(env.out_dir);
 	} else {
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", localtime(&now));
-		snprintf(dir, size, "asyncprof-%d-%s", env.pid, stamp);
+		if (asprintf(dir, "asyncprof-%d-%s", env.pid, stamp) < 0)
+			*dir = NULL;
 	}
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
+	if (!*dir) {
+		fprintf(stderr, "asyncprof: cannot name the output directory: %s\n",
+			strerror(ENOMEM));
+		return -1;
+	}
+	*created = lstat(*dir, &st) != 0;
+	err = output_dir_open(*dir, !env.out_dir, &fd, why, sizeof(why));
+	if (!err)
+		return fd;
+	if (err == -EEXIST)
+		snprintf(why, sizeof(why), "it already exists (give -o DIR)");
+	fprintf(stderr, "asyncprof: cannot use output directory %s: %s\n", *dir,
+		(err == -EPERM || err == -EEXIST) && why[0] ? why : strerror(-err));
+	free(*dir);
+	*dir = NULL;
+	return -1;
 }
 
-/* Writes NAME.pb.gz, NAME.folded and NAME.svg; returns 0 or the last -errno. */
-static int write_profile(struct profile *prof, const char *dir, const char *name,
+/* Writes NAME.pb.gz, NAME.folded and NAME.svg in dirfd (dir in messages); returns 0 or the last
+ * -errno. */
+static int write_profile(struct profile *prof, int dirfd, const char *dir, const char *name,
 			 size_t folded_value, const char *root_label, const char *title)
 {
 	struct flamegraph_opts fg = { .title = title, .root_label_key = root_label };
@@ -544,14 +703,14 @@ static int write_profile(struct profile *prof, const char *dir, const char *name
 	int err, ret = 0;
 
 	snprintf(file, sizeof(file), "%s.pb.gz", name);
-	err = pprof_write(prof, dir, file);
+	err = pprof_write(prof, dirfd, file);
 	if (!err) {
 		snprintf(file, sizeof(file), "%s.folded", name);
-		err = folded_write_file(prof, folded_value, root_label, dir, file);
+		err = folded_write_file(prof, folded_value, root_label, dirfd, file);
 	}
 	if (!err) {
 		snprintf(file, sizeof(file), "%s.svg", name);
-		err = flamegraph_write_file(prof, folded_value, &fg, dir, file);
+		err = flamegraph_write_file(prof, folded_value, &fg, dirfd, file);
 	}
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot write %s/%s: %s\n", dir, file, strerror(-err));
@@ -560,7 +719,7 @@ static int write_profile(struct profile *prof, const char *dir, const char *name
 	return ret;
 }
 
-static int write_outputs(const char *dir, struct process *proc, struct collector *col,
+static int write_outputs(int dirfd, const char *dir, struct process *proc, struct collector *col,
 			 struct offcpu *off, const struct report_info *info)
 {
 	struct profile *wait = collector_wait_profile(col);
@@ -568,29 +727,31 @@ static int write_outputs(const char *dir, struct process *proc, struct collector
 	int err, ret;
 
 	snprintf(title, sizeof(title), "CPU: %s (pid %d)", proc->comm, proc->pid);
-	ret = write_profile(collector_profile(col), dir, "cpu", 0, "thread_name", title);
+	ret = write_profile(collector_profile(col), dirfd, dir, "cpu", 0, "thread_name", title);
 	if (info->has_wait) {
 		snprintf(title, sizeof(title), "Task wait (suspended time): %s (pid %d)", proc->comm,
 			 proc->pid);
-		err = write_profile(wait, dir, "wait", 1, NULL, title);
+		err = write_profile(wait, dirfd, dir, "wait", 1, NULL, title);
 		if (err)
 			ret = err;
 	}
 	if (collector_alloc_profile(col)) {
 		snprintf(title, sizeof(title), "Allocations (sampled bytes): %s (pid %d)",
 			 proc->comm, proc->pid);
-		err = write_profile(collector_alloc_profile(col), dir, "alloc", 1, NULL, title);
+		err = write_profile(collector_alloc_profile(col), dirfd, dir, "alloc", 1, NULL,
+				    title);
 		if (err)
 			ret = err;
 	}
 	if (off) {
 		snprintf(title, sizeof(title), "Off-CPU (time blocked): %s (pid %d)", proc->comm,
 			 proc->pid);
-		err = write_profile(offcpu_profile(off), dir, "offcpu", 1, "thread_name", title);
+		err = write_profile(offcpu_profile(off), dirfd, dir, "offcpu", 1, "thread_name",
+				    title);
 		if (err)
 			ret = err;
 	}
-	err = report_write(info, collector_profile(col), dir);
+	err = report_write(info, collector_profile(col), dirfd);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot write %s/report.json: %s\n", dir, strerror(-err));
 		ret = err;
@@ -598,7 +759,11 @@ static int write_outputs(const char *dir, struct process *proc, struct collector
 	return ret;
 }
 
-static int record(struct child *child)
+/*
+ * Records env.pid (child: the command run, stopped before its exec) and writes the results in
+ * the directory dirfd (named dir in messages). Returns 0 when the results were written.
+ */
+static int record(struct child *child, int dirfd, const char *dir)
 {
 	struct symbolizer *sym = NULL;
 	struct kallsyms *ks = NULL;
@@ -615,8 +780,8 @@ static int record(struct child *child)
 	bool tty = isatty(STDERR_FILENO), exited = false;
 	uint64_t start_ns, last_status = 0;
 	struct timespec wall;
-	char dir[PATH_MAX];
-	int err, status = 0;
+	char why[256], ended[64];
+	int err;
 	double elapsed, cpu_start, cpu_end;
 	uint64_t max_rss_kb;
 
@@ -644,19 +809,13 @@ static int record(struct child *child)
 		}
 	}
 	err = process_open(env.pid, sym, &proc);
-	if (err) {
-		if (err == -ESRCH)
-			fprintf(stderr, "asyncprof: cannot attach to pid %d: no such process\n",
-				env.pid);
-		else
-			fprintf(stderr, "asyncprof: cannot read process %d: %s\n", env.pid,
-				strerror(-err));
-		goto out;
-	}
-	if (proc->exe[0] == 0 || !proc->maps->count) {
-		fprintf(stderr, "asyncprof: cannot attach to pid %d: it is a kernel thread or "
-				"a zombie\n", env.pid);
+	if (!err && (proc->exe[0] == 0 || !proc->maps->count))
 		err = -EINVAL;
+	if (err) {
+		int why_err = process_check(env.pid, why, sizeof(why));
+
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", env.pid,
+			why_err ? why : strerror(-err));
 		goto out;
 	}
 	err = collector_new(proc, ks, 1000000000LL / env.freq_hz, &rec.col);
@@ -766,12 +925,6 @@ static int record(struct child *child)
 		if (err)
 			goto out;
 	}
-	err = make_out_dir(dir, sizeof(dir));
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
-			strerror(-err));
-		goto out;
-	}
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
@@ -812,7 +965,7 @@ static int record(struct child *child)
 		}
 		if (env.duration_s && elapsed >= env.duration_s)
 			break;
-		if (!target_alive(env.pid, child != NULL, &status)) {
+		if (!target_alive(env.pid, child)) {
 			exited = true;
 			break;
 		}
@@ -846,11 +999,22 @@ static int record(struct child *child)
 	if (tty)
 		fprintf(stderr, "\r\033[K");
 	if (exited) {
-		fprintf(stderr, "asyncprof: pid %d exited after %.1fs; writing what was collected\n",
-			env.pid, elapsed);
+		if (child)
+			describe_status(child->status, ended, sizeof(ended));
+		fprintf(stderr, "asyncprof: pid %d exited after %.1fs%s%s%s; writing what was "
+				"collected\n",
+			env.pid, elapsed, child ? " (" : "", child ? ended : "", child ? ")" : "");
 	} else if (stop_signal) {
 		fprintf(stderr, "asyncprof: stopped by %s after %.1fs\n", strsignal(stop_signal),
 			elapsed);
+	}
+	if (child && !exited) {
+		end_child(child);
+		if (child->reaped) {
+			describe_status(child->status, ended, sizeof(ended));
+			fprintf(stderr, "asyncprof: ended %s (pid %d) with SIG%s: %s\n",
+				env.argv[0], env.pid, sigabbrev_np(child->stopped_with), ended);
+		}
 	}
 
 	{
@@ -919,10 +1083,13 @@ static int record(struct child *child)
 			.runtime_json = go_json,
 			.runtime_key = rec.go ? "go" : NULL,
 			.offcpu = offcpu_json_obj,
+			.command_ended = child && child->reaped,
+			.command_status = child ? child->status : 0,
+			.command_stopped_with = child ? child->stopped_with : 0,
 			.warnings = warnings,
 			.nwarnings = nwarn,
 		};
-		err = write_outputs(dir, proc, rec.col, off, &info);
+		err = write_outputs(dirfd, dir, proc, rec.col, off, &info);
 		json_decref(tasks_json);
 		json_decref(sites_json);
 		json_decref(go_json);
@@ -961,12 +1128,8 @@ out:
 	process_close(proc);
 	kallsyms_free(ks);
 	symbolizer_free(sym);
-	if (child && !exited && child->pid > 0) {
-		/* The recording stopped before the command ended: end it, as perf does. One that
-		 * never ran (still stopped at exec under our ptrace) is simply killed. */
-		kill(child->pid, child->resumed ? SIGTERM : SIGKILL);
-		waitpid(child->pid, &status, 0);
-	}
+	if (child)
+		end_child(child);
 	return err;
 }
 
@@ -976,7 +1139,9 @@ int main(int argc, char **argv)
 					  doc };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct child child = { 0 };
-	int err;
+	char why[256], *dir = NULL;
+	bool created = false;
+	int err, dirfd;
 
 	argp_err_exit_status = 2;
 	err = argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, NULL);
@@ -1004,11 +1169,12 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (env.cmd == CMD_ATTACH && kill(env.pid, 0) && errno == ESRCH) {
-		fprintf(stderr, "asyncprof: cannot attach to pid %d: no such process\n", env.pid);
+	if (env.cmd == CMD_ATTACH && process_check(env.pid, why, sizeof(why))) {
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", env.pid, why);
 		return 1;
 	}
 	if (env.cmd == CMD_RUN) {
+		/* The child waits for a byte before its exec: it is only a fork until then. */
 		err = spawn_child(env.argv, &child);
 		if (err) {
 			fprintf(stderr, "asyncprof: cannot start %s: %s\n", env.argv[0],
@@ -1017,6 +1183,16 @@ int main(int argc, char **argv)
 		}
 		env.pid = child.pid;
 	}
-	err = record(env.cmd == CMD_RUN ? &child : NULL);
+	dirfd = open_out_dir(&dir, &created);
+	if (dirfd < 0) {
+		end_child(&child);
+		return 1;
+	}
+	err = record(env.cmd == CMD_RUN ? &child : NULL, dirfd, dir);
+	close(dirfd);
+	/* A directory made for a recording that never started is not left behind, empty. */
+	if (err && created)
+		rmdir(dir);
+	free(dir);
 	return err ? 1 : 0;
 }

@@ -386,7 +386,7 @@ out:
 	return err;
 }
 
-int pprof_write(const struct profile *prof, const char *dir, const char *name)
+int pprof_write(const struct profile *prof, int dirfd, const char *name)
 {
 	void *data;
 	size_t len;
@@ -395,7 +395,7 @@ int pprof_write(const struct profile *prof, const char *dir, const char *name)
 	err = pprof_encode(prof, &data, &len);
 	if (err)
 		return err;
-	err = output_write_file(dir, name, data, len);
+	err = output_write_file(dirfd, name, data, len);
 	free(data);
 	return err;
 }

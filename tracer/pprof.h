@@ -24,7 +24,8 @@
  */
 int pprof_encode(const struct profile *prof, void **out, size_t *len);
 
-/* Encodes prof and writes it, whole, as dir/name (see output.h). Returns 0 or -errno. */
-int pprof_write(const struct profile *prof, const char *dir, const char *name);
+/* Encodes prof and writes it, whole, as name in the directory dirfd (see output.h). Returns 0
+ * or -errno. */
+int pprof_write(const struct profile *prof, int dirfd, const char *name);
 
 #endif

@@ -70,12 +70,16 @@ static void preload_objects(struct process *p)
 /* Name, executable and arguments; they change when the process calls exec. */
 static int read_identity(struct process *p)
 {
+	static const char deleted[] = " (deleted)";
 	char path[64], exe[PATH_MAX];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", p->pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;
+	/* As the mappings name a file deleted or replaced since it was mapped (procmaps.c). */
+	if (n > (ssize_t)strlen(deleted) && strcmp(exe + n - strlen(deleted), deleted) == 0)
+		exe[n - strlen(deleted)] = 0;
 	free(p->exe);
 	free(p->cmdline);
 	p->exe = strdup(exe);
@@ -114,6 +118,50 @@ int process_open(pid_t pid, struct symbolizer *sym, struct process **out)
 fail:
 	process_close(p);
 	return err == -ENOENT ? -ESRCH : err;
+}
+
+#define PF_KTHREAD 0x00200000 /* task flags (include/linux/sched.h) */
+
+int process_check(pid_t pid, char *why, size_t size)
+{
+	char path[64], stat[512], exe[16], state = 0, *p;
+	unsigned long flags = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(why, size, "no such process");
+		return -ESRCH;
+	}
+	n = fd < 0 ? -1 : read(fd, stat, sizeof(stat) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		/* pid (comm) state ppid pgrp session tty_nr tpgid flags: comm may hold ") ". */
+		stat[n] = 0;
+		p = strrchr(stat, ')');
+		if (p)
+			sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags);
+	}
+	if (flags & PF_KTHREAD) {
+		snprintf(why, size, "it is a kernel thread (there is no user space to profile)");
+		return -EINVAL;
+	}
+	if (state == 'Z' || state == 'X') {
+		snprintf(why, size, "it is a zombie (it has exited; its parent has not reaped it)");
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	if (readlink(path, exe, sizeof(exe)) < 0 && (errno == EACCES || errno == EPERM)) {
+		snprintf(why, size,
+			 "permission denied to read its memory maps (it runs as another user: that "
+			 "needs root or CAP_SYS_PTRACE; or ptrace is restricted, see "
+			 "/proc/sys/kernel/yama/ptrace_scope)");
+		return -EACCES;
+	}
+	return 0;
 }
 
 void process_close(struct process *p)

@@ -21,7 +21,7 @@
 struct process {
 	pid_t pid;
 	char comm[16];
-	char *exe;     /* readlink of /proc/PID/exe, or "" */
+	char *exe;     /* readlink of /proc/PID/exe without " (deleted)", or "" */
 	char *cmdline; /* arguments joined by spaces, or "" */
 	struct proc_maps *maps;
 	struct unwinder *unwinder;
@@ -33,6 +33,13 @@ struct process {
 
 /* Returns 0, -ESRCH when there is no such process, or another -errno. */
 int process_open(pid_t pid, struct symbolizer *sym, struct process **out);
+
+/*
+ * Whether pid is a process that can be profiled: 0, or -errno with why it cannot be in why: no
+ * such process (-ESRCH), a kernel thread or a zombie (-EINVAL), one whose maps and memory the
+ * caller may not read (-EACCES: another user's without CAP_SYS_PTRACE, or ptrace denied).
+ */
+int process_check(pid_t pid, char *why, size_t size);
 void process_close(struct process *p); /* accepts NULL */
 
 /*

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 /*
@@ -65,6 +67,20 @@ static json_t *iso_time(int64_t ns)
 	return json_string(buf);
 }
 
+/* How the command run ended: its exit code or the signal that killed it ("TERM"), and the
+ * signal asyncprof sent it to end it, or null when it ended by itself. */
+static json_t *command_exit(const struct report_info *info)
+{
+	int st = info->command_status, sent = info->command_stopped_with;
+	const char *sig = WIFSIGNALED(st) ? sigabbrev_np(WTERMSIG(st)) : NULL;
+	const char *sent_name = sent ? sigabbrev_np(sent) : NULL;
+
+	return json_pack("{s:o, s:o}", WIFEXITED(st) ? "code" : "signal",
+			 WIFEXITED(st) ? json_integer(WEXITSTATUS(st))
+				       : sig ? json_string(sig) : json_integer(WTERMSIG(st)),
+			 "sent_by_asyncprof", sent_name ? json_string(sent_name) : json_null());
+}
+
 static json_t *target(const struct report_info *info)
 {
 	json_t *t = json_object();
@@ -76,6 +92,8 @@ static json_t *target(const struct report_info *info)
 	err |= json_object_set_new(t, "comm", text(info->comm));
 	err |= json_object_set_new(t, "cmdline", text(info->cmdline));
 	err |= json_object_set_new(t, "exe", text(info->exe));
+	if (info->command_ended)
+		err |= json_object_set_new(t, "exit", command_exit(info));
 	if (err) {
 		json_decref(t);
 		return NULL;
@@ -229,7 +247,7 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 	return r;
 }
 
-int report_write(const struct report_info *info, const struct profile *cpu, const char *dir)
+int report_write(const struct report_info *info, const struct profile *cpu, int dirfd)
 {
 	struct func_stat *stats = NULL;
 	struct output_file of;
@@ -245,7 +263,7 @@ int report_write(const struct report_info *info, const struct profile *cpu, cons
 	free(stats);
 	if (!root)
 		return -ENOMEM;
-	err = output_open(&of, dir, REPORT_FILE);
+	err = output_open(&of, dirfd, REPORT_FILE);
 	if (err)
 		goto out;
 	/*
@@ -254,8 +272,7 @@ int report_write(const struct report_info *info, const struct profile *cpu, cons
 	 */
 	if (json_dumpf(root, of.f, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) < 0 ||
 	    fputc('\n', of.f) == EOF) {
-		err = -EIO;
-		output_abort(&of);
+		err = output_fail(&of, -EIO);
 		goto out;
 	}
 	err = output_commit(&of);

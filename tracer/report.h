@@ -13,7 +13,8 @@
  * report: report.json, the machine-readable summary of one run, next to the profiles it names:
  *
  *	{ "version": 1,
- *	  "target": { "pid", "comm", "cmdline", "exe" },
+ *	  "target": { "pid", "comm", "cmdline", "exe",
+ *		      "exit": { "code" or "signal", "sent_by_asyncprof" } (run only) },
  *	  "start_time": "2024-05-01T12:00:00.250Z", "duration_s", "frequency_hz",
  *	  "samples", "drops", "truncated_stacks", "unwind_errors", "threads",
  *	  "warnings": [ "..." ],
@@ -63,14 +64,18 @@ struct report_info {
 	const char *runtime_key; /* the runtime's own object in the report ("go"), or NULL */
 	json_t *runtime_json;	 /* borrowed: its value */
 	json_t *offcpu;		/* borrowed: offcpu_json() when offcpu.* were written, or NULL */
+	bool command_ended;	/* run: the command ended and command_status is its wait status */
+	int command_status;
+	int command_stopped_with; /* run: the signal asyncprof ended it with, or 0 */
 	const char *const *warnings; /* nwarnings entries */
 	size_t nwarnings;
 };
 
 /*
- * Writes dir/REPORT_FILE, whole (see output.h). cpu may be NULL when no CPU profile was
- * taken: top_functions is then empty and files lists no CPU profile. Returns 0 or -errno.
+ * Writes REPORT_FILE in the directory dirfd, whole (see output.h). cpu may be NULL when no CPU
+ * profile was taken: top_functions is then empty and files lists no CPU profile. Returns 0 or
+ * -errno.
  */
-int report_write(const struct report_info *info, const struct profile *cpu, const char *dir);
+int report_write(const struct report_info *info, const struct profile *cpu, int dirfd);
 
 #endif

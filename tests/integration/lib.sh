@@ -9,6 +9,8 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	# File systems a test mounted under WORK (a read-only or full one).
+	awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | xargs -r umount
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -59,15 +61,22 @@ expect_between() {
 	ok "$1 = $2 (expected $3..$4)"
 }
 
-# check_outputs DIR: every output file is there, whole, and readable by its reader.
+# check_outputs DIR: every output file is there, whole, and readable by its reader: the CPU
+# profile's always, and every other profile in DIR. Temporary files start with a dot.
 check_outputs() {
-	local d=$1
+	local d=$1 f left
 	for f in cpu.pb.gz cpu.folded cpu.svg report.json; do
 		[ -s "$d/$f" ] || fail "$d/$f missing or empty"
 	done
-	if ls "$d" | grep -q '\.tmp'; then fail "temporary files left in $d: $(ls "$d")"; fi
-	gzip -t "$d/cpu.pb.gz" || fail "cpu.pb.gz is not gzip"
-	pprof -raw "$d/cpu.pb.gz" >"$WORK/raw.txt" 2>&1 || { cat "$WORK/raw.txt"; fail "go tool pprof rejects cpu.pb.gz"; }
+	left=$(ls -A "$d" | grep '^\.' || true)
+	[ -z "$left" ] || fail "temporary files left in $d: $left"
+	for f in "$d"/*.pb.gz; do
+		gzip -t "$f" || fail "$f is not gzip"
+		pprof -raw "$f" >"$WORK/raw.txt" 2>&1 ||
+			{ cat "$WORK/raw.txt"; fail "go tool pprof rejects $f"; }
+	done
+	for f in "$d"/*.svg; do
+		xmllint --noout "$f" || fail "$f is not well-formed XML"
+	done
 	jq -e . "$d/report.json" >/dev/null || fail "report.json is not JSON"
-	grep -q '</svg>' "$d/cpu.svg" || fail "cpu.svg is not complete"
 }

@@ -11,7 +11,7 @@ expect_fail() { # NAME EXPECTED-EXIT-CODE PATTERN CMD...
 	set -e
 	cat "$WORK/out.txt"
 	[ "$rc" -eq "$code" ] || fail "$name: exit $rc, expected $code"
-	grep -qE "$pattern" "$WORK/out.txt" || fail "$name: message does not match /$pattern/"
+	grep -qE -e "$pattern" "$WORK/out.txt" || fail "$name: message does not match /$pattern/"
 	ok "$name"
 }
 
@@ -38,7 +38,10 @@ expect_fail "not privileged" 1 'missing CAP_BPF and CAP_PERFMON' \
 cat "$WORK/e"
 grep -q 'exited after' "$WORK/e" || fail "no message about the target exiting"
 check_outputs "$WORK/exit"
-[ "$(total "$WORK/exit/cpu.folded")" -gt 100 ] || fail "too few samples from a 2 s target"
+# Each sample stands for 1/99 s of the CPU the program used, which it says itself.
+used_ms=$(awk '/^cpu_split:/ { print $2 }' "$WORK/o")
+expect_between "sampled CPU, % of the CPU the target used ($used_ms ms)" \
+	$(($(total "$WORK/exit/cpu.folded") * 1000000 / 99 / (used_ms * 10))) 80 105
 ok "target exit mid-run"
 
 # SIGTERM and SIGINT stop the recording and the results are written.
@@ -68,3 +71,124 @@ ok "SIGKILL of the profiler leaves the target running"
 expect_fail "no tokio" 1 'has no Tokio runtime' \
 	"$ASYNCPROF" attach --runtime tokio -p "$BG_PID" -d 1 -o "$WORK/notokio"
 expect_fail "bad mode" 2 "unknown mode 'fast'" "$ASYNCPROF" attach -p 1 --mode fast
+
+# Arguments that make no sense: exit 2 before anything is done.
+for args in "-d nan" "-d inf" "-d 1e300" "-d 0x10" "--off-cpu --off-cpu-min 1e30h" \
+	"--off-cpu-min 1ms" "--min-age 2s" "-o ''"; do
+	eval "expect_fail \"nonsense: $args\" 2 'invalid|needs|is for|empty' \"\$ASYNCPROF\" attach -p \"\$BG_PID\" $args"
+done
+expect_fail "leaks with -F" 2 '-F is for attach and run' "$ASYNCPROF" leaks -p "$BG_PID" -F 99
+
+# What cannot be attached to is named as it is.
+expect_fail "kernel thread" 1 'cannot attach to pid 2: it is a kernel thread' \
+	"$ASYNCPROF" attach -p 2 -d 1 -o "$WORK/kthread"
+bash -c 'sleep 0.1 & echo $! >"$1"; exec sleep 20' - "$WORK/zombie.pid" &
+PIDS+=($!)
+sleep 0.5
+expect_fail "zombie" 1 'it is a zombie' "$ASYNCPROF" attach -p "$(cat "$WORK/zombie.pid")" -d 1 \
+	-o "$WORK/zombie"
+expect_fail "no ptrace access" 1 'permission denied to read its memory maps' \
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+bpf,+perfmon \
+	--ambient-caps=+bpf,+perfmon "$ASYNCPROF" attach -p "$BG_PID" -d 1 -o /tmp/asyncprof-perm-$$
+[ ! -e /tmp/asyncprof-perm-$$ ] || fail "an output directory was left for a refused attach"
+
+# A file the kernel will not execute is reported, not run by /bin/sh.
+printf 'not a program\n' >"$WORK/garbage"
+chmod +x "$WORK/garbage"
+expect_fail "not executable" 1 "cannot run $WORK/garbage: Exec format error" \
+	"$ASYNCPROF" run -d 1 -o "$WORK/garbage-out" -- "$WORK/garbage"
+[ ! -e "$WORK/garbage-out" ] || fail "an output directory was left for a command that never ran"
+
+# A deleted executable still has its symbols (through /proc/PID/map_files): no false warning.
+cp "$EXAMPLES/cpu_split" "$WORK/deleted_split"
+start_bg "$WORK/deleted_split" 3
+rm "$WORK/deleted_split"
+sleep 0.3
+"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/deleted" >"$WORK/o" 2>"$WORK/e" ||
+	{ cat "$WORK/e"; fail "attach to a deleted executable failed"; }
+if grep 'warning' "$WORK/e" | grep -q 'executable'; then cat "$WORK/e"; fail "false warning"; fi
+[ "$(count_matching "$WORK/deleted/cpu.folded" ';(hot|cold)_thread;')" -gt 50 ] ||
+	fail "the deleted executable's frames are not named"
+ok "deleted executable"
+
+# The command's end is reported: its exit status or signal, and one that ignores SIGTERM is
+# killed 3 s after the recording ends instead of holding asyncprof.
+"$ASYNCPROF" run -o "$WORK/code" -- sh -c 'exit 3' >/dev/null 2>"$WORK/e" || fail "run: exit 3"
+grep -q 'exited after .* (exit status 3)' "$WORK/e" || { cat "$WORK/e"; fail "no exit status"; }
+jq -e '.target.exit == {"code": 3, "sent_by_asyncprof": null}' "$WORK/code/report.json" \
+	>/dev/null ||
+	fail "report.json: exit code"
+"$ASYNCPROF" run -o "$WORK/segv" -- sh -c 'kill -SEGV $$' >/dev/null 2>"$WORK/e" || fail "run: SEGV"
+grep -q '(killed by SIGSEGV' "$WORK/e" || { cat "$WORK/e"; fail "no signal"; }
+start=$(date +%s%N)
+"$ASYNCPROF" run -d 1 -o "$WORK/stubborn" -- sh -c 'trap "" TERM; sleep 8' >/dev/null 2>"$WORK/e" ||
+	fail "run with a command ignoring SIGTERM failed"
+took=$((($(date +%s%N) - start) / 1000000))
+cat "$WORK/e"
+[ "$took" -lt 7000 ] || fail "run waited ${took} ms for a command that ignores SIGTERM"
+grep -q 'did not exit within 3 s of SIGTERM: sending SIGKILL' "$WORK/e" || fail "no SIGKILL message"
+jq -e '.target.exit == {"signal": "KILL", "sent_by_asyncprof": "KILL"}' \
+	"$WORK/stubborn/report.json" >/dev/null || fail "report.json: killed"
+"$ASYNCPROF" run -d 1 -o "$WORK/stopped" -- sh -c 'kill -STOP $$; sleep 8' >/dev/null 2>"$WORK/e" ||
+	fail "run with a stopped command failed"
+jq -e '.target.exit == {"signal": "TERM", "sent_by_asyncprof": "TERM"}' \
+	"$WORK/stopped/report.json" >/dev/null ||
+	{ cat "$WORK/e"; fail "a stopped command was not ended"; }
+ok "the command's end is reported and bounded (${took} ms)"
+
+# Output directories: the symlink attack (a user plants a link where root writes), the
+# predictable default name, and directories that cannot take the results, all refused before
+# anything is recorded.
+expect_refused() { # as expect_fail
+	expect_fail "$@"
+	! grep -q 'recording pid' "$WORK/out.txt" || fail "$1: recorded although refused"
+}
+start_bg sleep 60
+chmod 755 "$WORK"
+mkdir -p "$WORK/shared" "$WORK/victim"
+echo precious >"$WORK/victim/report.json"
+chown 65534:65534 "$WORK/shared"
+setpriv --reuid=65534 --regid=65534 --clear-groups ln -s "$WORK/victim" "$WORK/shared/out"
+expect_refused "symlinked -o" 1 \
+	"cannot use output directory $WORK/shared/out: it is a symbolic link" \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/shared/out"
+setpriv --reuid=65534 --regid=65534 --clear-groups mkdir "$WORK/shared/theirs"
+expect_refused "-o of another user" 1 'it belongs to user 65534' \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/shared/theirs"
+chmod 1777 "$WORK/shared"
+for s in 0 1 2 3; do
+	setpriv --reuid=65534 --regid=65534 --clear-groups ln -s "$WORK/victim" \
+		"$WORK/shared/asyncprof-$BG_PID-$(date -d "@$(($(date +%s) + s))" +%Y%m%d-%H%M%S)"
+done
+(cd "$WORK/shared" && expect_refused "planted default name" 1 'it already exists' \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 1)
+[ "$(cat "$WORK/victim/report.json")" = precious ] && [ "$(ls -A "$WORK/victim")" = report.json ] ||
+	fail "the planted links were followed"
+touch "$WORK/afile"
+expect_refused "-o is a file" 1 'Not a directory' \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 30 -o "$WORK/afile"
+mkdir "$WORK/ro"
+mount -t tmpfs -o ro,size=1m tmpfs "$WORK/ro"
+expect_refused "-o on a read-only mount" 1 'Read-only file system' \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 30 -o "$WORK/ro/out"
+expect_refused "-o a read-only directory" 1 'Read-only file system' \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 30 -o "$WORK/ro"
+umount "$WORK/ro"
+# A full disk while writing is reported as such.
+mkdir "$WORK/full"
+mount -t tmpfs -o size=8k tmpfs "$WORK/full"
+expect_fail "full disk" 1 'cannot write .*: No space left on device' \
+	"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/full/out"
+umount "$WORK/full"
+# A path longer than PATH_MAX is used, not cut.
+d200=$(printf 'd%.0s' $(seq 200))
+long=$WORK/long
+for i in $(seq 25); do long=$long/$d200; done
+mkdir -p "$long"
+[ ${#long} -gt 4096 ] || fail "the long path is only ${#long} characters"
+"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$long/out" >/dev/null 2>"$WORK/e" ||
+	{ cat "$WORK/e"; fail "a path longer than PATH_MAX was refused"; }
+# The shell cannot cd there in one step either: one component at a time.
+(cd "$WORK/long" && for i in $(seq 25); do cd "$d200"; done && cd out &&
+	[ -s report.json ] && [ -s cpu.svg ]) || fail "results not in the long path"
+ok "output directories"

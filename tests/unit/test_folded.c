@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,7 @@ Test(folded, write_file_is_whole_and_replaces)
 	char dir[] = "/tmp/asyncprof-folded-XXXXXX", path[64], buf[512];
 	struct dirent *de;
 	size_t n = 0;
+	int dirfd;
 	FILE *f;
 	DIR *d;
 
@@ -140,7 +142,9 @@ Test(folded, write_file_is_whole_and_replaces)
 	f = fopen(path, "w");
 	fputs("old content that is longer than nothing\n", f);
 	fclose(f);
-	cr_assert_eq(folded_write_file(p, 0, NULL, dir, "cpu.folded"), 0);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(folded_write_file(p, 0, NULL, dirfd, "cpu.folded"), 0);
+	close(dirfd);
 	f = fopen(path, "r");
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = 0;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,12 +342,14 @@ Test(pprof, go_tool_pprof_reads_it)
 	struct profile *p = sample_profile();
 	char dir[] = "/tmp/asyncprof-pprof-XXXXXX", path[64];
 	char *out;
-	int status;
+	int status, dirfd;
 
 	if (system("command -v go >/dev/null 2>&1") != 0)
 		cr_skip_test("go is not installed");
 	cr_assert_not_null(mkdtemp(dir));
-	cr_assert_eq(pprof_write(p, dir, "cpu.pb.gz"), 0);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(pprof_write(p, dirfd, "cpu.pb.gz"), 0);
+	close(dirfd);
 	snprintf(path, sizeof(path), "%s/cpu.pb.gz", dir);
 
 	out = run_pprof("-raw", path, &status);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,10 +57,13 @@ static json_t *write_and_load(const struct report_info *info, const struct profi
 	struct dirent *de;
 	size_t files = 0;
 	json_t *root;
+	int dirfd;
 	DIR *d;
 
 	cr_assert_not_null(mkdtemp(dir));
-	cr_assert_eq(report_write(info, cpu, dir), 0);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(report_write(info, cpu, dirfd), 0);
+	close(dirfd);
 	d = opendir(dir);
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
@@ -186,8 +191,14 @@ Test(report, without_cpu_profile)
 Test(report, fails_on_missing_directory)
 {
 	struct report_info info = sample_info();
+	char dir[] = "/tmp/asyncprof-report-XXXXXX";
+	int dirfd;
 
-	cr_assert_lt(report_write(&info, NULL, "/nonexistent/asyncprof"), 0);
+	cr_assert_not_null(mkdtemp(dir));
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(rmdir(dir), 0);
+	cr_assert_eq(report_write(&info, NULL, dirfd), -ENOENT);
+	close(dirfd);
 }
 
 Test(report, offcpu_section_and_files)
