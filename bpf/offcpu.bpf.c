@@ -267,8 +267,11 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 	int err;
 
 	if (!slot || !slot->t.off_ns) {
-		if (ran)
+		/* Held by asyncprof run until attached: no block of the program's own. */
+		if (ran && !(slot && (slot->t.flags & OFFCPU_THREAD_HELD)))
 			count(OFFCPU_CNT_BEFORE_START, 1);
+		if (slot)
+			slot->t.flags &= ~OFFCPU_THREAD_HELD;
 		return;
 	}
 	d = now - slot->t.off_ns;
@@ -408,8 +411,10 @@ int seed_threads(struct bpf_iter__task *ctx)
 		return 0;
 	state = task_state(task);
 	/* Stopped under ptrace: `asyncprof run` holds a new target at its exec until attached. */
-	if (state & OFFCPU_TASK_TRACED)
+	if (state & OFFCPU_TASK_TRACED) {
+		slot->t.flags = OFFCPU_THREAD_HELD;
 		return 0;
+	}
 	state &= OFFCPU_TASK_INTERRUPTIBLE | OFFCPU_TASK_UNINTERRUPTIBLE | OFFCPU_TASK_STOPPED;
 	slot->t.state = state ? state : OFFCPU_PREEMPTED;
 	slot->t.flags = OFFCPU_THREAD_SEEDED;

@@ -54,6 +54,7 @@ struct offcpu_thread {
 
 #define OFFCPU_THREAD_SEEDED 0x1	 /* the current block was under way at the start */
 #define OFFCPU_THREAD_PENDING_SEEDED 0x2 /* so was the pending one */
+#define OFFCPU_THREAD_HELD 0x4		 /* found stopped under ptrace: asyncprof run holding it */
 
 /* Indexes of the per-CPU counters in the "counters" map. */
 enum offcpu_counter {

@@ -163,6 +163,22 @@ static int load(struct offcpu *o, const struct offcpu_opts *opts, enum hooks hoo
 	return 0;
 }
 
+/*
+ * load() for an attempt that has a fallback: what the kernel refuses is expected (Linux 6.18
+ * refuses to schedule task work from a program that is not sleepable, as sched_switch's are),
+ * so the verifier's log is shown only with -v.
+ */
+static int try_load(struct offcpu *o, const struct offcpu_opts *opts, enum hooks hooks,
+		    bool iterators)
+{
+	libbpf_print_fn_t print = opts->verbose ? NULL : libbpf_set_print(NULL);
+	int err = load(o, opts, hooks, iterators);
+
+	if (!opts->verbose)
+		libbpf_set_print(print);
+	return err;
+}
+
 int offcpu_open(const struct offcpu_opts *opts, struct collector *col, struct offcpu **out)
 {
 	static const struct profile_value_type types[] = {
@@ -183,22 +199,26 @@ int offcpu_open(const struct offcpu_opts *opts, struct collector *col, struct of
 		err = -ENOMEM;
 		goto fail;
 	}
-	/* A kernel may describe what it cannot load or attach: then the next best. */
-	for (err = load(o, opts, hooks, true); err && hooks < HOOKS_COUNT;) {
+	/* A kernel may describe what it cannot load or attach: then the next best. Every attempt
+	 * but the last one is quiet. */
+	for (err = try_load(o, opts, hooks, true); err && hooks < HOOKS_COUNT;) {
+		bool last = hooks + 1 == HOOKS_COUNT;
+
 		/* Without the task iterators (before Linux 6.1's pid filter, or without
 		 * bpf_copy_from_user_task), blocks under way at either end are only counted. */
-		err = load(o, opts, hooks, false);
+		err = last ? load(o, opts, hooks, false) : try_load(o, opts, hooks, false);
 		if (!err) {
 			fprintf(stderr, "asyncprof: note: off-CPU: no task iterators: blocks under "
 					"way at the start or end are counted, not profiled\n");
 			break;
 		}
-		if (hooks + 1 == HOOKS_COUNT)
+		if (last)
 			break;
-		fprintf(stderr, "asyncprof: note: off-CPU: cannot use %s (%s); trying %s\n",
-			hooks_names[hooks], strerror(-err), hooks_names[hooks + 1]);
+		if (opts->verbose)
+			fprintf(stderr, "asyncprof: note: off-CPU: cannot use %s (%s); trying %s\n",
+				hooks_names[hooks], strerror(-err), hooks_names[hooks + 1]);
 		hooks++;
-		err = load(o, opts, hooks, true);
+		err = try_load(o, opts, hooks, true);
 	}
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF off-CPU profiler: %s%s\n",

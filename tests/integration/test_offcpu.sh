@@ -37,18 +37,18 @@ WAITER_STACK='^waiter;.*start_thread;waiter;wait_forever;[^;]*mutex_lock[^;]*;.*
 check_run() {
 	local d=$1 counts=$2 hooks=$3 folded="$1/offcpu.folded" r="$1/report.json"
 	# The program hardly runs: its CPU profile may be empty, but is there.
-	for f in cpu.pb.gz cpu.svg report.json offcpu.pb.gz offcpu.folded offcpu.svg; do
+	check_outputs "$d" cpu-may-be-empty
+	for f in offcpu.pb.gz offcpu.folded offcpu.svg; do
 		[ -s "$d/$f" ] || fail "$d/$f missing or empty"
 	done
-	[ -e "$d/cpu.folded" ] || fail "cpu.folded missing"
-	if ls "$d" | grep -q '\.tmp'; then fail "temporary files left in $d: $(ls "$d")"; fi
-	grep -q '</svg>' "$d/offcpu.svg" || fail "offcpu.svg is not complete"
-	pprof -top "$d/offcpu.pb.gz" >"$WORK/top.txt" 2>&1 || { cat "$WORK/top.txt"; fail "go tool pprof rejects offcpu.pb.gz"; }
-	jq -e --arg h "$hooks" '.offcpu.hooks == $h and .offcpu.drops == 0 and
-		.offcpu.without_user_stack == 0 and .files.offcpu_pprof == "offcpu.pb.gz"' "$r" >/dev/null ||
+	# Held stopped by run until attached: no block of its own began before the recording.
+	jq -e --arg h "$hooks" '(.offcpu.hooks | test($h)) and .offcpu.drops == 0 and
+		.offcpu.without_user_stack == 0 and .offcpu.began_before_start == 0 and
+		.files.offcpu_pprof == "offcpu.pb.gz"' "$r" >/dev/null ||
 		{ jq .offcpu "$r"; fail "report.json: wrong offcpu section"; }
 
 	naps=$(awk '$1 == "naps" { print $2 }' "$counts")
+	nap_us=$(awk '$1 == "nap_us" { print $2 }' "$counts")
 	reads=$(awk '$1 == "reads" { print $2 }' "$counts")
 	# Rarely the kernel runs a thread without the switch-in reaching the program: that block's
 	# end is unknown, and it is counted (missed_ends), not profiled.
@@ -60,9 +60,10 @@ check_run() {
 	blocks=$(blocks_at nap "$d/offcpu.pb.gz")
 	expect_between "sleeper's off-CPU time with the whole nap stack %" "$(pct "$at_nap" "$sleeper")" 98 100
 	expect_between "profiled blocks at nap" "$blocks" $((naps - missed)) "$naps"
-	# 30 ms and the timer's slack; a thread preempted between arming its timer and blocking
-	# waits runnable for a moment (counted apart), hence the lower bound just under 30 ms.
-	expect_between "off-CPU us per nap" "$((at_nap / blocks / 1000))" 29900 35000
+	# Each nap as long as the program measured it (30 ms, the timer's slack, and on a busy
+	# machine the wait for a CPU after the wakeup), less the system call's own way in and out.
+	expect_between "off-CPU per nap, % of the program's own measure ($((nap_us / naps)) us)" \
+		"$((at_nap / blocks * naps / nap_us / 10))" 95 101
 
 	reader=$(count_matching "$folded" '^reader;')
 	at_read=$(count_matching "$folded" '^reader;.*start_thread;reader;read_byte;.*;(anon_)?pipe_read$')
@@ -79,29 +80,32 @@ check_run() {
 		{ jq .offcpu "$r"; fail "report.json: offcpu totals do not add up"; }
 }
 
+# The best hooks the kernel accepts, found without a word: Linux 6.18 refuses task work from
+# the sched_switch program (not sleepable), and the verifier's log of that is no news.
 "$ASYNCPROF" run --off-cpu -o "$WORK/run" -- "$PROG" 3 "$WORK/run.counts" \
 	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "asyncprof run --off-cpu failed"; }
-cat "$WORK/stdout"
+cat "$WORK/stdout" "$WORK/stderr"
 grep -q '^off-CPU: ' "$WORK/stdout" || fail "no off-CPU summary line"
-check_run "$WORK/run" "$WORK/run.counts" "tp_btf/sched_switch + task work"
-ok "run, task work: naps and pipe reads at their call sites"
+if grep -qE 'libbpf|verifier|note: off-CPU' "$WORK/stderr"; then fail "load attempts printed"; fi
+check_run "$WORK/run" "$WORK/run.counts" '^tp_btf/sched_switch \+ (task work|raw_tp/sys_exit)$'
+ok "run, $(jq -r .offcpu.hooks "$WORK/run/report.json"): naps and pipe reads at their call sites"
 
 # The hooks older kernels get, forced: the same stacks and figures.
 for hooks in tp_btf raw_tp; do
 	ASYNCPROF_OFFCPU_HOOKS=$hooks "$ASYNCPROF" run --off-cpu -o "$WORK/$hooks" -- "$PROG" 3 \
 		"$WORK/$hooks.counts" >/dev/null 2>"$WORK/stderr" ||
 		{ cat "$WORK/stderr"; fail "run with $hooks hooks failed"; }
-	check_run "$WORK/$hooks" "$WORK/$hooks.counts" "$hooks/sched_switch + raw_tp/sys_exit"
+	check_run "$WORK/$hooks" "$WORK/$hooks.counts" "^$hooks/sched_switch \\+ raw_tp/sys_exit$"
 	ok "run, $hooks/sched_switch and sys_exit: the same"
 done
 
 # A threshold above the naps: they are counted, not profiled (but for the odd nap whose wakeup
-# a busy machine delayed past 40 ms).
+# a busy machine delayed past 40 ms, which the program saw too).
 "$ASYNCPROF" run --off-cpu --off-cpu-min 40ms -o "$WORK/min" -- "$PROG" 2 "$WORK/min.counts" \
 	>/dev/null 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "run --off-cpu-min failed"; }
 naps=$(awk '$1 == "naps" { print $2 }' "$WORK/min.counts")
 long=$(blocks_at nap "$WORK/min/offcpu.pb.gz")
-expect_between "naps of 40 ms or more" "$long" 0 $((naps / 10))
+expect_between "naps of 40 ms or more" "$long" 0 "$(awk '$1 == "naps_40ms" { print $2 }' "$WORK/min.counts")"
 jq -e '.offcpu.min_block_ns == 40000000 and
 	.offcpu.below_threshold.blocks >= '"$((naps - long))"' and
 	.offcpu.below_threshold.ns >= '"$((naps - long))"' * 30000000' "$WORK/min/report.json" >/dev/null ||
@@ -110,19 +114,25 @@ ok "blocks under --off-cpu-min are counted only"
 
 # attach: the naps under way at the attach and at the end weigh their part inside the recording
 # (label cut_at); each whole one still weighs 30 ms.
-start_bg "$PROG" 8
+start_bg "$PROG" 6 "$WORK/attach.counts"
+prog=$BG_PID
 sleep 0.5
-"$ASYNCPROF" attach -p "$BG_PID" --off-cpu -d 3 -o "$WORK/attach" >/dev/null 2>"$WORK/stderr" ||
+"$ASYNCPROF" attach -p "$prog" --off-cpu -d 3 -o "$WORK/attach" >/dev/null 2>"$WORK/stderr" ||
 	{ cat "$WORK/stderr"; fail "asyncprof attach --off-cpu failed"; }
+wait "$prog"
 folded="$WORK/attach/offcpu.folded"
 r="$WORK/attach/report.json"
+dur_ms=$(jq '.duration_s * 1000 | floor' "$r")
+nap_us=$(($(awk '$1 == "nap_us" { print $2 }' "$WORK/attach.counts") /
+	$(awk '$1 == "naps" { print $2 }' "$WORK/attach.counts")))
 whole=(-tagignore 'cut_at=.')
 blocks=$(blocks_at nap "$WORK/attach/offcpu.pb.gz" "${whole[@]}")
-expect_between "whole naps profiled in about 3 s" "$blocks" 85 105
-expect_between "off-CPU us per whole nap (attach)" \
-	"$(($(ms_at nap "$WORK/attach/offcpu.pb.gz" "${whole[@]}") * 1000 / blocks))" 29900 35000
+# As many whole naps as fit in the recording at the length the program measured them.
+expect_between "whole naps profiled in $dur_ms ms, % of the $nap_us us naps that fit" \
+	$((blocks * nap_us / dur_ms / 10)) 90 101
+expect_between "off-CPU per whole nap (attach), % of the program's own measure" \
+	"$(($(ms_at nap "$WORK/attach/offcpu.pb.gz" "${whole[@]}") * 100000 / blocks / nap_us))" 95 101
 # All naps together, cut ones included, cover the recording (the sleeper hardly runs).
-dur_ms=$(jq '.duration_s * 1000 | floor' "$r")
 expect_between "sleeper's off-CPU time at nap, % of the recording" \
 	$(($(nap_stack "$folded") / 10000 / dur_ms)) 95 101
 ok "attach: naps at their call site"
