@@ -36,7 +36,7 @@ for v in 1.19 1.23; do
 	"$ASYNCPROF" run -d 3 -o "$WORK/$bin" -- "$EXAMPLES/go/$bin" 5 >"$WORK/stdout" 2>"$WORK/stderr" ||
 		{ cat "$WORK/stderr"; fail "$bin: asyncprof run failed"; }
 	grep -q "Go runtime found" "$WORK/stderr" || fail "$bin: Go not detected"
-	if grep -q "stripped" "$WORK/stderr"; then cat "$WORK/stderr"; fail "$bin: warned as stripped"; fi
+	if grep -q "warning: .*stripped" "$WORK/stderr"; then cat "$WORK/stderr"; fail "$bin: warned as stripped"; fi
 	check_outputs "$WORK/$bin"
 	folded="$WORK/$bin/cpu.folded"
 	all=$(total "$folded")

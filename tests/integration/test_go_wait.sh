@@ -1,7 +1,10 @@
 # Go wait profile: a producer blocked on a full channel because its consumer is slow spends
-# nearly the whole run parked in "chan send" at its send site (prodcons main.go:25). Checked in
-# lifecycle mode (exact, from gopark/ready) and in sample mode (parked goroutines found by the
-# allgs snapshots), on Go 1.19 and 1.23; lifecycle mode also names the channel in report.json.
+# nearly the whole run parked in "chan send" at its send site (prodcons main.go:25), or, once a
+# receive has made room, runnable until a CPU takes it: on a busy machine that can be a third of
+# the run, so the two together are checked, the time runnable coming from report.json. Checked
+# in lifecycle mode (exact, from gopark/ready/execute) and in sample mode (goroutines found
+# parked or runnable by the allgs snapshots), on Go 1.19 and 1.23; lifecycle mode also names
+# the channel in report.json, with as much blocking as the producer's.
 source "$(dirname "$0")/lib.sh"
 
 secs=4
@@ -16,7 +19,10 @@ for v in 1.19 1.23; do
 		dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
 		# The producer's goroutine, its send site, the runtime's send path.
 		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark$') / 1000000))
-		expect_between "go$v $mode: producer parked at its send, % of the run" $((site_ms * 100 / dur_ms)) 70 101
+		runnable_ms=$(jq '[.tasks[] | select(.name == "main.produce")][0].runnable_ns / 1e6 | floor' \
+			"$out/report.json")
+		expect_between "go$v $mode: producer parked at its send ($site_ms ms) or runnable ($runnable_ms ms), % of the run" \
+			$(((site_ms + runnable_ms) * 100 / dur_ms)) 85 101
 		pprof -tags -tagfocus=reason="chan send" "$out/wait.pb.gz" 2>/dev/null | grep -q 'chan send' ||
 			fail "go$v $mode: no 'chan send' reason label"
 		# The source line of the send is the location pprof shows for main.produce.
@@ -33,7 +39,8 @@ for v in 1.19 1.23; do
 		expect_between "go$v $mode: CPU samples in main.work under the consumer's goroutine %" \
 			"$(pct "$work" "$(total "$out/cpu.folded")")" 60 100
 	done
-	jq -e --argjson d "$secs" '.go.channels[0] | .send_wait_ns > 0.7 * $d * 1e9 and
+	jq -e '([.tasks[] | select(.name == "main.produce")][0].wait_ns) as $w | .go.channels[0] |
+		.send_wait_ns > 0.9 * $w and .send_wait_ns <= $w and
 		(.send_sites[0].site | test("^main\\.produce \\(main\\.go:25\\)$")) and .send_waits > 100' \
 		"$WORK/$v-lifecycle/report.json" >/dev/null ||
 		{ jq '.go.channels[0]' "$WORK/$v-lifecycle/report.json"; fail "go$v: report.json lacks the blocked channel at main.go:25"; }

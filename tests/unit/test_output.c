@@ -104,6 +104,7 @@ Test(output, abort_keeps_the_old_file)
  */
 Test(output, commit_reports_the_write_error)
 {
+	static char big[3 * 4096];
 	char dir[] = "/tmp/asyncprof-output-XXXXXX", path[64], block[4096] = { 0 };
 	struct rlimit small = { 8192, 8192 };
 	struct output_file of;
@@ -118,7 +119,7 @@ Test(output, commit_reports_the_write_error)
 	cr_assert_eq(output_commit(&of), -EFBIG);
 	cr_assert_eq(access(path, F_OK), -1, "a failed commit must not create the file");
 	cr_assert_eq(count_entries(dir), 0);
-	cr_assert_eq(output_write_file(dirfd, "d.txt", block, sizeof(block) * 3), -EFBIG);
+	cr_assert_eq(output_write_file(dirfd, "d.txt", big, sizeof(big)), -EFBIG);
 	cr_assert_eq(count_entries(dir), 0);
 	close(dirfd);
 	rmdir(dir);
