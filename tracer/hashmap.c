@@ -6,12 +6,30 @@
 #include <string.h>
 #include <assert.h>
 
+/* Keys of up to 8 bytes (ids, addresses: most keys) are kept in the entry itself, not copied
+ * to a block of their own: a malloc'd block costs at least 32 bytes. */
+#define INLINE_KEY 8
+
 struct entry {
 	uint64_t hash; /* 0 marks an empty slot */
-	void *key;
+	union {
+		void *ptr;
+		unsigned char bytes[INLINE_KEY];
+	} key;
 	size_t len;
 	uint64_t value;
 };
+
+static const void *entry_key(const struct entry *e)
+{
+	return e->len <= INLINE_KEY ? e->key.bytes : e->key.ptr;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (e->hash && e->len > INLINE_KEY)
+		free(e->key.ptr);
+}
 
 struct hashmap {
 	struct entry *slots;
@@ -61,7 +79,7 @@ void hashmap_free(struct hashmap *map)
 	if (!map)
 		return;
 	for (size_t i = 0; i < map->cap; i++)
-		free(map->slots[i].key);
+		entry_free(&map->slots[i]);
 	free(map->slots);
 	free(map);
 }
@@ -76,7 +94,7 @@ static struct entry *find_slot(struct entry *slots, size_t cap, uint64_t hash, c
 
 		if (!e->hash)
 			return e;
-		if (e->hash == hash && e->len == len && memcmp(e->key, key, len) == 0)
+		if (e->hash == hash && e->len == len && memcmp(entry_key(e), key, len) == 0)
 			return e;
 	}
 }
@@ -92,7 +110,7 @@ static int grow(struct hashmap *map)
 		struct entry *old = &map->slots[i];
 
 		if (old->hash)
-			*find_slot(slots, cap, old->hash, old->key, old->len) = *old;
+			*find_slot(slots, cap, old->hash, entry_key(old), old->len) = *old;
 	}
 	free(map->slots);
 	map->slots = slots;
@@ -124,18 +142,48 @@ int hashmap_put(struct hashmap *map, const void *key, size_t len, uint64_t value
 	}
 	e = find_slot(map->slots, map->cap, hash, key, len);
 	if (!e->hash) {
-		void *copy = malloc(len ? len : 1);
-
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, key, len);
+		if (len > INLINE_KEY) {
+			e->key.ptr = malloc(len);
+			if (!e->key.ptr)
+				return -ENOMEM;
+			memcpy(e->key.ptr, key, len);
+		} else if (len) {
+			memcpy(e->key.bytes, key, len);
+		}
 		e->hash = hash;
-		e->key = copy;
 		e->len = len;
 		map->size++;
 	}
 	e->value = value;
 	return 0;
+}
+
+/*
+ * Linear probing cannot leave a hole where a later key's probe sequence passes: the entries
+ * after the removed one are moved back when their home slot allows (backward-shift deletion).
+ */
+bool hashmap_del(struct hashmap *map, const void *key, size_t len)
+{
+	size_t mask = map->cap - 1, hole, i;
+	struct entry *e = find_slot(map->slots, map->cap, hash_bytes(key, len), key, len);
+
+	if (!e->hash)
+		return false;
+	entry_free(e);
+	hole = (size_t)(e - map->slots);
+	for (i = (hole + 1) & mask; map->slots[i].hash; i = (i + 1) & mask) {
+		size_t home = map->slots[i].hash & mask;
+
+		/* Movable unless its home lies cyclically in (hole, i]. */
+		if ((i > hole && (home <= hole || home > i)) ||
+		    (i < hole && home <= hole && home > i)) {
+			map->slots[hole] = map->slots[i];
+			hole = i;
+		}
+	}
+	memset(&map->slots[hole], 0, sizeof(map->slots[hole]));
+	map->size--;
+	return true;
 }
 
 size_t hashmap_size(const struct hashmap *map)
@@ -152,7 +200,7 @@ int hashmap_each(const struct hashmap *map,
 
 		if (!e->hash)
 			continue;
-		ret = fn(e->key, e->len, e->value, arg);
+		ret = fn(entry_key(e), e->len, e->value, arg);
 		if (ret)
 			return ret;
 	}

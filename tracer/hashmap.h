@@ -24,6 +24,9 @@ bool hashmap_get(const struct hashmap *map, const void *key, size_t len, uint64_
 /* Inserts or replaces. Returns 0 or -ENOMEM. */
 int hashmap_put(struct hashmap *map, const void *key, size_t len, uint64_t value);
 
+/* Removes the key; returns true when it was there. */
+bool hashmap_del(struct hashmap *map, const void *key, size_t len);
+
 size_t hashmap_size(const struct hashmap *map);
 
 /* Calls fn for each entry in no particular order; stops early when fn returns non-zero. */
