@@ -8,12 +8,27 @@
 #include <string.h>
 #include <assert.h>
 
+/*
+ * Samples are found by the hash of their stack and labels, then compared with the sample
+ * itself: a profile with a sample per task and stack holds many, and a copy of each key (as a
+ * hashmap keeps) would double what they take.
+ */
+struct sample_slot {
+	uint64_t hash;
+	size_t pos; /* index + 1 into samples; 0: an empty slot */
+};
+
+struct sample_index {
+	struct sample_slot *slots;
+	size_t cap, n; /* cap: a power of two */
+};
+
 struct profile_index {
 	struct hashmap *strings;   /* string -> (char *) pointer value */
 	struct hashmap *mappings;  /* key -> id */
 	struct hashmap *functions; /* key -> id */
 	struct hashmap *locations; /* key -> id */
-	struct hashmap *samples;   /* key -> index + 1 */
+	struct sample_index samples;
 	size_t cap_mappings, cap_functions, cap_locations, cap_samples;
 };
 
@@ -75,8 +90,7 @@ struct profile *profile_new(const struct profile_value_type *types, size_t ntype
 	ix->mappings = hashmap_new();
 	ix->functions = hashmap_new();
 	ix->locations = hashmap_new();
-	ix->samples = hashmap_new();
-	if (!ix->strings || !ix->mappings || !ix->functions || !ix->locations || !ix->samples)
+	if (!ix->strings || !ix->mappings || !ix->functions || !ix->locations)
 		goto fail;
 	prof->nsample_types = ntypes;
 	for (size_t i = 0; i < ntypes; i++) {
@@ -134,7 +148,7 @@ void profile_free(struct profile *prof)
 		hashmap_free(ix->mappings);
 		hashmap_free(ix->functions);
 		hashmap_free(ix->locations);
-		hashmap_free(ix->samples);
+		free(ix->samples.slots);
 		free(ix);
 	}
 	free(prof);
@@ -285,20 +299,92 @@ out:
 	return id;
 }
 
+/* The hash of a sample's stack and labels (interned already: pointers stand for strings). */
+static uint64_t sample_hash(const uint64_t *location_ids, size_t nlocations,
+			    const struct profile_label *labels, size_t nlabels)
+{
+	uint64_t h = hash_bytes(location_ids, nlocations * sizeof(*location_ids));
+
+	for (size_t i = 0; i < nlabels; i++) {
+		uint64_t l[4] = { (uintptr_t)labels[i].key, (uintptr_t)labels[i].str,
+				  (uint64_t)labels[i].num, (uintptr_t)labels[i].num_unit };
+
+		h = (h ^ hash_bytes(l, sizeof(l))) * 0x100000001b3ULL;
+	}
+	return h ? h : 1;
+}
+
+static bool sample_is(const struct profile_sample *s, const uint64_t *location_ids,
+		      size_t nlocations, const struct profile_label *labels, size_t nlabels)
+{
+	if (s->nlocations != nlocations || s->nlabels != nlabels ||
+	    (nlocations && memcmp(s->location_ids, location_ids,
+				  nlocations * sizeof(*location_ids))))
+		return false;
+	for (size_t i = 0; i < nlabels; i++)
+		if (s->labels[i].key != labels[i].key || s->labels[i].str != labels[i].str ||
+		    s->labels[i].num != labels[i].num ||
+		    s->labels[i].num_unit != labels[i].num_unit)
+			return false;
+	return true;
+}
+
+/* The slot of the sample with this stack and labels among samples, or the empty slot where it
+ * would go. */
+static struct sample_slot *sample_slot(const struct sample_index *si,
+				       const struct profile_sample *samples, uint64_t hash,
+				       const uint64_t *location_ids, size_t nlocations,
+				       const struct profile_label *labels, size_t nlabels)
+{
+	size_t mask = si->cap - 1;
+
+	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+		struct sample_slot *sl = &si->slots[i];
+
+		if (!sl->pos || (sl->hash == hash && sample_is(&samples[sl->pos - 1], location_ids,
+							       nlocations, labels, nlabels)))
+			return sl;
+	}
+}
+
+/* Makes room for one more sample in si (at most 3/4 full). Returns 0 or -ENOMEM. */
+static int sample_index_reserve(struct sample_index *si)
+{
+	struct sample_slot *slots;
+	size_t cap;
+
+	if ((si->n + 1) * 4 <= si->cap * 3)
+		return 0;
+	cap = si->cap ? si->cap * 2 : 64;
+	slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < si->cap; i++) {
+		size_t j = si->slots[i].hash & (cap - 1);
+
+		if (!si->slots[i].pos)
+			continue;
+		while (slots[j].pos)
+			j = (j + 1) & (cap - 1);
+		slots[j] = si->slots[i];
+	}
+	free(si->slots);
+	si->slots = slots;
+	si->cap = cap;
+	return 0;
+}
+
 int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_t nlocations,
 		       const int64_t *values, const struct profile_label *labels, size_t nlabels)
 {
 	struct profile_index *ix = prof->index;
-	struct keybuf k = { 0 };
 	struct profile_label *lcopy = NULL;
+	struct sample_slot *slot;
 	uint64_t *stack = NULL;
 	struct profile_sample *s;
-	uint64_t idx;
+	uint64_t hash;
 	int err = -ENOMEM;
 
-	key_u64(&k, nlocations);
-	key_add(&k, location_ids, nlocations * sizeof(*location_ids));
-	key_u64(&k, nlabels);
 	if (nlabels) {
 		lcopy = calloc(nlabels, sizeof(*lcopy));
 		if (!lcopy)
@@ -312,15 +398,14 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 		if (!lcopy[i].key || (labels[i].str && !lcopy[i].str) ||
 		    (labels[i].num_unit && !lcopy[i].num_unit))
 			goto out;
-		key_ptr(&k, lcopy[i].key);
-		key_ptr(&k, lcopy[i].str);
-		key_u64(&k, (uint64_t)lcopy[i].num);
-		key_ptr(&k, lcopy[i].num_unit);
 	}
-	if (k.failed)
+	if (sample_index_reserve(&ix->samples))
 		goto out;
-	if (hashmap_get(ix->samples, k.data, k.len, &idx)) {
-		s = &prof->samples[idx - 1];
+	hash = sample_hash(location_ids, nlocations, lcopy, nlabels);
+	slot = sample_slot(&ix->samples, prof->samples, hash, location_ids, nlocations, lcopy,
+			   nlabels);
+	if (slot->pos) {
+		s = &prof->samples[slot->pos - 1];
 		for (size_t i = 0; i < prof->nsample_types; i++)
 			s->values[i] += values[i];
 		err = 0;
@@ -334,8 +419,9 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 		goto out;
 	if (nlocations)
 		memcpy(stack, location_ids, nlocations * sizeof(*stack));
-	if (hashmap_put(ix->samples, k.data, k.len, prof->nsamples + 1))
-		goto out;
+	slot->hash = hash;
+	slot->pos = prof->nsamples + 1;
+	ix->samples.n++;
 	s = &prof->samples[prof->nsamples++];
 	memset(s, 0, sizeof(*s));
 	s->nlocations = nlocations;
@@ -350,8 +436,80 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 out:
 	free(stack);
 	free(lcopy);
-	free(k.data);
 	return err;
+}
+
+int profile_drop_labels(struct profile *prof,
+			bool (*drop)(const struct profile_sample *s, const struct profile_label *l,
+				     void *ctx),
+			void *ctx)
+{
+	struct profile_index *ix = prof->index;
+	struct sample_index index = { 0 };
+	struct profile_sample *samples = NULL;
+	size_t n = 0, max_labels = 0;
+	bool any = false, *dropped;
+
+	for (size_t i = 0; i < prof->nsamples; i++) {
+		const struct profile_sample *s = &prof->samples[i];
+
+		if (s->nlabels > max_labels)
+			max_labels = s->nlabels;
+		for (size_t l = 0; l < s->nlabels && !any; l++)
+			any = drop(s, &s->labels[l], ctx);
+	}
+	if (!any)
+		return 0;
+	/* Everything that can fail first: then the move, which cannot. */
+	samples = malloc(prof->nsamples * sizeof(*samples));
+	dropped = malloc(max_labels * sizeof(*dropped));
+	index.cap = 64;
+	while (prof->nsamples * 4 > index.cap * 3)
+		index.cap *= 2;
+	index.slots = calloc(index.cap, sizeof(*index.slots));
+	if (!samples || !dropped || !index.slots) {
+		free(samples);
+		free(dropped);
+		free(index.slots);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < prof->nsamples; i++) {
+		struct profile_sample *s = &prof->samples[i];
+		struct sample_slot *slot;
+		size_t kept = 0;
+		uint64_t hash;
+
+		/* Decided on the sample as it is, then the kept labels move down in place (its own
+		 * array stays as large). */
+		for (size_t l = 0; l < s->nlabels; l++)
+			dropped[l] = drop(s, &s->labels[l], ctx);
+		for (size_t l = 0; l < s->nlabels; l++)
+			if (!dropped[l])
+				s->labels[kept++] = s->labels[l];
+		s->nlabels = kept;
+		hash = sample_hash(s->location_ids, s->nlocations, s->labels, s->nlabels);
+		slot = sample_slot(&index, samples, hash, s->location_ids, s->nlocations, s->labels,
+				   s->nlabels);
+		if (!slot->pos) {
+			slot->hash = hash;
+			slot->pos = ++n;
+			samples[n - 1] = *s;
+			continue;
+		}
+		for (size_t v = 0; v < prof->nsample_types; v++)
+			samples[slot->pos - 1].values[v] += s->values[v];
+		free(s->location_ids);
+		free(s->labels);
+	}
+	index.n = n;
+	free(dropped);
+	free(prof->samples);
+	prof->samples = samples;
+	ix->cap_samples = prof->nsamples;
+	prof->nsamples = n;
+	free(ix->samples.slots);
+	ix->samples = index;
+	return 0;
 }
 
 const struct profile_label *profile_sample_label(const struct profile_sample *s, const char *key)

@@ -144,6 +144,16 @@ static inline const struct profile_mapping *profile_mapping(const struct profile
 	return id && id <= prof->nmappings ? &prof->mappings[id - 1] : NULL;
 }
 
+/*
+ * Removes the labels for which drop(sample, label, ctx) says so from every sample, merging the
+ * samples that become equal (their values are added). Returns 0 or -ENOMEM (the profile is then
+ * unchanged).
+ */
+int profile_drop_labels(struct profile *prof,
+			bool (*drop)(const struct profile_sample *s, const struct profile_label *l,
+				     void *ctx),
+			void *ctx);
+
 /* Label lookup on a sample; NULL when absent. */
 const struct profile_label *profile_sample_label(const struct profile_sample *s, const char *key);
 

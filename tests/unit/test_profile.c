@@ -253,3 +253,62 @@ Test(profile, many_entries_keep_ids_and_pointers)
 	cr_assert_eq(p->nsamples, N);
 	profile_free(p);
 }
+
+static bool drop_odd_task(const struct profile_sample *s, const struct profile_label *l, void *ctx)
+{
+	const struct profile_label *task = profile_sample_label(s, "task_id");
+
+	(void)ctx;
+	return task && task->num % 2 && (strcmp(l->key, "task_id") == 0 ||
+					 strcmp(l->key, "parent_id") == 0);
+}
+
+/* Folded tasks' samples lose their task labels and merge by stack; the others are untouched. */
+Test(profile, drop_labels_merges_what_became_equal)
+{
+	struct profile *p = tb_cpu_profile();
+	uint64_t a = tb_frame(p, "a"), b = tb_frame(p, "b");
+	int64_t v[] = { 1, 10 };
+
+	for (int64_t task = 1; task <= 6; task++) {
+		/* The task's own label first: dropping it must not hide it from the others. */
+		struct profile_label l[] = {
+			{ .key = "task_id", .num = task },
+			{ .key = "thread_name", .str = "w" },
+			{ .key = "parent_id", .num = 100 },
+		};
+
+		cr_assert_eq(profile_add_sample(p, &a, 1, v, l, 3), 0);
+		cr_assert_eq(profile_add_sample(p, task == 6 ? &b : &a, 1, v, l + 1, 1), 0);
+	}
+	cr_assert_eq(p->nsamples, 6 + 2);
+	cr_assert_eq(profile_drop_labels(p, drop_odd_task, NULL), 0);
+	/* Tasks 1, 3, 5 merged with the thread-only sample at a; 2, 4, 6 kept apart; b's alone. */
+	cr_assert_eq(p->nsamples, 1 + 3 + 1);
+	cr_assert_eq(profile_total(p, 0), 12);
+	for (size_t i = 0; i < p->nsamples; i++) {
+		const struct profile_sample *s = &p->samples[i];
+		const struct profile_label *t = profile_sample_label(s, "task_id");
+
+		if (t) {
+			cr_assert_eq(t->num % 2, 0);
+			cr_assert_eq(s->nlabels, 3);
+			cr_assert_eq(s->values[0], 1);
+		} else {
+			cr_assert_eq(s->nlabels, 1);
+			cr_assert_str_eq(s->labels[0].str, "w");
+			cr_assert_eq(s->values[0], s->location_ids[0] == a ? 5 + 3 : 1);
+			cr_assert_eq(s->values[1], s->location_ids[0] == a ? 80 : 10);
+		}
+	}
+	/* Later samples still merge with the rebuilt ones. */
+	{
+		struct profile_label l = { .key = "thread_name", .str = "w" };
+		size_t before = p->nsamples;
+
+		cr_assert_eq(profile_add_sample(p, &b, 1, v, &l, 1), 0);
+		cr_assert_eq(p->nsamples, before);
+	}
+	cr_assert_eq(profile_drop_labels(p, drop_odd_task, NULL), 0, "nothing left to drop");
+	profile_free(p);
+}
