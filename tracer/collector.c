@@ -5,6 +5,7 @@
 #include "symbolizer.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,10 @@
 #define MAX_FRAMES 512
 #define MAX_ANCESTRY 32
 #define KERNEL_START 0xffff800000000000ULL
+/* Exited tasks are folded (task_table_fold) every second, once they have been gone for two:
+ * samples and events still in flight for one find it whole. */
+#define FOLD_EVERY_NS 1000000000ULL
+#define FOLD_AFTER_NS 2000000000ULL
 
 /* Where a profile's locations come from: per-profile caches of resolved addresses. */
 struct sink {
@@ -45,6 +50,9 @@ struct collector {
 	bool measure_polls;
 	const char *task_label;
 	struct task_table *tasks;
+	void (*finalize)(void *ctx, struct task_rec *t);
+	void *finalize_ctx;
+	uint64_t next_fold_ns;
 	struct pending_parent *pending;
 	size_t npending, cap_pending;
 	struct collector_stats stats;
@@ -598,6 +606,70 @@ static size_t thread_labels(struct collector *c, const struct sample_event *e, c
 	return 2;
 }
 
+/* Labels that name one task: a folded task's samples lose them and merge by stack. */
+static bool is_task_label(const struct collector *c, const char *key)
+{
+	return strcmp(key, c->task_label) == 0 || strcmp(key, "parent_id") == 0 ||
+	       strcmp(key, "waker_id") == 0 || strcmp(key, "object") == 0;
+}
+
+struct gone_labels {
+	const struct collector *c;
+	const struct hashmap *gone;
+};
+
+static bool drop_gone_label(const struct profile_sample *s, const struct profile_label *l,
+			    void *ctx)
+{
+	const struct gone_labels *g = ctx;
+	const struct profile_label *task = profile_sample_label(s, g->c->task_label);
+	uint64_t id;
+
+	if (!task || !is_task_label(g->c, l->key))
+		return false;
+	id = (uint64_t)task->num;
+	return hashmap_get(g->gone, &id, sizeof(id), NULL);
+}
+
+/* Folds the tasks that exited long enough before now (see FOLD_AFTER_NS), at most once every
+ * FOLD_EVERY_NS. */
+static void fold_tasks(struct collector *c, uint64_t now)
+{
+	struct gone_labels g = { .c = c };
+	struct hashmap *gone;
+
+	if (!c->tasks || now < c->next_fold_ns)
+		return;
+	if (!c->next_fold_ns || now < FOLD_AFTER_NS) {
+		c->next_fold_ns = now + FOLD_EVERY_NS;
+		return;
+	}
+	c->next_fold_ns = now + FOLD_EVERY_NS;
+	gone = hashmap_new();
+	if (!gone)
+		return;
+	g.gone = gone;
+	if (task_table_fold(c->tasks, now - FOLD_AFTER_NS, c->finalize, c->finalize_ctx, gone) &&
+	    hashmap_size(gone)) {
+		profile_drop_labels(c->cpu.prof, drop_gone_label, &g);
+		if (c->wait.prof)
+			profile_drop_labels(c->wait.prof, drop_gone_label, &g);
+		if (c->alloc.prof)
+			profile_drop_labels(c->alloc.prof, drop_gone_label, &g);
+		/* What was freed is scattered through the heap, among what lives on: give its pages
+		 * back, or the resident size grows as if nothing had been folded. */
+		malloc_trim(0);
+	}
+	hashmap_free(gone);
+}
+
+void collector_set_task_finalizer(struct collector *c,
+				  void (*finalize)(void *ctx, struct task_rec *t), void *ctx)
+{
+	c->finalize = finalize;
+	c->finalize_ctx = ctx;
+}
+
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
 {
 	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
@@ -630,6 +702,7 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 	}
 	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
 		c->stats.samples++;
+	fold_tasks(c, e->time_ns);
 }
 
 struct profile *collector_new_profile(struct collector *c, const struct profile_value_type *types,
@@ -1025,6 +1098,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		break;
 	case TASK_EXIT:
 		t->exited_ns = e->time_ns;
+		fold_tasks(c, e->time_ns);
 		t->suspended_since = 0;
 		/* Services make tasks by the million: keep an exited task's figures, not its stacks. */
 		free(t->await_pcs);

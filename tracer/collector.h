@@ -104,6 +104,14 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 			  uint64_t current, bool current_known, const char *type_name,
 			  bool internal);
 
+/*
+ * Exited tasks are folded into their spawn site's totals a little after they exit (see
+ * task_table_fold): finalize(ctx, t) is then called first, to complete t's figures from what
+ * the runtime keeps elsewhere (its probes' counters in the kernel).
+ */
+void collector_set_task_finalizer(struct collector *c,
+				  void (*finalize)(void *ctx, struct task_rec *t), void *ctx);
+
 /* Decodes the parents of spawns seen before the runtime's thread-local could be read. */
 void collector_resolve_parents(struct collector *c,
 			       uint64_t (*decode)(void *ctx, const uint8_t *tls, uint32_t len),

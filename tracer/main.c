@@ -879,6 +879,8 @@ static int record(struct child *child, int dirfd, const char *dir)
 		sopts.poll_stacks = env.mode == MODE_FULL;
 		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE,
 				      "task_id");
+		if (env.mode >= MODE_LIFECYCLE)
+			collector_set_task_finalizer(rec.col, tokio_finalize_task, rec.tokio);
 		if (!sopts.tls_bytes)
 			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
 					    "are not attributed to tasks";

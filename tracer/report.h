@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "profile.h"
+#include "tasks.h"
 
 /*
  * report: report.json, the machine-readable summary of one run, next to the profiles it names:
@@ -36,7 +37,9 @@
 #define REPORT_CPU_FOLDED "cpu.folded"
 #define REPORT_CPU_SVG "cpu.svg"
 #define REPORT_TOP_FUNCTIONS 20
-#define REPORT_MAX_TASKS 2000 /* tasks[] entries; spawn_sites[] sums them all */
+/* tasks[] entries: as many as the task table keeps exited tasks whole; spawn_sites[] sums them
+ * all */
+#define REPORT_MAX_TASKS TASKS_KEPT_EXITED
 
 struct report_info {
 	pid_t pid;

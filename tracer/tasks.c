@@ -7,11 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The figures of the folded tasks of one spawn site. */
+struct site_total {
+	char *site;
+	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns, runnable_ns;
+	struct latency lat;
+};
+
 struct task_table {
-	struct hashmap *index; /* id -> position in tasks + 1 */
+	struct hashmap *index; /* id -> position in tasks + 1: the tasks not folded */
 	struct task_rec **tasks;
 	size_t n, cap;
 	bool sorted;
+	struct hashmap *folded; /* id -> task_rec pointer: folded tasks kept whole or as ancestors */
+	struct task_rec **kept;	/* the folded tasks kept whole */
+	size_t nkept, cap_kept;
+	struct hashmap *site_index; /* spawned_at -> index + 1 into sites */
+	struct site_total *sites;
+	size_t nsites, cap_sites;
+	uint64_t nfolded; /* tasks folded, kept or not */
 };
 
 const char *task_mode_name(enum task_mode mode)
@@ -26,31 +40,61 @@ struct task_table *task_table_new(void)
 	if (!tt)
 		return NULL;
 	tt->index = hashmap_new();
-	if (!tt->index) {
-		free(tt);
+	tt->folded = hashmap_new();
+	tt->site_index = hashmap_new();
+	tt->sorted = true;
+	if (!tt->index || !tt->folded || !tt->site_index) {
+		task_table_free(tt);
 		return NULL;
 	}
-	tt->sorted = true;
 	return tt;
+}
+
+/* Frees what a task needs only while it runs or to be reported whole. */
+static void task_strip(struct task_rec *t)
+{
+	latency_free(&t->lat);
+	free(t->await_pcs);
+	t->await_pcs = NULL;
+	t->nawait = 0;
+	free(t->await_reason);
+	t->await_reason = NULL;
+	free(t->await_frames);
+	t->await_frames = NULL;
+}
+
+static void task_free(struct task_rec *t)
+{
+	task_strip(t);
+	free(t->name);
+	free(t->spawned_at);
+	free(t);
+}
+
+static int free_folded(const void *key, size_t len, uint64_t value, void *arg)
+{
+	task_free((struct task_rec *)(uintptr_t)value);
+	return 0;
 }
 
 void task_table_free(struct task_table *tt)
 {
 	if (!tt)
 		return;
-	for (size_t i = 0; i < tt->n; i++) {
-		struct task_rec *t = tt->tasks[i];
-
-		free(t->name);
-		free(t->spawned_at);
-		free(t->lat_ns);
-		free(t->await_pcs);
-		free(t->await_reason);
-		free(t->await_frames);
-		free(t);
-	}
+	for (size_t i = 0; i < tt->n; i++)
+		task_free(tt->tasks[i]);
 	free(tt->tasks);
 	hashmap_free(tt->index);
+	if (tt->folded)
+		hashmap_each(tt->folded, free_folded, NULL);
+	hashmap_free(tt->folded);
+	free(tt->kept);
+	for (size_t i = 0; i < tt->nsites; i++) {
+		free(tt->sites[i].site);
+		latency_free(&tt->sites[i].lat);
+	}
+	free(tt->sites);
+	hashmap_free(tt->site_index);
 	free(tt);
 }
 
@@ -73,9 +117,11 @@ struct task_rec *task_find(const struct task_table *tt, uint64_t id)
 {
 	uint64_t pos;
 
-	if (!hashmap_get(tt->index, &id, sizeof(id), &pos))
-		return NULL;
-	return tt->tasks[pos - 1];
+	if (hashmap_get(tt->index, &id, sizeof(id), &pos))
+		return tt->tasks[pos - 1];
+	if (hashmap_get(tt->folded, &id, sizeof(id), &pos))
+		return (struct task_rec *)(uintptr_t)pos;
+	return NULL;
 }
 
 struct task_rec *task_get(struct task_table *tt, uint64_t id)
@@ -112,11 +158,8 @@ void task_set_string(char **field, const char *s)
 
 int task_add_latency(struct task_rec *t, uint64_t ns)
 {
-	if (!array_grow((void **)&t->lat_ns, &t->cap_lat, t->nlat + 1, sizeof(*t->lat_ns)))
-		return -ENOMEM;
-	t->lat_ns[t->nlat++] = ns;
 	t->runnable_ns += ns;
-	return 0;
+	return latency_add(&t->lat, ns);
 }
 
 struct task_rec **task_list(struct task_table *tt, size_t *n)
@@ -155,47 +198,11 @@ size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, si
 	return n;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted values. */
-static uint64_t percentile(const uint64_t *sorted, size_t n, double p)
-{
-	size_t rank = (size_t)(p * n + 0.999999);
-
-	if (rank < 1)
-		rank = 1;
-	return sorted[rank > n ? n - 1 : rank - 1];
-}
-
-void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out)
-{
-	uint64_t *sorted;
-
-	memset(out, 0, sizeof(*out));
-	if (!n)
-		return;
-	sorted = malloc(n * sizeof(*sorted));
-	if (!sorted)
-		return;
-	memcpy(sorted, ns, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_u64);
-	out->count = n;
-	out->p50 = percentile(sorted, n, 0.50);
-	out->p99 = percentile(sorted, n, 0.99);
-	out->max = sorted[n - 1];
-	free(sorted);
-}
-
-static json_t *latency_json(const uint64_t *ns, size_t n)
+static json_t *latency_json(const struct latency *l)
 {
 	struct latency_stats st;
 
-	latency_stats(ns, n, &st);
+	latency_summary(l, &st);
 	return json_pack("{sIsIsIsI}", "count", (json_int_t)st.count, "p50", (json_int_t)st.p50,
 			 "p99", (json_int_t)st.p99, "max", (json_int_t)st.max);
 }
@@ -203,12 +210,7 @@ static json_t *latency_json(const uint64_t *ns, size_t n)
 /* How much a task tells: time on CPU, waiting, and its worst scheduling latency. */
 static uint64_t task_weight(const struct task_rec *t)
 {
-	uint64_t worst = 0;
-
-	for (size_t i = 0; i < t->nlat; i++)
-		if (t->lat_ns[i] > worst)
-			worst = t->lat_ns[i];
-	return t->cpu_ns + t->wait_ns + worst;
+	return t->cpu_ns + t->wait_ns + t->lat.max;
 }
 
 static int by_weight_desc(const void *a, const void *b)
@@ -219,135 +221,7 @@ static int by_weight_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
-{
-	json_t *arr = json_array();
-	struct task_rec **tasks, **keep;
-	size_t n, nkeep = 0, nexited = 0;
-
-	*omitted = 0;
-	if (!arr)
-		return NULL;
-	tasks = task_list(tt, &n);
-	keep = malloc((n ? n : 1) * sizeof(*keep));
-	if (!keep) {
-		json_decref(arr);
-		return NULL;
-	}
-	/* Live tasks first (a leak is a live task), then the exited ones that weigh most. */
-	for (size_t i = 0; i < n; i++)
-		if (!tasks[i]->exited_ns)
-			keep[nkeep++] = tasks[i];
-	for (size_t i = 0; i < n; i++)
-		if (tasks[i]->exited_ns)
-			keep[nkeep + nexited++] = tasks[i];
-	qsort(keep, nkeep, sizeof(*keep), by_weight_desc);
-	qsort(keep + nkeep, nexited, sizeof(*keep), by_weight_desc);
-	if (nkeep + nexited > max) {
-		*omitted = nkeep + nexited - max;
-		nkeep = max;
-	} else {
-		nkeep += nexited;
-	}
-	qsort(keep, nkeep, sizeof(*keep), by_id);
-	for (size_t i = 0; i < nkeep; i++) {
-		const struct task_rec *t = keep[i];
-		json_t *o = json_pack(
-			"{sIsosssosbsIsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
-			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
-			t->name ? t->name : "[unknown]", "spawned_at",
-			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
-			t->internal, "polls", (json_int_t)t->polls, "busy_ns", (json_int_t)t->busy_ns,
-			"cpu_ns", (json_int_t)t->cpu_ns, "wait_ns", (json_int_t)t->wait_ns,
-			"max_poll_ns", (json_int_t)t->max_poll_ns, "runnable_ns",
-			(json_int_t)t->runnable_ns, "exited", t->exited_ns != 0,
-			"sched_latency_ns",
-			latency_json(t->lat_ns, t->nlat));
-
-		if (!o || json_array_append_new(arr, o)) {
-			free(keep);
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	free(keep);
-	return arr;
-}
-
-struct site {
-	const char *site;
-	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns, runnable_ns;
-	uint64_t *lat;
-	size_t nlat, cap_lat;
-};
-
-json_t *task_sites_json(struct task_table *tt)
-{
-	struct hashmap *index = hashmap_new();
-	struct site *sites = NULL;
-	size_t nsites = 0, cap = 0, n;
-	struct task_rec **tasks = task_list(tt, &n);
-	json_t *arr = json_array();
-
-	if (!index || !arr)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		const struct task_rec *t = tasks[i];
-		const char *key = t->spawned_at ? t->spawned_at : "[unknown]";
-		uint64_t pos;
-		struct site *s;
-
-		if (!hashmap_get(index, key, strlen(key), &pos)) {
-			if (!array_grow((void **)&sites, &cap, nsites + 1, sizeof(*sites)))
-				goto fail;
-			memset(&sites[nsites], 0, sizeof(*sites));
-			sites[nsites].site = key;
-			pos = ++nsites;
-			if (hashmap_put(index, key, strlen(key), pos))
-				goto fail;
-		}
-		s = &sites[pos - 1];
-		s->tasks++;
-		s->polls += t->polls;
-		s->busy_ns += t->busy_ns;
-		s->cpu_ns += t->cpu_ns;
-		s->wait_ns += t->wait_ns;
-		s->runnable_ns += t->runnable_ns;
-		if (t->max_poll_ns > s->max_poll_ns)
-			s->max_poll_ns = t->max_poll_ns;
-		if (!array_grow((void **)&s->lat, &s->cap_lat, s->nlat + t->nlat, sizeof(*s->lat)))
-			goto fail;
-		memcpy(s->lat + s->nlat, t->lat_ns, t->nlat * sizeof(*s->lat));
-		s->nlat += t->nlat;
-	}
-	for (size_t i = 0; i < nsites; i++) {
-		struct site *s = &sites[i];
-		json_t *o = json_pack("{sssIsIsIsIsIsIsIso}", "spawned_at", s->site, "tasks",
-				      (json_int_t)s->tasks, "polls", (json_int_t)s->polls, "busy_ns",
-				      (json_int_t)s->busy_ns, "cpu_ns", (json_int_t)s->cpu_ns,
-				      "wait_ns", (json_int_t)s->wait_ns, "max_poll_ns",
-				      (json_int_t)s->max_poll_ns, "runnable_ns",
-				      (json_int_t)s->runnable_ns, "sched_latency_ns",
-				      latency_json(s->lat, s->nlat));
-
-		if (!o || json_array_append_new(arr, o))
-			goto fail;
-	}
-	for (size_t i = 0; i < nsites; i++)
-		free(sites[i].lat);
-	free(sites);
-	hashmap_free(index);
-	return arr;
-fail:
-	for (size_t i = 0; i < nsites; i++)
-		free(sites[i].lat);
-	free(sites);
-	hashmap_free(index);
-	json_decref(arr);
-	return NULL;
-}
-
-/* ---- terminal summary ---------------------------------------------------------------------- */
+/* ---- the summary's orders ----------------------------------------------------------------- */
 
 static uint64_t key_cpu(const struct task_rec *t)
 {
@@ -371,11 +245,12 @@ static uint64_t key_runnable(const struct task_rec *t)
 
 static uint64_t key_latency(const struct task_rec *t)
 {
-	struct latency_stats st;
-
-	latency_stats(t->lat_ns, t->nlat, &st);
-	return st.max;
+	return t->lat.max;
 }
+
+static uint64_t (*const summary_keys[])(const struct task_rec *) = {
+	key_cpu, key_wait, key_latency, key_runnable, key_max_poll,
+};
 
 static uint64_t (*sort_key)(const struct task_rec *);
 
@@ -387,15 +262,336 @@ static int by_key_desc(const void *a, const void *b)
 	return x > y ? -1 : x < y;
 }
 
+/* ---- folding -------------------------------------------------------------------------------- */
+
+static struct site_total *site_total(struct task_table *tt, const char *site)
+{
+	uint64_t pos;
+	struct site_total *st;
+
+	if (hashmap_get(tt->site_index, site, strlen(site), &pos))
+		return &tt->sites[pos - 1];
+	if (!array_grow((void **)&tt->sites, &tt->cap_sites, tt->nsites + 1, sizeof(*tt->sites)))
+		return NULL;
+	st = &tt->sites[tt->nsites];
+	memset(st, 0, sizeof(*st));
+	st->site = strdup(site);
+	if (!st->site || hashmap_put(tt->site_index, site, strlen(site), tt->nsites + 1)) {
+		free(st->site);
+		return NULL;
+	}
+	tt->nsites++;
+	return st;
+}
+
+static const char *site_of(const struct task_rec *t)
+{
+	return t->spawned_at ? t->spawned_at : "[unknown]";
+}
+
+static void add_to_site(struct site_total *st, const struct task_rec *t)
+{
+	st->tasks++;
+	st->polls += t->polls;
+	st->busy_ns += t->busy_ns;
+	st->cpu_ns += t->cpu_ns;
+	st->wait_ns += t->wait_ns;
+	st->runnable_ns += t->runnable_ns;
+	if (t->max_poll_ns > st->max_poll_ns)
+		st->max_poll_ns = t->max_poll_ns;
+	latency_merge(&st->lat, &t->lat);
+}
+
+/*
+ * Marks in needed the ancestors that the tasks not folded after this fold (those that stay in
+ * tasks[]: not exited, or exited at or after before_ns) reach through folded ones: each one's
+ * chain up to a task that stays (it marks its own), the root, or an unknown task.
+ */
+static int mark_ancestors(struct task_table *tt, uint64_t before_ns, struct hashmap *needed)
+{
+	for (size_t i = 0; i < tt->n; i++) {
+		const struct task_rec *t = tt->tasks[i];
+
+		if (t->exited_ns && t->exited_ns < before_ns)
+			continue;
+		while (t->parent_known && t->parent != TASK_ROOT &&
+		       !hashmap_get(needed, &t->parent, sizeof(t->parent), NULL)) {
+			const struct task_rec *p = task_find(tt, t->parent);
+
+			if (!p || (!p->folded && !(p->exited_ns && p->exited_ns < before_ns)))
+				break;
+			if (hashmap_put(needed, &t->parent, sizeof(t->parent), 1))
+				return -ENOMEM;
+			t = p;
+		}
+	}
+	return 0;
+}
+
+/* A folded task that is no longer kept whole: its id goes to gone, and it keeps its identity
+ * only while it is an ancestor. */
+static void let_go(struct task_table *tt, struct task_rec *t, struct hashmap *gone)
+{
+	t->kept = false;
+	hashmap_put(gone, &t->id, sizeof(t->id), 1);
+	if (t->ancestor) {
+		task_strip(t);
+		return;
+	}
+	hashmap_del(tt->folded, &t->id, sizeof(t->id));
+	task_free(t);
+}
+
+/* Marks the tasks among cands (n of them) to keep whole: the first max by weight and the first
+ * few of every summary order. Reorders cands. */
+static void choose_kept(struct task_rec **cands, size_t n, size_t max)
+{
+	for (size_t i = 0; i < n; i++)
+		cands[i]->kept = false;
+	qsort(cands, n, sizeof(*cands), by_weight_desc);
+	for (size_t i = 0; i < n && i < max; i++)
+		cands[i]->kept = true;
+	for (size_t k = 0; k < sizeof(summary_keys) / sizeof(summary_keys[0]); k++) {
+		sort_key = summary_keys[k];
+		qsort(cands, n, sizeof(*cands), by_key_desc);
+		/* The summary lists nothing of a task whose figure is 0. */
+		for (size_t i = 0; i < n && i < TASKS_KEPT_PER_SUMMARY && sort_key(cands[i]); i++)
+			cands[i]->kept = true;
+	}
+}
+
+struct unneeded {
+	const struct hashmap *needed;
+	struct task_rec **drop;
+	size_t n, cap;
+};
+
+static int collect_unneeded(const void *key, size_t len, uint64_t value, void *arg)
+{
+	struct task_rec *t = (struct task_rec *)(uintptr_t)value;
+	struct unneeded *u = arg;
+
+	t->ancestor = hashmap_get(u->needed, &t->id, sizeof(t->id), NULL);
+	if (t->ancestor || t->kept)
+		return 0;
+	if (!array_grow((void **)&u->drop, &u->cap, u->n + 1, sizeof(*u->drop)))
+		return -ENOMEM;
+	u->drop[u->n++] = t;
+	return 0;
+}
+
+/* Folded tasks are ancestors while needed says so; the ones neither ancestors nor kept go. */
+static void update_ancestors(struct task_table *tt, const struct hashmap *needed)
+{
+	struct unneeded u = { .needed = needed };
+
+	hashmap_each(tt->folded, collect_unneeded, &u);
+	for (size_t i = 0; i < u.n; i++) {
+		hashmap_del(tt->folded, &u.drop[i]->id, sizeof(uint64_t));
+		task_free(u.drop[i]);
+	}
+	free(u.drop);
+}
+
+size_t task_table_fold(struct task_table *tt, uint64_t before_ns,
+		       void (*finalize)(void *ctx, struct task_rec *t), void *ctx,
+		       struct hashmap *gone)
+{
+	struct hashmap *needed = hashmap_new();
+	struct task_rec **cands = NULL;
+	size_t ncands = 0, nfolded = 0, kept = 0, stay = 0;
+
+	/* Without the ancestors known, nothing can be let go. */
+	if (!needed || mark_ancestors(tt, before_ns, needed)) {
+		hashmap_free(needed);
+		return 0;
+	}
+	for (size_t i = 0; i < tt->n; i++)
+		if (tt->tasks[i]->exited_ns && tt->tasks[i]->exited_ns < before_ns)
+			nfolded++;
+	if (!nfolded)
+		goto out;
+	cands = malloc((tt->nkept + nfolded) * sizeof(*cands));
+	if (!cands) {
+		nfolded = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < tt->nkept; i++)
+		cands[ncands++] = tt->kept[i];
+	/* Fold: the site's totals take the task's figures, tasks[] and its index lose it. */
+	for (size_t i = 0; i < tt->n; i++) {
+		struct task_rec *t = tt->tasks[i];
+		struct site_total *st;
+
+		if (!t->exited_ns || t->exited_ns >= before_ns) {
+			tt->tasks[stay++] = t;
+			continue;
+		}
+		if (finalize)
+			finalize(ctx, t);
+		st = site_total(tt, site_of(t));
+		if (st)
+			add_to_site(st, t);
+		hashmap_del(tt->index, &t->id, sizeof(t->id));
+		t->folded = true;
+		if (hashmap_put(tt->folded, &t->id, sizeof(t->id), (uintptr_t)t)) {
+			hashmap_put(gone, &t->id, sizeof(t->id), 1);
+			task_free(t);
+			continue;
+		}
+		cands[ncands++] = t;
+	}
+	tt->n = stay;
+	for (size_t i = 0; i < tt->n; i++)
+		hashmap_put(tt->index, &tt->tasks[i]->id, sizeof(uint64_t), i + 1);
+	tt->nfolded += nfolded;
+	for (size_t i = 0; i < ncands; i++)
+		cands[i]->ancestor = hashmap_get(needed, &cands[i]->id, sizeof(uint64_t), NULL);
+	choose_kept(cands, ncands, TASKS_KEPT_EXITED);
+	for (size_t i = 0; i < ncands; i++) {
+		if (cands[i]->kept)
+			cands[kept++] = cands[i];
+		else
+			let_go(tt, cands[i], gone);
+	}
+	if (!array_grow((void **)&tt->kept, &tt->cap_kept, kept, sizeof(*tt->kept))) {
+		while (kept)
+			let_go(tt, cands[--kept], gone);
+	}
+	for (size_t i = 0; i < kept; i++)
+		tt->kept[i] = cands[i];
+	tt->nkept = kept;
+out:
+	update_ancestors(tt, needed);
+	free(cands);
+	hashmap_free(needed);
+	return nfolded;
+}
+
+json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
+{
+	json_t *arr = json_array();
+	struct task_rec **tasks, **keep;
+	size_t n, nkeep = 0, nexited = 0;
+
+	*omitted = 0;
+	if (!arr)
+		return NULL;
+	tasks = task_list(tt, &n);
+	keep = malloc((n + tt->nkept ? n + tt->nkept : 1) * sizeof(*keep));
+	if (!keep) {
+		json_decref(arr);
+		return NULL;
+	}
+	/* Live tasks first (a leak is a live task), then the exited ones that weigh most. */
+	for (size_t i = 0; i < n; i++)
+		if (!tasks[i]->exited_ns)
+			keep[nkeep++] = tasks[i];
+	for (size_t i = 0; i < n; i++)
+		if (tasks[i]->exited_ns)
+			keep[nkeep + nexited++] = tasks[i];
+	for (size_t i = 0; i < tt->nkept; i++)
+		keep[nkeep + nexited++] = tt->kept[i];
+	qsort(keep, nkeep, sizeof(*keep), by_weight_desc);
+	qsort(keep + nkeep, nexited, sizeof(*keep), by_weight_desc);
+	*omitted = n + tt->nfolded - (nkeep + nexited);
+	if (nkeep + nexited > max) {
+		*omitted += nkeep + nexited - max;
+		nkeep = max;
+	} else {
+		nkeep += nexited;
+	}
+	qsort(keep, nkeep, sizeof(*keep), by_id);
+	for (size_t i = 0; i < nkeep; i++) {
+		const struct task_rec *t = keep[i];
+		json_t *o = json_pack(
+			"{sIsosssosbsIsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
+			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
+			t->name ? t->name : "[unknown]", "spawned_at",
+			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
+			t->internal, "polls", (json_int_t)t->polls, "busy_ns", (json_int_t)t->busy_ns,
+			"cpu_ns", (json_int_t)t->cpu_ns, "wait_ns", (json_int_t)t->wait_ns,
+			"max_poll_ns", (json_int_t)t->max_poll_ns, "runnable_ns",
+			(json_int_t)t->runnable_ns, "exited", t->exited_ns != 0,
+			"sched_latency_ns",
+			latency_json(&t->lat));
+
+		if (!o || json_array_append_new(arr, o)) {
+			free(keep);
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	free(keep);
+	return arr;
+}
+
+json_t *task_sites_json(struct task_table *tt)
+{
+	struct task_table *all = task_table_new();
+	size_t n;
+	struct task_rec **tasks = task_list(tt, &n);
+	json_t *arr = json_array();
+
+	if (!all || !arr)
+		goto fail;
+	/* The folded tasks' totals, plus the tasks not folded yet. */
+	for (size_t i = 0; i < tt->nsites; i++) {
+		const struct site_total *from = &tt->sites[i];
+		struct site_total *st = site_total(all, from->site);
+
+		if (!st)
+			goto fail;
+		st->tasks = from->tasks;
+		st->polls = from->polls;
+		st->busy_ns = from->busy_ns;
+		st->cpu_ns = from->cpu_ns;
+		st->wait_ns = from->wait_ns;
+		st->max_poll_ns = from->max_poll_ns;
+		st->runnable_ns = from->runnable_ns;
+		if (latency_merge(&st->lat, &from->lat))
+			goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct site_total *st = site_total(all, site_of(tasks[i]));
+
+		if (!st)
+			goto fail;
+		add_to_site(st, tasks[i]);
+	}
+	for (size_t i = 0; i < all->nsites; i++) {
+		const struct site_total *st = &all->sites[i];
+		json_t *o = json_pack("{sssIsIsIsIsIsIsIso}", "spawned_at", st->site, "tasks",
+				      (json_int_t)st->tasks, "polls", (json_int_t)st->polls,
+				      "busy_ns", (json_int_t)st->busy_ns, "cpu_ns",
+				      (json_int_t)st->cpu_ns, "wait_ns", (json_int_t)st->wait_ns,
+				      "max_poll_ns", (json_int_t)st->max_poll_ns, "runnable_ns",
+				      (json_int_t)st->runnable_ns, "sched_latency_ns",
+				      latency_json(&st->lat));
+
+		if (!o || json_array_append_new(arr, o))
+			goto fail;
+	}
+	task_table_free(all);
+	return arr;
+fail:
+	task_table_free(all);
+	json_decref(arr);
+	return NULL;
+}
+
+/* ---- terminal summary ---------------------------------------------------------------------- */
+
 static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
 		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows)
 {
-	struct task_rec **sorted = malloc(n * sizeof(*sorted));
+	struct task_rec **sorted = malloc((n ? n : 1) * sizeof(*sorted));
 	size_t shown = 0;
 
 	if (!sorted)
 		return;
-	memcpy(sorted, tasks, n * sizeof(*sorted));
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = tasks[i];
 	sort_key = key;
 	qsort(sorted, n, sizeof(*sorted), by_key_desc);
 	for (size_t i = 0; i < n && shown < rows; i++) {
@@ -406,7 +602,7 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 			continue;
 		if (!shown++)
 			fprintf(f, "\n%s\n", title);
-		latency_stats(t->lat_ns, t->nlat, &st);
+		latency_summary(&t->lat, &st);
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
 			   "max poll %.1f ms, sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
@@ -421,10 +617,19 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns)
 {
 	size_t n;
-	struct task_rec **tasks = task_list(tt, &n);
+	struct task_rec **live = task_list(tt, &n), **tasks;
 
-	if (!n)
+	if (!n && !tt->nkept)
 		return;
+	/* The tasks not folded and the folded ones kept whole: they hold every list's top. */
+	tasks = malloc((n + tt->nkept) * sizeof(*tasks));
+	if (!tasks)
+		return;
+	for (size_t i = 0; i < tt->nkept; i++)
+		tasks[n + i] = tt->kept[i];
+	for (size_t i = 0; i < n; i++)
+		tasks[i] = live[i];
+	n += tt->nkept;
 	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5);
 	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5);
 	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5);
@@ -432,4 +637,5 @@ void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll
 		  0, 5);
 	print_top(f, tasks, n, "long polls (they block a worker thread):", key_max_poll,
 		  long_poll_ns, 10);
+	free(tasks);
 }

@@ -8,13 +8,18 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "latency.h"
+
 /*
  * task_table: what user space knows of a runtime's tasks, whatever the runtime: identity,
  * ancestry, names, spawn sites and the figures per task (polls, busy time, wait time, longest
  * poll, scheduling latencies). Runtime adaptors fill it from task events; the collector reads
  * ancestry from it; report.json and the terminal summary print it.
  *
- * Strings are owned by the table. Tasks are never removed (exited ones keep their figures).
+ * Strings are owned by the table. Services make tasks by the million, so an exited task is not
+ * kept one by one for long: task_table_fold() adds its figures to its spawn site's totals and
+ * then forgets it, unless it is among the heaviest (kept whole for the report) or a live task
+ * descends from it (its identity stays for their ancestry).
  */
 
 /*
@@ -48,8 +53,10 @@ struct task_rec {
 	uint64_t suspended_since; /* 0 when not suspended */
 	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
 	uint32_t poll_tid;
-	size_t nlat, cap_lat;
-	uint64_t *lat_ns;      /* scheduling latencies, in arrival order */
+	struct latency lat;    /* scheduling latencies */
+	/* Folded (task_table_fold): its figures are in its site's totals. It is then kept whole
+	 * for the report, or only its identity (name, spawn site, parent) for a descendant. */
+	bool folded, kept, ancestor;
 	size_t nawait;
 	uint64_t *await_pcs;   /* user stack of the last await point, leaf first; owned */
 	/* What the runtime said of the last suspension (USDT markers), else NULL / 0: */
@@ -74,8 +81,30 @@ void task_set_string(char **field, const char *s);
 /* Records one scheduling latency (it also counts towards runnable_ns). */
 int task_add_latency(struct task_rec *t, uint64_t ns);
 
-/* Every task, in id order; the array is owned by the table and valid until the next task_get. */
+/* Every task not folded, in id order; the array is owned by the table and valid until the next
+ * task_get or task_table_fold. */
 struct task_rec **task_list(struct task_table *tt, size_t *n);
+
+/*
+ * Exited tasks kept whole after they are folded: the heaviest by CPU, wait and worst latency
+ * (as many as report.json lists), and the first few of every list of the terminal summary.
+ */
+#define TASKS_KEPT_EXITED 2000
+#define TASKS_KEPT_PER_SUMMARY 10
+
+struct hashmap;
+
+/*
+ * Folds the tasks that exited before before_ns: their figures go to their spawn site's totals
+ * (task_sites_json) and the tasks themselves go, except the ones kept whole (above) and the
+ * identity of those a task not folded descends from. finalize(ctx, t), when not NULL, first
+ * lets the runtime complete t's figures (counters kept in the kernel). The ids of the tasks no
+ * longer kept whole are put in gone (id -> 1): their samples can lose their per-task labels.
+ * Returns the number of tasks folded.
+ */
+size_t task_table_fold(struct task_table *tt, uint64_t before_ns,
+		       void (*finalize)(void *ctx, struct task_rec *t), void *ctx,
+		       struct hashmap *gone);
 
 /*
  * Ancestry of a task, root first: ids[0] is the oldest known ancestor, ids[n-1] the task. Stops
@@ -83,15 +112,10 @@ struct task_rec **task_list(struct task_table *tt, size_t *n);
  */
 size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, size_t max);
 
-struct latency_stats {
-	uint64_t count, p50, p99, max;
-};
-void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out);
-
 /*
  * report.json: the "tasks" array, at most max tasks (live ones first, then the exited ones with
  * the most CPU, wait and latency; *omitted says how many were left out), in id order; and the
- * same figures per spawn site, for every task ("spawn_sites").
+ * same figures per spawn site, for every task, folded or not ("spawn_sites").
  */
 json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted);
 json_t *task_sites_json(struct task_table *tt);

@@ -39,6 +39,10 @@
 #define MAX_GC_CYCLES 1000 /* cycle durations kept for the report */
 #define MAX_CHAN_SITES 4
 #define REPORT_CHANNELS 50
+/* Channels followed at once: a service makes channels by the million (one per request); when
+ * the table fills, it keeps the half with the most blocking. A channel enters it when a wait on
+ * it ends (a goroutine parked for ever costs no entry). */
+#define MAX_CHANNELS 4096
 
 enum chan_dir { CHAN_SEND, CHAN_RECV };
 
@@ -57,8 +61,9 @@ struct chan_stat {
 
 /* A goroutine parked on a channel, until it is woken. */
 struct park {
+	uint64_t goid;
 	uint64_t since;
-	uint64_t chan;	 /* index + 1 into chans; 0: not a channel wait (or closed) */
+	uint64_t chan;	 /* the hchan; 0: not a channel wait (or its end was charged) */
 	enum chan_dir dir;
 	uint64_t site_pc; /* return address into the innermost non-runtime frame; 0: unknown */
 };
@@ -107,6 +112,13 @@ struct go_adaptor {
 	char *owned_warnings[MAX_WARNINGS];
 	size_t nwarnings;
 };
+
+static void free_chan(struct chan_stat *ch)
+{
+	for (int d = 0; d < 2; d++)
+		for (size_t k = 0; k < ch->nsites[d]; k++)
+			free(ch->sites[d][k].site);
+}
 
 static void warn(struct go_adaptor *ga, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -185,9 +197,7 @@ void go_adaptor_close(struct go_adaptor *ga)
 	hashmap_free(ga->chan_index);
 	free(ga->parks);
 	for (size_t i = 0; i < ga->nchans; i++)
-		for (int d = 0; d < 2; d++)
-			for (size_t k = 0; k < ga->chans[i].nsites[d]; k++)
-				free(ga->chans[i].sites[d][k].site);
+		free_chan(&ga->chans[i]);
 	free(ga->chans);
 	free(ga->class_size);
 	free(ga->class_pages);
@@ -382,7 +392,7 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	bool sample_waits = ga->col && ga->waits_sampled && ga->last_refresh_ns;
 	bool sample_runnable = ga->col && ga->mode == MODE_SAMPLE && ga->last_refresh_ns;
 	struct goroutine *gs;
-	struct hashmap *goids;
+	struct hashmap *goids, *alive = NULL;
 	size_t n;
 
 	if (!ga->gb->allgs || (since_last < ga->refresh_every_ns &&
@@ -396,7 +406,12 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	ga->snapshot_ns = took;
 	ga->last_refresh_ns = start;
 	goids = hashmap_new();
-	if (!goids) {
+	/* Sample mode has no exit probe: a goroutine is gone when a snapshot no longer has it. */
+	if (ga->mode == MODE_SAMPLE)
+		alive = hashmap_new();
+	if (!goids || (ga->mode == MODE_SAMPLE && !alive)) {
+		hashmap_free(goids);
+		hashmap_free(alive);
 		free(gs);
 		return;
 	}
@@ -410,6 +425,10 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		hashmap_put(goids, &g->g, sizeof(g->g), (uint64_t)g->goid);
 		if (g->goid <= 0)
 			continue;
+		if (alive && hashmap_put(alive, &g->goid, sizeof(g->goid), 1)) {
+			hashmap_free(alive); /* without the whole set, no exit can be told */
+			alive = NULL;
+		}
 		t = task_get(tt, (uint64_t)g->goid);
 		if (!t)
 			continue;
@@ -427,6 +446,15 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	free(gs);
 	hashmap_free(ga->goids);
 	ga->goids = goids;
+	if (alive) {
+		struct task_rec **all = task_list(tt, &n);
+
+		for (size_t i = 0; i < n; i++)
+			if (!all[i]->exited_ns &&
+			    !hashmap_get(alive, &all[i]->id, sizeof(uint64_t), NULL))
+				all[i]->exited_ns = start;
+		hashmap_free(alive);
+	}
 	/* Back off when reading is slow (many goroutines): at most ~5% of the profiler's time.
 	 * Symbolizing new goroutines is not counted: it is paid once per function. */
 	ga->refresh_every_ns = 20 * took < REFRESH_NS ? REFRESH_NS : 20 * took;
@@ -646,12 +674,47 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 
 /* ---- events ------------------------------------------------------------------------------- */
 
+/* qsort order of channels: the most blocking first. */
+static int by_wait_desc(const void *a, const void *b)
+{
+	const struct chan_stat *x = a, *y = b;
+	uint64_t wx = x->wait_ns[0] + x->wait_ns[1], wy = y->wait_ns[0] + y->wait_ns[1];
+
+	return wx < wy ? 1 : wx > wy ? -1 : 0;
+}
+
+/* Forgets the channels but the MAX_CHANNELS / 2 with the most blocking. Returns 0 or -ENOMEM
+ * (then nothing changed). */
+static int prune_channels(struct go_adaptor *ga)
+{
+	struct hashmap *index = hashmap_new();
+	size_t keep = MAX_CHANNELS / 2;
+
+	if (!index)
+		return -ENOMEM;
+	qsort(ga->chans, ga->nchans, sizeof(*ga->chans), by_wait_desc);
+	for (size_t i = 0; i < keep; i++) {
+		if (hashmap_put(index, &ga->chans[i].addr, sizeof(uint64_t), i + 1)) {
+			hashmap_free(index);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = keep; i < ga->nchans; i++)
+		free_chan(&ga->chans[i]);
+	ga->nchans = keep;
+	hashmap_free(ga->chan_index);
+	ga->chan_index = index;
+	return 0;
+}
+
 static struct chan_stat *chan_get(struct go_adaptor *ga, uint64_t addr)
 {
 	uint64_t idx;
 
 	if (hashmap_get(ga->chan_index, &addr, sizeof(addr), &idx))
 		return &ga->chans[idx - 1];
+	if (ga->nchans >= MAX_CHANNELS && prune_channels(ga))
+		return NULL;
 	if (!array_grow((void **)&ga->chans, &ga->cap_chans, ga->nchans + 1, sizeof(*ga->chans)))
 		return NULL;
 	if (hashmap_put(ga->chan_index, &addr, sizeof(addr), ga->nchans + 1))
@@ -693,6 +756,7 @@ static struct park *park_get(struct go_adaptor *ga, uint64_t goid, bool create)
 	if (hashmap_put(ga->park_index, &goid, sizeof(goid), ga->nparks + 1))
 		return NULL;
 	memset(&ga->parks[ga->nparks], 0, sizeof(ga->parks[0]));
+	ga->parks[ga->nparks].goid = goid;
 	return &ga->parks[ga->nparks++];
 }
 
@@ -700,19 +764,17 @@ static void on_park(struct go_adaptor *ga, const struct task_event *e, size_t si
 		    const char *reason)
 {
 	bool send = strncmp(reason, "chan send", 9) == 0;
-	struct chan_stat *ch;
 	struct park *p;
 
 	if (!send && strncmp(reason, "chan receive", 12) != 0)
 		return;
 	if (!(e->flags & GO_PARK_LOCK) || e->object < ga->hchan_lock_offset)
 		return;
-	ch = chan_get(ga, e->object - ga->hchan_lock_offset);
-	p = ch ? park_get(ga, e->task, true) : NULL;
+	p = park_get(ga, e->task, true);
 	if (!p)
 		return;
 	p->since = e->time_ns;
-	p->chan = (uint64_t)(ch - ga->chans) + 1;
+	p->chan = e->object - ga->hchan_lock_offset;
 	p->dir = send ? CHAN_SEND : CHAN_RECV;
 	p->site_pc = user_site(ga, e, size);
 }
@@ -746,8 +808,10 @@ static void on_unpark(struct go_adaptor *ga, uint64_t goid, uint64_t now)
 
 	if (!p || !p->chan)
 		return;
-	ch = &ga->chans[p->chan - 1];
+	ch = chan_get(ga, p->chan);
 	p->chan = 0;
+	if (!ch)
+		return;
 	ns = now > p->since ? now - p->since : 0;
 	ch->waits[p->dir]++;
 	ch->wait_ns[p->dir] += ns;
@@ -756,6 +820,23 @@ static void on_unpark(struct go_adaptor *ga, uint64_t goid, uint64_t now)
 	if (!p->site_pc || !go_describe_pc(ga->proc, p->site_pc - 1, site, sizeof(site)))
 		strcpy(site, "[unknown]");
 	charge_site(ch, p->dir, site, ns);
+}
+
+/* The goroutine has exited: what was kept for it goes (goids are never reused). */
+static void forget_goroutine(struct go_adaptor *ga, uint64_t goid)
+{
+	uint64_t idx, last;
+
+	hashmap_del(ga->closures, &goid, sizeof(goid));
+	if (!hashmap_get(ga->park_index, &goid, sizeof(goid), &idx))
+		return;
+	hashmap_del(ga->park_index, &goid, sizeof(goid));
+	last = ga->nparks--;
+	if (idx == last)
+		return;
+	/* The last park fills the hole. */
+	ga->parks[idx - 1] = ga->parks[last - 1];
+	hashmap_put(ga->park_index, &ga->parks[idx - 1].goid, sizeof(uint64_t), idx);
 }
 
 static void on_gc(struct go_adaptor *ga, const struct task_event *e)
@@ -857,6 +938,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	case TASK_EXIT:
 		on_unpark(ga, e->task, e->time_ns);
 		collector_task_event(ga->col, e, size, 0, false, NULL, false);
+		if (e->kind == TASK_EXIT)
+			forget_goroutine(ga, e->task);
 		break;
 	case TASK_RUN:
 		on_unpark(ga, e->task, e->time_ns); /* woken by the network poller: no ready */
@@ -931,21 +1014,17 @@ static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
 	return a;
 }
 
-static int by_wait_desc(const void *a, const void *b)
-{
-	const struct chan_stat *x = *(const struct chan_stat *const *)a;
-	const struct chan_stat *y = *(const struct chan_stat *const *)b;
-	uint64_t wx = x->wait_ns[0] + x->wait_ns[1], wy = y->wait_ns[0] + y->wait_ns[1];
-
-	return wx < wy ? 1 : wx > wy ? -1 : 0;
-}
-
 static int chan_ops_fill(struct go_adaptor *ga, uint64_t addr, struct go_chan_ops *ops)
 {
 	memset(ops, 0, sizeof(*ops));
 	if (!ga->skel || ga->mode < MODE_FULL)
 		return -ENOENT;
 	return bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.chan_ops), &addr, ops) ? -errno : 0;
+}
+
+static int by_wait_desc_ptr(const void *a, const void *b)
+{
+	return by_wait_desc(*(const struct chan_stat *const *)a, *(const struct chan_stat *const *)b);
 }
 
 static json_t *channels_json(struct go_adaptor *ga)
@@ -958,7 +1037,7 @@ static json_t *channels_json(struct go_adaptor *ga)
 		return a;
 	for (size_t i = 0; i < ga->nchans; i++)
 		order[i] = &ga->chans[i];
-	qsort(order, ga->nchans, sizeof(*order), by_wait_desc);
+	qsort(order, ga->nchans, sizeof(*order), by_wait_desc_ptr);
 	for (size_t i = 0; i < ga->nchans && i < REPORT_CHANNELS; i++) {
 		const struct chan_stat *ch = order[i];
 		struct go_chan_ops ops;

@@ -446,6 +446,19 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
 	return vt->future_type;
 }
 
+/* The probes' counters of a task, when they counted its polls. */
+static void take_counters(const struct tokio_adaptor *ta, struct task_rec *t,
+			  const struct task_info *ti)
+{
+	if (!ti->polls)
+		return;
+	t->polls = ti->polls;
+	if (ta->mode == MODE_FULL) {
+		t->busy_ns = ti->busy_ns;
+		t->max_poll_ns = ti->max_poll_ns;
+	}
+}
+
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 {
 	int fd = bpf_map__fd(ta->skel->maps.tasks);
@@ -459,14 +472,21 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 		if (bpf_map_lookup_elem(fd, &key, &ti) == 0) {
 			struct task_rec *t = task_find(tt, key);
 
-			if (!t || !ti.polls)
-				continue;
-			t->polls = ti.polls;
-			if (ta->mode == MODE_FULL) {
-				t->busy_ns = ti.busy_ns;
-				t->max_poll_ns = ti.max_poll_ns;
-			}
+			if (t)
+				take_counters(ta, t, &ti);
 		}
+	}
+}
+
+void tokio_finalize_task(void *ctx, struct task_rec *t)
+{
+	struct tokio_adaptor *ta = ctx;
+	int fd = bpf_map__fd(ta->skel->maps.tasks);
+	struct task_info ti;
+
+	if (bpf_map_lookup_elem(fd, &t->id, &ti) == 0) {
+		take_counters(ta, t, &ti);
+		bpf_map_delete_elem(fd, &t->id);
 	}
 }
 

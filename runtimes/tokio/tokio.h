@@ -60,7 +60,12 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
 
 /* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
 struct task_table;
+struct task_rec;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
+
+/* The same for one exited task before it is folded (collector_set_task_finalizer; ctx is the
+ * adaptor), whose counters the probes then forget. */
+void tokio_finalize_task(void *ctx, struct task_rec *t);
 
 /* Events lost because the probes' ring buffer was full. */
 uint64_t tokio_dropped_events(struct tokio_adaptor *ta);

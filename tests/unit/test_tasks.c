@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "hashmap.h"
 #include "tasks.h"
 
 static struct task_rec *add(struct task_table *tt, uint64_t id, uint64_t parent, const char *name)
@@ -75,19 +76,123 @@ Test(tasks, lookup_survives_out_of_order_ids)
 
 Test(tasks, latency_percentiles)
 {
-	uint64_t ns[100];
+	struct latency l = { 0 };
 	struct latency_stats st;
 
-	for (int i = 0; i < 100; i++)
-		ns[i] = (100 - i) * 1000; /* 1..100 us, unsorted */
-	latency_stats(ns, 100, &st);
-	cr_assert_eq(st.count, 100);
-	cr_assert_eq(st.p50, 50000);
-	cr_assert_eq(st.p99, 99000);
-	cr_assert_eq(st.max, 100000);
-	latency_stats(ns, 0, &st);
+	for (int i = 0; i < 50; i++)
+		latency_add(&l, (50 - i) * 1000); /* 1..50 us, unsorted: exact */
+	latency_summary(&l, &st);
+	cr_assert_eq(st.count, 50);
+	cr_assert_eq(st.p50, 25000);
+	cr_assert_eq(st.p99, 50000);
+	cr_assert_eq(st.max, 50000);
+	latency_free(&l);
+	latency_summary(&l, &st);
 	cr_assert_eq(st.count, 0);
 	cr_assert_eq(st.max, 0);
+}
+
+/* Past LATENCY_EXACT values a histogram takes over: percentiles within 1/32, memory bounded. */
+Test(tasks, latency_histogram)
+{
+	struct latency l = { 0 }, other = { 0 }, merged = { 0 };
+	struct latency_stats st;
+
+	for (uint64_t i = 1; i <= 100000; i++)
+		latency_add(&l, i * 1000); /* 1 us .. 100 ms, uniform */
+	latency_summary(&l, &st);
+	cr_assert_eq(st.count, 100000);
+	cr_assert_eq(st.max, 100000000);
+	cr_assert(st.p50 > 50000000ULL * 31 / 32 && st.p50 < 50000000ULL * 33 / 32, "p50 %lu", st.p50);
+	cr_assert(st.p99 > 99000000ULL * 31 / 32 && st.p99 <= 100000000ULL, "p99 %lu", st.p99);
+	cr_assert_null(l.values);
+	cr_assert_lt(l.hi - l.lo + 1, 16 * 18, "buckets beyond the range seen");
+	cr_assert_eq(l.sum, 100000ULL * 100001 / 2 * 1000);
+	/* Merging: exact into exact stays exact; anything into a histogram adds up. */
+	latency_add(&other, 7);
+	latency_add(&other, 3);
+	cr_assert_eq(latency_merge(&merged, &other), 0);
+	cr_assert_not_null(merged.values);
+	cr_assert_eq(latency_merge(&merged, &l), 0);
+	latency_summary(&merged, &st);
+	cr_assert_eq(st.count, 100002);
+	cr_assert_eq(st.max, 100000000);
+	cr_assert(st.p50 > 50000000ULL * 31 / 32 && st.p50 < 50000000ULL * 33 / 32);
+	latency_free(&l);
+	latency_free(&other);
+	latency_free(&merged);
+}
+
+/* A task a service made and forgot: its figures stay in its site's totals, it does not. */
+Test(tasks, fold_keeps_totals_not_tasks)
+{
+	struct task_table *tt = task_table_new();
+	struct hashmap *gone = hashmap_new();
+	json_t *sites, *arr, *site;
+	size_t omitted, n;
+	struct task_rec *t;
+
+	add(tt, 1, TASK_ROOT, "acceptor"); /* live: every connection descends from it */
+	for (uint64_t id = 2; id < 3 + TASKS_KEPT_EXITED; id++) {
+		t = add(tt, id, 1, "connection");
+		task_set_string(&t->spawned_at, "accept (main.rs:9)");
+		t->cpu_ns = id;
+		t->polls = 2;
+		task_add_latency(t, 1000);
+		t->exited_ns = 100;
+	}
+	t = add(tt, 5000, 4, "query"); /* live, its parent connection 4 exited */
+	t = add(tt, 5001, 3, "late"); /* exited after the fold's limit */
+	t->exited_ns = 300;
+	cr_assert_eq(task_table_fold(tt, 200, NULL, NULL, gone), TASKS_KEPT_EXITED + 1);
+	/* The lightest exited task went, and its id is reported gone. */
+	cr_assert_eq(hashmap_size(gone), 1);
+	cr_assert(hashmap_get(gone, &(uint64_t){ 2 }, sizeof(uint64_t), NULL));
+	cr_assert_null(task_find(tt, 2));
+	task_list(tt, &n);
+	cr_assert_eq(n, 3, "acceptor, query and late stay");
+	/* The live query's ancestry still goes through its exited parent. */
+	{
+		uint64_t ids[8];
+
+		cr_assert_eq(task_ancestry(tt, 5000, ids, 8), 3);
+		cr_assert_eq(ids[0], 1);
+		cr_assert_eq(ids[1], 4);
+		cr_assert_str_eq(task_find(tt, 4)->name, "connection");
+	}
+	/* Every connection counts in its site, folded or not. */
+	sites = task_sites_json(tt);
+	site = NULL;
+	for (size_t i = 0; i < json_array_size(sites); i++)
+		if (strcmp(json_string_value(json_object_get(json_array_get(sites, i),
+							       "spawned_at")),
+			   "accept (main.rs:9)") == 0)
+			site = json_array_get(sites, i);
+	cr_assert_not_null(site);
+	cr_assert_eq(json_integer_value(json_object_get(site, "tasks")), TASKS_KEPT_EXITED + 1);
+	cr_assert_eq(json_integer_value(json_object_get(site, "polls")),
+		     2 * (TASKS_KEPT_EXITED + 1));
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(site, "sched_latency_ns"),
+						       "count")),
+		     TASKS_KEPT_EXITED + 1);
+	/* tasks[] lists the live ones, then the heaviest exited; the rest is counted. */
+	arr = task_table_json(tt, TASKS_KEPT_EXITED, &omitted);
+	cr_assert_eq(json_array_size(arr), TASKS_KEPT_EXITED);
+	cr_assert_eq(omitted, 3 + TASKS_KEPT_EXITED + 1 - TASKS_KEPT_EXITED);
+	json_decref(arr);
+	json_decref(sites);
+	/* Once the query exits and is folded, its parent's identity is not needed any more. */
+	task_find(tt, 5000)->exited_ns = 400;
+	task_find(tt, 5001)->cpu_ns = 1000000; /* heavier than every kept one */
+	hashmap_free(gone);
+	gone = hashmap_new();
+	cr_assert_eq(task_table_fold(tt, 500, NULL, NULL, gone), 2);
+	cr_assert_not_null(task_find(tt, 5001), "the heaviest is kept");
+	cr_assert(hashmap_get(gone, &(uint64_t){ 5000 }, sizeof(uint64_t), NULL));
+	cr_assert(hashmap_get(gone, &(uint64_t){ 3 }, sizeof(uint64_t), NULL),
+		  "the lightest kept one makes room");
+	hashmap_free(gone);
+	task_table_free(tt);
 }
 
 Test(tasks, json_has_the_report_fields)
