@@ -648,8 +648,11 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	if (!ga->skel)
 		return -errno;
 	ga->skel->rodata->targ_tgid = ga->proc->pid;
-	/* A park with its stack is ~900 bytes; a busy service parks 10^4 to 10^5 times a second. */
-	bpf_map__set_max_entries(ga->skel->maps.task_events, 16 * 1024 * 1024);
+	/* A park with its stack is ~900 bytes; a busy service parks 10^4 to 10^5 times a second.
+	 * Sample mode sends a few events per GC cycle: the ring's pages are resident from the
+	 * start (mapped twice), so it gets a small one. */
+	bpf_map__set_max_entries(ga->skel->maps.task_events,
+				 mode == MODE_SAMPLE ? 256 * 1024 : 16 * 1024 * 1024);
 	ga->skel->rodata->goid_offset = ga->gb->g.goid;
 	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
