@@ -28,6 +28,9 @@ struct profile_index {
 	struct hashmap *mappings;  /* key -> id */
 	struct hashmap *functions; /* key -> id */
 	struct hashmap *locations; /* key -> id */
+	/* Location id arrays -> one copy each, which samples share: the same stack comes with
+	 * many label sets (a task's, a thread's). */
+	struct hashmap *stacks;
 	struct sample_index samples;
 	size_t cap_mappings, cap_functions, cap_locations, cap_samples;
 };
@@ -90,7 +93,8 @@ struct profile *profile_new(const struct profile_value_type *types, size_t ntype
 	ix->mappings = hashmap_new();
 	ix->functions = hashmap_new();
 	ix->locations = hashmap_new();
-	if (!ix->strings || !ix->mappings || !ix->functions || !ix->locations)
+	ix->stacks = hashmap_new();
+	if (!ix->strings || !ix->mappings || !ix->functions || !ix->locations || !ix->stacks)
 		goto fail;
 	prof->nsample_types = ntypes;
 	for (size_t i = 0; i < ntypes; i++) {
@@ -117,6 +121,7 @@ fail:
 	return NULL;
 }
 
+/* Frees the block a map's value points to (interned strings, shared stacks). */
 static int free_string(const void *key, size_t len, uint64_t value, void *arg)
 {
 	(void)key, (void)len, (void)arg;
@@ -133,10 +138,8 @@ void profile_free(struct profile *prof)
 	ix = prof->index;
 	for (size_t i = 0; i < prof->nlocations; i++)
 		free(prof->locations[i].lines);
-	for (size_t i = 0; i < prof->nsamples; i++) {
-		free(prof->samples[i].location_ids);
+	for (size_t i = 0; i < prof->nsamples; i++)
 		free(prof->samples[i].labels);
-	}
 	free(prof->mappings);
 	free(prof->functions);
 	free(prof->locations);
@@ -144,6 +147,9 @@ void profile_free(struct profile *prof)
 	if (ix) {
 		if (ix->strings)
 			hashmap_each(ix->strings, free_string, NULL);
+		if (ix->stacks)
+			hashmap_each(ix->stacks, free_string, NULL);
+		hashmap_free(ix->stacks);
 		hashmap_free(ix->strings);
 		hashmap_free(ix->mappings);
 		hashmap_free(ix->functions);
@@ -374,15 +380,35 @@ static int sample_index_reserve(struct sample_index *si)
 	return 0;
 }
 
+/* The profile's one copy of a stack; NULL on allocation failure. */
+static uint64_t *shared_stack(struct profile_index *ix, const uint64_t *location_ids,
+			      size_t nlocations)
+{
+	size_t len = nlocations * sizeof(*location_ids);
+	uint64_t *stack, v;
+
+	if (hashmap_get(ix->stacks, location_ids, len, &v))
+		return (uint64_t *)(uintptr_t)v;
+	stack = malloc(len ? len : 1);
+	if (!stack)
+		return NULL;
+	if (len)
+		memcpy(stack, location_ids, len);
+	if (hashmap_put(ix->stacks, location_ids, len, (uintptr_t)stack)) {
+		free(stack);
+		return NULL;
+	}
+	return stack;
+}
+
 int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_t nlocations,
 		       const int64_t *values, const struct profile_label *labels, size_t nlabels)
 {
 	struct profile_index *ix = prof->index;
 	struct profile_label *lcopy = NULL;
 	struct sample_slot *slot;
-	uint64_t *stack = NULL;
 	struct profile_sample *s;
-	uint64_t hash;
+	uint64_t *stack, hash;
 	int err = -ENOMEM;
 
 	if (nlabels) {
@@ -414,11 +440,9 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 	if (!array_grow((void **)&prof->samples, &ix->cap_samples, prof->nsamples + 1,
 			sizeof(*prof->samples)))
 		goto out;
-	stack = malloc((nlocations ? nlocations : 1) * sizeof(*stack));
+	stack = shared_stack(ix, location_ids, nlocations);
 	if (!stack)
 		goto out;
-	if (nlocations)
-		memcpy(stack, location_ids, nlocations * sizeof(*stack));
 	slot->hash = hash;
 	slot->pos = prof->nsamples + 1;
 	ix->samples.n++;
@@ -430,11 +454,9 @@ int profile_add_sample(struct profile *prof, const uint64_t *location_ids, size_
 		s->values[i] = values[i];
 	s->nlabels = nlabels;
 	s->labels = lcopy;
-	stack = NULL;
 	lcopy = NULL;
 	err = 0;
 out:
-	free(stack);
 	free(lcopy);
 	return err;
 }
@@ -498,7 +520,6 @@ int profile_drop_labels(struct profile *prof,
 		}
 		for (size_t v = 0; v < prof->nsample_types; v++)
 			samples[slot->pos - 1].values[v] += s->values[v];
-		free(s->location_ids);
 		free(s->labels);
 	}
 	index.n = n;

@@ -70,7 +70,7 @@ struct profile_label {
 
 struct profile_sample {
 	size_t nlocations;
-	uint64_t *location_ids; /* leaf first */
+	uint64_t *location_ids; /* leaf first; shared by the samples with this stack */
 	int64_t values[PROFILE_MAX_VALUES];
 	size_t nlabels;
 	struct profile_label *labels;

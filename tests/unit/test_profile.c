@@ -176,6 +176,8 @@ Test(profile, samples_merge_on_stack_and_labels)
 	cr_assert_eq(profile_add_sample(p, stack, 1, v1, labels, 2), 0);
 	cr_assert_eq(profile_add_sample(p, stack, 2, v1, NULL, 0), 0);
 	cr_assert_eq(p->nsamples, 4);
+	cr_assert_eq(p->samples[1].location_ids, p->samples[0].location_ids,
+		     "one copy of a stack for all its label sets");
 	cr_assert_eq(p->samples[2].nlocations, 1);
 	cr_assert_eq(p->samples[3].nlabels, 0);
 	cr_assert_eq(profile_total(p, 0), 3 + 1 + 1 + 1);
