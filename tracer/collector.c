@@ -443,18 +443,19 @@ static size_t append_ancestry(struct collector *c, struct sink *s, uint64_t task
 	char name[512];
 
 	for (size_t i = depth; i-- > 0 && n + 2 <= max;) {
-		const struct task_rec *t = task_find(c->tasks, ids[i]);
+		struct task_identity t;
+		bool known = task_identity(c->tasks, ids[i], &t);
 		uint64_t id;
 
 		snprintf(name, sizeof(name), "[task] %s",
-			 t && t->name ? t->name : "[unknown]");
+			 known && t.name ? t.name : "[unknown]");
 		id = synthetic_location(s, name);
 		if (id)
 			locs[n++] = id;
 		snprintf(name, sizeof(name), "[spawn] %s",
-			 t && t->spawned_at ? t->spawned_at
-					    : (t && t->parent_known ? "[unknown]"
-								    : "before attach"));
+			 known && t.spawned_at ? t.spawned_at
+					       : (known && t.parent_known ? "[unknown]"
+									  : "before attach"));
 		id = synthetic_location(s, name);
 		if (id)
 			locs[n++] = id;
@@ -746,7 +747,8 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 			locs[nlocs++] = id;
 	}
 	nall = thread_labels(c, e, comm, all);
-	memcpy(&all[nall], labels, nlabels * sizeof(*labels));
+	if (nlabels) /* labels may be NULL then, which memcpy must not be given */
+		memcpy(&all[nall], labels, nlabels * sizeof(*labels));
 	return profile_add_sample(prof, locs, nlocs, values, all, nall + nlabels);
 }
 

@@ -14,12 +14,21 @@ struct site_total {
 	struct latency lat;
 };
 
+/* What stays of a folded task, not kept whole, that a task not folded descends from: what its
+ * ancestry shows. */
+struct ancestor {
+	uint64_t parent;
+	bool parent_known;
+	char *name, *spawned_at; /* owned; NULL when unknown */
+};
+
 struct task_table {
 	struct hashmap *index; /* id -> position in tasks + 1: the tasks not folded */
 	struct task_rec **tasks;
 	size_t n, cap;
 	bool sorted;
-	struct hashmap *folded; /* id -> task_rec pointer: folded tasks kept whole or as ancestors */
+	struct hashmap *folded;	   /* id -> task_rec pointer: folded tasks kept whole */
+	struct hashmap *ancestors; /* id -> struct ancestor pointer */
 	struct task_rec **kept;	/* the folded tasks kept whole */
 	size_t nkept, cap_kept;
 	struct hashmap *site_index; /* spawned_at -> index + 1 into sites */
@@ -41,31 +50,22 @@ struct task_table *task_table_new(void)
 		return NULL;
 	tt->index = hashmap_new();
 	tt->folded = hashmap_new();
+	tt->ancestors = hashmap_new();
 	tt->site_index = hashmap_new();
 	tt->sorted = true;
-	if (!tt->index || !tt->folded || !tt->site_index) {
+	if (!tt->index || !tt->folded || !tt->ancestors || !tt->site_index) {
 		task_table_free(tt);
 		return NULL;
 	}
 	return tt;
 }
 
-/* Frees what a task needs only while it runs or to be reported whole. */
-static void task_strip(struct task_rec *t)
+static void task_free(struct task_rec *t)
 {
 	latency_free(&t->lat);
 	free(t->await_pcs);
-	t->await_pcs = NULL;
-	t->nawait = 0;
 	free(t->await_reason);
-	t->await_reason = NULL;
 	free(t->await_frames);
-	t->await_frames = NULL;
-}
-
-static void task_free(struct task_rec *t)
-{
-	task_strip(t);
 	free(t->name);
 	free(t->spawned_at);
 	free(t);
@@ -74,6 +74,19 @@ static void task_free(struct task_rec *t)
 static int free_folded(const void *key, size_t len, uint64_t value, void *arg)
 {
 	task_free((struct task_rec *)(uintptr_t)value);
+	return 0;
+}
+
+static void ancestor_free(struct ancestor *a)
+{
+	free(a->name);
+	free(a->spawned_at);
+	free(a);
+}
+
+static int free_ancestor(const void *key, size_t len, uint64_t value, void *arg)
+{
+	ancestor_free((struct ancestor *)(uintptr_t)value);
 	return 0;
 }
 
@@ -88,6 +101,9 @@ void task_table_free(struct task_table *tt)
 	if (tt->folded)
 		hashmap_each(tt->folded, free_folded, NULL);
 	hashmap_free(tt->folded);
+	if (tt->ancestors)
+		hashmap_each(tt->ancestors, free_ancestor, NULL);
+	hashmap_free(tt->ancestors);
 	free(tt->kept);
 	for (size_t i = 0; i < tt->nsites; i++) {
 		free(tt->sites[i].site);
@@ -162,6 +178,26 @@ int task_add_latency(struct task_rec *t, uint64_t ns)
 	return latency_add(&t->lat, ns);
 }
 
+bool task_identity(const struct task_table *tt, uint64_t id, struct task_identity *out)
+{
+	const struct task_rec *t = task_find(tt, id);
+	uint64_t v;
+
+	if (t) {
+		*out = (struct task_identity){ .parent = t->parent, .parent_known = t->parent_known,
+					       .name = t->name, .spawned_at = t->spawned_at };
+		return true;
+	}
+	if (hashmap_get(tt->ancestors, &id, sizeof(id), &v)) {
+		const struct ancestor *a = (const struct ancestor *)(uintptr_t)v;
+
+		*out = (struct task_identity){ .parent = a->parent, .parent_known = a->parent_known,
+					       .name = a->name, .spawned_at = a->spawned_at };
+		return true;
+	}
+	return false;
+}
+
 struct task_rec **task_list(struct task_table *tt, size_t *n)
 {
 	if (!tt->sorted)
@@ -172,22 +208,23 @@ struct task_rec **task_list(struct task_table *tt, size_t *n)
 
 size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, size_t max)
 {
+	struct task_identity t;
+	bool known = task_identity(tt, id, &t);
 	size_t n = 0;
-	const struct task_rec *t = task_find(tt, id);
 
 	if (!max)
 		return 0;
 	/* Collect leaf first, then reverse. */
 	ids[n++] = id;
-	while (t && t->parent_known && t->parent != TASK_ROOT && n < max) {
+	while (known && t.parent_known && t.parent != TASK_ROOT && n < max) {
 		bool seen = false;
 
 		for (size_t i = 0; i < n; i++)
-			seen |= ids[i] == t->parent;
+			seen |= ids[i] == t.parent;
 		if (seen)
 			break;
-		ids[n++] = t->parent;
-		t = task_find(tt, t->parent);
+		ids[n++] = t.parent;
+		known = task_identity(tt, t.parent, &t);
 	}
 	for (size_t i = 0; i < n / 2; i++) {
 		uint64_t x = ids[i];
@@ -311,34 +348,47 @@ static int mark_ancestors(struct task_table *tt, uint64_t before_ns, struct hash
 {
 	for (size_t i = 0; i < tt->n; i++) {
 		const struct task_rec *t = tt->tasks[i];
+		struct task_identity id;
 
 		if (t->exited_ns && t->exited_ns < before_ns)
 			continue;
-		while (t->parent_known && t->parent != TASK_ROOT &&
-		       !hashmap_get(needed, &t->parent, sizeof(t->parent), NULL)) {
-			const struct task_rec *p = task_find(tt, t->parent);
+		id = (struct task_identity){ .parent = t->parent, .parent_known = t->parent_known };
 
-			if (!p || (!p->folded && !(p->exited_ns && p->exited_ns < before_ns)))
+		while (id.parent_known && id.parent != TASK_ROOT &&
+		       !hashmap_get(needed, &id.parent, sizeof(id.parent), NULL)) {
+			uint64_t parent = id.parent;
+			const struct task_rec *p = task_find(tt, parent);
+
+			/* A parent that stays marks its own ancestors. */
+			if (p && !p->folded && !(p->exited_ns && p->exited_ns < before_ns))
 				break;
-			if (hashmap_put(needed, &t->parent, sizeof(t->parent), 1))
+			if (!task_identity(tt, parent, &id))
+				break;
+			if (hashmap_put(needed, &parent, sizeof(parent), 1))
 				return -ENOMEM;
-			t = p;
 		}
 	}
 	return 0;
 }
 
-/* A folded task that is no longer kept whole: its id goes to gone, and it keeps its identity
- * only while it is an ancestor. */
+/*
+ * A folded task that is no longer kept whole: its id goes to gone, and, while a task not folded
+ * descends from it, its identity stays (its strings move there), else nothing.
+ */
 static void let_go(struct task_table *tt, struct task_rec *t, struct hashmap *gone)
 {
-	t->kept = false;
+	struct ancestor *a = t->ancestor ? calloc(1, sizeof(*a)) : NULL;
+
 	hashmap_put(gone, &t->id, sizeof(t->id), 1);
-	if (t->ancestor) {
-		task_strip(t);
-		return;
-	}
 	hashmap_del(tt->folded, &t->id, sizeof(t->id));
+	if (a) {
+		*a = (struct ancestor){ .parent = t->parent, .parent_known = t->parent_known,
+					.name = t->name, .spawned_at = t->spawned_at };
+		if (hashmap_put(tt->ancestors, &t->id, sizeof(t->id), (uintptr_t)a))
+			free(a); /* the ancestry stops there */
+		else
+			t->name = t->spawned_at = NULL;
+	}
 	task_free(t);
 }
 
@@ -362,33 +412,43 @@ static void choose_kept(struct task_rec **cands, size_t n, size_t max)
 
 struct unneeded {
 	const struct hashmap *needed;
-	struct task_rec **drop;
+	uint64_t *drop;
 	size_t n, cap;
 };
 
-static int collect_unneeded(const void *key, size_t len, uint64_t value, void *arg)
+static int mark_kept_ancestor(const void *key, size_t len, uint64_t value, void *arg)
 {
 	struct task_rec *t = (struct task_rec *)(uintptr_t)value;
-	struct unneeded *u = arg;
+	const struct unneeded *u = arg;
 
 	t->ancestor = hashmap_get(u->needed, &t->id, sizeof(t->id), NULL);
-	if (t->ancestor || t->kept)
-		return 0;
-	if (!array_grow((void **)&u->drop, &u->cap, u->n + 1, sizeof(*u->drop)))
-		return -ENOMEM;
-	u->drop[u->n++] = t;
 	return 0;
 }
 
-/* Folded tasks are ancestors while needed says so; the ones neither ancestors nor kept go. */
+static int collect_unneeded(const void *key, size_t len, uint64_t value, void *arg)
+{
+	struct unneeded *u = arg;
+
+	if (hashmap_get(u->needed, key, len, NULL))
+		return 0;
+	if (!array_grow((void **)&u->drop, &u->cap, u->n + 1, sizeof(*u->drop)))
+		return -ENOMEM;
+	memcpy(&u->drop[u->n++], key, sizeof(uint64_t));
+	return 0;
+}
+
+/* The folded tasks are ancestors while needed says so: the identities no longer needed go. */
 static void update_ancestors(struct task_table *tt, const struct hashmap *needed)
 {
 	struct unneeded u = { .needed = needed };
+	uint64_t v;
 
-	hashmap_each(tt->folded, collect_unneeded, &u);
+	hashmap_each(tt->folded, mark_kept_ancestor, &u);
+	hashmap_each(tt->ancestors, collect_unneeded, &u);
 	for (size_t i = 0; i < u.n; i++) {
-		hashmap_del(tt->folded, &u.drop[i]->id, sizeof(uint64_t));
-		task_free(u.drop[i]);
+		if (hashmap_get(tt->ancestors, &u.drop[i], sizeof(uint64_t), &v))
+			ancestor_free((struct ancestor *)(uintptr_t)v);
+		hashmap_del(tt->ancestors, &u.drop[i], sizeof(uint64_t));
 	}
 	free(u.drop);
 }

@@ -54,8 +54,8 @@ struct task_rec {
 	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
 	uint32_t poll_tid;
 	struct latency lat;    /* scheduling latencies */
-	/* Folded (task_table_fold): its figures are in its site's totals. It is then kept whole
-	 * for the report, or only its identity (name, spawn site, parent) for a descendant. */
+	/* Folded (task_table_fold): its figures are in its site's totals, and it is kept whole
+	 * for the report (kept), and may be the ancestor of a task not folded. */
 	bool folded, kept, ancestor;
 	size_t nawait;
 	uint64_t *await_pcs;   /* user stack of the last await point, leaf first; owned */
@@ -73,8 +73,19 @@ void task_table_free(struct task_table *tt); /* accepts NULL */
 
 /* The task with this id, created (parent unknown, not yet named) when absent; NULL on ENOMEM. */
 struct task_rec *task_get(struct task_table *tt, uint64_t id);
-/* The task or NULL, without creating it. */
+/* The task or NULL, without creating it (a folded task only when it is kept whole). */
 struct task_rec *task_find(const struct task_table *tt, uint64_t id);
+
+/* What a task's ancestry shows of it: also known of the folded tasks not kept whole that a task
+ * not folded descends from. The strings are the table's (NULL when unknown). */
+struct task_identity {
+	uint64_t parent;
+	bool parent_known;
+	const char *name, *spawned_at;
+};
+
+/* The identity of task id; false when unknown. */
+bool task_identity(const struct task_table *tt, uint64_t id, struct task_identity *out);
 
 /* Sets a string field (name, spawned_at) to a copy of s, replacing the old value. */
 void task_set_string(char **field, const char *s);

@@ -103,7 +103,8 @@ Test(tasks, latency_histogram)
 	latency_summary(&l, &st);
 	cr_assert_eq(st.count, 100000);
 	cr_assert_eq(st.max, 100000000);
-	cr_assert(st.p50 > 50000000ULL * 31 / 32 && st.p50 < 50000000ULL * 33 / 32, "p50 %lu", st.p50);
+	cr_assert(st.p50 > 50000000ULL * 31 / 32 && st.p50 < 50000000ULL * 33 / 32, "p50 %lu",
+		  st.p50);
 	cr_assert(st.p99 > 99000000ULL * 31 / 32 && st.p99 <= 100000000ULL, "p99 %lu", st.p99);
 	cr_assert_null(l.values);
 	cr_assert_lt(l.hi - l.lo + 1, 16 * 18, "buckets beyond the range seen");
@@ -141,7 +142,7 @@ Test(tasks, fold_keeps_totals_not_tasks)
 		task_add_latency(t, 1000);
 		t->exited_ns = 100;
 	}
-	t = add(tt, 5000, 4, "query"); /* live, its parent connection 4 exited */
+	t = add(tt, 5000, 2, "query"); /* live, its parent connection 2 exited (the lightest) */
 	t = add(tt, 5001, 3, "late"); /* exited after the fold's limit */
 	t->exited_ns = 300;
 	cr_assert_eq(task_table_fold(tt, 200, NULL, NULL, gone), TASKS_KEPT_EXITED + 1);
@@ -157,8 +158,13 @@ Test(tasks, fold_keeps_totals_not_tasks)
 
 		cr_assert_eq(task_ancestry(tt, 5000, ids, 8), 3);
 		cr_assert_eq(ids[0], 1);
-		cr_assert_eq(ids[1], 4);
-		cr_assert_str_eq(task_find(tt, 4)->name, "connection");
+		cr_assert_eq(ids[1], 2);
+		struct task_identity parent;
+
+		cr_assert_null(task_find(tt, 2), "folded: not a task record any more");
+		cr_assert(task_identity(tt, 2, &parent));
+		cr_assert_str_eq(parent.name, "connection");
+		cr_assert_str_eq(parent.spawned_at, "accept (main.rs:9)");
 	}
 	/* Every connection counts in its site, folded or not. */
 	sites = task_sites_json(tt);
@@ -189,6 +195,8 @@ Test(tasks, fold_keeps_totals_not_tasks)
 	cr_assert_eq(task_table_fold(tt, 500, NULL, NULL, gone), 2);
 	cr_assert_not_null(task_find(tt, 5001), "the heaviest is kept");
 	cr_assert(hashmap_get(gone, &(uint64_t){ 5000 }, sizeof(uint64_t), NULL));
+	cr_assert_not(task_identity(tt, 2, &(struct task_identity){ 0 }),
+		      "an identity no task needs any more is forgotten");
 	cr_assert(hashmap_get(gone, &(uint64_t){ 3 }, sizeof(uint64_t), NULL),
 		  "the lightest kept one makes room");
 	hashmap_free(gone);
