@@ -8,15 +8,23 @@
 //! Truth: every 300 ms one poll of slow_poller lasts about 60 ms (off-CPU, in the
 //! nanosleep syscall under `long_poll::stall_worker`); every other poll of any task lasts
 //! well under 1 ms. The quick tasks use about 7% of one CPU; two worker threads, so they
-//! keep running on the other worker during a stall. Prints nothing.
+//! keep running on the other worker during a stall. With a SECONDS limit it prints at exit, on
+//! stdout, the longest stall it measured itself: `stall_max_us N` (a 60 ms sleep lasts longer
+//! on a busy machine, where the thread waits for a CPU after it).
 //! Usage: long_poll [SECONDS] (runs until killed without SECONDS, or with 0).
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::time::{interval, sleep};
+
+static STALL_MAX_US: AtomicU64 = AtomicU64::new(0);
 
 #[inline(never)]
 fn stall_worker() {
+    let start = Instant::now();
+
     std::thread::sleep(Duration::from_millis(60));
+    STALL_MAX_US.fetch_max(start.elapsed().as_micros() as u64, Ordering::Relaxed);
 }
 
 #[inline(never)]
@@ -49,4 +57,7 @@ async fn main() {
         tokio::spawn(quick_task(seed));
     }
     tokio_demo::run_until(limit).await;
+    if limit.is_some() {
+        println!("stall_max_us {}", STALL_MAX_US.load(Ordering::Relaxed));
+    }
 }
