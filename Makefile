@@ -261,11 +261,41 @@ $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
-unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples header-check
-	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
+# The profiler and the unit tests built again with AddressSanitizer and UndefinedBehaviorSanitizer
+# (in $(SAN)): what make check runs, so a memory error, a leak or undefined behaviour fails it.
+SAN       := $(BUILD)/san
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_OBJS  := $(patsubst $(BUILD)/%,$(SAN)/%,$(TRACER_OBJS))
+SAN_UNIT_OBJS := $(patsubst $(BUILD)/%,$(SAN)/%,$(UNIT_OBJS))
+# Leaks are errors (but the test runner's own), a report names its frames; the tests' children
+# inherit these.
+SAN_ENV   := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	     LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
-integration: $(BUILD)/asyncprof examples
-	$(Q)BUILD=$(abspath $(BUILD)) tests/integration/run.sh
+$(SAN)/gen/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -g -O2 $(SANFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+$(SAN)/%.o: %.c | $(GEN_HDRS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(SAN)/asyncprof: $(SAN)/tracer/main.o $(SAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -o $@
+
+$(SAN)/unit_tests: $(SAN_UNIT_OBJS) $(SAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+unit: $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check
+	$(Q)$(SAN_ENV) BUILD=$(abspath $(BUILD)) $(SAN)/unit_tests --jobs 2
+
+integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples
+	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
+		tests/integration/run.sh
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all

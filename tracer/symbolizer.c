@@ -581,7 +581,8 @@ static int index_units(struct elf_object *obj)
 		obj->nunits++;
 		memset(&subdie, 0, sizeof(subdie));
 	}
-	qsort(obj->ranges, obj->nranges, sizeof(*obj->ranges), compare_ranges);
+	if (obj->nranges) /* no array at all without ranges: qsort must not be given NULL */
+		qsort(obj->ranges, obj->nranges, sizeof(*obj->ranges), compare_ranges);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 # Shared helpers for the integration tests. Each test sources this file.
 set -euo pipefail
 BUILD=${BUILD:?BUILD must point at the build directory}
-ASYNCPROF="$BUILD/asyncprof"
+# The profiler under test: make integration gives its sanitizer build.
+ASYNCPROF=${ASYNCPROF:-$BUILD/asyncprof}
 EXAMPLES="$BUILD/examples"
 WORK=$(mktemp -d /tmp/asyncprof-test.XXXXXX)
 PIDS=()
