@@ -1027,7 +1027,9 @@ static int chan_ops_fill(struct go_adaptor *ga, uint64_t addr, struct go_chan_op
 
 static int by_wait_desc_ptr(const void *a, const void *b)
 {
-	return by_wait_desc(*(const struct chan_stat *const *)a, *(const struct chan_stat *const *)b);
+	const struct chan_stat *const *x = a, *const *y = b;
+
+	return by_wait_desc(*x, *y);
 }
 
 static json_t *channels_json(struct go_adaptor *ga)

@@ -19,7 +19,9 @@ static bool no_boundary(const char *function)
 static void task_event(struct collector *c, uint32_t kind, uint64_t task, uint64_t parent,
 		       uint64_t time_ns)
 {
-	struct task_event e = { .kind = kind, .pid = 1, .tid = 7, .time_ns = time_ns, .task = task };
+	struct task_event e = {
+		.kind = kind, .pid = 1, .tid = 7, .time_ns = time_ns, .task = task,
+	};
 
 	collector_task_event(c, &e, TASK_EVENT_SMALL, parent, kind == TASK_CREATE, NULL, false);
 }
