@@ -862,7 +862,8 @@ static int record(struct child *child)
 		json_t *tasks_json = tasks ? task_table_json(tasks, REPORT_MAX_TASKS,
 							     &tasks_omitted) : NULL;
 		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
-		json_t *go_json = rec.go ? go_report_json(rec.go) : NULL;
+		json_t *go_json = rec.go ? go_report_json(rec.go)
+				  : rec.tokio ? tokio_report_json(rec.tokio) : NULL;
 		json_t *offcpu_json_obj = off ? offcpu_json(off) : NULL;
 
 		prof->time_nanos = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
@@ -884,6 +885,9 @@ static int record(struct child *child)
 		if (rec.go)
 			nwarn += go_warnings(rec.go, warnings + nwarn,
 					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
+		if (rec.tokio)
+			nwarn += tokio_warnings(rec.tokio, warnings + nwarn,
+						sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
 		if ((rec.tokio && tokio_dropped_events(rec.tokio)) ||
 		    (rec.usdt && usdt_dropped_events(rec.usdt)))
 			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
@@ -917,7 +921,7 @@ static int record(struct child *child)
 			.has_wait = ((rec.tokio || rec.usdt) && env.mode >= MODE_LIFECYCLE) || rec.go,
 			.has_alloc = collector_alloc_profile(rec.col) != NULL,
 			.runtime_json = go_json,
-			.runtime_key = rec.go ? "go" : NULL,
+			.runtime_key = rec.go ? "go" : rec.tokio ? "tokio" : NULL,
 			.offcpu = offcpu_json_obj,
 			.warnings = warnings,
 			.nwarnings = nwarn,

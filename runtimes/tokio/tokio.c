@@ -4,6 +4,7 @@
 #include "hashmap.h"
 #include "tasks.h"
 #include "cpu_sampler.h"
+#include "spawn_probe.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -11,6 +12,8 @@
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,18 @@
 #define TLS_WORDS (SAMPLER_TLS_BYTES / 8)
 #define CALIBRATION_EVENTS 8 /* matches needed before trusting an offset */
 #define MIN_CALIBRATION_ID 3 /* ids 1 and 2 equal a tag word or a small counter too often */
+#define WATCHPOINT_TEST_WRITES 1000
+#define SPAWN_CHECK_NS 250000000ULL /* how often the spawn hook is checked against NEXT_ID */
+#define MAX_WARNINGS 4
+
+/* How spawns are seen: see the design note of tokio.bpf.c, and choose_spawn_hook(). */
+enum spawn_hook {
+	SPAWN_NONE,
+	SPAWN_UPROBES,
+	SPAWN_WATCHPOINT,
+};
+
+static const char *const spawn_hook_names[] = {"none", "uprobes", "watchpoint"};
 
 struct tokio_adaptor {
 	struct process *proc;
@@ -35,6 +50,21 @@ struct tokio_adaptor {
 	size_t nlinks, cap_links;
 	int *bp_fds;
 	int nbp;
+	/* The spawn hook in use, and how well it does: every spawn increments NEXT_ID once, so
+	 * the spawns it reports must keep up with NEXT_ID read from the target's memory. */
+	enum spawn_hook spawn_hook;
+	bool spawn_forced;   /* ASYNCPROF_TOKIO_SPAWN chose it: no fallback */
+	int watchpoint_test; /* writes the watchpoint self-test counted, -1: cannot open */
+	struct bpf_link **spawn_links; /* the spawn uprobes */
+	size_t nspawn_links;
+	int mem_fd;		      /* /proc/PID/mem, to read NEXT_ID */
+	uint64_t ids_at_start;	      /* NEXT_ID when the hooks were attached */
+	uint64_t base_ids, base_hits; /* NEXT_ID and spawns seen when the current hook started */
+	uint64_t last_ids, last_check_ns;
+	uint64_t hits_before; /* spawns seen by hooks given up */
+	uint64_t missed;      /* spawns the current hook missed (its NEXT_ID shortfall) */
+	char warnings[MAX_WARNINGS][256];
+	size_t nwarnings;
 	/* Sample mode: hooks attached only until calibrated (waker clone, poll entry). */
 	struct bpf_link **calib_links;
 	size_t ncalib;
@@ -69,14 +99,11 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out)
 {
 	const struct proc_mapping *m = process_exe_mapping(proc);
-	struct elf_object *obj;
 	struct tokio_adaptor *ta;
+	int64_t off;
 	int err;
 
-	if (!m)
-		return -ENOENT;
-	obj = symbolizer_object(proc->sym, proc->pid, m);
-	if (!obj)
+	if (!m || !symbolizer_object(proc->sym, proc->pid, m))
 		return -ENOENT;
 	ta = calloc(1, sizeof(*ta));
 	if (!ta)
@@ -85,13 +112,26 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 	ta->mode = mode;
 	ta->verbose = verbose;
 	ta->field = -1;
-	ta->bias = m->start - elf_object_vaddr(obj, m, m->start);
+	ta->mem_fd = -1;
 	snprintf(ta->path, sizeof(ta->path), "/proc/%d/root%s", proc->pid, proc->exe);
 	err = tokio_binary_analyze(ta->path, &ta->tb);
 	if (err) {
 		free(ta);
 		return err;
 	}
+	/*
+	 * The load bias from a poll function's file offset: the mapping's first page may start
+	 * before its segment's first byte (lld packs segments into shared pages), where a
+	 * translation of m->start itself would take the previous segment's view.
+	 */
+	off = tokio_binary_file_offset(ta->path, ta->tb->polls[0].entry);
+	if (off < 0 || (uint64_t)off < m->offset ||
+	    (uint64_t)off - m->offset >= m->end - m->start) {
+		tokio_binary_free(ta->tb);
+		free(ta);
+		return -ENOEXEC;
+	}
+	ta->bias = m->start + (off - m->offset) - ta->tb->polls[0].entry;
 	ta->vtables = hashmap_new();
 	ta->last_polled = hashmap_new();
 	if (!ta->vtables || !ta->last_polled) {
@@ -165,17 +205,62 @@ static int attach_uprobe(struct tokio_adaptor *ta, struct bpf_program *prog, uin
 	return link ? add_link(ta, link) : 0;
 }
 
+static void warn(struct tokio_adaptor *ta, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A warning for the report and the terminal (printed at the end with the others). */
+static void warn(struct tokio_adaptor *ta, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ta->nwarnings >= MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ta->warnings[ta->nwarnings++], sizeof(ta->warnings[0]), fmt, ap);
+	va_end(ap);
+}
+
+static int open_watchpoint(uint64_t addr, pid_t pid, int cpu)
+{
+	struct perf_event_attr attr = {
+	    .type = PERF_TYPE_BREAKPOINT,
+	    .size = sizeof(attr),
+	    .bp_type = HW_BREAKPOINT_W,
+	    .bp_addr = addr,
+	    .bp_len = HW_BREAKPOINT_LEN_8,
+	    .sample_period = 1,
+	    .exclude_kernel = 1,
+	};
+
+	return syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static volatile uint64_t watchpoint_test_var;
+
+/*
+ * Whether a hardware write watchpoint fires on this machine: some hosts give a descriptor that
+ * never counts (the hypervisor does not pass debug registers through). A watchpoint on a
+ * variable of our own, written here: returns how many writes it counted, -errno when it cannot
+ * be opened.
+ */
+static int watchpoint_self_test(void)
+{
+	uint64_t count = 0;
+	int fd = open_watchpoint((uint64_t)&watchpoint_test_var, 0, -1);
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < WATCHPOINT_TEST_WRITES; i++)
+		watchpoint_test_var++;
+	if (read(fd, &count, sizeof(count)) != sizeof(count))
+		count = 0;
+	close(fd);
+	return (int)count;
+}
+
 /* A write watchpoint on NEXT_ID on every CPU: it fires once per spawn, in the spawning thread. */
 static int attach_spawn_watch(struct tokio_adaptor *ta)
 {
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_BREAKPOINT,
-		.size = sizeof(attr),
-		.bp_type = HW_BREAKPOINT_W,
-		.bp_addr = ta->tb->next_id + ta->bias,
-		.bp_len = HW_BREAKPOINT_LEN_8,
-		.sample_period = 1,
-	};
 	int ncpus = libbpf_num_possible_cpus();
 
 	if (ncpus < 0)
@@ -184,17 +269,13 @@ static int attach_spawn_watch(struct tokio_adaptor *ta)
 	if (!ta->bp_fds)
 		return -ENOMEM;
 	for (int cpu = 0; cpu < ncpus; cpu++) {
-		int fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		int fd = open_watchpoint(ta->tb->next_id + ta->bias, -1, cpu);
 		struct bpf_link *link;
 
 		if (fd < 0 && errno == ENODEV)
 			continue;
-		if (fd < 0) {
-			fprintf(stderr, "asyncprof: warning: no hardware watchpoint for spawns on "
-					"CPU %d (%s): spawn sites and parents are unknown\n",
-				cpu, strerror(errno));
+		if (fd < 0)
 			return -errno;
-		}
 		ta->bp_fds[ta->nbp++] = fd;
 		link = bpf_program__attach_perf_event(ta->skel->progs.tokio_spawn, fd);
 		if (!link)
@@ -203,6 +284,185 @@ static int attach_spawn_watch(struct tokio_adaptor *ta)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+static void detach_spawn_uprobes(struct tokio_adaptor *ta)
+{
+	for (size_t i = 0; i < ta->nspawn_links; i++)
+		bpf_link__destroy(ta->spawn_links[i]);
+	free(ta->spawn_links);
+	ta->spawn_links = NULL;
+	ta->nspawn_links = 0;
+}
+
+/* A uprobe on the instruction after every update of NEXT_ID; all of them or none. */
+static int attach_spawn_uprobes(struct tokio_adaptor *ta)
+{
+	const struct tokio_binary *tb = ta->tb;
+
+	ta->spawn_links = calloc(tb->nspawn_sites, sizeof(*ta->spawn_links));
+	if (!ta->spawn_links)
+		return -ENOMEM;
+	for (size_t i = 0; i < tb->nspawn_sites; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = tb->spawn_sites[i].cookie);
+		int64_t off = tokio_binary_file_offset(ta->path, tb->spawn_sites[i].probe);
+		struct bpf_link *link;
+
+		link = off < 0
+			   ? NULL
+			   : bpf_program__attach_uprobe_opts(ta->skel->progs.tokio_spawn_insn,
+							     ta->proc->pid, ta->path, off, &opts);
+		if (!link) {
+			int err = off < 0 ? -ENOEXEC : -errno;
+
+			detach_spawn_uprobes(ta);
+			return err;
+		}
+		ta->spawn_links[ta->nspawn_links++] = link;
+	}
+	return 0;
+}
+
+/* The target's memory, read to check the spawn hook; -1 when it cannot be read. */
+static int open_target_mem(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static int read_next_id(struct tokio_adaptor *ta, uint64_t *value)
+{
+	if (ta->mem_fd < 0 ||
+	    pread(ta->mem_fd, value, sizeof(*value), ta->tb->next_id + ta->bias) != sizeof(*value))
+		return -EIO;
+	return 0;
+}
+
+static uint64_t spawns_seen(struct tokio_adaptor *ta)
+{
+	return percpu_counter_sum(bpf_map__fd(ta->skel->maps.counters), TOKIO_CNT_SPAWNS);
+}
+
+/* Counting starts now for the hook in use. */
+static void start_spawn_count(struct tokio_adaptor *ta)
+{
+	uint64_t ids = 0;
+
+	read_next_id(ta, &ids);
+	ta->base_ids = ta->last_ids = ids;
+	ta->base_hits = spawns_seen(ta);
+	ta->missed = 0;
+}
+
+/*
+ * ASYNCPROF_TOKIO_SPAWN forces a hook; else the uprobes when the analysis found every update
+ * of NEXT_ID it could decode, else the watchpoint when it fires on this machine, else none.
+ */
+static int choose_spawn_hook(struct tokio_adaptor *ta)
+{
+	const char *force = getenv("ASYNCPROF_TOKIO_SPAWN");
+	bool uprobes = ta->tb->nspawn_sites > 0, watchpoint;
+	int err;
+
+	ta->watchpoint_test = watchpoint_self_test();
+	watchpoint = ta->watchpoint_test > 0;
+	if (force && *force) {
+		ta->spawn_forced = true;
+		if (strcmp(force, "uprobes") == 0)
+			watchpoint = false;
+		else if (strcmp(force, "watchpoint") == 0)
+			uprobes = false;
+		else if (strcmp(force, "none") == 0)
+			uprobes = watchpoint = false;
+		else {
+			fprintf(stderr,
+				"asyncprof: cannot use ASYNCPROF_TOKIO_SPAWN=%s: it must be "
+				"uprobes, watchpoint or none\n",
+				force);
+			return -EINVAL;
+		}
+	}
+	if (!ta->tb->next_id)
+		uprobes = watchpoint = false;
+	ta->spawn_hook = SPAWN_NONE;
+	if (uprobes) {
+		err = attach_spawn_uprobes(ta);
+		if (!err)
+			ta->spawn_hook = SPAWN_UPROBES;
+		else
+			fprintf(stderr, "asyncprof: warning: cannot attach the spawn probes: %s\n",
+				strerror(-err));
+	}
+	if (ta->spawn_hook == SPAWN_NONE && watchpoint) {
+		err = attach_spawn_watch(ta);
+		if (!err)
+			ta->spawn_hook = SPAWN_WATCHPOINT;
+		else
+			fprintf(stderr,
+				"asyncprof: warning: cannot attach the spawn watchpoint: %s\n",
+				strerror(-err));
+	}
+	if (ta->spawn_hook == SPAWN_NONE) {
+		const char *why =
+		    !ta->tb->next_id			  ? "task::Id::next::NEXT_ID was not found"
+		    : force && strcmp(force, "none") == 0 ? "ASYNCPROF_TOKIO_SPAWN=none"
+		    : ta->tb->nspawn_sites == 0 && ta->watchpoint_test <= 0
+			? "no update of NEXT_ID could be probed, and hardware watchpoints do not "
+			  "fire here"
+		    : ta->watchpoint_test <= 0 ? "hardware watchpoints do not fire here"
+					       : "no spawn hook could be attached";
+
+		warn(ta,
+		     "spawns are not traced (%s): task parents and spawn sites are unknown "
+		     "(stacks start at [spawn] before attach; parent and spawned_at are null)",
+		     why);
+	}
+	start_spawn_count(ta);
+	ta->ids_at_start = ta->base_ids;
+	if (ta->verbose)
+		fprintf(stderr,
+			"asyncprof: tokio: spawn hook %s (%zu updates of NEXT_ID probed, "
+			"%zu refused; watchpoint self-test: %d of %d writes counted)\n",
+			spawn_hook_names[ta->spawn_hook], ta->tb->nspawn_sites,
+			ta->tb->spawn_sites_refused, ta->watchpoint_test, WATCHPOINT_TEST_WRITES);
+	return 0;
+}
+
+/*
+ * Every SPAWN_CHECK_NS: the spawns the hook reported must match the ids allocated (NEXT_ID)
+ * until the previous check (a spawn reaches its probe right after its update, so by now). A
+ * shortfall of the uprobes (an update the analysis missed) switches to the watchpoint when it
+ * fires and was not ruled out; otherwise it is counted and reported.
+ */
+static void check_spawn_hook(struct tokio_adaptor *ta)
+{
+	uint64_t now = monotonic_ns(), hits, ids;
+
+	if (ta->spawn_hook == SPAWN_NONE || now - ta->last_check_ns < SPAWN_CHECK_NS)
+		return;
+	ta->last_check_ns = now;
+	hits = spawns_seen(ta) - ta->base_hits;
+	if (hits < ta->last_ids - ta->base_ids)
+		ta->missed = ta->last_ids - ta->base_ids - hits;
+	if (read_next_id(ta, &ids) == 0)
+		ta->last_ids = ids;
+	if (!ta->missed || ta->spawn_hook != SPAWN_UPROBES || ta->spawn_forced ||
+	    ta->watchpoint_test <= 0)
+		return;
+	fprintf(stderr,
+		"asyncprof: warning: the spawn probes saw %llu of %llu spawns: switching "
+		"to the hardware watchpoint\n",
+		(unsigned long long)hits, (unsigned long long)(hits + ta->missed));
+	if (attach_spawn_watch(ta)) {
+		warn(ta, "the spawn probes missed spawns and the watchpoint could not be attached");
+		return;
+	}
+	ta->hits_before += hits;
+	detach_spawn_uprobes(ta);
+	ta->spawn_hook = SPAWN_WATCHPOINT;
+	start_spawn_count(ta);
 }
 
 static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *prog,
@@ -275,8 +535,10 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	if (!ta->rb)
 		return -errno;
 
-	if (tb->next_id && attach_spawn_watch(ta))
-		fprintf(stderr, "asyncprof: warning: spawns are not traced\n");
+	ta->mem_fd = open_target_mem(ta->proc->pid);
+	err = choose_spawn_hook(ta);
+	if (err)
+		return err;
 	for (size_t i = 0; i < tb->ncomplete; i++)
 		attach_uprobe(ta, ta->skel->progs.tokio_complete, tb->complete[i], "task exit");
 	if (lifecycle) {
@@ -321,6 +583,9 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 	if (!ta)
 		return;
 	detach_calibration(ta);
+	detach_spawn_uprobes(ta);
+	if (ta->mem_fd >= 0)
+		close(ta->mem_fd);
 	ring_buffer__free(ta->rb);
 	for (size_t i = 0; i < ta->nlinks; i++)
 		bpf_link__destroy(ta->links[i]);
@@ -416,7 +681,10 @@ void tokio_observe_sample(struct tokio_adaptor *ta, uint32_t tid, const uint8_t 
 
 int tokio_consume(struct tokio_adaptor *ta)
 {
-	return ta->rb ? ring_buffer__consume(ta->rb) : 0;
+	if (!ta->rb)
+		return 0;
+	check_spawn_hook(ta);
+	return ring_buffer__consume(ta->rb);
 }
 
 bool tokio_calibrated(const struct tokio_adaptor *ta)
@@ -473,4 +741,38 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 uint64_t tokio_dropped_events(struct tokio_adaptor *ta)
 {
 	return ta->skel ? percpu_counter_sum(bpf_map__fd(ta->skel->maps.task_drops), 0) : 0;
+}
+
+json_t *tokio_report_json(struct tokio_adaptor *ta)
+{
+	uint64_t ids = ta->last_ids;
+	uint64_t seen = ta->hits_before + (ta->skel ? spawns_seen(ta) - ta->base_hits : 0);
+
+	read_next_id(ta, &ids);
+	return json_pack(
+	    "{sss{sIsI}sssIsIsIsI}", "spawn_hook", spawn_hook_names[ta->spawn_hook], "spawn_sites",
+	    "probed", (json_int_t)ta->tb->nspawn_sites, "refused",
+	    (json_int_t)ta->tb->spawn_sites_refused, "watchpoint",
+	    ta->watchpoint_test < 0   ? "cannot be opened"
+	    : ta->watchpoint_test > 0 ? "fires"
+				      : "does not fire",
+	    "spawns_seen", (json_int_t)seen, "ids_allocated", (json_int_t)(ids - ta->ids_at_start),
+	    "spawns_missed", (json_int_t)ta->missed, "spawns_rejected",
+	    (json_int_t)(ta->skel ? percpu_counter_sum(bpf_map__fd(ta->skel->maps.counters),
+						       TOKIO_CNT_SPAWN_REJECTED)
+				  : 0));
+}
+
+size_t tokio_warnings(struct tokio_adaptor *ta, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	if (ta->missed && ta->nwarnings < MAX_WARNINGS)
+		warn(ta,
+		     "the %s spawn hook missed %llu spawns: their tasks have no parent or spawn "
+		     "site",
+		     spawn_hook_names[ta->spawn_hook], (unsigned long long)ta->missed);
+	for (size_t i = 0; i < ta->nwarnings && n < max; i++)
+		out[n++] = ta->warnings[i];
+	return n;
 }

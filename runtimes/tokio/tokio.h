@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdbool.h>
+#include <jansson.h>
 
 #include "task.h"
 #include "process.h"
@@ -61,6 +62,13 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
 /* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
+
+/* report.json's "tokio": the spawn hook in use and how it did. */
+json_t *tokio_report_json(struct tokio_adaptor *ta);
+
+/* What the recording lacks and why (no spawn hook, spawns missed); strings valid until
+ * tokio_adaptor_close. Returns how many were put in out (at most max). */
+size_t tokio_warnings(struct tokio_adaptor *ta, const char **out, size_t max);
 
 /* Events lost because the probes' ring buffer was full. */
 uint64_t tokio_dropped_events(struct tokio_adaptor *ta);

@@ -29,6 +29,7 @@
  * (find_waker_vtable()); Harness::complete, NEXT_ID and CONTEXT are then left unknown.
  */
 #include "tokio_binary.h"
+#include "spawn_probe.h"
 #include "array.h"
 #include "hashmap.h"
 #include "symbolizer.h"
@@ -425,6 +426,26 @@ static uint64_t function_end(const struct analysis *a, uint64_t start)
 	    fde_start(a, lo + 1) <= code_segment_end(a, start))
 		return fde_start(a, lo + 1);
 	return code_segment_end(a, start);
+}
+
+/* The function holding addr, from the FDE table: [its FDE's start, the next FDE's start). */
+static bool fde_function(const struct analysis *a, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	size_t lo = 0, hi = a->nfdes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fde_start(a, mid) <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return false;
+	*start = fde_start(a, lo - 1);
+	*end = function_end(a, *start);
+	return *end > addr;
 }
 
 /* ---- symbols ------------------------------------------------------------------------------- */
@@ -1328,6 +1349,359 @@ out:
 	return s.err;
 }
 
+/* ---- spawn sites: the updates of NEXT_ID ---------------------------------------------------- */
+
+/*
+ * Every spawn runs task::Id::next once: a fetch_add on NEXT_ID, compiled to a lock xadd (or a
+ * lock cmpxchg loop) on its address, inlined wherever the compiler chose. All of them are found
+ * in three steps:
+ *
+ *  1. The functions that can name NEXT_ID: those holding a rip-relative displacement to it, or
+ *     to a GOT slot holding its address, or its absolute address (a byte scan of the code; a
+ *     function is an .eh_frame FDE's range, which the unwinder trusts too).
+ *  2. Each of them is decoded from its start, so only real instruction boundaries count, and a
+ *     forward data flow over its direct branches tracks which registers hold an address loaded
+ *     by a rip-relative lea, a mov from a GOT slot or a mov of an immediate (a register keeps
+ *     its value at a join only when every path agrees: Id::next's NonZero loop re-runs the xadd
+ *     with the address loaded before the loop).
+ *  3. A locked xadd or cmpxchg whose memory operand is NEXT_ID (rip-relative, or a tracked
+ *     register) is an update.
+ *
+ * The probe goes on the instruction after the update, where the new id is in a register (the
+ * xadd's source, or rax after a successful cmpxchg). That instruction must not be a branch
+ * target itself, else the register may hold something else when the probe fires: such updates
+ * are refused (counted). The probe also checks the value against NEXT_ID in memory.
+ */
+struct gpr {
+	x86_reg full, parts[4];
+	int spawn_reg;	/* enum tokio_spawn_reg, -1 for rsp */
+	bool clobbered; /* by a call (SysV) */
+};
+
+static const struct gpr gprs[] = {
+    {X86_REG_RAX, {X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH}, TOKIO_REG_RAX, true},
+    {X86_REG_RBX, {X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH}, TOKIO_REG_RBX, false},
+    {X86_REG_RCX, {X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH}, TOKIO_REG_RCX, true},
+    {X86_REG_RDX, {X86_REG_EDX, X86_REG_DX, X86_REG_DL, X86_REG_DH}, TOKIO_REG_RDX, true},
+    {X86_REG_RSI, {X86_REG_ESI, X86_REG_SI, X86_REG_SIL}, TOKIO_REG_RSI, true},
+    {X86_REG_RDI, {X86_REG_EDI, X86_REG_DI, X86_REG_DIL}, TOKIO_REG_RDI, true},
+    {X86_REG_RBP, {X86_REG_EBP, X86_REG_BP, X86_REG_BPL}, TOKIO_REG_RBP, false},
+    {X86_REG_RSP, {X86_REG_ESP, X86_REG_SP, X86_REG_SPL}, -1, false},
+    {X86_REG_R8, {X86_REG_R8D, X86_REG_R8W, X86_REG_R8B}, TOKIO_REG_R8, true},
+    {X86_REG_R9, {X86_REG_R9D, X86_REG_R9W, X86_REG_R9B}, TOKIO_REG_R9, true},
+    {X86_REG_R10, {X86_REG_R10D, X86_REG_R10W, X86_REG_R10B}, TOKIO_REG_R10, true},
+    {X86_REG_R11, {X86_REG_R11D, X86_REG_R11W, X86_REG_R11B}, TOKIO_REG_R11, true},
+    {X86_REG_R12, {X86_REG_R12D, X86_REG_R12W, X86_REG_R12B}, TOKIO_REG_R12, false},
+    {X86_REG_R13, {X86_REG_R13D, X86_REG_R13W, X86_REG_R13B}, TOKIO_REG_R13, false},
+    {X86_REG_R14, {X86_REG_R14D, X86_REG_R14W, X86_REG_R14B}, TOKIO_REG_R14, false},
+    {X86_REG_R15, {X86_REG_R15D, X86_REG_R15W, X86_REG_R15B}, TOKIO_REG_R15, false},
+};
+
+#define NGPRS ((int)(sizeof(gprs) / sizeof(gprs[0])))
+#define UNVISITED UINT64_MAX /* a data-flow state no path has reached yet */
+
+/* Index in gprs of the register that r is (part of); -1 for any other register. */
+static int gpr_index(unsigned int r)
+{
+	for (int i = 0; r != X86_REG_INVALID && i < NGPRS; i++) {
+		if (gprs[i].full == r)
+			return i;
+		for (int k = 0; k < 4; k++)
+			if (gprs[i].parts[k] == r)
+				return i;
+	}
+	return -1;
+}
+
+static bool in_group(const cs_insn *insn, uint8_t group)
+{
+	for (int i = 0; i < insn->detail->groups_count; i++)
+		if (insn->detail->groups[i] == group)
+			return true;
+	return false;
+}
+
+/* One decoded instruction, what the data flow and the update search need of it. */
+struct flow_insn {
+	uint64_t addr, next; /* its address, and the next instruction's */
+	uint64_t target;     /* direct branch target inside the function, else 0 */
+	uint32_t writes;     /* gprs it writes (bit per index) */
+	int8_t dst, src;     /* a 64-bit lea/mov into gprs[dst]: of gprs[src], or of value */
+	uint64_t value;
+	bool falls_through;
+	/* a locked xadd/cmpxchg: its memory operand (rip-relative address, or base + disp) */
+	bool update, cmpxchg;
+	int8_t base, value_reg;
+	int64_t disp;
+	uint64_t rip_addr;
+};
+
+struct flow {
+	struct flow_insn *insns;
+	size_t n, cap;
+	uint64_t start, end;
+	int err;
+};
+
+static void describe_update(struct flow_insn *fi, const cs_insn *insn)
+{
+	const cs_x86 *x = &insn->detail->x86;
+
+	fi->update = (insn->id == X86_INS_XADD || insn->id == X86_INS_CMPXCHG) &&
+		     x->prefix[0] == X86_PREFIX_LOCK;
+	fi->base = fi->value_reg = -1;
+	for (int i = 0; fi->update && i < x->op_count; i++) {
+		const cs_x86_op *op = &x->operands[i];
+
+		if (op->type == X86_OP_REG) {
+			fi->value_reg = gpr_index(op->reg);
+		} else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP) {
+			fi->rip_addr = x86_rip_target(insn);
+		} else if (op->type == X86_OP_MEM && op->mem.index == X86_REG_INVALID &&
+			   op->mem.segment == X86_REG_INVALID) {
+			fi->base = gpr_index(op->mem.base);
+			fi->disp = op->mem.disp;
+		}
+	}
+	fi->cmpxchg = insn->id == X86_INS_CMPXCHG;
+	if (fi->cmpxchg)
+		fi->value_reg = gpr_index(X86_REG_RAX); /* the old value, on success */
+}
+
+static int visit_flow(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct flow *f = arg;
+	const cs_x86 *x = &insn->detail->x86;
+	struct flow_insn *fi;
+	cs_regs rd, wr;
+	uint8_t nrd = 0, nwr = 0;
+	uint64_t target;
+
+	if (!array_grow((void **)&f->insns, &f->cap, f->n + 1, sizeof(*f->insns)))
+		return f->err = -ENOMEM;
+	fi = &f->insns[f->n++];
+	memset(fi, 0, sizeof(*fi));
+	fi->addr = insn->address;
+	fi->next = insn->address + insn->size;
+	fi->dst = fi->src = -1;
+	target = in_group(insn, X86_GRP_JUMP) ? branch_target(insn) : 0;
+	if (target >= f->start && target < f->end)
+		fi->target = target;
+	fi->falls_through =
+	    insn->id != X86_INS_JMP && insn->id != X86_INS_RET && insn->id != X86_INS_UD2;
+	if (cs_regs_access(a->cs, insn, rd, &nrd, wr, &nwr) == CS_ERR_OK) {
+		for (int i = 0; i < nwr; i++)
+			if (gpr_index(wr[i]) >= 0)
+				fi->writes |= 1u << gpr_index(wr[i]);
+	} else {
+		fi->writes = ~0u;
+	}
+	for (int i = 0; insn->id == X86_INS_CALL && i < NGPRS; i++)
+		if (gprs[i].clobbered)
+			fi->writes |= 1u << i;
+	if (x->op_count == 2 && x->operands[0].type == X86_OP_REG && x->operands[0].size == 8 &&
+	    (insn->id == X86_INS_LEA || insn->id == X86_INS_MOV)) {
+		fi->dst = gpr_index(x->operands[0].reg);
+		if (x->operands[1].type == X86_OP_REG)
+			fi->src = gpr_index(x->operands[1].reg);
+		else
+			fi->value = address_operand(a, insn);
+	}
+	describe_update(fi, insn);
+	return 0;
+}
+
+static ssize_t flow_index(const struct flow *f, uint64_t addr)
+{
+	size_t lo = 0, hi = f->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->insns[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->n && f->insns[lo].addr == addr ? (ssize_t)lo : -1;
+}
+
+/* Merges out into the state at index i; returns whether it changed. */
+static bool flow_merge(uint64_t *state, const uint64_t *out)
+{
+	bool changed = false;
+
+	for (int r = 0; r < NGPRS; r++) {
+		uint64_t v = state[r] == UNVISITED ? out[r] : state[r] == out[r] ? out[r] : 0;
+
+		changed |= v != state[r];
+		state[r] = v;
+	}
+	return changed;
+}
+
+/*
+ * The register states before each instruction (NGPRS words each: the address a register
+ * holds, 0 unknown, UNVISITED for code no direct path reaches), by a worklist over the direct
+ * control flow from the function's start. NULL on ENOMEM.
+ */
+static uint64_t *flow_states(const struct flow *f)
+{
+	uint64_t *in = malloc(f->n * NGPRS * sizeof(*in));
+	size_t *work = malloc(f->n * sizeof(*work)), nwork = 0;
+	bool *queued = calloc(f->n, sizeof(*queued));
+
+	if (!in || !work || !queued) {
+		free(in);
+		in = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < f->n * NGPRS; i++)
+		in[i] = i < NGPRS ? 0 : UNVISITED;
+	work[nwork++] = 0;
+	queued[0] = true;
+	while (nwork) {
+		size_t i = work[--nwork];
+		const struct flow_insn *fi = &f->insns[i];
+		uint64_t out[NGPRS];
+		ssize_t succ[2] = {fi->falls_through && i + 1 < f->n ? (ssize_t)i + 1 : -1,
+				   fi->target ? flow_index(f, fi->target) : -1};
+
+		queued[i] = false;
+		for (int r = 0; r < NGPRS; r++)
+			out[r] = fi->writes & (1u << r) ? 0 : in[i * NGPRS + r];
+		if (fi->dst >= 0)
+			out[fi->dst] = fi->src >= 0 ? in[i * NGPRS + fi->src] : fi->value;
+		for (int k = 0; k < 2; k++) {
+			if (succ[k] < 0 || !flow_merge(&in[succ[k] * NGPRS], out) ||
+			    queued[succ[k]])
+				continue;
+			queued[succ[k]] = true;
+			work[nwork++] = succ[k];
+		}
+	}
+out:
+	free(work);
+	free(queued);
+	return in;
+}
+
+static int add_spawn_site(struct analysis *a, size_t *cap, const struct flow_insn *fi)
+{
+	struct tokio_binary *tb = a->tb;
+
+	if (!array_grow((void **)&tb->spawn_sites, cap, tb->nspawn_sites + 1,
+			sizeof(*tb->spawn_sites)))
+		return -ENOMEM;
+	tb->spawn_sites[tb->nspawn_sites++] = (struct tokio_spawn_site){
+	    .update = fi->addr,
+	    .probe = fi->next,
+	    .cookie = gprs[fi->value_reg].spawn_reg | (fi->cmpxchg ? TOKIO_SPAWN_CMPXCHG : 0),
+	};
+	return 0;
+}
+
+/* Decodes one function and records its updates of NEXT_ID. */
+static int scan_function(struct analysis *a, struct flow *f, size_t *cap)
+{
+	struct tokio_binary *tb = a->tb;
+	struct hashmap *targets = hashmap_new();
+	uint64_t *in = NULL;
+	int err;
+
+	f->n = 0;
+	f->err = 0;
+	err = disassemble(a, f->start, f->end, visit_flow, f);
+	if (f->err || !targets) {
+		err = f->err ? f->err : -ENOMEM;
+		goto out;
+	}
+	/* Code that stops decoding is not trusted past there; what decoded still counts. */
+	in = f->n ? flow_states(f) : NULL;
+	if (f->n && !in) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = 0;
+	for (size_t i = 0; i < f->n && !err; i++)
+		if (f->insns[i].target)
+			err = hashmap_put(targets, &f->insns[i].target, sizeof(uint64_t), 1);
+	for (size_t i = 0; i < f->n && !err; i++) {
+		struct flow_insn *fi = &f->insns[i];
+		uint64_t base = fi->base >= 0 ? in[i * NGPRS + fi->base] : 0;
+		uint64_t addr = fi->rip_addr		    ? fi->rip_addr
+				: base && base != UNVISITED ? base + fi->disp
+							    : 0;
+
+		if (!fi->update || addr != tb->next_id)
+			continue;
+		if (fi->value_reg < 0 || gprs[fi->value_reg].spawn_reg < 0 || i + 1 >= f->n ||
+		    hashmap_get(targets, &fi->next, sizeof(fi->next), NULL)) {
+			tb->spawn_sites_refused++;
+			continue;
+		}
+		err = add_spawn_site(a, cap, fi);
+	}
+out:
+	free(in);
+	hashmap_free(targets);
+	return err;
+}
+/* Whether the 4 or 8 bytes at k of code (at vaddr) can name one of refs: a rip-relative
+ * displacement to it (the instruction ending right after: lea, mov, the update itself), or
+ * its absolute address (a mov of an immediate in position-dependent code). */
+static bool names_address(const uint8_t *code, uint64_t k, uint64_t len, uint64_t vaddr,
+			  const uint64_t *refs, size_t nrefs)
+{
+	int32_t disp;
+	uint32_t imm32;
+	uint64_t imm64 = 0;
+
+	memcpy(&disp, code + k, 4);
+	memcpy(&imm32, code + k, 4);
+	if (k + 8 <= len)
+		memcpy(&imm64, code + k, 8);
+	for (size_t i = 0; i < nrefs; i++)
+		if (vaddr + k + 4 + (int64_t)disp == refs[i] || imm32 == refs[i] ||
+		    imm64 == refs[i])
+			return true;
+	return false;
+}
+
+static int find_spawn_sites(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	struct flow f = {0};
+	uint64_t refs[8];
+	size_t nrefs = 0, cap = 0;
+	int err = 0;
+
+	if (!tb->next_id)
+		return 0;
+	/* NEXT_ID itself, and the GOT slots that hold its address */
+	refs[nrefs++] = tb->next_id;
+	for (size_t i = 0; i < a->nptrs && nrefs < sizeof(refs) / sizeof(refs[0]); i++)
+		if (a->ptrs[i].target == tb->next_id)
+			refs[nrefs++] = a->ptrs[i].where;
+	for (size_t i = 0; i < a->nphdrs && !err; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+		const uint8_t *code = image_bytes(a, p->p_vaddr, p->p_filesz);
+
+		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X) || !code)
+			continue;
+		for (uint64_t k = 0; k + 4 <= p->p_filesz && !err; k++) {
+			if (!names_address(code, k, p->p_filesz, p->p_vaddr, refs, nrefs) ||
+			    !fde_function(a, p->p_vaddr + k, &f.start, &f.end))
+				continue;
+			err = scan_function(a, &f, &cap);
+			/* on to the next function */
+			k = f.end - p->p_vaddr - 1;
+		}
+	}
+	free(f.insns);
+	return err;
+}
+
 /* ---- thread-local CONTEXT ------------------------------------------------------------------ */
 
 /*
@@ -1391,7 +1765,7 @@ static int analyze(struct analysis *a)
 	if (!tb->clone_waker && (err = find_waker_vtable(a)))
 		return err;
 	find_tls(a);
-	return 0;
+	return find_spawn_sites(a);
 }
 
 static void analysis_free(struct analysis *a)
@@ -1463,6 +1837,7 @@ void tokio_binary_free(struct tokio_binary *tb)
 	free(tb->vtables);
 	free(tb->polls);
 	free(tb->complete);
+	free(tb->spawn_sites);
 	free(tb);
 }
 

@@ -45,6 +45,17 @@ struct tokio_poll_fn {
 	int vtable; /* index into vtables, -1 when no vtable points at it */
 };
 
+/*
+ * An update of NEXT_ID (a lock xadd or lock cmpxchg on it: one per inlined copy of
+ * task::Id::next, which every spawn runs once). A probe on the instruction after it finds the
+ * new task's id in a register, on the spawning thread.
+ */
+struct tokio_spawn_site {
+	uint64_t update; /* the locked instruction */
+	uint64_t probe;	 /* the instruction after it */
+	uint32_t cookie; /* enum tokio_spawn_reg | TOKIO_SPAWN_CMPXCHG (spawn_probe.h) */
+};
+
 struct tokio_binary {
 	bool has_symbols; /* vtables found through raw::poll symbols; false: vtable shape scan */
 	size_t nvtables;
@@ -58,6 +69,11 @@ struct tokio_binary {
 	size_t ncomplete;
 	uint64_t *complete; /* Harness<T,S>::complete copies, deduplicated; none without symbols */
 	uint64_t next_id;   /* task::id::Id::next::NEXT_ID (an AtomicU64); 0 when not found */
+	/* Every update of NEXT_ID found in code decoded from a function start (.eh_frame FDE);
+	 * spawn_sites_refused counts updates that cannot be probed (the next instruction is also
+	 * a branch target, so the register may not hold the id there). */
+	size_t nspawn_sites, spawn_sites_refused;
+	struct tokio_spawn_site *spawn_sites;
 	/* The thread-local CONTEXT: its address is fsbase + tls_context_offset (x86-64 static
 	 * TLS, variant II: negative). has_tls false when not found (needs the symbol, and the
 	 * file to be an executable: a shared object's TLS block is placed at load time). */
