@@ -42,6 +42,8 @@ struct collector {
 	bool (*is_boundary_ctx)(void *ctx, const char *function);
 	void *boundary_ctx;
 	bool own_stacks;
+	const char *(*type_at)(void *ctx, uint64_t pc, bool *internal);
+	void *type_ctx;
 	bool measure_polls;
 	const char *task_label;
 	struct task_table *tasks;
@@ -122,6 +124,14 @@ void collector_set_task_boundary(struct collector *c,
 	c->is_boundary_ctx = is_boundary;
 	c->boundary_ctx = ctx;
 	c->own_stacks = own_stacks;
+}
+
+void collector_set_task_namer(struct collector *c,
+			      const char *(*type_at)(void *ctx, uint64_t pc, bool *internal),
+			      void *ctx)
+{
+	c->type_at = type_at;
+	c->type_ctx = ctx;
 }
 
 void collector_free(struct collector *c)
@@ -498,6 +508,57 @@ static size_t task_stack(struct collector *c, struct sink *s, uint64_t task,
 	return append_ancestry(c, s, task, locs, n, max);
 }
 
+/*
+ * Names t after the innermost task poll frame of a stack (pcs leaf first) it was current in;
+ * returns whether one was found. Polls nest (a worker's launch task polls the others), and
+ * for a few instructions around each inner poll the thread-local still names the outer task:
+ * only a stack with one poll frame is certain; a deeper one gives a name that a certain one,
+ * or the runtime's own events, replace.
+ */
+static bool name_from_poll_frames(struct collector *c, struct task_rec *t, const uint64_t *pcs,
+				  size_t n)
+{
+	const char *type = NULL;
+	bool internal = false, inner_internal = false;
+	size_t frames = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *ty = c->type_at(c->type_ctx, pcs[i], &internal);
+
+		if (!ty)
+			continue;
+		if (!frames++) {
+			type = ty;
+			inner_internal = internal;
+		}
+	}
+	if (!type)
+		return false;
+	if (t->name && !t->name_inferred && (!t->name_tentative || frames > 1))
+		return true; /* known as well as this stack tells */
+	task_set_string(&t->name, type);
+	t->name_inferred = false;
+	t->name_tentative = frames > 1;
+	t->internal = inner_internal;
+	return true;
+}
+
+/* The same for a stack of profile locations (their addresses). */
+static bool name_from_poll_locations(struct collector *c, struct task_rec *t, const uint64_t *locs,
+				     size_t n)
+{
+	uint64_t pcs[MAX_FRAMES + SAMPLER_KSTACK_MAX];
+	size_t npcs = 0;
+
+	for (size_t i = 0; i < n && npcs < sizeof(pcs) / sizeof(pcs[0]); i++) {
+		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
+
+		if (loc && loc->address)
+			pcs[npcs++] = loc->address;
+	}
+	return name_from_poll_frames(c, t, pcs, npcs);
+}
+
 /* Names a task after the innermost non-library function polled above the runtime frames. */
 static void infer_task_name(struct collector *c, struct task_rec *t, const uint64_t *locs,
 			    size_t n)
@@ -614,7 +675,9 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 
 		if (t) {
 			t->cpu_ns += c->period_ns;
-			if (!t->name)
+			bool named = c->type_at && name_from_poll_locations(c, t, locs, nlocs);
+
+			if (!named && !t->name)
 				infer_task_name(c, t, locs, nlocs);
 			labels[nlabels++] = (struct profile_label){ .key = c->task_label,
 								    .num = task };
@@ -963,8 +1026,13 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	case TASK_CREATE:
 		t->created_ns = e->time_ns;
 		if (current_known) {
+			struct task_rec *parent = current ? task_get(c->tasks, current) : NULL;
+
 			t->parent = current;
 			t->parent_known = true;
+			/* The parent is running: the spawn is inside its poll. */
+			if (parent && c->type_at)
+				name_from_poll_frames(c, parent, pcs, n);
 		} else {
 			remember_parent(c, e);
 		}
@@ -980,10 +1048,10 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		end_suspension(c, t, e->time_ns, current);
 		break;
 	case TASK_RUN:
-		if (type_name && (!t->name || t->name_inferred)) {
+		if (type_name && (!t->name || t->name_inferred || t->name_tentative)) {
 			/* The future's type overrides what samples suggested, internal or not. */
 			task_set_string(&t->name, type_name);
-			t->name_inferred = false;
+			t->name_inferred = t->name_tentative = false;
 			t->internal = internal;
 		} else {
 			t->internal |= internal;

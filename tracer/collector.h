@@ -65,6 +65,16 @@ void collector_set_task_boundary(struct collector *c,
 				 bool own_stacks);
 
 /*
+ * How the runtime names a task from its code: type_at(ctx, pc, &internal) is the type of the
+ * task whose poll code holds pc (a runtime's per-type poll function), NULL when pc is not in
+ * such code. A task not named by its runtime's events is named from the innermost such frame
+ * of its stacks (CPU samples, and the spawns it makes), before any guess from other frames.
+ */
+void collector_set_task_namer(struct collector *c,
+			      const char *(*type_at)(void *ctx, uint64_t pc, bool *internal),
+			      void *ctx);
+
+/*
  * A CPU sample; task is the runtime task current on the sampled thread, 0 when none. The
  * sample's logical frames, when it has some, go between its physical frames and the ancestry.
  */

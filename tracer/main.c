@@ -427,6 +427,11 @@ static uint64_t decode_tokio(void *ctx, const uint8_t *tls, uint32_t len)
 	return tokio_current_task(ctx, tls, len);
 }
 
+static const char *tokio_type_of_code(void *ctx, uint64_t pc, bool *internal)
+{
+	return tokio_type_at(ctx, pc, internal);
+}
+
 static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 {
 	struct recording *r = ctx;
@@ -720,6 +725,7 @@ static int record(struct child *child)
 		sopts.poll_stacks = env.mode == MODE_FULL;
 		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE,
 				      "task_id");
+		collector_set_task_namer(rec.col, tokio_type_of_code, rec.tokio);
 		if (!sopts.tls_bytes)
 			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
 					    "are not attributed to tasks";

@@ -37,6 +37,7 @@ struct task_rec {
 	bool parent_known;     /* false for tasks that existed before attach */
 	char *name;	       /* the future's type or the function polled; NULL when unknown */
 	bool name_inferred;    /* name guessed from sampled stacks, not the runtime's type */
+	bool name_tentative;   /* the runtime's type, from a stack that may be the parent poll's */
 	char *spawned_at;      /* "function (file:line)" of the spawn call; NULL when unknown */
 	bool internal;	       /* a runtime-internal task (a worker's launch task) */
 	uint64_t created_ns;   /* 0 when created before attach */

@@ -714,6 +714,14 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
 	return vt->future_type;
 }
 
+const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *internal)
+{
+	int v = tokio_binary_poll_at(ta->tb, pc - ta->bias);
+
+	*internal = v >= 0 && ta->tb->vtables[v].worker_launch;
+	return v >= 0 ? ta->tb->vtables[v].future_type : NULL;
+}
+
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 {
 	int fd = bpf_map__fd(ta->skel->maps.tasks);

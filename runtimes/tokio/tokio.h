@@ -59,6 +59,10 @@ uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, 
 /* Future type of a task vtable (runtime address); NULL when unknown. */
 const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal);
 
+/* Future type of the task polled by code at runtime address pc (raw::poll or Harness::poll of
+ * one task type), NULL when pc is not such code or its type is unknown. */
+const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *internal);
+
 /* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);

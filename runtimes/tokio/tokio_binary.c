@@ -996,6 +996,56 @@ static void find_rets(struct analysis *a, struct tokio_poll_fn *p)
 
 /* ---- future type names --------------------------------------------------------------------- */
 
+/*
+ * The future type as the source names it. An async fn's future is its body's closure type,
+ * "app::f::{{closure}}" (legacy names) or "app::f::{async_fn_env#0}" (DWARF of newer rustc):
+ * both are "app::f". Async blocks keep where they are, "app::main::{async block}".
+ */
+static char *present_type(const char *type)
+{
+	static const struct {
+		const char *from, *to;
+	} rewrites[] = {
+	    {"::{async_fn_env#", ""},
+	    {"::{async_fn#", ""},
+	    {"{async_block_env#", "{async block}"},
+	    {"{closure_env#", "{{closure}}"},
+	    {"{closure#", "{{closure}}"},
+	};
+	size_t n = strlen(type), len;
+	char *out = malloc(n + 16), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*type) {
+		size_t i, k;
+
+		for (i = 0; i < sizeof(rewrites) / sizeof(rewrites[0]); i++)
+			if (has_prefix(type, rewrites[i].from))
+				break;
+		if (i == sizeof(rewrites) / sizeof(rewrites[0])) {
+			*o++ = *type++;
+			continue;
+		}
+		/* the number and the closing brace go with the rewritten part */
+		k = strlen(rewrites[i].from);
+		while (type[k] >= '0' && type[k] <= '9')
+			k++;
+		if (type[k] != '}') {
+			*o++ = *type++;
+			continue;
+		}
+		o = stpcpy(o, rewrites[i].to);
+		type += k + 1;
+	}
+	*o = 0;
+	/* the closure that is an async fn's (legacy) body: the last one, right after a name */
+	len = o - out;
+	if (len > 13 && has_suffix(out, "::{{closure}}") && out[len - 14] != '}')
+		out[len - 13] = 0;
+	return out;
+}
+
 struct dwarf_scan {
 	struct analysis *a;
 	struct hashmap *targets; /* address -> poll index << 1 | 1 when it is the body */
@@ -1167,7 +1217,7 @@ static int name_vtables(struct analysis *a)
 			type = type_from_drop_glue(a, vt);
 		if (!type)
 			continue;
-		vt->future_type = strdup(type);
+		vt->future_type = present_type(type);
 		if (!vt->future_type)
 			return -ENOMEM;
 		vt->blocking = has_prefix(type, BLOCKING_TASK);
@@ -1176,6 +1226,66 @@ static int name_vtables(struct analysis *a)
 		    vt->blocking && strstr(type, "::worker::") && strstr(type, "launch::");
 	}
 	return err;
+}
+
+static int compare_ranges(const void *x, const void *y)
+{
+	const struct tokio_poll_range *p = x, *q = y;
+
+	return p->start < q->start ? -1 : p->start > q->start;
+}
+
+static int add_range(struct analysis *a, size_t *cap, uint64_t start, int vtable)
+{
+	struct tokio_binary *tb = a->tb;
+	uint64_t end = function_end(a, start);
+
+	if (!end)
+		return 0;
+	if (!array_grow((void **)&tb->ranges, cap, tb->nranges + 1, sizeof(*tb->ranges)))
+		return -ENOMEM;
+	tb->ranges[tb->nranges++] = (struct tokio_poll_range){start, end, vtable};
+	return 0;
+}
+
+/*
+ * The code each named vtable's poll runs: raw::poll, and the Harness::poll it jumps to. Code
+ * that vtables of different types share (merged identical functions) names none of them.
+ */
+static int find_poll_ranges(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	size_t cap = 0, n = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < tb->nvtables && !err; i++) {
+		uint64_t body = jump_chain_end(a, tb->vtables[i].poll);
+
+		if (!tb->vtables[i].future_type)
+			continue;
+		err = add_range(a, &cap, tb->vtables[i].poll, i);
+		if (!err && body != tb->vtables[i].poll)
+			err = add_range(a, &cap, body, i);
+	}
+	if (err || !tb->nranges)
+		return err;
+	qsort(tb->ranges, tb->nranges, sizeof(*tb->ranges), compare_ranges);
+	for (size_t i = 0; i < tb->nranges; i++) {
+		struct tokio_poll_range *r = &tb->ranges[i], *last = n ? &tb->ranges[n - 1] : NULL;
+
+		if (last && r->start < last->end) {
+			if (last->vtable >= 0 &&
+			    (r->vtable < 0 || strcmp(tb->vtables[last->vtable].future_type,
+						     tb->vtables[r->vtable].future_type)))
+				last->vtable = -1;
+			if (r->end > last->end)
+				last->end = r->end;
+			continue;
+		}
+		tb->ranges[n++] = *r;
+	}
+	tb->nranges = n;
+	return 0;
 }
 
 /* ---- waker functions without symbols ------------------------------------------------------- */
@@ -1760,7 +1870,7 @@ static int analyze(struct analysis *a)
 		return -ENOMEM;
 	for (size_t i = 0; i < tb->npolls; i++)
 		find_rets(a, &tb->polls[i]);
-	if ((err = name_vtables(a)))
+	if ((err = name_vtables(a)) || (err = find_poll_ranges(a)))
 		return err;
 	if (!tb->clone_waker && (err = find_waker_vtable(a)))
 		return err;
@@ -1838,7 +1948,23 @@ void tokio_binary_free(struct tokio_binary *tb)
 	free(tb->polls);
 	free(tb->complete);
 	free(tb->spawn_sites);
+	free(tb->ranges);
 	free(tb);
+}
+
+int tokio_binary_poll_at(const struct tokio_binary *tb, uint64_t pc)
+{
+	size_t lo = 0, hi = tb->nranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tb->ranges[mid].end <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < tb->nranges && tb->ranges[lo].start <= pc ? tb->ranges[lo].vtable : -1;
 }
 
 int64_t tokio_binary_file_offset(const char *path, uint64_t vaddr)

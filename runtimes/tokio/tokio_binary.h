@@ -27,7 +27,10 @@ struct tokio_vtable {
 	uint64_t trailer_offset;
 	uint64_t scheduler_offset;
 	uint64_t id_offset;	 /* task::Id at header + id_offset */
-	const char *future_type; /* e.g. "app::child::{async_fn_env#0}"; NULL when unknown */
+	/* The future's type as its source names it: "app::child" for the async fn app::child
+	 * (whatever the compiler's suffix: {{closure}}, {async_fn_env#0}), "app::main::{async
+	 * block}" for an async block; NULL when unknown. */
+	const char *future_type;
 	bool worker_launch; /* BlockingTask<...Launch::launch...>: a worker loop, not user work */
 	bool blocking;	    /* BlockingTask<...>: spawn_blocking (worker loops included) */
 };
@@ -56,6 +59,13 @@ struct tokio_spawn_site {
 	uint32_t cookie; /* enum tokio_spawn_reg | TOKIO_SPAWN_CMPXCHG (spawn_probe.h) */
 };
 
+/* Code of one task type's poll: the raw::poll copy, or the Harness::poll it jumps to. A
+ * sampled stack holding a pc in it is polling a task of that type. */
+struct tokio_poll_range {
+	uint64_t start, end;
+	int vtable; /* index into vtables of a vtable using it (all users have its type) */
+};
+
 struct tokio_binary {
 	bool has_symbols; /* vtables found through raw::poll symbols; false: vtable shape scan */
 	size_t nvtables;
@@ -66,6 +76,8 @@ struct tokio_binary {
 	 * RawWakerVTable the polls build their wakers with. */
 	uint64_t wake_by_val, wake_by_ref, clone_waker, drop_waker;
 	uint64_t waker_vtable; /* WAKER_VTABLE: marks a Waker as a task's; 0 when absent */
+	size_t nranges;	       /* sorted by start, not overlapping */
+	struct tokio_poll_range *ranges;
 	size_t ncomplete;
 	uint64_t *complete; /* Harness<T,S>::complete copies, deduplicated; none without symbols */
 	uint64_t next_id;   /* task::id::Id::next::NEXT_ID (an AtomicU64); 0 when not found */
@@ -88,6 +100,9 @@ struct tokio_binary {
  */
 int tokio_binary_analyze(const char *path, struct tokio_binary **out);
 void tokio_binary_free(struct tokio_binary *tb); /* accepts NULL */
+
+/* The vtable index whose poll code holds the link-time address pc; -1 when none. */
+int tokio_binary_poll_at(const struct tokio_binary *tb, uint64_t pc);
 
 /* File offset of a link-time address inside an executable PT_LOAD segment; -1 when none. */
 int64_t tokio_binary_file_offset(const char *path, uint64_t vaddr);
