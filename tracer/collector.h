@@ -65,14 +65,19 @@ void collector_set_task_boundary(struct collector *c,
 				 bool own_stacks);
 
 /*
- * How the runtime names a task from its code: type_at(ctx, pc, &internal) is the type of the
+ * How the runtime names a task from its code. type_at(ctx, pc, &internal) is the type of the
  * task whose poll code holds pc (a runtime's per-type poll function), NULL when pc is not in
- * such code. A task not named by its runtime's events is named from the innermost such frame
+ * such code: a task not named by its runtime's events is named from the innermost such frame
  * of its stacks (CPU samples, and the spawns it makes), before any guess from other frames.
+ * spawned(ctx, pcs, n, &internal) is the type of the task a spawn makes, from the spawn's
+ * stack (leaf first), NULL when unknown: a task is named from its birth.
  */
-void collector_set_task_namer(struct collector *c,
-			      const char *(*type_at)(void *ctx, uint64_t pc, bool *internal),
-			      void *ctx);
+struct task_namer {
+	const char *(*type_at)(void *ctx, uint64_t pc, bool *internal);
+	const char *(*spawned)(void *ctx, const uint64_t *pcs, size_t n, bool *internal);
+	void *ctx;
+};
+void collector_set_task_namer(struct collector *c, const struct task_namer *namer);
 
 /*
  * A CPU sample; task is the runtime task current on the sampled thread, 0 when none. The

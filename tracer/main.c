@@ -432,14 +432,22 @@ static const char *tokio_type_of_code(void *ctx, uint64_t pc, bool *internal)
 	return tokio_type_at(ctx, pc, internal);
 }
 
+static const char *tokio_type_of_spawn(void *ctx, const uint64_t *pcs, size_t n, bool *internal)
+{
+	return tokio_spawned_type(ctx, pcs, n, internal);
+}
+
 static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 {
 	struct recording *r = ctx;
 	uint64_t task = 0;
 
 	r->received++;
+	/* The sample's task must be known first: its spawn, its name. */
 	if (r->usdt)
-		usdt_consume(r->usdt); /* the sample's task must be known first */
+		usdt_consume(r->usdt);
+	if (r->tokio)
+		tokio_consume(r->tokio);
 	if (r->go) {
 		/* A goroutine the last snapshot lacks makes the next one come sooner: now. */
 		task = go_current_goroutine(r->go, e->tls, e->tls_len);
@@ -473,7 +481,7 @@ static int on_task_event(void *ctx, void *data, size_t size)
 		collector_resolve_parents(r->col, decode_tokio, r->tokio);
 	if (e->flags & TASK_EV_TLS)
 		current = tokio_current_task(r->tokio, e->tls, e->tls_len);
-	if (e->kind == TASK_RUN)
+	if (e->kind == TASK_RUN || e->kind == TASK_EXIT)
 		type = tokio_type_name(r->tokio, e->type, &internal);
 	collector_task_event(r->col, e, size, current,
 			     tokio_calibrated(r->tokio) && (e->flags & TASK_EV_TLS), type, internal);
@@ -725,7 +733,9 @@ static int record(struct child *child)
 		sopts.poll_stacks = env.mode == MODE_FULL;
 		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE,
 				      "task_id");
-		collector_set_task_namer(rec.col, tokio_type_of_code, rec.tokio);
+		collector_set_task_namer(
+		    rec.col,
+		    &(struct task_namer){tokio_type_of_code, tokio_type_of_spawn, rec.tokio});
 		if (!sopts.tls_bytes)
 			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
 					    "are not attributed to tasks";

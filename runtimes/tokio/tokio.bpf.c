@@ -353,6 +353,7 @@ int BPF_KPROBE(tokio_complete, __u64 header)
 	e = event_begin(TASK_EXIT, task_id_of(header), header);
 	if (!e)
 		return 0;
+	bpf_probe_read_user(&e->type, sizeof(e->type), (void *)(header + vtable_in_header));
 	event_send(e);
 	return 0;
 }

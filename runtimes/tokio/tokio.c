@@ -12,6 +12,7 @@
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,6 +43,7 @@ struct tokio_adaptor {
 	bool verbose;
 	char path[PATH_MAX]; /* the executable, through /proc/PID/root */
 	uint64_t bias;	     /* runtime address - link-time address */
+	uint64_t code_start, code_end; /* the executable's code mapping */
 	struct tokio_binary *tb;
 	struct hashmap *vtables; /* runtime vtable address -> index + 1 */
 	struct tokio_bpf *skel;
@@ -68,6 +70,8 @@ struct tokio_adaptor {
 	/* Sample mode: hooks attached only until calibrated (waker clone, poll entry). */
 	struct bpf_link **calib_links;
 	size_t ncalib;
+	pthread_t detacher; /* detaching them, when detaching */
+	bool detaching;
 	struct hashmap *last_polled; /* tid -> id of the task it entered last */
 
 	/* calibration */
@@ -99,11 +103,13 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out)
 {
 	const struct proc_mapping *m = process_exe_mapping(proc);
+	struct sym_frame frames[SYM_MAX_INLINE];
+	struct elf_object *obj;
 	struct tokio_adaptor *ta;
 	int64_t off;
 	int err;
 
-	if (!m || !symbolizer_object(proc->sym, proc->pid, m))
+	if (!m || !(obj = symbolizer_object(proc->sym, proc->pid, m)))
 		return -ENOENT;
 	ta = calloc(1, sizeof(*ta));
 	if (!ta)
@@ -132,6 +138,11 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		return -ENOEXEC;
 	}
 	ta->bias = m->start + (off - m->offset) - ta->tb->polls[0].entry;
+	ta->code_start = m->start;
+	ta->code_end = m->end;
+	/* The first lookup reads the executable's debug info: here, not while the first task
+	 * events pile up in the ring buffer. */
+	elf_object_symbolize(obj, ta->tb->polls[0].entry, frames, SYM_MAX_INLINE);
 	ta->vtables = hashmap_new();
 	ta->last_polled = hashmap_new();
 	if (!ta->vtables || !ta->last_polled) {
@@ -496,11 +507,42 @@ static int attach_calibration(struct tokio_adaptor *ta)
 	return err;
 }
 
-static void detach_calibration(struct tokio_adaptor *ta)
+struct link_batch {
+	struct bpf_link **links;
+	size_t n;
+};
+
+static void *destroy_links(void *arg)
 {
-	for (size_t i = 0; i < ta->ncalib; i++)
-		bpf_link__destroy(ta->calib_links[i]);
-	free(ta->calib_links);
+	struct link_batch *b = arg;
+
+	for (size_t i = 0; i < b->n; i++)
+		bpf_link__destroy(b->links[i]);
+	free(b->links);
+	free(b);
+	return NULL;
+}
+
+/*
+ * Detaches the calibration hooks. Removing a uprobe waits for an RCU grace period, tens of
+ * milliseconds each: done on a thread of its own while recording, so that the task events
+ * (spawns carry a stack copy each) do not pile up and overflow the ring buffer meanwhile.
+ */
+static void detach_calibration(struct tokio_adaptor *ta, bool wait)
+{
+	struct link_batch *b = malloc(sizeof(*b));
+
+	if (b) {
+		*b = (struct link_batch){ta->calib_links, ta->ncalib};
+		if (wait || pthread_create(&ta->detacher, NULL, destroy_links, b))
+			destroy_links(b);
+		else
+			ta->detaching = true;
+	} else {
+		for (size_t i = 0; i < ta->ncalib; i++)
+			bpf_link__destroy(ta->calib_links[i]);
+		free(ta->calib_links);
+	}
 	ta->calib_links = NULL;
 	ta->ncalib = 0;
 }
@@ -582,7 +624,9 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 {
 	if (!ta)
 		return;
-	detach_calibration(ta);
+	if (ta->detaching)
+		pthread_join(ta->detacher, NULL);
+	detach_calibration(ta, true);
 	detach_spawn_uprobes(ta);
 	if (ta->mem_fd >= 0)
 		close(ta->mem_fd);
@@ -647,7 +691,7 @@ static void calibrate(struct tokio_adaptor *ta, uint64_t id, const uint8_t *tls,
 			best * 8, ta->field_tagged ? "Option<u64>" : "Option<NonZeroU64>",
 			(unsigned long long)ta->events);
 	if (ta->mode == MODE_SAMPLE)
-		detach_calibration(ta); /* stop paying for hooks sample mode does not need */
+		detach_calibration(ta, false); /* stop paying for hooks sample mode does not need */
 }
 
 /*
@@ -718,6 +762,24 @@ const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *int
 {
 	int v = tokio_binary_poll_at(ta->tb, pc - ta->bias);
 
+	*internal = v >= 0 && ta->tb->vtables[v].worker_launch;
+	return v >= 0 ? ta->tb->vtables[v].future_type : NULL;
+}
+
+const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *pcs, size_t n,
+			       bool *internal)
+{
+	uint64_t vaddrs[16];
+	size_t m = 0;
+	int v;
+
+	/* the executable's frames, innermost first, up to the first elsewhere */
+	while (m < n && m < sizeof(vaddrs) / sizeof(vaddrs[0]) && pcs[m] >= ta->code_start &&
+	       pcs[m] < ta->code_end) {
+		vaddrs[m] = pcs[m] - ta->bias;
+		m++;
+	}
+	v = tokio_binary_spawned_type(ta->tb, vaddrs, m);
 	*internal = v >= 0 && ta->tb->vtables[v].worker_launch;
 	return v >= 0 ? ta->tb->vtables[v].future_type : NULL;
 }

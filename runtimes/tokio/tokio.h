@@ -63,6 +63,11 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
  * one task type), NULL when pc is not such code or its type is unknown. */
 const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *internal);
 
+/* Future type of the task a spawn makes, from the spawn's stack (runtime addresses, leaf
+ * first); NULL when unknown. */
+const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *pcs, size_t n,
+			       bool *internal);
+
 /* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);

@@ -130,6 +130,14 @@ struct analysis {
 	csh cs;
 	cs_insn *insn;
 	bool cs_open;
+	int fd;
+
+	/* Kept after the analysis: which task types the functions on a spawn's stack make. */
+	struct hashmap *vtable_index; /* vtable address -> index + 1 */
+	struct hashmap *spawners;     /* function start -> index into spawner + 1 */
+	struct hashmap *type_memo;    /* function start << 3 | depth -> spawned type + 3 */
+	struct spawner *spawner;
+	size_t nspawners, cap_spawners;
 };
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -1812,6 +1820,142 @@ static int find_spawn_sites(struct analysis *a)
 	return err;
 }
 
+/* ---- the task types spawns make ------------------------------------------------------------ */
+
+/*
+ * A spawn's stack runs from the update of NEXT_ID out through the generic spawn functions of
+ * the future type (spawn_inner<T>, Handle::spawn<T>, ..., RawTask::new<T,S>, which stores
+ * the type's vtable in the new task's header) to the caller. The innermost function on the
+ * stack that builds task vtables, itself or a few calls down, names the type, when all the
+ * vtables it can build are of that one type; a function that can build several (a user
+ * function into which two spawns were inlined) names none.
+ */
+#define SPAWN_SEARCH_DEPTH 6  /* calls from a spawn function down to RawTask::new */
+#define SPAWN_SEARCH_FRAMES 8 /* stack frames looked at, innermost first */
+#define TYPE_NONE (-1)
+#define TYPE_AMBIGUOUS (-2)
+
+struct spawner {
+	int type; /* the vtable its own code loads, TYPE_NONE or TYPE_AMBIGUOUS */
+	uint64_t *callees;
+	size_t ncallees, cap;
+};
+
+static int merge_type(const struct tokio_binary *tb, int x, int y)
+{
+	if (x == TYPE_NONE || x == y)
+		return y;
+	if (y == TYPE_NONE)
+		return x;
+	if (x == TYPE_AMBIGUOUS || y == TYPE_AMBIGUOUS)
+		return TYPE_AMBIGUOUS;
+	return strcmp(tb->vtables[x].future_type, tb->vtables[y].future_type) ? TYPE_AMBIGUOUS : x;
+}
+
+struct spawner_scan {
+	struct spawner *sp;
+	uint64_t start, end;
+	int err;
+};
+
+static int visit_spawner(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct spawner_scan *s = arg;
+	struct spawner *sp = s->sp;
+	uint64_t v, target, slot = x86_rip_target(insn);
+
+	if (hashmap_get(a->vtable_index, &(uint64_t){address_operand(a, insn)}, sizeof(uint64_t),
+			&v))
+		sp->type = merge_type(a->tb, sp->type, (int)v - 1);
+	if (insn->id != X86_INS_CALL && insn->id != X86_INS_JMP)
+		return 0;
+	/* direct, or through a GOT slot as calls across crates in a PIE are */
+	target = branch_target(insn);
+	if (!target && slot && !pointer_at(a, slot, &target))
+		return 0;
+	if (!target || (target >= s->start && target < s->end) || !is_code(a, target))
+		return 0;
+	for (size_t i = 0; i < sp->ncallees; i++)
+		if (sp->callees[i] == target)
+			return 0;
+	if (!array_grow((void **)&sp->callees, &sp->cap, sp->ncallees + 1, sizeof(*sp->callees)))
+		return s->err = -ENOMEM;
+	sp->callees[sp->ncallees++] = target;
+	return 0;
+}
+
+/* The function starting at start, scanned once; NULL on ENOMEM or when it is not one. */
+static struct spawner *spawner_at(struct analysis *a, uint64_t start)
+{
+	struct spawner_scan s = {.start = start, .end = function_end(a, start)};
+	uint64_t v;
+
+	if (hashmap_get(a->spawners, &start, sizeof(start), &v))
+		return &a->spawner[v - 1];
+	if (!s.end || !array_grow((void **)&a->spawner, &a->cap_spawners, a->nspawners + 1,
+				  sizeof(*a->spawner)))
+		return NULL;
+	s.sp = &a->spawner[a->nspawners];
+	*s.sp = (struct spawner){.type = TYPE_NONE};
+	disassemble(a, s.start, s.end, visit_spawner, &s);
+	if (s.err || hashmap_put(a->spawners, &start, sizeof(start), ++a->nspawners)) {
+		free(s.sp->callees);
+		return NULL;
+	}
+	return s.sp;
+}
+
+/* The type the code at start and the functions it calls (depth calls deep) build. */
+static int spawned_type(struct analysis *a, uint64_t start, int depth)
+{
+	uint64_t key = start << 3 | depth, v;
+	struct spawner *sp = NULL;
+	size_t at;
+	int type;
+
+	if (hashmap_get(a->type_memo, &key, sizeof(key), &v))
+		return (int)v - 3;
+	sp = spawner_at(a, start);
+	if (!sp)
+		return TYPE_NONE;
+	/* an index, not sp: the calls below may move the array */
+	at = sp - a->spawner;
+	type = sp->type;
+	for (size_t i = 0; depth > 0 && i < a->spawner[at].ncallees && type != TYPE_AMBIGUOUS; i++)
+		type =
+		    merge_type(a->tb, type, spawned_type(a, a->spawner[at].callees[i], depth - 1));
+	hashmap_put(a->type_memo, &key, sizeof(key), type + 3);
+	return type;
+}
+
+int tokio_binary_spawned_type(struct tokio_binary *tb, const uint64_t *pcs, size_t n)
+{
+	struct analysis *a = tb->analysis;
+
+	for (size_t i = 0; a && i < n && i < SPAWN_SEARCH_FRAMES; i++) {
+		uint64_t start, end;
+		int type;
+
+		if (!fde_function(a, pcs[i], &start, &end))
+			return -1;
+		type = spawned_type(a, start, SPAWN_SEARCH_DEPTH);
+		if (type != TYPE_NONE)
+			return type >= 0 ? type : -1;
+	}
+	return -1;
+}
+
+static int index_vtables(struct analysis *a)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < a->tb->nvtables && !err; i++)
+		if (a->tb->vtables[i].future_type)
+			err = hashmap_put(a->vtable_index, &a->tb->vtables[i].vaddr,
+					  sizeof(uint64_t), i + 1);
+	return err;
+}
+
 /* ---- thread-local CONTEXT ------------------------------------------------------------------ */
 
 /*
@@ -1870,7 +2014,7 @@ static int analyze(struct analysis *a)
 		return -ENOMEM;
 	for (size_t i = 0; i < tb->npolls; i++)
 		find_rets(a, &tb->polls[i]);
-	if ((err = name_vtables(a)) || (err = find_poll_ranges(a)))
+	if ((err = name_vtables(a)) || (err = find_poll_ranges(a)) || (err = index_vtables(a)))
 		return err;
 	if (!tb->clone_waker && (err = find_waker_vtable(a)))
 		return err;
@@ -1901,40 +2045,60 @@ static void analysis_free(struct analysis *a)
 		cs_close(&a->cs);
 	if (a->elf)
 		elf_end(a->elf);
+	if (a->fd >= 0)
+		close(a->fd);
+	for (size_t i = 0; i < a->nspawners; i++)
+		free(a->spawner[i].callees);
+	free(a->spawner);
+	hashmap_free(a->spawners);
+	hashmap_free(a->vtable_index);
+	hashmap_free(a->type_memo);
+	free(a);
 }
 
 int tokio_binary_analyze(const char *path, struct tokio_binary **out)
 {
-	struct analysis a = {0};
-	int fd = -1, err = -ENOMEM;
+	struct analysis *a = calloc(1, sizeof(*a));
+	int err = -ENOMEM;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	a.tb = calloc(1, sizeof(*a.tb));
-	a.sizes = hashmap_new();
-	a.drop_glue = hashmap_new();
-	a.poll_types = hashmap_new();
-	a.completes = hashmap_new();
-	a.poll_index = hashmap_new();
-	if (!a.tb || !a.sizes || !a.drop_glue || !a.poll_types || !a.completes || !a.poll_index)
+	if (elf_version(EV_CURRENT) == EV_NONE || !a) {
+		free(a);
+		return a ? -EINVAL : -ENOMEM;
+	}
+	a->fd = -1;
+	a->tb = calloc(1, sizeof(*a->tb));
+	a->sizes = hashmap_new();
+	a->drop_glue = hashmap_new();
+	a->poll_types = hashmap_new();
+	a->completes = hashmap_new();
+	a->poll_index = hashmap_new();
+	a->spawners = hashmap_new();
+	a->vtable_index = hashmap_new();
+	a->type_memo = hashmap_new();
+	if (!a->tb || !a->sizes || !a->drop_glue || !a->poll_types || !a->completes ||
+	    !a->poll_index || !a->spawners || !a->vtable_index || !a->type_memo)
 		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	a->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (a->fd < 0) {
 		err = -errno;
 		goto out;
 	}
-	err = open_image(&a, fd);
+	err = open_image(a, a->fd);
 	if (!err)
-		err = analyze(&a);
+		err = analyze(a);
 out:
-	analysis_free(&a);
-	if (fd >= 0)
-		close(fd);
 	if (err) {
-		tokio_binary_free(a.tb);
+		struct tokio_binary *tb = a->tb;
+
+		analysis_free(a);
+		if (tb)
+			tb->analysis = NULL;
+		tokio_binary_free(tb);
 		return err;
 	}
-	*out = a.tb;
+	/* kept for what is asked later: the types that spawns make */
+	a->tb->analysis = a;
+	*out = a->tb;
 	return 0;
 }
 
@@ -1942,6 +2106,8 @@ void tokio_binary_free(struct tokio_binary *tb)
 {
 	if (!tb)
 		return;
+	if (tb->analysis)
+		analysis_free(tb->analysis);
 	for (size_t i = 0; i < tb->nvtables; i++)
 		free((char *)tb->vtables[i].future_type);
 	free(tb->vtables);

@@ -66,6 +66,8 @@ struct tokio_poll_range {
 	int vtable; /* index into vtables of a vtable using it (all users have its type) */
 };
 
+struct analysis;
+
 struct tokio_binary {
 	bool has_symbols; /* vtables found through raw::poll symbols; false: vtable shape scan */
 	size_t nvtables;
@@ -92,6 +94,7 @@ struct tokio_binary {
 	bool has_tls;
 	int64_t tls_context_offset;
 	uint64_t tls_context_size; /* bytes of the CONTEXT variable, 0 when unknown */
+	struct analysis *analysis; /* private: the file, kept for tokio_binary_spawned_type */
 };
 
 /*
@@ -100,6 +103,14 @@ struct tokio_binary {
  */
 int tokio_binary_analyze(const char *path, struct tokio_binary **out);
 void tokio_binary_free(struct tokio_binary *tb); /* accepts NULL */
+
+/*
+ * The type of the task a spawn makes, from its stack (pcs: link-time addresses, innermost first,
+ * from the update of NEXT_ID out): the first function on it whose code, or the code it calls
+ * (a few calls deep), builds task vtables decides, when they are all of one type (spawn_inner
+ * of that future type); the vtable index, or -1 when unknown or ambiguous.
+ */
+int tokio_binary_spawned_type(struct tokio_binary *tb, const uint64_t *pcs, size_t n);
 
 /* The vtable index whose poll code holds the link-time address pc; -1 when none. */
 int tokio_binary_poll_at(const struct tokio_binary *tb, uint64_t pc);
