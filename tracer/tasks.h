@@ -84,6 +84,9 @@ struct task_rec **task_list(struct task_table *tt, size_t *n);
  */
 size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, size_t max);
 
+/* How many tasks have no name. */
+size_t task_table_unnamed(struct task_table *tt);
+
 struct latency_stats {
 	uint64_t count, p50, p99, max;
 };

@@ -8,8 +8,9 @@
  *             spawn increments it once, with a lock xadd or cmpxchg that leaves the new id in a
  *             register: the cookie says which), or a hardware write watchpoint on NEXT_ID (the
  *             trap comes after the write, so the new task's id is NEXT_ID - 1)
- *   poll      uprobes on every raw::poll<T,S> entry, and on the ret instructions of the poll
- *             function (no uretprobes: they rewrite return addresses, which breaks unwinding)
+ *   poll      uprobes on every raw::poll<T,S> entry, and on the ret instructions and tail
+ *             calls of the poll function (no uretprobes: they rewrite return addresses, which
+ *             breaks unwinding)
  *   wake      uprobes on waker::wake_by_val / wake_by_ref
  *   await     uprobe on waker::clone_waker: a task registering its own waker is about to
  *             return Pending there; the user stack is the await point

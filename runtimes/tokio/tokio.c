@@ -605,11 +605,13 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 				attach_uprobe(ta, ta->skel->progs.tokio_poll_exit,
 					      tb->polls[i].rets[r], "poll exit");
 		}
-		/* A poll that ends in a tail call (fat LTO) is never seen to end. */
+		/* More exits than probed, or code that did not decode: some polls are never seen
+		 * to end. */
 		if (partial)
-			fprintf(stderr, "asyncprof: warning: %zu of %zu poll functions can end "
-					"without a ret instruction: some poll durations of those "
-					"task types are missed\n",
+			fprintf(stderr,
+				"asyncprof: warning: %zu of %zu poll functions can end "
+				"elsewhere than at their probed exits: some poll durations of "
+				"those task types are missed\n",
 				partial, tb->npolls);
 	}
 	if (ta->verbose)

@@ -975,18 +975,19 @@ static int visit_ret(struct analysis *a, const cs_insn *insn, void *arg)
 {
 	struct ret_scan *s = arg;
 	struct tokio_poll_fn *p = s->poll;
-	uint64_t target;
+	uint64_t target = branch_target(insn);
 
-	if (insn->id == X86_INS_RET) {
+	/*
+	 * A jump out of the function, direct or through a GOT slot, is a tail call: the poll is
+	 * over there too (what follows is its aftermath: complete, dealloc). Register and indexed
+	 * jumps are switch tables, inside.
+	 */
+	if (insn->id == X86_INS_RET ||
+	    (insn->id == X86_INS_JMP &&
+	     (x86_rip_target(insn) || (target && (target < s->start || target >= s->end))))) {
 		if (p->nrets < TOKIO_MAX_RETS)
 			p->rets[p->nrets++] = insn->address;
 		else
-			p->rets_partial = true;
-	} else if (insn->id == X86_INS_JMP) {
-		/* A jump out of the function, direct or through a GOT slot, is a tail call: the
-		 * poll ends elsewhere. Register and indexed jumps are switch tables, inside. */
-		target = branch_target(insn);
-		if (x86_rip_target(insn) || (target && (target < s->start || target >= s->end)))
 			p->rets_partial = true;
 	}
 	return 0;

@@ -38,12 +38,12 @@ struct tokio_vtable {
 /* One distinct poll entry point (raw::poll copies deduplicated by address). */
 struct tokio_poll_fn {
 	uint64_t entry; /* raw::poll<T,S> */
-	/* Where the poll returns: the ret instructions of raw::poll itself, or, when raw::poll is a
-	 * tail jump, of the Harness::poll it jumps to. */
+	/* Where the poll ends: the ret instructions and tail calls (jumps out of the function) of
+	 * raw::poll itself, or, when raw::poll is a tail jump, of the Harness::poll it jumps to. */
 	uint64_t rets[TOKIO_MAX_RETS];
 	size_t nrets;
-	/* Some exits are not in rets: more than TOKIO_MAX_RETS, a tail call out of the function, or
-	 * code that could not be decoded. A poll may then end without reaching any of rets. */
+	/* Some exits are not in rets: more than TOKIO_MAX_RETS, or code that could not be
+	 * decoded. A poll may then end without reaching any of rets. */
 	bool rets_partial;
 	int vtable; /* index into vtables, -1 when no vtable points at it */
 };
