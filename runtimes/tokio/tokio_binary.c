@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -353,20 +354,34 @@ static int read_pointers(struct analysis *a)
 	return 0;
 }
 
-/* Index of the pointer stored at where, or -1. */
-static ssize_t pointer_index(const struct analysis *a, uint64_t where)
+/*
+ * Index of the element whose key (the uint64_t at offset in each of the n elements of size
+ * stride at base, sorted by it) is key, or -1.
+ */
+static ssize_t find_sorted(const void *base, size_t n, size_t stride, size_t offset, uint64_t key)
 {
-	size_t lo = 0, hi = a->nptrs;
+	size_t lo = 0, hi = n;
+	uint64_t k;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (a->ptrs[mid].where < where)
+		memcpy(&k, (const char *)base + mid * stride + offset, sizeof(k));
+		if (k < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < a->nptrs && a->ptrs[lo].where == where ? (ssize_t)lo : -1;
+	if (lo < n)
+		memcpy(&k, (const char *)base + lo * stride + offset, sizeof(k));
+	return lo < n && k == key ? (ssize_t)lo : -1;
+}
+
+/* Index of the pointer stored at where, or -1. */
+static ssize_t pointer_index(const struct analysis *a, uint64_t where)
+{
+	return find_sorted(a->ptrs, a->nptrs, sizeof(*a->ptrs), offsetof(struct pointer, where),
+			   where);
 }
 
 static bool pointer_at(const struct analysis *a, uint64_t where, uint64_t *target)
@@ -1632,17 +1647,8 @@ static int visit_flow(struct analysis *a, const cs_insn *insn, void *arg)
 
 static ssize_t flow_index(const struct flow *f, uint64_t addr)
 {
-	size_t lo = 0, hi = f->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (f->insns[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < f->n && f->insns[lo].addr == addr ? (ssize_t)lo : -1;
+	return find_sorted(f->insns, f->n, sizeof(*f->insns), offsetof(struct flow_insn, addr),
+			   addr);
 }
 
 /* Merges out into the state at index i; returns whether it changed. */
