@@ -111,7 +111,7 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
  * A task event. current: the task current on the event's thread (the parent of a spawn, the
  * waker of a wake: the wait profile's waker_id), 0 when none; current_known false when it could
  * not be decoded yet (the event's thread-local copy is kept for collector_resolve_parents).
- * type_name/internal describe the task's type when the event carries it (RUN). A label names
+ * type_name/internal describe the task's type when the event carries it (RUN, EXIT). A label names
  * the task (CREATE) or gives the reason of a suspension (AWAIT), which then also keeps its
  * object and logical frames.
  */

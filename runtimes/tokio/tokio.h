@@ -21,6 +21,11 @@
  * waker, its id (read from the task header) must be in the thread-local; the offset that holds
  * it across events is the field; so is a CPU sample's copy after a poll entry on its thread.
  * Until calibrated, tokio_current_task() returns 0.
+ *
+ * Spawns come from a uprobe after each update of NEXT_ID or from a hardware watchpoint on it
+ * (the hook is checked against NEXT_ID in the target's memory while recording, and given up
+ * for the other when it falls short); task names from the vtables, the task types' poll code
+ * (tokio_type_at) and the spawn functions on a spawn's stack (tokio_spawned_type).
  */
 
 struct tokio_adaptor;
