@@ -367,6 +367,25 @@ static void start_spawn_count(struct tokio_adaptor *ta)
 	ta->missed = 0;
 }
 
+/* Why no spawn hook is in use (force: ASYNCPROF_TOKIO_SPAWN, or NULL). */
+static const char *no_spawn_hook_reason(const struct tokio_adaptor *ta, const char *force)
+{
+	bool forced = force && *force;
+
+	if (!ta->tb->next_id)
+		return "task::Id::next::NEXT_ID was not found";
+	if (forced && strcmp(force, "none") == 0)
+		return "ASYNCPROF_TOKIO_SPAWN=none";
+	if (forced && strcmp(force, "watchpoint") == 0 && ta->watchpoint_test <= 0)
+		return "hardware watchpoints do not fire here";
+	if (forced && strcmp(force, "uprobes") == 0 && !ta->tb->nspawn_sites)
+		return "no update of NEXT_ID could be probed";
+	if (!forced && !ta->tb->nspawn_sites && ta->watchpoint_test <= 0)
+		return "no update of NEXT_ID could be probed, and hardware watchpoints do not fire "
+		       "here";
+	return "no spawn hook could be attached";
+}
+
 /*
  * ASYNCPROF_TOKIO_SPAWN forces a hook; else the uprobes when the analysis found every update
  * of NEXT_ID it could decode, else the watchpoint when it fires on this machine, else none.
@@ -416,14 +435,7 @@ static int choose_spawn_hook(struct tokio_adaptor *ta)
 				strerror(-err));
 	}
 	if (ta->spawn_hook == SPAWN_NONE) {
-		const char *why =
-		    !ta->tb->next_id			  ? "task::Id::next::NEXT_ID was not found"
-		    : force && strcmp(force, "none") == 0 ? "ASYNCPROF_TOKIO_SPAWN=none"
-		    : ta->tb->nspawn_sites == 0 && ta->watchpoint_test <= 0
-			? "no update of NEXT_ID could be probed, and hardware watchpoints do not "
-			  "fire here"
-		    : ta->watchpoint_test <= 0 ? "hardware watchpoints do not fire here"
-					       : "no spawn hook could be attached";
+		const char *why = no_spawn_hook_reason(ta, force);
 
 		warn(ta,
 		     "spawns are not traced (%s): task parents and spawn sites are unknown "
