@@ -238,21 +238,25 @@ static void report_disputes(struct tokio_adaptor *ta)
 {
 	for (size_t i = 0; i < ta->tb->ndisputes; i++) {
 		const struct tokio_dispute *d = &ta->tb->disputes[i];
-		int kind = -1;
+		const char *lost = NULL;
 
-		if (!strcmp(d->hook, "Harness::complete"))
-			kind = PK_EXIT;
+		if (!strcmp(d->hook, "raw::poll"))
+			lost = "the names and polls of those tasks";
+		else if (!strcmp(d->hook, "Harness::complete"))
+			lost = kind_names[PK_EXIT].lost;
+		else if (!strcmp(d->hook, "clone_waker") && ta->mode >= MODE_LIFECYCLE)
+			lost = kind_names[PK_AWAIT].lost;
 		else if (!strcmp(d->hook, "clone_waker"))
-			kind = ta->mode >= MODE_LIFECYCLE ? PK_AWAIT : PK_CALIBRATION;
+			lost = kind_names[PK_CALIBRATION].lost;
 		else if (!strncmp(d->hook, "wake_by_", 8) && ta->mode >= MODE_LIFECYCLE)
-			kind = PK_WAKE;
-		if (kind >= 0 && d->copies > 1)
+			lost = kind_names[PK_WAKE].lost;
+		if (lost && d->copies > 1)
 			fprintf(stderr, "asyncprof: warning: %zu copies of %s are not probed (the "
 					"first: %s): lost: %s\n",
-				d->copies, d->hook, d->why, kind_names[kind].lost);
-		else if (kind >= 0)
+				d->copies, d->hook, d->why, lost);
+		else if (lost)
 			fprintf(stderr, "asyncprof: warning: %s is not probed: %s: lost: %s\n",
-				d->hook, d->why, kind_names[kind].lost);
+				d->hook, d->why, lost);
 	}
 }
 

@@ -6,7 +6,8 @@
  * raw::poll<T,S>, so it exists for every spawned future type whatever LTO did to the code
  * around it. They are found in two ways:
  *
- *  - with symbols: every pointer in the data whose target is a raw::poll symbol starts one;
+ *  - with symbols: every pointer in the data whose target is a raw::poll symbol starts one
+ *    (and the shape search below runs too, to check the symbols: check_poll_symbols());
  *  - without: by their shape, 7 code pointers followed by 3 small offsets (vtable_at()).
  *
  * "Pointers in the data" are the relocated words of a PIE or shared object (RELA addends,
@@ -131,6 +132,8 @@ struct analysis {
 	bool has_context;
 
 	uint64_t code_wakers[WAKER_FUNCTIONS]; /* the RawWakerVTable's functions; 0: not found */
+	struct hashmap *task_functions; /* functions of the vtables found by shape (with symbols) */
+	size_t unnamed_polls;		/* of those vtables, polls no raw::poll symbol names */
 	struct hashmap *poll_index; /* poll entry -> index into tb->polls */
 	size_t cap_vtables, cap_complete;
 	char **poll_names;  /* per tb->polls[i]: future type from the v0 symbol or DWARF */
@@ -797,7 +800,9 @@ static int find_vtables_by_symbol(struct analysis *a)
 	return err;
 }
 
-static int find_vtables_by_shape(struct analysis *a)
+/* Calls found on each vtable the data holds by its shape, until it returns non-zero. */
+static int scan_vtables_by_shape(struct analysis *a,
+				 int (*found)(struct analysis *a, const struct tokio_vtable *vt))
 {
 	for (size_t i = 0; i + VT_FUNCTIONS <= a->nptrs; i++) {
 		struct tokio_vtable vt;
@@ -808,12 +813,17 @@ static int find_vtables_by_shape(struct analysis *a)
 			a->ptrs[i].where + 8 * (VT_FUNCTIONS - 1) ||
 		    !vtable_at(a, a->ptrs[i].where, &vt))
 			continue;
-		err = add_vtable(a, &vt);
+		err = found(a, &vt);
 		if (err)
 			return err;
 		i += VT_FUNCTIONS - 1;
 	}
 	return 0;
+}
+
+static int find_vtables_by_shape(struct analysis *a)
+{
+	return scan_vtables_by_shape(a, add_vtable);
 }
 
 /* ---- poll functions ------------------------------------------------------------------------ */
@@ -1457,6 +1467,39 @@ static void check_symbol_sizes(struct analysis *a)
 	tb->ncomplete = n;
 }
 
+static int add_task_functions(struct analysis *a, const struct tokio_vtable *vt)
+{
+	const uint64_t fns[] = {vt->poll, vt->schedule, vt->dealloc, vt->try_read_output};
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]) && !err; i++)
+		err = hashmap_put(a->task_functions, &fns[i], sizeof(fns[i]), 1);
+	if (!err && !hashmap_get(a->poll_index, &vt->poll, sizeof(vt->poll), NULL))
+		a->unnamed_polls++;
+	return err;
+}
+
+/*
+ * With symbols, the vtables were found through raw::poll symbols; the data's vtables by their
+ * shape do not depend on any symbol. A vtable whose poll no raw::poll symbol names is disputed
+ * (its task is not probed), and the functions of all of them are kept for the check of
+ * Harness::complete.
+ */
+static int check_poll_symbols(struct analysis *a)
+{
+	int err;
+
+	a->task_functions = hashmap_new();
+	if (!a->task_functions)
+		return -ENOMEM;
+	err = scan_vtables_by_shape(a, add_task_functions);
+	if (!err && a->unnamed_polls)
+		add_dispute(a->tb, "raw::poll",
+			    "%zu task vtables point at polls no raw::poll symbol names",
+			    a->unnamed_polls);
+	return err;
+}
+
 /* Whether the vtables, the waker table or the waker symbols give addr to another hook. */
 static bool is_task_function(const struct analysis *a, uint64_t addr)
 {
@@ -1469,6 +1512,8 @@ static bool is_task_function(const struct analysis *a, uint64_t addr)
 		    addr == vt->try_read_output)
 			return true;
 	}
+	if (a->task_functions && hashmap_get(a->task_functions, &addr, sizeof(addr), NULL))
+		return true;
 	for (int i = 0; i < WAKER_FUNCTIONS; i++)
 		if (addr == a->code_wakers[i])
 			return true;
@@ -1559,6 +1604,8 @@ static int analyze(struct analysis *a)
 		return err;
 	if ((err = check_waker_symbols(a)))
 		return err;
+	if (tb->has_symbols && (err = check_poll_symbols(a)))
+		return err;
 	check_complete_symbols(a);
 	check_symbol_sizes(a);
 	find_tls(a);
@@ -1582,6 +1629,7 @@ static void analysis_free(struct analysis *a)
 	hashmap_free(a->poll_types);
 	hashmap_free(a->completes);
 	hashmap_free(a->poll_index);
+	hashmap_free(a->task_functions);
 	if (a->insn)
 		cs_free(a->insn, 1);
 	if (a->cs_open)

@@ -477,8 +477,9 @@ static const struct tokio_dispute *dispute(const struct tokio_binary *tb, const 
 
 /*
  * Symbols that lie about the hooks are not trusted: waker functions the polls' RawWakerVTable
- * puts elsewhere, sizes their FDEs contradict and Harness::complete on another hook's function
- * are left out and named; raw::poll symbols no vtable points at give no vtable.
+ * puts elsewhere, sizes their FDEs contradict, Harness::complete on another hook's function and
+ * vtables (found by shape) whose poll no raw::poll symbol names are left out and named;
+ * raw::poll symbols no vtable points at give no vtable.
  */
 Test(tokio_binary, symbols_that_lie)
 {
@@ -506,6 +507,13 @@ Test(tokio_binary, symbols_that_lie)
 	st = analyze_lying(path, "(8complete|11wake_by_val)17h", "swap");
 	cr_expect_not_null(dispute(st, "Harness::complete"), "a complete on wake_by_val");
 	cr_expect_eq(st->wake_by_val, 0);
+	tokio_binary_free(st);
+
+	/* a complete given a poll's address, whose vtable no raw::poll symbol names any more */
+	st = analyze_lying(path, "(3raw4poll|8complete)17h", "swap");
+	cr_expect_not_null(dispute(st, "raw::poll"));
+	cr_expect_not_null(dispute(st, "Harness::complete"));
+	cr_expect_lt(st->nvtables, tb->nvtables);
 	tokio_binary_free(st);
 
 	st = analyze_lying(path, "3raw4poll17h", "shift:1");
