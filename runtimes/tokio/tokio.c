@@ -5,6 +5,7 @@
 #include "tasks.h"
 #include "cpu_sampler.h"
 #include "spawn_probe.h"
+#include "probe_site.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -37,6 +38,35 @@ enum spawn_hook {
 
 static const char *const spawn_hook_names[] = {"none", "uprobes", "watchpoint"};
 
+/* The kinds of probes, for the warnings about those not placed. */
+enum probe_kind {
+	PK_EXIT,
+	PK_AWAIT,
+	PK_WAKE,
+	PK_POLL,
+	PK_POLL_EXIT,
+	PK_CALIBRATION,
+	PK_COUNT,
+};
+
+/* Probes of one kind: how many were tried, how many not placed, and why the first was not. */
+struct refusals {
+	size_t tried, count;
+	char first[224];
+};
+
+static const struct {
+	const char *what, *lost;
+} kind_names[PK_COUNT] = {
+	[PK_EXIT] = {"task exit (Harness::complete)", "task exits"},
+	[PK_AWAIT] = {"await point (clone_waker)", "the await stacks of the wait profile"},
+	[PK_WAKE] = {"wake", "wake-ups: waits and scheduling latency of the tasks they wake"},
+	[PK_POLL] = {"poll entry", "poll counts, waits and scheduling latency of those tasks"},
+	[PK_POLL_EXIT] = {"poll exit", "poll durations of those tasks"},
+	[PK_CALIBRATION] = {"calibration (poll entry or clone_waker)",
+			    "some of the events that find where Tokio keeps the current task"},
+};
+
 struct tokio_adaptor {
 	struct process *proc;
 	enum task_mode mode;
@@ -48,6 +78,8 @@ struct tokio_adaptor {
 	struct hashmap *vtables; /* runtime vtable address -> index + 1 */
 	struct tokio_bpf *skel;
 	struct ring_buffer *rb;
+	struct probe_image *image; /* the executable as the probes see it */
+	struct refusals refused[PK_COUNT];
 	struct bpf_link **links;
 	size_t nlinks, cap_links;
 	int *bp_fds;
@@ -128,16 +160,26 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 	/*
 	 * The load bias from a poll function's file offset: the mapping's first page may start
 	 * before its segment's first byte (lld packs segments into shared pages), where a
-	 * translation of m->start itself would take the previous segment's view.
+	 * translation of m->start itself would take the previous segment's view. Symbols can lie
+	 * (a poll in the data): the first poll in the mapped code serves; without one, m->start.
 	 */
-	off = tokio_binary_file_offset(ta->path, ta->tb->polls[0].entry);
-	if (off < 0 || (uint64_t)off < m->offset ||
-	    (uint64_t)off - m->offset >= m->end - m->start) {
+	err = probe_image_open(ta->path, &ta->image);
+	if (err) {
 		tokio_binary_free(ta->tb);
 		free(ta);
-		return -ENOEXEC;
+		return err;
 	}
-	ta->bias = m->start + (off - m->offset) - ta->tb->polls[0].entry;
+	ta->bias = m->start - elf_object_vaddr(obj, m, m->start);
+	for (size_t i = 0; i < ta->tb->npolls; i++) {
+		uint64_t entry = ta->tb->polls[i].entry;
+
+		off = probe_image_file_offset(ta->image, entry);
+		if (off >= 0 && (uint64_t)off >= m->offset &&
+		    (uint64_t)off - m->offset < m->end - m->start) {
+			ta->bias = m->start + (off - m->offset) - entry;
+			break;
+		}
+	}
 	ta->code_start = m->start;
 	ta->code_end = m->end;
 	/* The first lookup reads the executable's debug info: here, not while the first task
@@ -184,35 +226,53 @@ static int add_link(struct tokio_adaptor *ta, struct bpf_link *link)
 	return 0;
 }
 
-/* Attaches prog at the link-time address vaddr of the executable. */
-static struct bpf_link *attach_at(struct tokio_adaptor *ta, struct bpf_program *prog,
-				  uint64_t vaddr, const char *what)
+/* Counts a probe not placed, and keeps why for the first one of its kind. */
+static void refused(struct tokio_adaptor *ta, enum probe_kind kind, uint64_t addr, const char *why)
 {
-	int64_t off = tokio_binary_file_offset(ta->path, vaddr);
-	struct bpf_link *link;
+	struct refusals *r = &ta->refused[kind];
 
-	if (off < 0) {
-		fprintf(stderr, "asyncprof: warning: cannot place the %s probe at 0x%llx\n", what,
-			(unsigned long long)vaddr);
-		return NULL;
+	if (!r->count++)
+		snprintf(r->first, sizeof(r->first), "0x%llx: %s", (unsigned long long)addr, why);
+}
+
+/* One warning per kind of probe that was not placed everywhere (refused or failed). */
+static void report_refused(struct tokio_adaptor *ta)
+{
+	for (int k = 0; k < PK_COUNT; k++) {
+		const struct refusals *r = &ta->refused[k];
+
+		if (r->count)
+			fprintf(stderr, "asyncprof: warning: %zu of %zu %s probes not placed (%s): "
+					"lost: %s\n",
+				r->count, r->tried, kind_names[k].what, r->first,
+				kind_names[k].lost);
 	}
-	link = bpf_program__attach_uprobe(prog, false, ta->proc->pid, ta->path, off);
-	if (!link) {
-		fprintf(stderr, "asyncprof: warning: cannot attach the %s probe at 0x%llx: %s\n",
-			what, (unsigned long long)vaddr, strerror(errno));
-		return NULL;
-	}
+}
+
+/* Attaches prog at site of the executable, once probe_site has checked it. */
+static struct bpf_link *attach_at(struct tokio_adaptor *ta, struct bpf_program *prog,
+				  const struct probe_site *site, enum probe_kind kind)
+{
+	struct bpf_link *link;
+	char why[192];
+
+	ta->refused[kind].tried++;
+	link = probe_site_attach(ta->image, prog, ta->proc->pid, site, 0, why, sizeof(why));
+	if (!link)
+		refused(ta, kind, site->addr, why);
 	return link;
 }
 
-static int attach_uprobe(struct tokio_adaptor *ta, struct bpf_program *prog, uint64_t vaddr,
-			 const char *what)
+/* A function's entry: the analysis found it at vaddr (0: not found, nothing to attach). */
+static int attach_entry(struct tokio_adaptor *ta, struct bpf_program *prog, uint64_t vaddr,
+			enum probe_kind kind)
 {
+	struct probe_site site = {vaddr, vaddr, PROBE_ENTRY};
 	struct bpf_link *link;
 
 	if (!vaddr)
 		return 0;
-	link = attach_at(ta, prog, vaddr, what);
+	link = attach_at(ta, prog, &site, kind);
 	return link ? add_link(ta, link) : 0;
 }
 
@@ -269,7 +329,51 @@ static int watchpoint_self_test(void)
 	return (int)count;
 }
 
+/*
+ * Whether a poll function can be probed: a task vtable points at it, not only a symbol, and its
+ * symbol does not contradict its FDE.
+ */
+static bool poll_is_task(struct tokio_adaptor *ta, const struct tokio_poll_fn *p,
+			 enum probe_kind kind)
+{
+	if (p->vtable >= 0 && !p->size_disputed)
+		return true;
+	ta->refused[kind].tried++;
+	refused(ta, kind, p->entry,
+		p->vtable < 0 ? "no task vtable points at this raw::poll symbol"
+			      : "its raw::poll symbol's size contradicts its FDE");
+	return false;
+}
+
 /* A write watchpoint on NEXT_ID on every CPU: it fires once per spawn, in the spawning thread. */
+/* The hooks the analysis left out because .symtab disagrees with the code, when this mode uses
+ * them. */
+static void report_disputes(struct tokio_adaptor *ta)
+{
+	for (size_t i = 0; i < ta->tb->ndisputes; i++) {
+		const struct tokio_dispute *d = &ta->tb->disputes[i];
+		const char *lost = NULL;
+
+		if (!strcmp(d->hook, "raw::poll"))
+			lost = "the names and polls of those tasks";
+		else if (!strcmp(d->hook, "Harness::complete"))
+			lost = kind_names[PK_EXIT].lost;
+		else if (!strcmp(d->hook, "clone_waker") && ta->mode >= MODE_LIFECYCLE)
+			lost = kind_names[PK_AWAIT].lost;
+		else if (!strcmp(d->hook, "clone_waker"))
+			lost = kind_names[PK_CALIBRATION].lost;
+		else if (!strncmp(d->hook, "wake_by_", 8) && ta->mode >= MODE_LIFECYCLE)
+			lost = kind_names[PK_WAKE].lost;
+		if (lost && d->copies > 1)
+			fprintf(stderr, "asyncprof: warning: %zu copies of %s are not probed (the "
+					"first: %s): lost: %s\n",
+				d->copies, d->hook, d->why, lost);
+		else if (lost)
+			fprintf(stderr, "asyncprof: warning: %s is not probed: %s: lost: %s\n",
+				d->hook, d->why, lost);
+	}
+}
+
 static int attach_spawn_watch(struct tokio_adaptor *ta)
 {
 	int ncpus = libbpf_num_possible_cpus();
@@ -306,8 +410,11 @@ static void detach_spawn_uprobes(struct tokio_adaptor *ta)
 	ta->nspawn_links = 0;
 }
 
-/* A uprobe on the instruction after every update of NEXT_ID; all of them or none. */
-static int attach_spawn_uprobes(struct tokio_adaptor *ta)
+/*
+ * A uprobe on the instruction after every update of NEXT_ID, each checked by probe_site; all of
+ * them or none (a spawn path left out would lose its spawns: the watchpoint may do better).
+ */
+static int attach_spawn_uprobes(struct tokio_adaptor *ta, char *why, size_t len)
 {
 	const struct tokio_binary *tb = ta->tb;
 
@@ -315,19 +422,17 @@ static int attach_spawn_uprobes(struct tokio_adaptor *ta)
 	if (!ta->spawn_links)
 		return -ENOMEM;
 	for (size_t i = 0; i < tb->nspawn_sites; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = tb->spawn_sites[i].cookie);
-		int64_t off = tokio_binary_file_offset(ta->path, tb->spawn_sites[i].probe);
+		const struct tokio_spawn_site *ss = &tb->spawn_sites[i];
+		struct probe_site site = {ss->probe, ss->func, PROBE_AFTER_LOCKED_UPDATE};
 		struct bpf_link *link;
 
-		link = off < 0
-			   ? NULL
-			   : bpf_program__attach_uprobe_opts(ta->skel->progs.tokio_spawn_insn,
-							     ta->proc->pid, ta->path, off, &opts);
+		link = probe_site_attach(ta->image, ta->skel->progs.tokio_spawn_insn,
+					 ta->proc->pid, &site, ss->cookie, why, len);
 		if (!link) {
-			int err = off < 0 ? -ENOEXEC : -errno;
+			int err = -errno;
 
 			detach_spawn_uprobes(ta);
-			return err;
+			return err ? err : -EINVAL;
 		}
 		ta->spawn_links[ta->nspawn_links++] = link;
 	}
@@ -418,12 +523,14 @@ static int choose_spawn_hook(struct tokio_adaptor *ta)
 		uprobes = watchpoint = false;
 	ta->spawn_hook = SPAWN_NONE;
 	if (uprobes) {
-		err = attach_spawn_uprobes(ta);
+		char why[192] = "";
+
+		err = attach_spawn_uprobes(ta, why, sizeof(why));
 		if (!err)
 			ta->spawn_hook = SPAWN_UPROBES;
 		else
 			fprintf(stderr, "asyncprof: warning: cannot attach the spawn probes: %s\n",
-				strerror(-err));
+				why[0] ? why : strerror(-err));
 	}
 	if (ta->spawn_hook == SPAWN_NONE && watchpoint) {
 		err = attach_spawn_watch(ta);
@@ -489,13 +596,14 @@ static void check_spawn_hook(struct tokio_adaptor *ta)
 }
 
 static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *prog,
-				uint64_t vaddr, const char *what)
+				uint64_t vaddr)
 {
+	struct probe_site site = {vaddr, vaddr, PROBE_ENTRY};
 	struct bpf_link **l, *link;
 
 	if (!vaddr)
 		return 0;
-	link = attach_at(ta, prog, vaddr, what);
+	link = attach_at(ta, prog, &site, PK_CALIBRATION);
 	if (!link)
 		return 0;
 	l = realloc(ta->calib_links, (ta->ncalib + 1) * sizeof(*l));
@@ -511,11 +619,12 @@ static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *pr
 static int attach_calibration(struct tokio_adaptor *ta)
 {
 	int err = add_calibration_link(ta, ta->skel->progs.tokio_clone_waker,
-				       ta->tb->clone_waker, "await point");
+				       ta->tb->clone_waker);
 
 	for (size_t i = 0; !err && i < ta->tb->npolls; i++)
-		err = add_calibration_link(ta, ta->skel->progs.tokio_poll_enter,
-					   ta->tb->polls[i].entry, "poll");
+		if (poll_is_task(ta, &ta->tb->polls[i], PK_CALIBRATION))
+			err = add_calibration_link(ta, ta->skel->progs.tokio_poll_enter,
+						   ta->tb->polls[i].entry);
 	return err;
 }
 
@@ -589,19 +698,21 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	if (!ta->rb)
 		return -errno;
 
+	report_disputes(ta);
 	ta->mem_fd = open_target_mem(ta->proc->pid);
 	err = choose_spawn_hook(ta);
 	if (err)
 		return err;
 	for (size_t i = 0; i < tb->ncomplete; i++)
-		attach_uprobe(ta, ta->skel->progs.tokio_complete, tb->complete[i], "task exit");
+		attach_entry(ta, ta->skel->progs.tokio_complete, tb->complete[i], PK_EXIT);
 	if (lifecycle) {
-		attach_uprobe(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, "await point");
-		attach_uprobe(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, "wake");
-		attach_uprobe(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, "wake");
+		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
 		for (size_t i = 0; i < tb->npolls; i++)
-			attach_uprobe(ta, ta->skel->progs.tokio_poll_enter, tb->polls[i].entry,
-				      "poll");
+			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
+				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
+					     tb->polls[i].entry, PK_POLL);
 	} else if (tb->has_tls) {
 		/* Calibration only: detached by tokio_observe once the field is known. */
 		err = attach_calibration(ta);
@@ -612,10 +723,20 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 		size_t partial = 0;
 
 		for (size_t i = 0; i < tb->npolls; i++) {
-			partial += tb->polls[i].rets_partial;
-			for (size_t r = 0; r < tb->polls[i].nrets; r++)
-				attach_uprobe(ta, ta->skel->progs.tokio_poll_exit,
-					      tb->polls[i].rets[r], "poll exit");
+			const struct tokio_poll_fn *p = &tb->polls[i];
+
+			partial += p->rets_partial;
+			if (!poll_is_task(ta, p, PK_POLL_EXIT))
+				continue;
+			for (size_t r = 0; r < p->nrets; r++) {
+				struct probe_site site = {p->rets[r], p->body, PROBE_EXIT};
+				struct bpf_link *link;
+
+				link = attach_at(ta, ta->skel->progs.tokio_poll_exit, &site,
+						 PK_POLL_EXIT);
+				if (link && add_link(ta, link))
+					return -ENOMEM;
+			}
 		}
 		/* More exits than probed, or code that did not decode: some polls are never seen
 		 * to end. */
@@ -626,6 +747,7 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 				"those task types are missed\n",
 				partial, tb->npolls);
 	}
+	report_refused(ta);
 	if (ta->verbose)
 		fprintf(stderr, "asyncprof: tokio: %zu poll functions, %zu vtables, %zu probes, "
 				"%d watchpoints, bias 0x%llx\n",
@@ -644,6 +766,7 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 	detach_spawn_uprobes(ta);
 	if (ta->mem_fd >= 0)
 		close(ta->mem_fd);
+	probe_image_free(ta->image);
 	ring_buffer__free(ta->rb);
 	for (size_t i = 0; i < ta->nlinks; i++)
 		bpf_link__destroy(ta->links[i]);

