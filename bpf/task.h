@@ -44,7 +44,7 @@ struct task_event {
 	__u64 task;    /* runtime task id; 0 when it could not be read */
 	__u64 value;
 	__u64 object;  /* runtime object: Tokio task header address; what a task waits on */
-	__u64 type;    /* runtime type: Tokio task vtable address (RUN events), else 0 */
+	__u64 type;    /* runtime type: Tokio task vtable address (RUN, EXIT events), else 0 */
 	__u32 tls_len;
 	__u32 ustack_len;
 	__u64 regs[SREG_COUNT];

@@ -34,7 +34,8 @@ struct task_table {
 	struct hashmap *site_index; /* spawned_at -> index + 1 into sites */
 	struct site_total *sites;
 	size_t nsites, cap_sites;
-	uint64_t nfolded; /* tasks folded, kept or not */
+	uint64_t nfolded;	  /* tasks folded, kept or not */
+	uint64_t nfolded_unnamed; /* of which without a name */
 };
 
 const char *task_mode_name(enum task_mode mode)
@@ -232,6 +233,15 @@ size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, si
 		ids[i] = ids[n - 1 - i];
 		ids[n - 1 - i] = x;
 	}
+	return n;
+}
+
+size_t task_table_unnamed(struct task_table *tt)
+{
+	size_t n = tt->nfolded_unnamed;
+
+	for (size_t i = 0; i < tt->n; i++)
+		n += !tt->tasks[i]->name;
 	return n;
 }
 
@@ -489,6 +499,7 @@ size_t task_table_fold(struct task_table *tt, uint64_t before_ns,
 		}
 		if (finalize)
 			finalize(ctx, t);
+		tt->nfolded_unnamed += !t->name;
 		st = site_total(tt, site_of(t));
 		if (st)
 			add_to_site(st, t);
