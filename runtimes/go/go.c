@@ -188,16 +188,27 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 	return 0;
 }
 
-void go_adaptor_close(struct go_adaptor *ga)
+void go_adaptor_detach(struct go_adaptor *ga)
 {
 	if (!ga)
 		return;
 	for (size_t i = 0; i < ga->nlinks; i++)
 		bpf_link__destroy(ga->links[i]);
 	free(ga->links);
-	probe_image_free(ga->image);
+	ga->links = NULL;
+	ga->nlinks = 0;
 	ring_buffer__free(ga->rb);
+	ga->rb = NULL;
 	go_bpf__destroy(ga->skel);
+	ga->skel = NULL;
+}
+
+void go_adaptor_close(struct go_adaptor *ga)
+{
+	if (!ga)
+		return;
+	go_adaptor_detach(ga);
+	probe_image_free(ga->image);
 	go_process_close(&ga->gp);
 	go_binary_free(ga->gb);
 	hashmap_free(ga->goids);

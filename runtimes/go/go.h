@@ -22,6 +22,13 @@ struct go_adaptor;
 int go_adaptor_open(struct process *proc, struct go_adaptor **out);
 void go_adaptor_close(struct go_adaptor *ga); /* accepts NULL */
 
+/*
+ * Removes the probes and frees their maps and ring buffer (mapped twice, 32 MiB in lifecycle
+ * mode), keeping what was learnt: once go_report_json() and go_warnings() have been read, the
+ * target is freed of its uprobes and the memory goes before the results are written.
+ */
+void go_adaptor_detach(struct go_adaptor *ga); /* accepts NULL */
+
 /* The thread-local block the CPU sampler should copy: the g pointer. */
 void go_tls_block(const struct go_adaptor *ga, int64_t *offset, uint32_t *len);
 
