@@ -354,4 +354,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/tracer $(BUILD)/runtimes $(BUILD)/tests -type f -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/tracer $(BUILD)/runtimes $(BUILD)/tests $(SAN) -type f -name '*.d' 2>/dev/null)
