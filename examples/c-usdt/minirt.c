@@ -6,6 +6,7 @@
 #include "asyncprof.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #define MAX_TASKS 16
@@ -18,6 +19,7 @@ struct task {
 	unsigned int period_ms;
 	uint64_t due_ns; /* when its timer fires */
 	int suspended;
+	uint64_t busy_ns; /* the wall time of its steps */
 };
 
 static struct task tasks[MAX_TASKS];
@@ -55,10 +57,15 @@ __attribute__((noinline)) static void run_task(struct task *t)
 		ASYNCPROF_TASK_RUNNABLE(t->id, 0);
 		t->suspended = 0;
 	}
+	uint64_t start;
+
 	ASYNCPROF_TASK_RUN(t->id);
+	start = now_ns();
 	t->step(t->arg);
+	t->due_ns = now_ns();
 	ASYNCPROF_TASK_STOP(t->id);
-	t->due_ns = now_ns() + t->period_ms * 1000000ull;
+	t->busy_ns += t->due_ns - start;
+	t->due_ns += t->period_ms * 1000000ull;
 	t->suspended = 1;
 	ASYNCPROF_TASK_SUSPEND(t->id, "timer", (uintptr_t)&t->due_ns);
 }
@@ -84,6 +91,9 @@ void minirt_run(double seconds)
 			nanosleep(&ts, NULL);
 		}
 	}
-	for (unsigned int i = 0; i < ntasks; i++)
+	for (unsigned int i = 0; i < ntasks; i++) {
 		ASYNCPROF_TASK_EXIT(tasks[i].id);
+		printf("minirt: %s busy_us %llu\n", tasks[i].name,
+		       (unsigned long long)tasks[i].busy_ns / 1000);
+	}
 }

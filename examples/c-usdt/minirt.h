@@ -14,7 +14,9 @@ typedef void (*minirt_step)(void *arg);
 /* Adds a task; returns its id (1, 2, ...), or 0 when the table is full. */
 unsigned long minirt_spawn(const char *name, minirt_step step, void *arg, unsigned int period_ms);
 
-/* Runs the tasks for seconds of wall time. */
+/* Runs the tasks for seconds of wall time, then prints each task's busy time, the wall time
+ * of its steps as the runtime measured it: "minirt: NAME busy_us N" (a busy machine stretches
+ * a step). */
 void minirt_run(double seconds);
 
 #endif
