@@ -21,10 +21,12 @@ folded="$WORK/out/cpu.folded"
 all=$(total "$folded")
 leaf=$(count_matching "$folded" ';leaf$')
 # Each sample stands for 1/99 s of CPU: together they are the CPU the target used, however busy
-# the machine (the window around the attach, the profiler's start-up, is a little longer).
+# the machine (the window around the attach, the profiler's start-up, is a little longer; and
+# interrupts that land while it runs are sampled as its time but are not in its CPU clock: on
+# a busy machine up to a sixth more).
 [ "$all" -gt 100 ] || fail "only $all samples"
 expect_between "sampled CPU, % of the CPU the target used ($used_ms ms)" \
-	$((all * 1000000 / 99 / (used_ms * 10))) 80 105
+	$((all * 1000000 / 99 / (used_ms * 10))) 80 120
 expect_between "leaf share %" "$(pct "$leaf" "$all")" 65 85
 
 # Whole chains: thread root, start_thread, hot_thread, a caller, leaf.
