@@ -1006,6 +1006,8 @@ static int record(struct child *child, int dirfd, const char *dir)
 		usdt_consume(rec.usdt);
 	if (off)
 		offcpu_stop(off);
+	/* All the Go probes had to say is read: they go before the results are put together. */
+	go_adaptor_detach(rec.go);
 	collector_finish(rec.col, monotonic_ns());
 	sampler_counters(sampler, counters);
 	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
@@ -1073,8 +1075,6 @@ static int record(struct child *child, int dirfd, const char *dir)
 		if ((rec.tokio && tokio_dropped_events(rec.tokio)) ||
 		    (rec.usdt && usdt_dropped_events(rec.usdt)))
 			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
-		/* All the Go probes had to say is read: they go before the results are written. */
-		go_adaptor_detach(rec.go);
 		if (counters[CNT_DROPS])
 			warnings[nwarn++] = "samples were dropped: the ring buffer was full";
 		if (st->samples == 0)

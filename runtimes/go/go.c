@@ -58,6 +58,8 @@ struct chan_stat {
 	uint64_t waits[2], wait_ns[2], max_ns[2];
 	struct chan_site sites[2][MAX_CHAN_SITES];
 	size_t nsites[2];
+	bool has_ops; /* full mode, once the probes are detached: ops is what they counted */
+	struct go_chan_ops ops;
 };
 
 /* A goroutine parked on a channel, until it is woken. */
@@ -109,6 +111,7 @@ struct go_adaptor {
 	size_t nchans, cap_chans;
 	struct gc_stats gc;
 	uint64_t events, alloc_samples;
+	uint64_t dropped, without_goid; /* the probes' counters, once they are detached */
 
 	const char *warnings[MAX_WARNINGS];
 	char *owned_warnings[MAX_WARNINGS];
@@ -188,10 +191,19 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 	return 0;
 }
 
+static uint64_t dropped_events(struct go_adaptor *ga);
+static uint64_t events_without_goid(struct go_adaptor *ga);
+
 void go_adaptor_detach(struct go_adaptor *ga)
 {
 	if (!ga)
 		return;
+	/* What the report reads of the probes' maps is kept. */
+	ga->dropped = dropped_events(ga);
+	ga->without_goid = events_without_goid(ga);
+	for (size_t i = 0; ga->skel && ga->mode >= MODE_FULL && i < ga->nchans; i++)
+		ga->chans[i].has_ops = !bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.chan_ops),
+							    &ga->chans[i].addr, &ga->chans[i].ops);
 	for (size_t i = 0; i < ga->nlinks; i++)
 		bpf_link__destroy(ga->links[i]);
 	free(ga->links);
@@ -1058,13 +1070,14 @@ int go_consume(struct go_adaptor *ga)
 
 static uint64_t dropped_events(struct go_adaptor *ga)
 {
-	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.task_drops), 0) : 0;
+	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.task_drops), 0)
+			: ga->dropped;
 }
 
 static uint64_t events_without_goid(struct go_adaptor *ga)
 {
-	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.counters),
-					     GO_CNT_NO_GOID) : 0;
+	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.counters), GO_CNT_NO_GOID)
+			: ga->without_goid;
 }
 
 static json_t *gc_json(const struct gc_stats *gc)
@@ -1100,12 +1113,18 @@ static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
 	return a;
 }
 
-static int chan_ops_fill(struct go_adaptor *ga, uint64_t addr, struct go_chan_ops *ops)
+static int chan_ops_fill(struct go_adaptor *ga, const struct chan_stat *ch,
+			 struct go_chan_ops *ops)
 {
 	memset(ops, 0, sizeof(*ops));
-	if (!ga->skel || ga->mode < MODE_FULL)
+	if (ga->mode < MODE_FULL)
 		return -ENOENT;
-	return bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.chan_ops), &addr, ops) ? -errno : 0;
+	if (!ga->skel) {
+		*ops = ch->ops;
+		return ch->has_ops ? 0 : -ENOENT;
+	}
+	return bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.chan_ops), &ch->addr, ops) ? -errno
+											  : 0;
 }
 
 static int by_wait_desc_ptr(const void *a, const void *b)
@@ -1141,7 +1160,7 @@ static json_t *channels_json(struct go_adaptor *ga)
 		json_object_set_new(o, "recv_wait_max_ns", json_integer(ch->max_ns[CHAN_RECV]));
 		json_object_set_new(o, "send_sites", sites_json(ch, CHAN_SEND));
 		json_object_set_new(o, "recv_sites", sites_json(ch, CHAN_RECV));
-		if (!chan_ops_fill(ga, ch->addr, &ops)) {
+		if (!chan_ops_fill(ga, ch, &ops)) {
 			json_object_set_new(o, "sends", json_integer(ops.sends));
 			json_object_set_new(o, "recvs", json_integer(ops.recvs));
 		}

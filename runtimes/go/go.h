@@ -24,8 +24,9 @@ void go_adaptor_close(struct go_adaptor *ga); /* accepts NULL */
 
 /*
  * Removes the probes and frees their maps and ring buffer (mapped twice, 32 MiB in lifecycle
- * mode), keeping what was learnt: once go_report_json() and go_warnings() have been read, the
- * target is freed of its uprobes and the memory goes before the results are written.
+ * mode), keeping what was learnt and the counters go_report_json() and go_warnings() read: at
+ * the end of the recording, the target is freed of its uprobes and the memory goes before the
+ * results are put together.
  */
 void go_adaptor_detach(struct go_adaptor *ga); /* accepts NULL */
 

@@ -21,8 +21,10 @@ for v in 1.19 1.23; do
 		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark$') / 1000000))
 		runnable_ms=$(jq '[.tasks[] | select(.name == "main.produce")][0].runnable_ns / 1e6 | floor' \
 			"$out/report.json")
-		expect_between "go$v $mode: producer parked at its send ($site_ms ms) or runnable ($runnable_ms ms), % of the run" \
-			$(((site_ms + runnable_ms) * 100 / dur_ms)) 85 101
+		# The producer lives while main sleeps its $secs s (a loaded machine makes the runtime's
+		# start and exit, also in the recording, longer).
+		expect_between "go$v $mode: producer parked at its send ($site_ms ms) or runnable ($runnable_ms ms), % of its $secs s" \
+			$(((site_ms + runnable_ms) / 10 / secs)) 85 103
 		pprof -tags -tagfocus=reason="chan send" "$out/wait.pb.gz" 2>/dev/null | grep -q 'chan send' ||
 			fail "go$v $mode: no 'chan send' reason label"
 		# The source line of the send is the location pprof shows for main.produce.
