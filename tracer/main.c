@@ -791,7 +791,7 @@ static int record(struct child *child, int dirfd, const char *dir)
 	const char *warnings[24];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
-	uint64_t start_ns, last_status = 0;
+	uint64_t start_ns, stop_ns, last_status = 0;
 	struct timespec wall;
 	char why[256], ended[64];
 	int err;
@@ -988,6 +988,8 @@ static int record(struct child *child, int dirfd, const char *dir)
 			break;
 		}
 	}
+	/* The recording ends now: what follows (draining, detaching probes) is not its time. */
+	stop_ns = monotonic_ns();
 	err = 0;
 	/* Take what is still in the ring buffers before detaching. */
 	do {
@@ -1008,13 +1010,13 @@ static int record(struct child *child, int dirfd, const char *dir)
 		offcpu_stop(off);
 	/* All the Go probes had to say is read: they go before the results are put together. */
 	go_adaptor_detach(rec.go);
-	collector_finish(rec.col, monotonic_ns());
+	collector_finish(rec.col, stop_ns);
 	sampler_counters(sampler, counters);
 	if (rec.tokio && env.mode >= MODE_LIFECYCLE)
 		tokio_read_task_counters(rec.tokio, collector_tasks(rec.col));
 	sampler_close(sampler);
 	sampler = NULL;
-	elapsed = (monotonic_ns() - start_ns) / 1e9;
+	elapsed = (stop_ns - start_ns) / 1e9;
 	cpu_end = cpu_seconds_self(&max_rss_kb);
 	if (tty)
 		fprintf(stderr, "\r\033[K");

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "goroutines.h"
+#include "array.h"
 #include "hashmap.h"
 
 #include <errno.h>
@@ -77,18 +78,20 @@ static uint64_t hash_stack(struct go_process *gp, uint64_t sp, uint64_t hi)
 }
 
 /* Go keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. */
-static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp)
+/* Walks g's parked stack into pcs (GO_STACK_MAX of them); sets g->npcs. */
+static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp,
+			      uint64_t *pcs)
 {
 	g->npcs = 0;
 	if (!g->sched_pc)
 		return;
-	g->pcs[g->npcs++] = g->sched_pc;
+	pcs[g->npcs++] = g->sched_pc;
 	while (bp && g->npcs < GO_STACK_MAX) {
 		uint64_t frame[2];
 
 		if (read_mem(gp, bp, frame, sizeof(frame)) || !frame[1])
 			break;
-		g->pcs[g->npcs++] = frame[1] - 1;
+		pcs[g->npcs++] = frame[1] - 1;
 		if (frame[0] <= bp) /* frames grow towards higher addresses */
 			break;
 		bp = frame[0];
@@ -98,10 +101,10 @@ static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64
 int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 {
 	const struct go_g_offsets *o = &gp->gb->g;
-	uint64_t slice[3], *ptrs = NULL;
-	struct goroutine *gs = NULL;
+	uint64_t slice[3], *ptrs = NULL, *pool = NULL, *at;
+	size_t count = 0, npool = 0, cap_pool = 0;
+	struct goroutine *gs = NULL, *block;
 	uint8_t *buf = NULL;
-	size_t count = 0;
 	int err;
 
 	if (!gp->gb->allgs)
@@ -139,17 +142,38 @@ int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 		g->sched_sp = word(buf, o->sched_sp);
 		g->sched_pc = word(buf, o->sched_pc);
 		if (g->status == G_WAITING) {
-			walk_parked_stack(gp, g, word(buf, o->sched_bp));
+			if (!array_grow((void **)&pool, &cap_pool, npool + GO_STACK_MAX,
+					sizeof(*pool))) {
+				err = -ENOMEM;
+				goto out;
+			}
+			walk_parked_stack(gp, g, word(buf, o->sched_bp), pool + npool);
+			/* Where its stack is in the pool, until the pool has its place. */
+			g->pcs = (const uint64_t *)(uintptr_t)npool;
+			npool += g->npcs;
 			g->stack_hash = hash_stack(gp, g->sched_sp, word(buf, G_STACK_HI));
 		}
 		count++;
 	}
-	*out = gs;
+	/* One block: the goroutines, then their stacks. */
+	block = malloc(count * sizeof(*gs) + npool * sizeof(*pool) + 1);
+	if (!block) {
+		err = -ENOMEM;
+		goto out;
+	}
+	at = (uint64_t *)(block + count);
+	for (size_t i = 0; i < count; i++) {
+		block[i] = gs[i];
+		block[i].pcs = gs[i].npcs ? at + (uintptr_t)gs[i].pcs : NULL;
+	}
+	if (npool)
+		memcpy(at, pool, npool * sizeof(*pool));
+	*out = block;
 	*n = count;
-	gs = NULL;
 out:
 	free(ptrs);
 	free(gs);
+	free(pool);
 	free(buf);
 	return err;
 }

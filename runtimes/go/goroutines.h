@@ -36,7 +36,9 @@ struct goroutine {
 	uint64_t sched_sp, sched_pc;
 	uint64_t stack_hash; /* of the live stack above sched.sp: it changes when the g runs */
 	size_t npcs;
-	uint64_t pcs[GO_STACK_MAX]; /* parked stack, leaf first: sched.pc, then return address - 1 */
+	/* Parked stack, leaf first: sched.pc, then return address - 1 (at most GO_STACK_MAX);
+	 * in the snapshot's own block. */
+	const uint64_t *pcs;
 };
 
 #define GO_MAX_REASONS 64
@@ -54,7 +56,11 @@ struct go_process {
 int go_process_open(struct go_process *gp, pid_t pid, const struct go_binary *gb, uint64_t bias);
 void go_process_close(struct go_process *gp);
 
-/* Reads every live goroutine (not dead ones) into a malloc'd array. Returns 0 or -errno. */
+/*
+ * Reads every live goroutine (not dead ones) into a malloc'd array, their stacks in the same
+ * block after it (a service with 10^4 goroutines parked: the stacks as long as they are, not
+ * GO_STACK_MAX frames each): free(*out) frees all. Returns 0 or -errno.
+ */
 int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n);
 
 /* The goid of the goroutine at g (a g0 reads 0); -1 when it cannot be read. */

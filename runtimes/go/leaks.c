@@ -31,7 +31,8 @@
 #define NO_PTRACE_HINT " (needs root or CAP_SYS_PTRACE, or the same user with ptrace allowed)"
 
 struct tracked {
-	struct goroutine last;
+	struct goroutine last; /* its pcs are last_pcs: set where it is read (tracked[] moves) */
+	uint64_t last_pcs[GO_STACK_MAX];
 	uint64_t blocked_since; /* monotonic ns of the first snapshot showing this wait; 0: not */
 	bool from_first;	/* blocked already in the first snapshot */
 	uint64_t seen_gen;	/* snapshot generation that last saw it */
@@ -97,6 +98,8 @@ static int observe(struct leaks *lk, uint64_t now)
 			t->from_first = lk->gen == 1;
 		}
 		t->last = *g;
+		if (g->npcs)
+			memcpy(t->last_pcs, g->pcs, g->npcs * sizeof(*g->pcs));
 		t->seen_gen = lk->gen;
 	}
 	free(gs);
@@ -264,6 +267,7 @@ static int report(struct leaks *lk, uint64_t end_ns)
 
 		if (!t->blocked_since || t->seen_gen != lk->gen)
 			continue;
+		t->last.pcs = t->last_pcs; /* tracked[] grows no more */
 		age = (end_ns - t->blocked_since) / 1e9;
 		/* Blocked since before we looked: Go's GC stamp may tell it is older. */
 		if (t->from_first && t->last.waitsince > 0 &&
