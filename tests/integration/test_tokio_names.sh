@@ -13,7 +13,7 @@ line=$(grep -n 'tokio::spawn(lookup(' "$src" | cut -d: -f1)
 for dir in $(tokio_builds); do
 	tc=$(cat "$dir/toolchain")
 	out="$WORK/full-$(basename "$dir")"
-	"$ASYNCPROF" run --runtime tokio --mode full -d 3 -o "$out" -- "$dir/handlers" 5 \
+	"$ASYNCPROF" run --runtime tokio --mode full -o "$out" -- "$dir/handlers" 3 \
 		>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "$tc: asyncprof run failed"; }
 	r="$out/report.json"
 	unnamed=$(jq '.tasks_unnamed' "$r")
@@ -25,7 +25,12 @@ for dir in $(tokio_builds); do
 	jq -e '[.tasks[] | select(.name | test("launch")) | .internal] | all' "$r" >/dev/null ||
 		fail "$tc: a worker's launch task is not marked internal"
 	max=$(jq '[.tasks[] | select(.name == "handlers::compactor") | .max_poll_ns] | max' "$r")
-	expect_between "$tc: compactor's longest poll ms" "$((max / 1000000))" 50 90
+	# Its poll holds the compaction the program measured (60 ms and, on a busy machine, the
+	# wait for a CPU after it) and little else.
+	compact_us=$(awk '$1 == "compact_max_us" { print $2 }' "$WORK/stdout")
+	[ "${compact_us:-0}" -ge 60000 ] || fail "$tc: handlers measured no 60 ms compaction"
+	expect_between "$tc: compactor's longest poll, % of the longest compaction ($compact_us us)" \
+		$((max / 10 / compact_us)) 99 110
 	# (other polls can last long too on a busy machine: a poll's time is wall-clock time)
 	sed -n '/^long polls/,/^$/p' "$WORK/stdout" | grep -q 'handlers::compactor' ||
 		{ cat "$WORK/stdout"; fail "$tc: the summary's long polls do not name handlers::compactor"; }
