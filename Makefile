@@ -33,7 +33,8 @@ EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/exam
 	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench \
 	    $(BUILD)/examples/offcpu_sleep $(BUILD)/examples/pingpong $(BUILD)/examples/minirt_app
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
-	    $(BUILD)/tests/fixtures/markers
+	    $(BUILD)/tests/fixtures/markers $(BUILD)/tests/fixtures/inline_chain \
+	    $(BUILD)/tests/fixtures/inline_chain.debug2
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
 
 .PHONY: all deps check unit integration demo bench examples header-check clean
@@ -232,6 +233,17 @@ $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 
 $(BUILD)/tests/fixtures/symtest.stripped: $(BUILD)/tests/fixtures/symtest
 	$(Q)strip --strip-all $< -o $@
+
+# Rust with calls inlined several levels deep, at debug = 1 (as services ship) and debug = 2.
+$(BUILD)/tests/fixtures/inline_chain: tests/unit/fixtures/inline_chain.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)/usr/bin/rustc --edition 2021 --crate-name inline_chain -C opt-level=3 -C debuginfo=1 $< -o $@
+
+$(BUILD)/tests/fixtures/inline_chain.debug2: tests/unit/fixtures/inline_chain.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)/usr/bin/rustc --edition 2021 --crate-name inline_chain -C opt-level=3 -C debuginfo=2 $< -o $@
 
 MARKER_SRCS := tests/unit/fixtures/markers.c tests/unit/fixtures/markers_other.c
 
