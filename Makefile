@@ -17,7 +17,7 @@ LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpt
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
 	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev \
-	    golang-1.23-go
+	    librust-hyper-dev wrk golang-1.23-go
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
@@ -104,7 +104,7 @@ $(BUILD)/%.o: %.c | $(GEN_HDRS)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # ---- examples and test fixtures ------------------------------------------------------------
-examples: $(EXAMPLES) tokio-examples go-examples
+examples: $(EXAMPLES) tokio-examples hyper-examples go-examples
 
 $(BUILD)/examples/cpu_split: examples/cpu-split/cpu_split.c
 	$(call msg,CC,$@)
@@ -184,6 +184,22 @@ $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 		--target-dir $(TOKIO_TARGET)
 	$(Q)mkdir -p $(BUILD)/examples/tokio
 	$(Q)cp $(addprefix $(TOKIO_TARGET)/release/,$(TOKIO_BINS)) $(BUILD)/examples/tokio/
+
+# A hyper server (examples/hyper): a cargo package of its own, built the same way.
+HYPER_EXAMPLE := $(BUILD)/examples/hyper/hyper_hello
+HYPER_SRCS    := $(addprefix examples/hyper/,Cargo.toml Cargo.lock .cargo/config.toml src/main.rs)
+HYPER_TARGET  := $(abspath $(BUILD))/hyper-target
+
+.PHONY: hyper-examples
+hyper-examples: $(HYPER_EXAMPLE)
+
+$(HYPER_EXAMPLE): $(HYPER_SRCS)
+	$(call msg,CARGO,$(BUILD)/examples/hyper)
+	$(Q)cd examples/hyper && CARGO_HOME=$(HYPER_TARGET)/cargo-home RUSTC=/usr/bin/rustc \
+		/usr/bin/cargo build --release --offline --locked $(if $(V),,--quiet) \
+		--target-dir $(HYPER_TARGET)
+	$(Q)mkdir -p $(@D)
+	$(Q)cp $(HYPER_TARGET)/release/hyper_hello $@
 
 # Go programs: each built with Debian's Go 1.19 and Go 1.23 (from bookworm-backports), standard
 # library only, GOPATH mode; the Go cache and home stay under $(BUILD).
