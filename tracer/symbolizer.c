@@ -794,7 +794,7 @@ static void name_frame(struct symbolizer *sym, Dwarf_Die *die, struct sym_frame 
 	if (!linkage)
 		linkage = die_string(die, DW_AT_MIPS_linkage_name);
 	f->function = linkage ? readable_name(sym, linkage) : plain;
-	f->system_name = linkage ? linkage : plain;
+	f->system_name = linkage;
 }
 
 /* The call site of an inlined subroutine: the line executing in the function it is in. */
