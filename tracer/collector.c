@@ -741,28 +741,37 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 		     const char *reason, uint64_t object, const struct logical_stack *frames,
 		     uint64_t waker, uint64_t ns, uint64_t now)
 {
-	uint64_t locs[MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
-	size_t n = 0, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
+	/* locs[0] is the reason's frame, the await stack follows it. */
+	uint64_t locs[1 + MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	size_t n = 1, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
 	struct profile_label labels[4];
 	int64_t values[2] = { 1, (int64_t)ns };
+	char frame[160];
 
 	t->wait_ns += ns;
-	for (size_t i = 0; i < npcs && n < MAX_FRAMES; i++) {
+	for (size_t i = 0; i < npcs && n <= MAX_FRAMES; i++) {
 		uint64_t id = user_location(c, &c->wait, pcs[i], now);
 
 		if (id)
 			locs[n++] = id;
 	}
-	if (!n) {
+	if (n == 1) {
 		uint64_t id = synthetic_location(&c->wait, "[await point unknown]");
 
 		if (id)
 			locs[n++] = id;
 	}
-	labels[0] = (struct profile_label){
-		.key = "reason",
-		.str = reason ? reason : wait_reason(c->wait.prof, locs, n),
-	};
+	if (!reason)
+		reason = wait_reason(c->wait.prof, locs + 1, n - 1);
+	/*
+	 * The reason is a label for pprof's tag filters, and the leaf frame too, so that a flame
+	 * graph or a folded file, which keep no labels, shows what each tower waited on.
+	 */
+	snprintf(frame, sizeof(frame), "[wait] %s", reason);
+	locs[0] = synthetic_location(&c->wait, frame);
+	if (!locs[0])
+		memmove(locs, locs + 1, --n * sizeof(*locs));
+	labels[0] = (struct profile_label){ .key = "reason", .str = reason };
 	labels[1] = (struct profile_label){ .key = c->task_label, .num = t->id };
 	if (object)
 		labels[nlabels++] = (struct profile_label){ .key = "object", .num = object };

@@ -66,8 +66,8 @@ expect_between "root's join wait ms" "${join##* }" 3700 4300
 timer=$(awk '$1 == "timer" { print $2 }' "$WORK/reasons.txt")
 expect_between "ticker suspensions (4 s / 21 ms and the latencies)" "$timer" 150 195
 wfolded="$WORK/out/wait.folded"
-parser_wait=$(count_matching "$wfolded" ';parser_main;sleep_ms$')
-in_frames=$(count_matching "$wfolded" "^$root$ingest$parser\\[frame\\] batch;\\[frame\\] checksum;.*;parser_main;sleep_ms$")
+parser_wait=$(count_matching "$wfolded" ';parser_main;sleep_ms;\[wait\] disk$')
+in_frames=$(count_matching "$wfolded" "^$root$ingest$parser\\[frame\\] batch;\\[frame\\] checksum;.*;parser_main;sleep_ms;\\[wait\\] disk$")
 expect_between "parser's wait under its ancestry and [frame] batch > [frame] checksum %" \
 	"$(pct "$in_frames" "$parser_wait")" 90 100
 pprof -tags "$WORK/out/wait.pb.gz" | grep -q "object:" || fail "no object label"
