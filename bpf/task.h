@@ -21,6 +21,11 @@ enum task_event_kind {
 	TASK_WAKER_CLONE, /* a waker was cloned (calibration of the thread-local; tls set) */
 };
 
+/* A runtime's own event kinds (Go's GC and allocation events) start at TASK_RUNTIME_KINDS; every
+ * kind is below TASK_KINDS, the size of the probes' per-kind count of lost events. */
+#define TASK_RUNTIME_KINDS 32
+#define TASK_KINDS 64
+
 /* task_event.flags */
 #define TASK_EV_STACK 0x1	 /* regs and ustack are valid */
 #define TASK_EV_TLS 0x2		 /* tls is valid */

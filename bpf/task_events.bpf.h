@@ -4,8 +4,9 @@
 
 /*
  * What every runtime's probes share to send task events (bpf/task.h) to user space: the target
- * process, the ring buffer "task_events" and its per-CPU drop counter "task_drops", and the
- * per-CPU scratch event that is built before being sent (too big for the BPF stack).
+ * process, the ring buffer "task_events" and its per-CPU counts of the events lost to a full
+ * ring buffer, per kind ("task_drops"), and the per-CPU scratch event that is built before
+ * being sent (too big for the BPF stack).
  *
  *	e = event_begin(TASK_RUN, id, object);
  *	... fill e->value, e->flags, event_add_stack(e) ...
@@ -37,7 +38,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, TASK_KINDS);
 	__type(key, __u32);
 	__type(value, __u64);
 } task_drops SEC(".maps");
@@ -97,13 +98,13 @@ static __always_inline void event_add_stack(struct task_event *e)
 static __always_inline void event_send(struct task_event *e)
 {
 	__u64 size = task_event_size(e);
-	__u32 zero = 0;
+	__u32 kind = e->kind;
 	__u64 *drops;
 
 	if (size > sizeof(*e))
 		return;
 	if (bpf_ringbuf_output(&task_events, e, size, 0)) {
-		drops = bpf_map_lookup_elem(&task_drops, &zero);
+		drops = bpf_map_lookup_elem(&task_drops, &kind);
 		if (drops)
 			*drops += 1;
 	}

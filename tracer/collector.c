@@ -955,6 +955,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	char site[512], buf[TASK_LABEL_LEN + 1];
 	const char *label = event_label(e, size, buf);
 
+	if (e->kind < TASK_KINDS)
+		c->stats.task_events_by_kind[e->kind]++;
 	if (!c->tasks || !e->task)
 		return;
 	t = task_get(c->tasks, e->task);

@@ -33,6 +33,7 @@ struct collector_stats {
 	uint64_t unwind_errors;	   /* user stacks that stopped early (no CFI, bad frame) */
 	uint64_t threads;	   /* distinct threads seen */
 	uint64_t task_events;	   /* runtime task events handled */
+	uint64_t task_events_by_kind[TASK_KINDS]; /* of the task model's kinds, received */
 };
 
 struct collector;

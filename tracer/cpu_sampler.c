@@ -203,10 +203,15 @@ uint64_t percpu_counter_sum(int map_fd, uint32_t key)
 	return total;
 }
 
+void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n)
+{
+	for (uint32_t key = 0; key < n; key++)
+		out[key] = percpu_counter_sum(map_fd, key);
+}
+
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
 {
-	for (uint32_t key = 0; key < CNT_MAX; key++)
-		counters[key] = percpu_counter_sum(bpf_map__fd(s->skel->maps.counters), key);
+	percpu_counters_sum(bpf_map__fd(s->skel->maps.counters), counters, CNT_MAX);
 	return 0;
 }
 

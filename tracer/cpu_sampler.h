@@ -41,6 +41,8 @@ int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
 /* Sums the per-CPU __u64 counter at key of any BPF map (a probe's drop count); 0 when it
  * cannot be read. */
 uint64_t percpu_counter_sum(int map_fd, uint32_t key);
+/* The same for keys 0 to n - 1, into out[key]. */
+void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n);
 void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */
 
 /*

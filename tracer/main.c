@@ -36,6 +36,7 @@
 #include "leaks.h"
 #include "go.h"
 #include "offcpu.h"
+#include "event_loss.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
@@ -610,6 +611,8 @@ static int record(struct child *child)
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
 	struct report_info info = { 0 };
+	struct event_loss loss = { 0 };
+	char loss_warning[256];
 	const char *warnings[24];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
@@ -818,7 +821,10 @@ static int record(struct child *child)
 		}
 	}
 	err = 0;
-	/* Take what is still in the ring buffers before detaching. */
+	/* The Tokio probes stop first, so that what they sent, lost and counted (polls) is the
+	 * same set of events; then take what is still in the ring buffers. */
+	if (rec.tokio)
+		tokio_adaptor_detach(rec.tokio);
 	do {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);
@@ -864,7 +870,17 @@ static int record(struct child *child)
 		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
 		json_t *go_json = rec.go ? go_report_json(rec.go) : NULL;
 		json_t *offcpu_json_obj = off ? offcpu_json(off) : NULL;
+		json_t *loss_json = NULL;
 
+		memcpy(loss.received, st->task_events_by_kind, sizeof(loss.received));
+		if (rec.tokio)
+			tokio_event_loss(rec.tokio, &loss);
+		if (rec.usdt)
+			usdt_event_loss(rec.usdt, &loss);
+		if (rec.go)
+			go_event_loss(rec.go, &loss);
+		if (tasks)
+			loss_json = event_loss_json(&loss);
 		prof->time_nanos = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
 		prof->duration_nanos = (int64_t)(elapsed * 1e9);
 		if (wait) {
@@ -884,9 +900,13 @@ static int record(struct child *child)
 		if (rec.go)
 			nwarn += go_warnings(rec.go, warnings + nwarn,
 					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
-		if ((rec.tokio && tokio_dropped_events(rec.tokio)) ||
-		    (rec.usdt && usdt_dropped_events(rec.usdt)))
-			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
+		if (event_loss_dropped(&loss)) {
+			snprintf(loss_warning, sizeof(loss_warning),
+				 "%llu task events were dropped (the ring buffer was full): the "
+				 "figures they feed are incomplete (report.json: task_events)",
+				 (unsigned long long)event_loss_dropped(&loss));
+			warnings[nwarn++] = loss_warning;
+		}
 		if (counters[CNT_DROPS])
 			warnings[nwarn++] = "samples were dropped: the ring buffer was full";
 		if (st->samples == 0)
@@ -917,6 +937,7 @@ static int record(struct child *child)
 			.has_wait = ((rec.tokio || rec.usdt) && env.mode >= MODE_LIFECYCLE) || rec.go,
 			.has_alloc = collector_alloc_profile(rec.col) != NULL,
 			.runtime_json = go_json,
+			.task_events = loss_json,
 			.runtime_key = rec.go ? "go" : NULL,
 			.offcpu = offcpu_json_obj,
 			.warnings = warnings,
@@ -927,6 +948,7 @@ static int record(struct child *child)
 		json_decref(sites_json);
 		json_decref(go_json);
 		json_decref(offcpu_json_obj);
+		json_decref(loss_json);
 		fprintf(stdout, "\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu "
 				"truncated stacks, %llu unwind errors)\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)st->threads,
@@ -938,8 +960,10 @@ static int record(struct child *child)
 			cpu_end - cpu_start, 100 * (cpu_end - cpu_start) / elapsed, cpu_end,
 			max_rss_kb / 1024.0);
 		summary_print_top(stdout, prof, 1, 10);
-		if (tasks)
-			task_table_print_summary(stdout, tasks, 10000000ULL);
+		if (tasks) {
+			task_table_print_summary(stdout, tasks, 10000000ULL, &loss);
+			event_loss_print(stdout, &loss);
+		}
 		if (off)
 			offcpu_print_summary(stdout, off);
 		for (size_t i = 0; i < nwarn; i++)

@@ -219,6 +219,9 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 		err |= json_object_set_new(r, "spawn_sites",
 					   info->spawn_sites ? json_incref(info->spawn_sites)
 							     : json_array());
+		if (info->task_events)
+			err |= json_object_set_new(r, "task_events",
+						   json_incref(info->task_events));
 	}
 	if (info->runtime_key && info->runtime_json)
 		err |= json_object_set_new(r, info->runtime_key, json_incref(info->runtime_json));

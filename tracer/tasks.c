@@ -2,6 +2,7 @@
 #include "tasks.h"
 #include "array.h"
 #include "hashmap.h"
+#include "event_loss.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -387,9 +388,14 @@ static int by_key_desc(const void *a, const void *b)
 	return x > y ? -1 : x < y;
 }
 
+/* A section whose figure (report.json's name) lost events fed gets a mark: see the line below
+ * the summary (event_loss_print). */
 static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
-		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows)
+		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows,
+		      const struct event_loss *loss, const char *figure)
 {
+	bool incomplete = loss && event_loss_affects(loss, figure);
+
 	struct task_rec **sorted = malloc(n * sizeof(*sorted));
 	size_t shown = 0;
 
@@ -405,7 +411,8 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 		if (t->internal || key(t) <= min)
 			continue;
 		if (!shown++)
-			fprintf(f, "\n%s\n", title);
+			fprintf(f, "\n%s%s\n", title,
+				incomplete ? " (* incomplete: task events were lost)" : "");
 		latency_stats(t->lat_ns, t->nlat, &st);
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
 			   "max poll %.1f ms, sched p99 %.2f ms\n",
@@ -418,18 +425,20 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 	free(sorted);
 }
 
-void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns)
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns,
+			      const struct event_loss *loss)
 {
 	size_t n;
 	struct task_rec **tasks = task_list(tt, &n);
 
 	if (!n)
 		return;
-	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5);
-	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5);
-	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5);
+	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
+	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
+	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
+		  "sched_latency_ns");
 	print_top(f, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
-		  0, 5);
+		  0, 5, loss, "runnable_ns");
 	print_top(f, tasks, n, "long polls (they block a worker thread):", key_max_poll,
-		  long_poll_ns, 10);
+		  long_poll_ns, 10, loss, "max_poll_ns");
 }

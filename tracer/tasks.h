@@ -96,7 +96,12 @@ void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out);
 json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted);
 json_t *task_sites_json(struct task_table *tt);
 
-/* Terminal summary: top tasks by CPU, by wait, by scheduling latency, and long polls. */
-void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns);
+/*
+ * Terminal summary: top tasks by CPU, by wait, by scheduling latency, and long polls; a section
+ * whose figure lost events fed is marked (loss may be NULL).
+ */
+struct event_loss;
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns,
+			      const struct event_loss *loss);
 
 #endif

@@ -316,16 +316,23 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	return 0;
 }
 
-void tokio_adaptor_close(struct tokio_adaptor *ta)
+void tokio_adaptor_detach(struct tokio_adaptor *ta)
 {
-	if (!ta)
-		return;
 	detach_calibration(ta);
-	ring_buffer__free(ta->rb);
 	for (size_t i = 0; i < ta->nlinks; i++)
 		bpf_link__destroy(ta->links[i]);
 	for (int i = 0; i < ta->nbp; i++)
 		close(ta->bp_fds[i]);
+	ta->nlinks = 0;
+	ta->nbp = 0;
+}
+
+void tokio_adaptor_close(struct tokio_adaptor *ta)
+{
+	if (!ta)
+		return;
+	tokio_adaptor_detach(ta);
+	ring_buffer__free(ta->rb);
 	free(ta->bp_fds);
 	free(ta->links);
 	tokio_bpf__destroy(ta->skel);
@@ -470,7 +477,39 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 	}
 }
 
-uint64_t tokio_dropped_events(struct tokio_adaptor *ta)
+/*
+ * The figures a lost event leaves incomplete. Poll counts, and in full mode busy_ns and
+ * max_poll_ns, are the probes' own counters (tokio_read_task_counters), which lose nothing; a
+ * lost run loses its scheduling latency, a lost stop or await the start (and stack) of a
+ * suspension, and in lifecycle mode, where a poll is measured from its run to its await, a
+ * lost run or await loses that poll's figures.
+ */
+static const struct event_kind_info *kind_lifecycle(uint32_t kind)
 {
-	return ta->skel ? percpu_counter_sum(bpf_map__fd(ta->skel->maps.task_drops), 0) : 0;
+	static const struct event_kind_info run = {
+		"run", "wait_ns wait.pb.gz sched_latency_ns runnable_ns max_poll_ns"
+	};
+	static const struct event_kind_info await = { "await", "wait_ns wait.pb.gz max_poll_ns" };
+
+	return kind == TASK_RUN ? &run : kind == TASK_AWAIT ? &await : NULL;
+}
+
+static const struct event_kind_info *kind_full(uint32_t kind)
+{
+	static const struct event_kind_info run = {
+		"run", "wait_ns wait.pb.gz sched_latency_ns runnable_ns"
+	};
+	static const struct event_kind_info stop = { "stop", "wait_ns wait.pb.gz" };
+	static const struct event_kind_info await = { "await", "wait_ns wait.pb.gz" };
+
+	return kind == TASK_RUN ? &run : kind == TASK_STOP ? &stop : kind == TASK_AWAIT ? &await
+											: NULL;
+}
+
+void tokio_event_loss(struct tokio_adaptor *ta, struct event_loss *loss)
+{
+	if (ta->skel)
+		percpu_counters_sum(bpf_map__fd(ta->skel->maps.task_drops), loss->dropped,
+				    TASK_KINDS);
+	loss->runtime_kind = ta->mode == MODE_FULL ? kind_full : kind_lifecycle;
 }

@@ -9,6 +9,7 @@
 #include "process.h"
 #include "tokio_binary.h"
 #include "tasks.h"
+#include "event_loss.h"
 
 /*
  * The Tokio adaptor: finds Tokio in the target's executable, loads and attaches the Tokio
@@ -29,6 +30,8 @@ struct tokio_adaptor;
 int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out);
 void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches everything */
+/* Stops the probes; what they sent and counted stays readable (tokio_consume, counters). */
+void tokio_adaptor_detach(struct tokio_adaptor *ta);
 
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
@@ -62,8 +65,8 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
 
-/* Events lost because the probes' ring buffer was full. */
-uint64_t tokio_dropped_events(struct tokio_adaptor *ta);
+/* The events the probes lost (the ring buffer was full), per kind, into loss->dropped. */
+void tokio_event_loss(struct tokio_adaptor *ta, struct event_loss *loss);
 
 /* Tokio's task-poll machinery (raw::poll, Harness::poll, Core::poll): where a task's own stack
  * begins, for collector_set_runtime(). */

@@ -316,7 +316,9 @@ int usdt_consume(struct usdt_adaptor *ua)
 	return ua->rb ? ring_buffer__consume(ua->rb) : 0;
 }
 
-uint64_t usdt_dropped_events(struct usdt_adaptor *ua)
+void usdt_event_loss(struct usdt_adaptor *ua, struct event_loss *loss)
 {
-	return ua->skel ? percpu_counter_sum(bpf_map__fd(ua->skel->maps.task_drops), 0) : 0;
+	if (ua->skel)
+		percpu_counters_sum(bpf_map__fd(ua->skel->maps.task_drops), loss->dropped,
+				    TASK_KINDS);
 }
