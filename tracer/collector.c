@@ -931,6 +931,22 @@ static const char *event_label(const struct task_event *e, size_t size, char *bu
 	return buf[0] ? buf : NULL;
 }
 
+/*
+ * Without poll-exit hooks (Tokio's lifecycle mode), a poll is known to last at least until the
+ * task registers its waker: its longest poll is measured from its start to its await (the last
+ * one, when a poll awaits several futures), a lower bound.
+ */
+static void poll_to_await(struct task_rec *t, const struct task_event *e)
+{
+	const struct thread_clock now = { .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
+					   .delay_ns = e->delay_ns };
+	struct poll_time p;
+
+	poll_time_between(&p, &t->poll_start, &now);
+	if (poll_own_ns(&p) > poll_own_ns(&t->poll.longest))
+		t->poll.longest = p;
+}
+
 /* Keeps the logical frames a task suspended in (none when depth is 0). */
 static void set_await_frames(struct task_rec *t, const struct logical_stack *ls)
 {
@@ -989,6 +1005,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		break;
 	case TASK_RUNNABLE:
 		end_suspension(c, t, e->time_ns, current);
+		t->poll_start.wall_ns = 0; /* woken: its poll is over, even if its stop was lost */
 		break;
 	case TASK_RUN:
 		if (type_name && (!t->name || t->name_inferred)) {
@@ -1002,7 +1019,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns, 0);
-		t->poll_start_ns = e->time_ns;
+		t->poll_start = (struct thread_clock){ .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
+						       .delay_ns = e->delay_ns };
 		t->poll_tid = e->tid;
 		if (e->flags & TASK_EV_LATENCY)
 			task_add_latency(t, e->value);
@@ -1010,6 +1028,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	case TASK_STOP:
 		if (!(e->flags & TASK_EV_WAS_NOTIFIED) && !t->exited_ns)
 			t->suspended_since = e->time_ns;
+		t->poll_start.wall_ns = 0;
 		break;
 	case TASK_AWAIT:
 		if (n) {
@@ -1030,9 +1049,9 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		t->await_object = e->flags & TASK_EV_WAIT_OBJECT ? e->object : 0;
 		if ((e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK)
 			set_await_frames(t, &e->frames);
-		if (t->poll_start_ns && t->poll_tid == e->tid && e->time_ns > t->poll_start_ns &&
-		    e->time_ns - t->poll_start_ns > t->max_poll_ns)
-			t->max_poll_ns = e->time_ns - t->poll_start_ns;
+		if (t->poll_start.wall_ns && t->poll_tid == e->tid &&
+		    e->time_ns > t->poll_start.wall_ns)
+			poll_to_await(t, e);
 		break;
 	case TASK_EXIT:
 		t->exited_ns = e->time_ns;

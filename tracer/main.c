@@ -731,6 +731,12 @@ static int record(struct child *child)
 				"none, so this is a plain CPU profile\n",
 			task_mode_name(env.mode), proc->comm);
 	}
+	/* Without CONFIG_SCHED_INFO the probes read no run delay: nothing tells preemption apart. */
+	if ((rec.usdt || (rec.tokio && env.mode >= MODE_LIFECYCLE)) &&
+	    access("/proc/self/schedstat", R_OK) != 0)
+		warnings[nwarn++] = "the kernel does not count the time threads wait for a CPU (no "
+				    "/proc/PID/schedstat): poll times preempted read 0, and a long "
+				    "poll's own time includes them";
 	err = sampler_open(&sopts, on_sample, &rec, &sampler);
 	if (err)
 		goto out;
@@ -824,7 +830,7 @@ static int record(struct child *child)
 	/* The Tokio probes stop first, so that what they sent, lost and counted (polls) is the
 	 * same set of events; then take what is still in the ring buffers. */
 	if (rec.tokio)
-		tokio_adaptor_detach(rec.tokio);
+		tokio_adaptor_stop(rec.tokio);
 	do {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);

@@ -316,23 +316,22 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	return 0;
 }
 
-void tokio_adaptor_detach(struct tokio_adaptor *ta)
+void tokio_adaptor_stop(struct tokio_adaptor *ta)
 {
-	detach_calibration(ta);
-	for (size_t i = 0; i < ta->nlinks; i++)
-		bpf_link__destroy(ta->links[i]);
-	for (int i = 0; i < ta->nbp; i++)
-		close(ta->bp_fds[i]);
-	ta->nlinks = 0;
-	ta->nbp = 0;
+	if (ta->skel)
+		ta->skel->bss->probes_stopped = true;
 }
 
 void tokio_adaptor_close(struct tokio_adaptor *ta)
 {
 	if (!ta)
 		return;
-	tokio_adaptor_detach(ta);
+	detach_calibration(ta);
 	ring_buffer__free(ta->rb);
+	for (size_t i = 0; i < ta->nlinks; i++)
+		bpf_link__destroy(ta->links[i]);
+	for (int i = 0; i < ta->nbp; i++)
+		close(ta->bp_fds[i]);
 	free(ta->bp_fds);
 	free(ta->links);
 	tokio_bpf__destroy(ta->skel);
@@ -469,10 +468,8 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 			if (!t || !ti.polls)
 				continue;
 			t->polls = ti.polls;
-			if (ta->mode == MODE_FULL) {
-				t->busy_ns = ti.busy_ns;
-				t->max_poll_ns = ti.max_poll_ns;
-			}
+			if (ta->mode == MODE_FULL)
+				t->poll = ti.poll;
 		}
 	}
 }

@@ -30,8 +30,9 @@ struct tokio_adaptor;
 int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out);
 void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches everything */
-/* Stops the probes; what they sent and counted stays readable (tokio_consume, counters). */
-void tokio_adaptor_detach(struct tokio_adaptor *ta);
+/* Stops the probes at once (they stay attached until closed, doing nothing); what they sent and
+ * counted stays readable (tokio_consume, counters). */
+void tokio_adaptor_stop(struct tokio_adaptor *ta);
 
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
@@ -61,7 +62,7 @@ uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, 
 /* Future type of a task vtable (runtime address); NULL when unknown. */
 const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal);
 
-/* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
+/* Per-task counters kept by the probes: fills polls (and in full mode poll) of each known task. */
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
 

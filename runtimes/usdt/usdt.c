@@ -200,9 +200,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (e->kind == TASK_RUN) {
 		t->polls++;
 	} else if (e->kind == TASK_STOP && e->value) {
-		t->busy_ns += e->value;
-		if (e->value > t->max_poll_ns)
-			t->max_poll_ns = e->value;
+		const struct poll_time p = { .wall_ns = e->value, .cpu_ns = e->cpu_ns,
+					     .preempted_ns = e->delay_ns };
+
+		poll_stats_add(&t->poll, &p);
 	}
 	return 0;
 }
