@@ -94,6 +94,11 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	return 0;
 }
 
+void collector_set_kallsyms(struct collector *c, struct kallsyms *ks)
+{
+	c->ks = ks;
+}
+
 void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls,
 			   const char *task_label)
 {
@@ -338,25 +343,50 @@ static uint64_t user_location(struct collector *c, struct sink *s, uint64_t pc, 
 	return id;
 }
 
-/* Unwinds a copied user stack into pcs; returns how many. */
-static size_t unwind_user(struct collector *c, uint32_t tid, const __u64 *regs,
-			  const uint8_t *stack, size_t len, uint64_t seen_ns, uint64_t *pcs)
+static void unwind_once(struct collector *c, const struct unwind_input *in, uint64_t seen_ns,
+			uint64_t *pcs, struct unwind_result *res)
 {
-	struct unwind_result res = { 0 };
+	/* Code mapped since the last look (dlopen, ld.so after exec) must be known before
+	 * unwinding; a stop at an unknown return address may mean the same. */
+	process_mapping(c->proc, in->regs[SREG_IP], seen_ns);
+	unwind_stack(c->proc->unwinder, in, pcs, MAX_FRAMES, res);
+	if (res->error && !procmaps_find(c->proc->maps, pcs[res->npcs - 1]) &&
+	    process_mapping(c->proc, pcs[res->npcs - 1], seen_ns))
+		unwind_stack(c->proc->unwinder, in, pcs, MAX_FRAMES, res);
+}
+
+/*
+ * Unwinds a copied user stack into pcs; returns how many. A thread trapped on a uprobe's
+ * breakpoint may be seen before the kernel has set its instruction pointer back to the
+ * breakpoint (it points one byte past, into the middle of the probed instruction, whose effect
+ * has not happened yet) or after (at the breakpoint during the handlers, past the emulated
+ * instruction once done): when the registers as they are do not unwind to the thread's first
+ * frame, the breakpoint's own address is tried too.
+ */
+static size_t unwind_user(struct collector *c, uint32_t tid, const __u64 *regs,
+			  const uint8_t *stack, size_t len, uint64_t seen_ns, bool at_breakpoint,
+			  uint64_t *pcs)
+{
+	struct unwind_result res = { 0 }, other = { 0 };
 	struct unwind_input in = {
 		.tid = tid,
 		.regs = (const uint64_t *)regs,
 		.stack = stack,
 		.stack_len = len,
 	};
+	uint64_t before[SREG_COUNT], other_pcs[MAX_FRAMES];
 
-	/* Code mapped since the last look (dlopen, ld.so after exec) must be known before
-	 * unwinding; a stop at an unknown return address may mean the same. */
-	process_mapping(c->proc, regs[SREG_IP], seen_ns);
-	unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
-	if (res.error && !procmaps_find(c->proc->maps, pcs[res.npcs - 1]) &&
-	    process_mapping(c->proc, pcs[res.npcs - 1], seen_ns))
-		unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
+	unwind_once(c, &in, seen_ns, pcs, &res);
+	if (at_breakpoint && (res.error || res.truncated)) {
+		memcpy(before, regs, sizeof(before));
+		before[SREG_IP]--;
+		in.regs = before;
+		unwind_once(c, &in, seen_ns, other_pcs, &other);
+		if ((!other.error && !other.truncated) || other.npcs > res.npcs) {
+			res = other;
+			memcpy(pcs, other_pcs, other.npcs * sizeof(*pcs));
+		}
+	}
 	if (res.truncated)
 		c->stats.truncated_stacks++;
 	else if (res.error)
@@ -550,12 +580,30 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 	}
 }
 
-/* The kernel frames, then the user frames of a sample into locs (leaf first); returns how many. */
+/* Whether the sample's thread entered the kernel through a breakpoint trap (int3) from user
+ * mode: the exception entry is the outermost kernel frame. */
+static bool at_breakpoint(struct collector *c, const struct sample_event *e)
+{
+	const char *entry;
+
+	if (!c->ks || e->kstack_len <= 0 || e->kstack_len > SAMPLER_KSTACK_MAX)
+		return false;
+	entry = kallsyms_lookup(c->ks, e->kstack[e->kstack_len - 1], NULL);
+	return entry && strcmp(entry, "asm_exc_int3") == 0;
+}
+
+/*
+ * The kernel frames, then the user frames of a sample into locs (leaf first); returns how many.
+ * A sample taken while a uprobe ran (its breakpoint trap, its handlers, the probed instruction
+ * stepped out of line: asyncprof's own probes, in practice) gets a "[uprobe]" frame between the
+ * two, and *in_probe is set.
+ */
 static size_t sample_locations(struct collector *c, struct sink *s, const struct sample_event *e,
-			       size_t size, uint64_t *locs)
+			       size_t size, uint64_t *locs, bool *in_probe)
 {
 	uint64_t pcs[MAX_FRAMES];
 	size_t nlocs = 0, ulen = e->ustack_len;
+	bool trap = at_breakpoint(c, e);
 
 	if (ulen > size - SAMPLE_HEADER_SIZE)
 		ulen = size - SAMPLE_HEADER_SIZE;
@@ -568,8 +616,15 @@ static size_t sample_locations(struct collector *c, struct sink *s, const struct
 		if (id)
 			locs[nlocs++] = id;
 	}
+	*in_probe = trap || (e->flags & SAMPLE_UPROBE_XOL);
+	if (*in_probe) {
+		uint64_t id = synthetic_location(s, "[uprobe]");
+
+		if (id)
+			locs[nlocs++] = id;
+	}
 	if (e->flags & SAMPLE_USER_REGS) {
-		size_t n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
+		size_t n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, trap, pcs);
 
 		for (size_t i = 0; i < n; i++) {
 			uint64_t id = user_location(c, s, pcs[i], e->time_ns);
@@ -600,14 +655,16 @@ static size_t thread_labels(struct collector *c, const struct sample_event *e, c
 
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
 {
-	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	/* + [uprobe], + the deeper logical frames' count */
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 1 + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
 	size_t nlocs, max = sizeof(locs) / sizeof(locs[0]);
 	char comm[TASK_COMM_LEN + 1];
 	struct profile_label labels[4];
 	size_t nlabels;
 	int64_t values[2] = { 1, c->period_ns };
+	bool in_probe;
 
-	nlocs = sample_locations(c, &c->cpu, e, size, locs);
+	nlocs = sample_locations(c, &c->cpu, e, size, locs, &in_probe);
 	nlabels = thread_labels(c, e, comm, labels);
 	if (task && c->tasks) {
 		struct task_rec *t = task_get(c->tasks, task);
@@ -628,8 +685,10 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 	} else if (e->frames.depth) {
 		nlocs = append_logical(&c->cpu, &e->frames, locs, nlocs, max);
 	}
-	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
+	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0) {
 		c->stats.samples++;
+		c->stats.probe_samples += in_probe;
+	}
 }
 
 struct profile *collector_new_profile(struct collector *c, const struct profile_value_type *types,
@@ -654,18 +713,19 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 			 size_t size, const int64_t *values, const struct profile_label *labels,
 			 size_t nlabels, const char *root_frame)
 {
-	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 1];
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 2]; /* + [uprobe], + root_frame */
 	struct profile_label all[2 + COLLECTOR_MAX_LABELS];
 	char comm[TASK_COMM_LEN + 1];
 	struct sink *s = NULL;
 	size_t nlocs, nall;
+	bool in_probe;
 
 	for (size_t i = 0; i < c->nothers && !s; i++)
 		if (c->others[i].prof == prof)
 			s = &c->others[i];
 	if (!s || nlabels > COLLECTOR_MAX_LABELS)
 		return -EINVAL;
-	nlocs = sample_locations(c, s, e, size, locs);
+	nlocs = sample_locations(c, s, e, size, locs, &in_probe);
 	if (root_frame) {
 		uint64_t id = synthetic_location(s, root_frame);
 
@@ -982,7 +1042,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	if (size < TASK_EVENT_WITH_STACK || ulen > size - TASK_EVENT_WITH_STACK)
 		ulen = size > TASK_EVENT_WITH_STACK ? size - TASK_EVENT_WITH_STACK : 0;
 	if (e->flags & TASK_EV_STACK)
-		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
+		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, false, pcs);
 	else if (e->flags & TASK_EV_PCS)
 		n = return_addresses(e->ustack, ulen, pcs);
 

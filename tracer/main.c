@@ -626,12 +626,6 @@ static int record(struct child *child)
 	sym = symbolizer_new();
 	if (!sym)
 		return -ENOMEM;
-	err = kallsyms_load(&ks);
-	if (err) {
-		fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames will "
-				"show as [unknown]\n", strerror(-err));
-		warnings[nwarn++] = "kernel symbols unavailable";
-	}
 	if (child) {
 		err = exec_child(child);
 		if (err == -ECHILD) {
@@ -662,7 +656,7 @@ static int record(struct child *child)
 		err = -EINVAL;
 		goto out;
 	}
-	err = collector_new(proc, ks, 1000000000LL / env.freq_hz, &rec.col);
+	err = collector_new(proc, NULL, 1000000000LL / env.freq_hz, &rec.col);
 	if (err)
 		goto out;
 	if (env.runtime == RT_AUTO || env.runtime == RT_GO) {
@@ -775,6 +769,14 @@ static int record(struct child *child)
 		if (err)
 			goto out;
 	}
+	/* Read once the probes are loaded, so that their BPF programs' frames have their names. */
+	err = kallsyms_load(&ks);
+	if (err) {
+		fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames will "
+				"show as [unknown]\n", strerror(-err));
+		warnings[nwarn++] = "kernel symbols unavailable";
+	}
+	collector_set_kallsyms(rec.col, ks);
 	err = make_out_dir(dir, sizeof(dir));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
@@ -928,6 +930,7 @@ static int record(struct child *child)
 			.duration_ns = prof->duration_nanos,
 			.frequency_hz = env.freq_hz,
 			.samples = st->samples,
+			.probe_samples = st->probe_samples,
 			.drops = counters[CNT_DROPS],
 			.truncated_stacks = st->truncated_stacks,
 			.unwind_errors = st->unwind_errors,
@@ -961,6 +964,12 @@ static int record(struct child *child)
 			(unsigned long long)counters[CNT_DROPS],
 			(unsigned long long)st->truncated_stacks,
 			(unsigned long long)st->unwind_errors);
+		if (st->probe_samples)
+			fprintf(stdout, "probes: %.1f%% of these samples (%llu) are the probes' own "
+					"cost ([uprobe] frames: the breakpoint, the handlers, the "
+					"probed instruction stepped out of line)\n",
+				100.0 * st->probe_samples / st->samples,
+				(unsigned long long)st->probe_samples);
 		fprintf(stdout, "profiler: %.2fs CPU while recording (%.2f%% of one core), %.2fs in "
 				"all, peak RSS %.1f MB\n",
 			cpu_end - cpu_start, 100 * (cpu_end - cpu_start) / elapsed, cpu_end,

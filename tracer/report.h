@@ -15,7 +15,7 @@
  *	{ "version": 1,
  *	  "target": { "pid", "comm", "cmdline", "exe" },
  *	  "start_time": "2024-05-01T12:00:00.250Z", "duration_s", "frequency_hz",
- *	  "samples", "drops", "truncated_stacks", "unwind_errors", "threads",
+ *	  "samples", "probe_samples", "drops", "truncated_stacks", "unwind_errors", "threads",
  *	  "warnings": [ "..." ],
  *	  "top_functions_unit": "nanoseconds",
  *	  "top_functions": [ { "name", "self", "self_pct", "total", "total_pct" } ],
@@ -47,6 +47,7 @@ struct report_info {
 	int64_t duration_ns;
 	int frequency_hz;
 	uint64_t samples;
+	uint64_t probe_samples; /* of which in a uprobe: the probes' own cost */
 	uint64_t drops; /* samples lost because the ring buffer was full */
 	uint64_t truncated_stacks;
 	uint64_t unwind_errors;
