@@ -610,6 +610,8 @@ static int record(struct child *child)
 	struct sampler_opts sopts = { .pid = env.pid, .freq_hz = env.freq_hz,
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
+	int wake_fds[SAMPLER_WAKE_FDS];
+	size_t nwake = 0;
 	struct report_info info = { 0 };
 	struct event_loss loss = { 0 };
 	char loss_warning[256];
@@ -717,9 +719,6 @@ static int record(struct child *child)
 		sopts.poll_stacks = env.mode == MODE_FULL;
 		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE,
 				      "task_id");
-		if (!sopts.tls_bytes)
-			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
-					    "are not attributed to tasks";
 	} else if (!rec.go && !rec.usdt && env.mode != MODE_SAMPLE) {
 		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
 				"none, so this is a plain CPU profile\n",
@@ -801,6 +800,10 @@ static int record(struct child *child)
 	fprintf(stderr, "asyncprof: recording pid %d (%s) at %u Hz%s\n", env.pid, proc->comm,
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
+	/* A busy service's task events fill their ring buffer (16 KiB stacks) in about 100 ms:
+	 * they must wake the loop, not wait for the next CPU sample. */
+	if (rec.tokio)
+		wake_fds[nwake++] = tokio_wait_fd(rec.tokio);
 	while (!stop_signal) {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);
@@ -810,7 +813,7 @@ static int record(struct child *child)
 			usdt_consume(rec.usdt);
 		if (off)
 			offcpu_consume(off);
-		err = sampler_poll(sampler, 100);
+		err = sampler_poll(sampler, 100, wake_fds, nwake);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "\nasyncprof: cannot read samples: %s\n", strerror(-err));
 			break;
@@ -840,7 +843,7 @@ static int record(struct child *child)
 			go_consume(rec.go);
 		if (rec.usdt)
 			usdt_consume(rec.usdt);
-	} while (sampler_poll(sampler, 0) > 0);
+	} while (sampler_poll(sampler, 0, NULL, 0) > 0);
 	if (rec.tokio)
 		tokio_consume(rec.tokio);
 	if (rec.go)
@@ -901,10 +904,9 @@ static int record(struct child *child)
 			if (offcpu_warning(off))
 				warnings[nwarn++] = offcpu_warning(off);
 		}
-		if (rec.tokio && !tokio_calibrated(rec.tokio))
-			warnings[nwarn++] = "could not find where Tokio keeps the current task (no "
-					    "task cloned its waker): samples are not attributed to "
-					    "tasks";
+		if (rec.tokio)
+			nwarn += tokio_warnings(rec.tokio, warnings + nwarn,
+						sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
 		if (rec.go)
 			nwarn += go_warnings(rec.go, warnings + nwarn,
 					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);

@@ -425,6 +425,11 @@ int tokio_consume(struct tokio_adaptor *ta)
 	return ta->rb ? ring_buffer__consume(ta->rb) : 0;
 }
 
+int tokio_wait_fd(struct tokio_adaptor *ta)
+{
+	return ring_buffer__epoll_fd(ta->rb);
+}
+
 bool tokio_calibrated(const struct tokio_adaptor *ta)
 {
 	return ta->field >= 0;
@@ -437,6 +442,42 @@ uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, 
 	if (ta->field_tagged && tls_word(tls, len, ta->field - 1) != 1)
 		return 0;
 	return tls_word(tls, len, ta->field);
+}
+
+size_t tokio_warnings(const struct tokio_adaptor *ta, const char **out, size_t max)
+{
+	const struct tokio_binary *tb = ta->tb;
+	const char *w[5];
+	size_t n = 0;
+
+	/* Full mode's poll hooks say which task a sample is in; the other modes read CONTEXT. */
+	if (!tb->has_tls)
+		w[n++] = ta->mode == MODE_FULL
+				 ? "Tokio's thread-local CONTEXT was not found (no symbol for it): "
+				   "the task that spawned a task, or woke it, is unknown (parents, "
+				   "waker_id)"
+				 : "Tokio's thread-local CONTEXT was not found (no symbol for it): CPU "
+				   "samples are not attributed to tasks (no [task] frames, ancestry or "
+				   "task_id in cpu.*, no cpu_ns per task), and the task that spawned a "
+				   "task, or woke it, is unknown (parents, waker_id)";
+	else if (!tokio_calibrated(ta))
+		w[n++] = "could not find where Tokio keeps the current task in CONTEXT (no task "
+			 "cloned its waker): samples are not attributed to tasks";
+	if (!tb->next_id)
+		w[n++] = "Tokio's task::Id::next::NEXT_ID was not found (no symbol for it): spawns "
+			 "are not seen, so tasks' parents and spawn sites are unknown ([spawn] before "
+			 "attach)";
+	if (!tb->ncomplete)
+		w[n++] = "Tokio's Harness::complete was not found (no symbol for it): task exits "
+			 "are not seen (exited is false for every task)";
+	if (!tb->has_symbols)
+		w[n++] = "Tokio's poll functions and the tasks' future types were found without "
+			 "their names (no symbols): CPU stacks get no [task] frames or ancestry, and "
+			 "tasks are named [unknown]";
+	if (n > max)
+		n = max;
+	memcpy(out, w, n * sizeof(*w));
+	return n;
 }
 
 const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal)

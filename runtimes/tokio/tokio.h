@@ -50,6 +50,9 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
  */
 int tokio_consume(struct tokio_adaptor *ta);
 
+/* A file descriptor that becomes readable when task events wait (for sampler_poll). */
+int tokio_wait_fd(struct tokio_adaptor *ta);
+
 /* Feed the calibration: every task event, and the thread-local copy of every CPU sample. */
 void tokio_observe(struct tokio_adaptor *ta, const struct task_event *e);
 void tokio_observe_sample(struct tokio_adaptor *ta, uint32_t tid, const uint8_t *tls,
@@ -58,6 +61,14 @@ bool tokio_calibrated(const struct tokio_adaptor *ta);
 
 /* The task current on the thread that made this copy of CONTEXT; 0 when none or unknown. */
 uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, uint32_t len);
+
+/*
+ * What the recording lacks and why: each hook point the analysis did not find (a stripped
+ * executable has no symbols for CONTEXT, NEXT_ID, Harness::complete or the future types) with
+ * the views it degrades in this mode; or, when CONTEXT was found, that the current task's place
+ * in it was not. Static strings; returns how many were put in out (at most max).
+ */
+size_t tokio_warnings(const struct tokio_adaptor *ta, const char **out, size_t max);
 
 /* Future type of a task vtable (runtime address); NULL when unknown. */
 const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal);
