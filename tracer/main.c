@@ -37,6 +37,7 @@
 #include "go.h"
 #include "offcpu.h"
 #include "event_loss.h"
+#include "recording_lock.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
@@ -610,7 +611,8 @@ static int record(struct child *child)
 	struct sampler_opts sopts = { .pid = env.pid, .freq_hz = env.freq_hz,
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
-	int wake_fds[SAMPLER_WAKE_FDS];
+	int wake_fds[SAMPLER_WAKE_FDS], lock_fd = -1;
+	pid_t holder;
 	size_t nwake = 0;
 	struct report_info info = { 0 };
 	struct event_loss loss = { 0 };
@@ -657,6 +659,24 @@ static int record(struct child *child)
 				"a zombie\n", env.pid);
 		err = -EINVAL;
 		goto out;
+	}
+	lock_fd = recording_lock(env.pid, &holder);
+	if (lock_fd == -EBUSY) {
+		if (holder)
+			fprintf(stderr, "asyncprof: cannot attach to pid %d: asyncprof (pid %d) is "
+					"recording it; two recordings of one process disturb each "
+					"other (each one's probes show in the other's samples): wait "
+					"for it to end, or stop it\n", env.pid, holder);
+		else
+			fprintf(stderr, "asyncprof: cannot attach to pid %d: another asyncprof is "
+					"recording it; two recordings of one process disturb each "
+					"other: wait for it to end, or stop it\n", env.pid);
+		err = -EBUSY;
+		goto out;
+	} else if (lock_fd < 0) {
+		fprintf(stderr, "asyncprof: warning: cannot tell whether another asyncprof records "
+				"pid %d (%s): two recordings of one process disturb each other\n",
+			env.pid, strerror(-lock_fd));
 	}
 	err = collector_new(proc, NULL, 1000000000LL / env.freq_hz, &rec.col);
 	if (err)
@@ -993,6 +1013,8 @@ static int record(struct child *child)
 				off ? " offcpu.pb.gz offcpu.folded offcpu.svg" : "", dir);
 	}
 out:
+	if (lock_fd >= 0)
+		close(lock_fd);
 	offcpu_close(off);
 	sampler_close(sampler);
 	tokio_adaptor_close(rec.tokio);
