@@ -5,18 +5,18 @@
 
 /* The task model's kinds (bpf/task.h) and the figures a lost one can leave incomplete. */
 static const struct event_kind_info model_kinds[TASK_RUNTIME_KINDS] = {
-	[TASK_CREATE] = { "create", "parent spawned_at" },
-	[TASK_RUNNABLE] = { "runnable", "wait_ns wait.pb.gz" },
-	[TASK_RUN] = { "run", "polls wait_ns wait.pb.gz sched_latency_ns runnable_ns max_poll_ns" },
-	[TASK_STOP] = { "stop", "wait_ns wait.pb.gz busy_ns max_poll_ns" },
-	[TASK_AWAIT] = { "await", "wait_ns wait.pb.gz max_poll_ns" },
-	[TASK_EXIT] = { "exit", "exited" },
-	[TASK_WAKER_CLONE] = { "waker_clone", "task_id" },
+    [TASK_CREATE] = {"create", "parent spawned_at"},
+    [TASK_RUNNABLE] = {"runnable", "wait_ns wait.pb.gz"},
+    [TASK_RUN] = {"run", "polls wait_ns wait.pb.gz sched_latency_ns runnable_ns max_poll_ns"},
+    [TASK_STOP] = {"stop", "wait_ns wait.pb.gz busy_ns max_poll_ns"},
+    [TASK_AWAIT] = {"await", "wait_ns wait.pb.gz max_poll_ns"},
+    [TASK_EXIT] = {"exit", "exited"},
+    [TASK_WAKER_CLONE] = {"waker_clone", "task_id"},
 };
 
 static const struct event_kind_info *kind_info(const struct event_loss *l, uint32_t kind)
 {
-	static const struct event_kind_info other = { "other", "" };
+	static const struct event_kind_info other = {"other", ""};
 	const struct event_kind_info *info = l->runtime_kind ? l->runtime_kind(kind) : NULL;
 
 	if (!info && kind < TASK_RUNTIME_KINDS)
@@ -66,7 +66,8 @@ static void add_figures(json_t *list, const char *figures)
 			memcpy(word, figures, len);
 			word[len] = 0;
 			for (i = 0; i < json_array_size(list) && !seen; i++)
-				seen = strcmp(json_string_value(json_array_get(list, i)), word) == 0;
+				seen =
+				    strcmp(json_string_value(json_array_get(list, i)), word) == 0;
 			if (!seen)
 				json_array_append_new(list, json_string(word));
 		}

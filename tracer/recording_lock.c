@@ -26,8 +26,10 @@ static unsigned long long start_time(pid_t pid)
 	buf[n] = 0;
 	/* The command name may hold spaces and parentheses: fields resume after the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-				"%*d %*d %*d %*d %llu", &t) != 1)
+	if (!p || sscanf(p + 1,
+			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+			 "%*d %*d %*d %*d %llu",
+			 &t) != 1)
 		return 0;
 	return t;
 }
@@ -40,15 +42,15 @@ static socklen_t lock_address(pid_t target, struct sockaddr_un *addr)
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
 	/* sun_path[0] stays 0: an abstract name, in no file system. */
-	len = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1, "asyncprof-recording-%d-%llu",
-		       target, start_time(target));
+	len = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1,
+		       "asyncprof-recording-%d-%llu", target, start_time(target));
 	return offsetof(struct sockaddr_un, sun_path) + 1 + len;
 }
 
 /* The pid of the process listening on the lock's name; 0 when it cannot be told. */
 static pid_t lock_holder(const struct sockaddr_un *addr, socklen_t len)
 {
-	struct ucred cred = { 0 };
+	struct ucred cred = {0};
 	socklen_t clen = sizeof(cred);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 

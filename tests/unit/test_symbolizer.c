@@ -47,8 +47,12 @@ static Elf *open_elf(const char *path, int *fd)
 	return elf;
 }
 
-/* The value of a symbol of any type in the .symtab or .dynsym of elf. */
-static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
+/*
+ * Calls fn on every named symbol of the .symtab and .dynsym of elf (only .symtab's when
+ * symtab_only) until it returns true; returns whether one did.
+ */
+static bool each_symbol(Elf *elf, bool symtab_only,
+			bool (*fn)(const GElf_Sym *sym, const char *name, void *ctx), void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr shdr;
@@ -57,7 +61,8 @@ static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
 		Elf_Data *data = elf_getdata(scn, NULL);
 
 		gelf_getshdr(scn, &shdr);
-		if ((shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM) || !data)
+		if ((shdr.sh_type != SHT_SYMTAB && (symtab_only || shdr.sh_type != SHT_DYNSYM)) ||
+		    !data)
 			continue;
 		for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; i++) {
 			GElf_Sym sym;
@@ -65,13 +70,37 @@ static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
 
 			gelf_getsym(data, i, &sym);
 			s = elf_strptr(elf, shdr.sh_link, sym.st_name);
-			if (s && strcmp(s, name) == 0 && sym.st_value) {
-				*value = sym.st_value;
+			if (s && fn(&sym, s, ctx))
 				return true;
-			}
 		}
 	}
 	return false;
+}
+
+struct wanted_symbol {
+	const char *name;
+	uint64_t value;
+};
+
+static bool is_wanted_symbol(const GElf_Sym *sym, const char *name, void *ctx)
+{
+	struct wanted_symbol *w = ctx;
+
+	if (strcmp(name, w->name) != 0 || !sym->st_value)
+		return false;
+	w->value = sym->st_value;
+	return true;
+}
+
+/* The value of a symbol of any type in the .symtab or .dynsym of elf. */
+static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
+{
+	struct wanted_symbol w = { .name = name };
+
+	if (!each_symbol(elf, false, is_wanted_symbol, &w))
+		return false;
+	*value = w.value;
+	return true;
 }
 
 static uint64_t symbol_in_file(const char *path, const char *name)
@@ -275,35 +304,33 @@ Test(symbolizer, returns_the_inline_chain)
 	free(path);
 }
 
+struct function_ranges {
+	const char *prefix;
+	uint64_t (*ranges)[2];
+	size_t n, max;
+};
+
+static bool add_function_range(const GElf_Sym *sym, const char *name, void *ctx)
+{
+	struct function_ranges *fr = ctx;
+
+	if (GELF_ST_TYPE(sym->st_info) != STT_FUNC || !sym->st_value ||
+	    strncmp(name, fr->prefix, strlen(fr->prefix)) != 0)
+		return false;
+	cr_assert_lt(fr->n, fr->max);
+	fr->ranges[fr->n][0] = sym->st_value;
+	fr->ranges[fr->n][1] = sym->st_value + sym->st_size;
+	fr->n++;
+	return false;
+}
+
 /* The [start, end) of every function symbol of elf whose name starts with prefix. */
 static size_t function_ranges(Elf *elf, const char *prefix, uint64_t (*ranges)[2], size_t max)
 {
-	Elf_Scn *scn = NULL;
-	GElf_Shdr shdr;
-	size_t n = 0;
+	struct function_ranges fr = { .prefix = prefix, .ranges = ranges, .max = max };
 
-	while ((scn = elf_nextscn(elf, scn))) {
-		Elf_Data *data = elf_getdata(scn, NULL);
-
-		gelf_getshdr(scn, &shdr);
-		if (shdr.sh_type != SHT_SYMTAB || !data)
-			continue;
-		for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; i++) {
-			GElf_Sym sym;
-			const char *s;
-
-			gelf_getsym(data, i, &sym);
-			s = elf_strptr(elf, shdr.sh_link, sym.st_name);
-			if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_value || !s ||
-			    strncmp(s, prefix, strlen(prefix)) != 0)
-				continue;
-			cr_assert_lt(n, max);
-			ranges[n][0] = sym.st_value;
-			ranges[n][1] = sym.st_value + sym.st_size;
-			n++;
-		}
-	}
-	return n;
+	each_symbol(elf, true, add_function_range, &fr);
+	return fr.n;
 }
 
 /* A line of addr2line's output, without its newline and " (discriminator N)". */
