@@ -10,12 +10,13 @@
 source "$(dirname "$0")/lib.sh"
 EXE="$EXAMPLES/hyper/hyper_hello"
 
-"$EXE" "$WORK/port" 60 >/dev/null 2>&1 &
+"$EXE" "$WORK/port" 150 >/dev/null 2>&1 &
 server=$!
 PIDS+=("$server")
 for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 [ -s "$WORK/port" ] || fail "hyper_hello did not start"
-wrk -t2 -c16 -d30s "http://127.0.0.1:$(cat "$WORK/port")/hello" >"$WORK/wrk" 2>&1 &
+# Load for as long as the test runs (its cleanup stops it): a busy machine slows each step.
+wrk -t2 -c16 -d120s "http://127.0.0.1:$(cat "$WORK/port")/hello" >"$WORK/wrk" 2>&1 &
 PIDS+=("$!")
 sleep 1
 
@@ -84,6 +85,7 @@ for mode in lifecycle full; do
 	ok "$mode: task events received and lost reported ($dropped lost)"
 
 	samples=$(jq .samples "$r") probes=$(jq .probe_samples "$r")
+	head -3 "$WORK/$mode.stdout"
 	in_folded=$(count_matching "$WORK/$mode/cpu.folded" ';\[uprobe\](;|$)')
 	[ "$probes" -gt 0 ] || fail "$mode: no sample in the probes"
 	[ "$probes" = "$in_folded" ] || fail "$mode: probe_samples $probes, [uprobe] frames $in_folded"
