@@ -285,14 +285,21 @@ $(BUILD)/tests/header-check.ok: probes/asyncprof.h $(MARKER_SRCS)
 	$(Q)touch $@
 
 # ---- tests ---------------------------------------------------------------------------------
+# Writes copies of the examples whose symbols or notes lie (test_lying_tables, unit tests).
+$(BUILD)/tests/mutate_elf: tests/tools/mutate_elf.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror $< -lelf -o $@
+
 $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
-unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples header-check
+unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
+      $(BUILD)/tests/mutate_elf
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
-integration: $(BUILD)/asyncprof examples
+integration: $(BUILD)/asyncprof examples $(BUILD)/tests/mutate_elf
 	$(Q)BUILD=$(abspath $(BUILD)) tests/integration/run.sh
 
 check: deps

@@ -19,6 +19,7 @@
 #include "array.h"
 #include "go.skel.h"
 #include "cpu_sampler.h"
+#include "probe_site.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -87,6 +88,7 @@ struct go_adaptor {
 	struct collector *col;
 	struct go_bpf *skel;
 	struct ring_buffer *rb;
+	struct probe_image *image; /* the executable as probes see it, functions by .gopclntab */
 	struct bpf_link **links;
 	size_t nlinks;
 	uint64_t hchan_lock_offset;
@@ -124,6 +126,13 @@ static void warn(struct go_adaptor *ga, const char *fmt, ...)
 	va_end(ap);
 	if (!text)
 		return;
+	/* Once: two probes of one hook function lose the same view for the same reason. */
+	for (size_t i = 0; i < ga->nwarnings; i++) {
+		if (strcmp(ga->warnings[i], text) == 0) {
+			free(text);
+			return;
+		}
+	}
 	ga->owned_warnings[ga->nwarnings] = text;
 	ga->warnings[ga->nwarnings++] = text;
 }
@@ -175,6 +184,7 @@ void go_adaptor_close(struct go_adaptor *ga)
 	for (size_t i = 0; i < ga->nlinks; i++)
 		bpf_link__destroy(ga->links[i]);
 	free(ga->links);
+	probe_image_free(ga->image);
 	ring_buffer__free(ga->rb);
 	go_bpf__destroy(ga->skel);
 	go_process_close(&ga->gp);
@@ -479,15 +489,15 @@ static int add_link(struct go_adaptor *ga, struct bpf_link *link)
 	return 0;
 }
 
-static int attach_at(struct go_adaptor *ga, const char *prog_name, uint64_t vaddr)
+static int attach_at(struct go_adaptor *ga, const char *prog_name, const struct probe_site *site,
+		     char *why, size_t len)
 {
 	struct bpf_program *prog = bpf_object__find_program_by_name(ga->skel->obj, prog_name);
-	int64_t off = go_binary_file_offset(ga->gb, vaddr);
 	struct bpf_link *link;
 
-	if (!prog || off < 0)
+	if (!prog)
 		return -ENOENT;
-	link = bpf_program__attach_uprobe(prog, false, ga->proc->pid, ga->path, off);
+	link = probe_site_attach(ga->image, prog, ga->proc->pid, site, 0, why, len);
 	if (!link)
 		return -errno;
 	return add_link(ga, link);
@@ -508,7 +518,8 @@ static const struct hook hooks[] = {
 	{ "runtime.newproc1", NULL, "go_newproc1", false, MODE_LIFECYCLE, "creation stacks" },
 	{ "runtime.newproc1", NULL, "go_newproc1_ret", true, MODE_LIFECYCLE,
 	  "goroutine creation" },
-	{ "runtime.gopark", NULL, "go_gopark", false, MODE_LIFECYCLE, "the wait profile" },
+	{ "runtime.gopark", NULL, "go_gopark", false, MODE_LIFECYCLE,
+	  "exact waits (the wait profile is sampled from goroutine snapshots)" },
 	{ "runtime.ready", NULL, "go_ready", false, MODE_LIFECYCLE, "wake-ups" },
 	{ "runtime.execute", NULL, "go_execute", false, MODE_LIFECYCLE, "scheduling latency" },
 	{ "runtime.gdestroy", "runtime.goexit0", "go_exit", false, MODE_LIFECYCLE,
@@ -521,20 +532,67 @@ static const struct hook hooks[] = {
 	{ "runtime.chanrecv", NULL, "go_chanrecv", false, MODE_FULL, "channel receive counts" },
 };
 
+/* Where the hook's probes go: its entry probe, or each of its RETs; how many. */
+static size_t hook_sites(const struct hook *h, const struct go_func *f, struct probe_site *sites)
+{
+	if (!h->at_rets) {
+		enum probe_insn insn = f->probe == f->entry ? PROBE_ENTRY : PROBE_FRAME_SETUP;
+
+		sites[0] = (struct probe_site){ f->probe, f->entry, insn };
+		return 1;
+	}
+	for (size_t i = 0; i < f->nrets; i++)
+		sites[i] = (struct probe_site){ f->rets[i], f->entry, PROBE_RET };
+	return f->nrets;
+}
+
+/* Why the hook's function cannot be trusted (go_binary_func failed with err), in words. */
+static void describe_dispute(const struct go_func *f, int err, char *why, size_t len)
+{
+	if (err == -ENODATA)
+		snprintf(why, len, "no .gopclntab to check .symtab against");
+	else if (!f->symtab_entry)
+		snprintf(why, len, ".gopclntab has it at 0x%llx, .symtab not at all",
+			 (unsigned long long)f->entry);
+	else if (!f->entry)
+		snprintf(why, len, ".symtab has it at 0x%llx, .gopclntab not at all",
+			 (unsigned long long)f->symtab_entry);
+	else
+		snprintf(why, len,
+			 ".symtab says 0x%llx (%llu bytes), .gopclntab 0x%llx (%llu bytes)",
+			 (unsigned long long)f->symtab_entry, (unsigned long long)f->symtab_size,
+			 (unsigned long long)f->entry, (unsigned long long)f->size);
+}
+
+/*
+ * Attaches a hook: all of its probes, or none when one of its sites fails the checks (a hook
+ * seen only at some of its RETs would lie about what it measures).
+ */
 static void attach_hook(struct go_adaptor *ga, const struct hook *h)
 {
 	const char *name = h->fn;
+	struct probe_site sites[GO_MAX_RETS];
 	struct go_func f;
+	char why[192];
+	size_t n;
 	int err = go_binary_func(ga->gb, name, &f);
 
-	if (err && h->alt) {
+	if (err == -ENOENT && h->alt) {
 		name = h->alt;
 		err = go_binary_func(ga->gb, name, &f);
 	}
-	if (err) {
-		warn(ga, "%s is not in the binary: no %s", h->fn, h->view);
+	if (err == -ENOENT) {
+		warn(ga, "%s is not in the binary: lost: %s", h->fn, h->view);
 		ga->waits_sampled |= strcmp(h->prog, "go_gopark") == 0;
 		return;
+	}
+	if (err == -EXDEV || err == -ENODATA) {
+		describe_dispute(&f, err, why, sizeof(why));
+		goto refused;
+	}
+	if (err) {
+		snprintf(why, sizeof(why), "%s", strerror(-err));
+		goto refused;
 	}
 	/* Parks inlined elsewhere would be missed: sample every park from snapshots instead. */
 	if (f.inlined_copies > 0 && strcmp(h->prog, "go_gopark") == 0) {
@@ -548,19 +606,24 @@ static void attach_hook(struct go_adaptor *ga, const struct hook *h)
 		warn(ga, "%s is also inlined in %d places (a PGO build?): %s misses the calls "
 			 "made there",
 		     name, f.inlined_copies, h->view);
-	if (!h->at_rets) {
-		err = attach_at(ga, h->prog, f.probe);
-	} else {
-		if (!f.nrets || f.rets_partial)
-			warn(ga, "%s can return without a RET instruction we probe: %s is partial",
-			     name, h->view);
-		for (size_t i = 0; i < f.nrets && !err; i++)
-			err = attach_at(ga, h->prog, f.rets[i]);
-	}
-	if (err)
-		warn(ga, "cannot attach a probe to %s (%s): no %s", name, strerror(-err), h->view);
-	if (err && strcmp(h->prog, "go_gopark") == 0)
-		ga->waits_sampled = true; /* from goroutine snapshots */
+	if (h->at_rets && (!f.nrets || f.rets_partial))
+		warn(ga, "%s can return without a RET instruction we probe: %s is partial", name,
+		     h->view);
+	n = hook_sites(h, &f, sites);
+	for (size_t i = 0; i < n; i++)
+		if ((err = probe_site_check(ga->image, &sites[i], why, sizeof(why))))
+			goto refused;
+	for (size_t i = 0; i < n; i++)
+		if ((err = attach_at(ga, h->prog, &sites[i], why, sizeof(why))))
+			break;
+	if (!err)
+		return;
+	warn(ga, "cannot attach a probe to %s (%s): lost: %s", name, why, h->view);
+	ga->waits_sampled |= strcmp(h->prog, "go_gopark") == 0; /* from goroutine snapshots */
+	return;
+refused:
+	warn(ga, "%s is not probed: %s: lost: %s", name, why, h->view);
+	ga->waits_sampled |= strcmp(h->prog, "go_gopark") == 0;
 }
 
 /* runtime.class_to_size and class_to_allocnpages, read from the process. */
@@ -608,6 +671,11 @@ static void seed_waits(struct go_adaptor *ga)
 	free(gs);
 }
 
+static int pclntab_function(void *gb, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	return go_binary_function_at(gb, addr, start, end);
+}
+
 int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col)
 {
 	struct go_func park;
@@ -637,6 +705,10 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 		return -errno;
 	if (mode >= MODE_LIFECYCLE)
 		read_size_classes(ga);
+	err = probe_image_open(ga->path, &ga->image);
+	if (err)
+		return err;
+	probe_image_set_table(ga->image, ".gopclntab", pclntab_function, (void *)ga->gb);
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
 		if (hooks[i].mode <= mode)
 			attach_hook(ga, &hooks[i]);

@@ -13,8 +13,9 @@
  * Hook points for uprobes (research §1.3, §4, §7.1) are decoded with capstone from the file
  * kept open for it: the entry probe goes right after the stack-bound check, never at +0 where
  * morestack re-enters, and returns are every RET instruction, since kernel return probes break
- * Go's moving stacks. Functions are found in .symtab, or in .gopclntab when the binary is stripped;
- * inlined copies of a hook are counted once per binary, on first use, from DWARF or from the
+ * Go's moving stacks. Functions are found in .gopclntab, the table the runtime itself runs by;
+ * a .symtab that says otherwise (another build's, or rewritten) makes the hook refused. Inlined
+ * copies of a hook are counted once per binary, on first use, from DWARF or from the
  * pclntab's inline trees.
  *
  * Only 64-bit targets are handled: the table and the 16-byte string headers assume 8-byte
@@ -505,22 +506,6 @@ static const uint8_t *image_bytes(const struct go_image *img, uint64_t vaddr, ui
 	return NULL;
 }
 
-int64_t go_binary_file_offset(const struct go_binary *gb, uint64_t vaddr)
-{
-	size_t nphdr, i;
-
-	if (elf_getphdrnum(gb->image->elf, &nphdr))
-		return -1;
-	for (i = 0; i < nphdr; i++) {
-		GElf_Phdr ph;
-
-		if (gelf_getphdr(gb->image->elf, i, &ph) && ph.p_type == PT_LOAD &&
-		    (ph.p_flags & PF_X) && vaddr >= ph.p_vaddr && vaddr - ph.p_vaddr < ph.p_filesz)
-			return ph.p_offset + (vaddr - ph.p_vaddr);
-	}
-	return -1;
-}
-
 /* A function's address and size from .symtab; -ENOENT when it has no such function. */
 static int symtab_func(Elf *elf, const char *name, uint64_t *entry, uint64_t *size)
 {
@@ -810,22 +795,28 @@ static int inlined_copies(struct go_image *img, const char *name, int *copies)
 	return 0;
 }
 
-/* A function's address and size: from .symtab when the binary has one, else from .gopclntab. */
-static int locate_func(const struct go_binary *gb, const char *name, uint64_t *entry,
-		       uint64_t *size)
+/*
+ * A function's address and size from .gopclntab, the table the Go runtime itself runs by, and
+ * what .symtab says of it when the binary has one: -EXDEV when the two disagree.
+ */
+static int locate_func(const struct go_binary *gb, const char *name, struct go_func *out)
 {
 	struct gopcln_func f;
-	int err;
+	bool in_symtab = gb->has_symbols &&
+			 !symtab_func(gb->image->elf, name, &out->symtab_entry, &out->symtab_size);
+	bool in_pcln = gb->image->pcln && !gopclntab_find(gb->image->pcln, name, &f);
 
-	if (gb->has_symbols)
-		return symtab_func(gb->image->elf, name, entry, size);
-	if (!gb->image->pcln)
+	if (!in_pcln && !in_symtab)
 		return -ENOENT;
-	err = gopclntab_find(gb->image->pcln, name, &f);
-	if (err)
-		return err;
-	*entry = f.entry;
-	*size = f.end - f.entry;
+	if (!gb->image->pcln)
+		return -ENODATA;
+	if (in_pcln) {
+		out->entry = f.entry;
+		out->size = f.end - f.entry;
+	}
+	if (gb->has_symbols && (!in_pcln || !in_symtab || out->symtab_entry != out->entry ||
+				out->symtab_size != out->size))
+		return -EXDEV;
 	return 0;
 }
 
@@ -836,7 +827,7 @@ int go_binary_func(const struct go_binary *gb, const char *name, struct go_func 
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = locate_func(gb, name, &out->entry, &out->size);
+	err = locate_func(gb, name, out);
 	if (err)
 		return err;
 	err = open_disassembler(img);
@@ -870,6 +861,18 @@ static int visit_call(const cs_insn *insn, void *arg)
 	if (s->n == s->max)
 		return 1;
 	s->calls[s->n++] = (struct go_call){ .site = insn->address, .target = x->operands[0].imm };
+	return 0;
+}
+
+int go_binary_function_at(const struct go_binary *gb, uint64_t addr, uint64_t *start,
+			  uint64_t *end)
+{
+	struct gopcln_func f;
+
+	if (!gb->image->pcln || gopclntab_lookup(gb->image->pcln, addr, &f))
+		return -ENOENT;
+	*start = f.entry;
+	*end = f.end;
 	return 0;
 }
 
@@ -980,15 +983,15 @@ static bool is_data(const struct go_image *img, uint64_t vaddr)
 static int find_allgs(struct go_binary *gb)
 {
 	struct allgadd_scan *s;
-	uint64_t entry, size, allgs = 0;
-	int err = locate_func(gb, "runtime.allgadd", &entry, &size);
+	struct go_func f = { 0 };
+	uint64_t allgs = 0;
 
-	if (err)
-		return err == -ENOENT ? 0 : err;
+	if (locate_func(gb, "runtime.allgadd", &f))
+		return 0;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	if (disassemble(gb->image, entry, size, visit_allgadd, s))
+	if (disassemble(gb->image, f.entry, f.size, visit_allgadd, s))
 		goto out;
 	for (size_t i = 0; i < s->nrefs; i++)
 		if (is_ref(s, s->refs[i] + 8) && is_ref(s, s->refs[i] + 16) &&
@@ -1034,12 +1037,11 @@ static int visit_reason_string(const cs_insn *insn, void *arg)
 static int find_wait_reasons(struct go_binary *gb)
 {
 	struct reasons_scan s = {gb->image, 0, 0};
-	uint64_t entry, size;
-	int err = locate_func(gb, "runtime.waitReason.String", &entry, &size);
+	struct go_func f = { 0 };
 
-	if (err)
-		return err == -ENOENT ? 0 : err;
-	if (disassemble(gb->image, entry, size, visit_reason_string, &s) || !s.array)
+	if (locate_func(gb, "runtime.waitReason.String", &f))
+		return 0;
+	if (disassemble(gb->image, f.entry, f.size, visit_reason_string, &s) || !s.array)
 		return 0;
 	gb->wait_reason_strings = s.array;
 	gb->wait_reason_count = s.count;

@@ -68,10 +68,11 @@ const char *go_wait_reason_name(const struct go_binary *gb, unsigned int reason)
 
 #define GO_MAX_RETS 32
 
-/* A runtime function the adaptor hooks, located by name (.symtab, else .gopclntab). */
+/* A runtime function the adaptor hooks, located by name in .gopclntab. */
 struct go_func {
-	uint64_t entry; /* link-time address; 0 when absent */
+	uint64_t entry; /* link-time address, from .gopclntab; 0 when absent */
 	uint64_t size;
+	uint64_t symtab_entry, symtab_size; /* what .symtab says; 0 when it has no such entry */
 	/*
 	 * Where an entry uprobe goes: the instruction right after the stack-bound check's
 	 * conditional branch (Go 1.21+: PUSH BP, which the kernel emulates instead of
@@ -97,8 +98,11 @@ struct go_func {
 
 /*
  * Fills out for the function called name; -ENOENT when absent. A function fully inlined
- * everywhere (runtime.goparkunlock) has no out-of-line copy, hence is absent. Not for
- * concurrent use on one go_binary: it decodes with the binary's one disassembler.
+ * everywhere (runtime.goparkunlock) has no out-of-line copy, hence is absent. -EXDEV when
+ * .symtab and .gopclntab disagree on where it is or how long (or only one has it), -ENODATA
+ * when there is a .symtab but no readable .gopclntab to check it against: such a function must
+ * not be probed. Not for concurrent use on one go_binary: it decodes with the binary's one
+ * disassembler.
  */
 int go_binary_func(const struct go_binary *gb, const char *name, struct go_func *out);
 
@@ -116,9 +120,10 @@ int go_binary_calls(const struct go_binary *gb, uint64_t entry, struct go_call *
 		    size_t max);
 
 /*
- * File offset of a link-time address in an executable PT_LOAD; -1 when none (for libbpf's
- * uprobe attach by offset).
+ * The function holding link-time address addr by .gopclntab: [*start, *end). Returns 0, or
+ * -ENOENT when none does (for probe_site's checks: see probe_site.h).
  */
-int64_t go_binary_file_offset(const struct go_binary *gb, uint64_t vaddr);
+int go_binary_function_at(const struct go_binary *gb, uint64_t addr, uint64_t *start,
+			  uint64_t *end);
 
 #endif

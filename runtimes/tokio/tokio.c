@@ -4,6 +4,7 @@
 #include "hashmap.h"
 #include "tasks.h"
 #include "cpu_sampler.h"
+#include "probe_site.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -21,6 +22,35 @@
 #define CALIBRATION_EVENTS 8 /* matches needed before trusting an offset */
 #define MIN_CALIBRATION_ID 3 /* ids 1 and 2 equal a tag word or a small counter too often */
 
+/* The kinds of probes, for the warnings about those not placed. */
+enum probe_kind {
+	PK_EXIT,
+	PK_AWAIT,
+	PK_WAKE,
+	PK_POLL,
+	PK_POLL_EXIT,
+	PK_CALIBRATION,
+	PK_COUNT,
+};
+
+/* Probes of one kind: how many were tried, how many not placed, and why the first was not. */
+struct refusals {
+	size_t tried, count;
+	char first[224];
+};
+
+static const struct {
+	const char *what, *lost;
+} kind_names[PK_COUNT] = {
+	[PK_EXIT] = {"task exit (Harness::complete)", "task exits"},
+	[PK_AWAIT] = {"await point (clone_waker)", "the await stacks of the wait profile"},
+	[PK_WAKE] = {"wake", "wake-ups: waits and scheduling latency of the tasks they wake"},
+	[PK_POLL] = {"poll entry", "poll counts, waits and scheduling latency of those tasks"},
+	[PK_POLL_EXIT] = {"poll exit", "poll durations of those tasks"},
+	[PK_CALIBRATION] = {"calibration (poll entry or clone_waker)",
+			    "some of the events that find where Tokio keeps the current task"},
+};
+
 struct tokio_adaptor {
 	struct process *proc;
 	enum task_mode mode;
@@ -31,6 +61,8 @@ struct tokio_adaptor {
 	struct hashmap *vtables; /* runtime vtable address -> index + 1 */
 	struct tokio_bpf *skel;
 	struct ring_buffer *rb;
+	struct probe_image *image; /* the executable as the probes see it */
+	struct refusals refused[PK_COUNT];
 	struct bpf_link **links;
 	size_t nlinks, cap_links;
 	int *bp_fds;
@@ -133,39 +165,101 @@ static int add_link(struct tokio_adaptor *ta, struct bpf_link *link)
 	return 0;
 }
 
-/* Attaches prog at the link-time address vaddr of the executable. */
-static struct bpf_link *attach_at(struct tokio_adaptor *ta, struct bpf_program *prog,
-				  uint64_t vaddr, const char *what)
+/* Counts a probe not placed, and keeps why for the first one of its kind. */
+static void refused(struct tokio_adaptor *ta, enum probe_kind kind, uint64_t addr, const char *why)
 {
-	int64_t off = tokio_binary_file_offset(ta->path, vaddr);
-	struct bpf_link *link;
+	struct refusals *r = &ta->refused[kind];
 
-	if (off < 0) {
-		fprintf(stderr, "asyncprof: warning: cannot place the %s probe at 0x%llx\n", what,
-			(unsigned long long)vaddr);
-		return NULL;
+	if (!r->count++)
+		snprintf(r->first, sizeof(r->first), "0x%llx: %s", (unsigned long long)addr, why);
+}
+
+/* One warning per kind of probe that was not placed everywhere (refused or failed). */
+static void report_refused(struct tokio_adaptor *ta)
+{
+	for (int k = 0; k < PK_COUNT; k++) {
+		const struct refusals *r = &ta->refused[k];
+
+		if (r->count)
+			fprintf(stderr, "asyncprof: warning: %zu of %zu %s probes not placed (%s): "
+					"lost: %s\n",
+				r->count, r->tried, kind_names[k].what, r->first,
+				kind_names[k].lost);
 	}
-	link = bpf_program__attach_uprobe(prog, false, ta->proc->pid, ta->path, off);
-	if (!link) {
-		fprintf(stderr, "asyncprof: warning: cannot attach the %s probe at 0x%llx: %s\n",
-			what, (unsigned long long)vaddr, strerror(errno));
-		return NULL;
-	}
+}
+
+/* Attaches prog at site of the executable, once probe_site has checked it. */
+static struct bpf_link *attach_at(struct tokio_adaptor *ta, struct bpf_program *prog,
+				  const struct probe_site *site, enum probe_kind kind)
+{
+	struct bpf_link *link;
+	char why[192];
+
+	ta->refused[kind].tried++;
+	link = probe_site_attach(ta->image, prog, ta->proc->pid, site, 0, why, sizeof(why));
+	if (!link)
+		refused(ta, kind, site->addr, why);
 	return link;
 }
 
-static int attach_uprobe(struct tokio_adaptor *ta, struct bpf_program *prog, uint64_t vaddr,
-			 const char *what)
+/* A function's entry: the analysis found it at vaddr (0: not found, nothing to attach). */
+static int attach_entry(struct tokio_adaptor *ta, struct bpf_program *prog, uint64_t vaddr,
+			enum probe_kind kind)
 {
+	struct probe_site site = {vaddr, vaddr, PROBE_ENTRY};
 	struct bpf_link *link;
 
 	if (!vaddr)
 		return 0;
-	link = attach_at(ta, prog, vaddr, what);
+	link = attach_at(ta, prog, &site, kind);
 	return link ? add_link(ta, link) : 0;
 }
 
+/*
+ * Whether a poll function can be probed: a task vtable points at it, not only a symbol, and its
+ * symbol does not contradict its FDE.
+ */
+static bool poll_is_task(struct tokio_adaptor *ta, const struct tokio_poll_fn *p,
+			 enum probe_kind kind)
+{
+	if (p->vtable >= 0 && !p->size_disputed)
+		return true;
+	ta->refused[kind].tried++;
+	refused(ta, kind, p->entry,
+		p->vtable < 0 ? "no task vtable points at this raw::poll symbol"
+			      : "its raw::poll symbol's size contradicts its FDE");
+	return false;
+}
+
 /* A write watchpoint on NEXT_ID on every CPU: it fires once per spawn, in the spawning thread. */
+/* The hooks the analysis left out because .symtab disagrees with the code, when this mode uses
+ * them. */
+static void report_disputes(struct tokio_adaptor *ta)
+{
+	for (size_t i = 0; i < ta->tb->ndisputes; i++) {
+		const struct tokio_dispute *d = &ta->tb->disputes[i];
+		const char *lost = NULL;
+
+		if (!strcmp(d->hook, "raw::poll"))
+			lost = "the names and polls of those tasks";
+		else if (!strcmp(d->hook, "Harness::complete"))
+			lost = kind_names[PK_EXIT].lost;
+		else if (!strcmp(d->hook, "clone_waker") && ta->mode >= MODE_LIFECYCLE)
+			lost = kind_names[PK_AWAIT].lost;
+		else if (!strcmp(d->hook, "clone_waker"))
+			lost = kind_names[PK_CALIBRATION].lost;
+		else if (!strncmp(d->hook, "wake_by_", 8) && ta->mode >= MODE_LIFECYCLE)
+			lost = kind_names[PK_WAKE].lost;
+		if (lost && d->copies > 1)
+			fprintf(stderr, "asyncprof: warning: %zu copies of %s are not probed (the "
+					"first: %s): lost: %s\n",
+				d->copies, d->hook, d->why, lost);
+		else if (lost)
+			fprintf(stderr, "asyncprof: warning: %s is not probed: %s: lost: %s\n",
+				d->hook, d->why, lost);
+	}
+}
+
 static int attach_spawn_watch(struct tokio_adaptor *ta)
 {
 	struct perf_event_attr attr = {
@@ -206,13 +300,14 @@ static int attach_spawn_watch(struct tokio_adaptor *ta)
 }
 
 static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *prog,
-				uint64_t vaddr, const char *what)
+				uint64_t vaddr)
 {
+	struct probe_site site = {vaddr, vaddr, PROBE_ENTRY};
 	struct bpf_link **l, *link;
 
 	if (!vaddr)
 		return 0;
-	link = attach_at(ta, prog, vaddr, what);
+	link = attach_at(ta, prog, &site, PK_CALIBRATION);
 	if (!link)
 		return 0;
 	l = realloc(ta->calib_links, (ta->ncalib + 1) * sizeof(*l));
@@ -228,11 +323,12 @@ static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *pr
 static int attach_calibration(struct tokio_adaptor *ta)
 {
 	int err = add_calibration_link(ta, ta->skel->progs.tokio_clone_waker,
-				       ta->tb->clone_waker, "await point");
+				       ta->tb->clone_waker);
 
 	for (size_t i = 0; !err && i < ta->tb->npolls; i++)
-		err = add_calibration_link(ta, ta->skel->progs.tokio_poll_enter,
-					   ta->tb->polls[i].entry, "poll");
+		if (poll_is_task(ta, &ta->tb->polls[i], PK_CALIBRATION))
+			err = add_calibration_link(ta, ta->skel->progs.tokio_poll_enter,
+						   ta->tb->polls[i].entry);
 	return err;
 }
 
@@ -275,17 +371,22 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	if (!ta->rb)
 		return -errno;
 
+	err = probe_image_open(ta->path, &ta->image);
+	if (err)
+		return err;
+	report_disputes(ta);
 	if (tb->next_id && attach_spawn_watch(ta))
 		fprintf(stderr, "asyncprof: warning: spawns are not traced\n");
 	for (size_t i = 0; i < tb->ncomplete; i++)
-		attach_uprobe(ta, ta->skel->progs.tokio_complete, tb->complete[i], "task exit");
+		attach_entry(ta, ta->skel->progs.tokio_complete, tb->complete[i], PK_EXIT);
 	if (lifecycle) {
-		attach_uprobe(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, "await point");
-		attach_uprobe(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, "wake");
-		attach_uprobe(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, "wake");
+		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
 		for (size_t i = 0; i < tb->npolls; i++)
-			attach_uprobe(ta, ta->skel->progs.tokio_poll_enter, tb->polls[i].entry,
-				      "poll");
+			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
+				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
+					     tb->polls[i].entry, PK_POLL);
 	} else if (tb->has_tls) {
 		/* Calibration only: detached by tokio_observe once the field is known. */
 		err = attach_calibration(ta);
@@ -296,10 +397,20 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 		size_t partial = 0;
 
 		for (size_t i = 0; i < tb->npolls; i++) {
-			partial += tb->polls[i].rets_partial;
-			for (size_t r = 0; r < tb->polls[i].nrets; r++)
-				attach_uprobe(ta, ta->skel->progs.tokio_poll_exit,
-					      tb->polls[i].rets[r], "poll exit");
+			const struct tokio_poll_fn *p = &tb->polls[i];
+
+			partial += p->rets_partial;
+			if (!poll_is_task(ta, p, PK_POLL_EXIT))
+				continue;
+			for (size_t r = 0; r < p->nrets; r++) {
+				struct probe_site site = {p->rets[r], p->body, PROBE_RET};
+				struct bpf_link *link;
+
+				link = attach_at(ta, ta->skel->progs.tokio_poll_exit, &site,
+						 PK_POLL_EXIT);
+				if (link && add_link(ta, link))
+					return -ENOMEM;
+			}
 		}
 		/* A poll that ends in a tail call (fat LTO) is never seen to end. */
 		if (partial)
@@ -308,6 +419,7 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 					"task types are missed\n",
 				partial, tb->npolls);
 	}
+	report_refused(ta);
 	if (ta->verbose)
 		fprintf(stderr, "asyncprof: tokio: %zu poll functions, %zu vtables, %zu probes, "
 				"%d watchpoints, bias 0x%llx\n",
@@ -327,6 +439,7 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 	if (!ta)
 		return;
 	detach_calibration(ta);
+	probe_image_free(ta->image);
 	ring_buffer__free(ta->rb);
 	for (size_t i = 0; i < ta->nlinks; i++)
 		bpf_link__destroy(ta->links[i]);

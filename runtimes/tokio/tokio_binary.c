@@ -6,7 +6,8 @@
  * raw::poll<T,S>, so it exists for every spawned future type whatever LTO did to the code
  * around it. They are found in two ways:
  *
- *  - with symbols: every pointer in the data whose target is a raw::poll symbol starts one;
+ *  - with symbols: every pointer in the data whose target is a raw::poll symbol starts one
+ *    (and the shape search below runs too, to check the symbols: check_poll_symbols());
  *  - without: by their shape, 7 code pointers followed by 3 small offsets (vtable_at()).
  *
  * "Pointers in the data" are the relocated words of a PIE or shared object (RELA addends,
@@ -15,9 +16,9 @@
  *
  * Where a poll returns comes from disassembly: raw::poll is either the whole poll (fat LTO
  * inlines the harness into it) or a lone tail jump to Harness<T,S>::poll, whose rets are then
- * the poll's end. Function extents come from the symbol size, or, when there is no symbol,
- * from .eh_frame_hdr: the next FDE's start bounds the function (the gap is alignment padding,
- * which holds no ret).
+ * the poll's end. Function extents come from .eh_frame_hdr: the next FDE's start bounds the
+ * function (the gap is alignment padding, which holds no ret); a symbol's size only where no
+ * FDE starts, since sizes are what a rewritten .symtab can lie about.
  *
  * The future type behind a vtable is read, in order of preference, from the generic arguments
  * of a v0 raw::poll symbol, from the DW_AT_name of the raw::poll (or Harness::poll) subprogram
@@ -25,8 +26,15 @@
  * its type arguments when the function name does not. LLVM merges identical functions, so one
  * address may carry the names of several types; such an address names none.
  *
- * Without symbols, the waker functions are recovered from the RawWakerVTable the polls load
- * (find_waker_vtable()); Harness::complete, NEXT_ID and CONTEXT are then left unknown.
+ * The waker functions are recovered from the RawWakerVTable the polls load
+ * (find_waker_vtable()), with or without symbols: a symbol that names another function is
+ * disputed (check_waker_symbols()). Without symbols, Harness::complete, NEXT_ID and CONTEXT are
+ * left unknown.
+ *
+ * Symbols are what the running program never reads, so they can lie (a debug file from
+ * another build, a rewritten table) without the program noticing. A hook they place where the
+ * code says otherwise is left out and named in tb->disputes; probe_site checks every address
+ * again, against the .eh_frame FDEs and the instructions, before a probe is attached.
  */
 #include "tokio_binary.h"
 #include "array.h"
@@ -40,6 +48,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +131,9 @@ struct analysis {
 	uint64_t context_value, context_size;
 	bool has_context;
 
+	uint64_t code_wakers[WAKER_FUNCTIONS]; /* the RawWakerVTable's functions; 0: not found */
+	struct hashmap *task_functions; /* functions of the vtables found by shape (with symbols) */
+	size_t unnamed_polls;		/* of those vtables, polls no raw::poll symbol names */
 	struct hashmap *poll_index; /* poll entry -> index into tb->polls */
 	size_t cap_vtables, cap_complete;
 	char **poll_names;  /* per tb->polls[i]: future type from the v0 symbol or DWARF */
@@ -403,14 +416,11 @@ static uint64_t fde_start(const struct analysis *a, size_t i)
 	return a->fde_base + (int64_t)rel;
 }
 
-/* The end of the function at start (exclusive), 0 when unknown. */
-static uint64_t function_end(const struct analysis *a, uint64_t start)
+/* The end of the function at start by the FDEs: the next FDE's start; 0 when none starts there. */
+static uint64_t fde_end(const struct analysis *a, uint64_t start)
 {
 	size_t lo = 0, hi = a->nfdes;
-	uint64_t size;
 
-	if (hashmap_get(a->sizes, &start, sizeof(start), &size) && size)
-		return start + size;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -425,6 +435,16 @@ static uint64_t function_end(const struct analysis *a, uint64_t start)
 	    fde_start(a, lo + 1) <= code_segment_end(a, start))
 		return fde_start(a, lo + 1);
 	return code_segment_end(a, start);
+}
+
+/* The end of the function at start (exclusive), 0 when unknown. */
+static uint64_t function_end(const struct analysis *a, uint64_t start)
+{
+	uint64_t end = fde_end(a, start), size;
+
+	if (end)
+		return end;
+	return hashmap_get(a->sizes, &start, sizeof(start), &size) && size ? start + size : 0;
 }
 
 /* ---- symbols ------------------------------------------------------------------------------- */
@@ -627,7 +647,7 @@ static int add_function(struct analysis *a, enum symbol_kind kind, const GElf_Sy
 	default:
 		break;
 	}
-	if (!err && sym->st_size)
+	if (!err)
 		err = hashmap_put(a->sizes, &addr, sizeof(addr), sym->st_size);
 	return err;
 }
@@ -780,7 +800,9 @@ static int find_vtables_by_symbol(struct analysis *a)
 	return err;
 }
 
-static int find_vtables_by_shape(struct analysis *a)
+/* Calls found on each vtable the data holds by its shape, until it returns non-zero. */
+static int scan_vtables_by_shape(struct analysis *a,
+				 int (*found)(struct analysis *a, const struct tokio_vtable *vt))
 {
 	for (size_t i = 0; i + VT_FUNCTIONS <= a->nptrs; i++) {
 		struct tokio_vtable vt;
@@ -791,12 +813,17 @@ static int find_vtables_by_shape(struct analysis *a)
 			a->ptrs[i].where + 8 * (VT_FUNCTIONS - 1) ||
 		    !vtable_at(a, a->ptrs[i].where, &vt))
 			continue;
-		err = add_vtable(a, &vt);
+		err = found(a, &vt);
 		if (err)
 			return err;
 		i += VT_FUNCTIONS - 1;
 	}
 	return 0;
+}
+
+static int find_vtables_by_shape(struct analysis *a)
+{
+	return scan_vtables_by_shape(a, add_vtable);
 }
 
 /* ---- poll functions ------------------------------------------------------------------------ */
@@ -969,6 +996,7 @@ static void find_rets(struct analysis *a, struct tokio_poll_fn *p)
 
 	s.start = jump_chain_end(a, p->entry);
 	s.end = function_end(a, s.start);
+	p->body = s.start;
 	if (!s.end || disassemble(a, s.start, s.end, visit_ret, &s))
 		p->rets_partial = true;
 }
@@ -1328,6 +1356,192 @@ out:
 	return s.err;
 }
 
+/* ---- symbols against the code -------------------------------------------------------------- */
+
+static void add_dispute(struct tokio_binary *tb, const char *hook, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Records a dispute about one copy of hook; the first copy's says why. */
+static void add_dispute(struct tokio_binary *tb, const char *hook, const char *fmt, ...)
+{
+	struct tokio_dispute *d = NULL;
+	va_list ap;
+
+	for (size_t i = 0; i < tb->ndisputes && !d; i++)
+		if (!strcmp(tb->disputes[i].hook, hook))
+			d = &tb->disputes[i];
+	if (d || tb->ndisputes == TOKIO_MAX_DISPUTES) {
+		if (d)
+			d->copies++;
+		return;
+	}
+	d = &tb->disputes[tb->ndisputes++];
+	d->hook = hook;
+	d->copies = 1;
+	va_start(ap, fmt);
+	vsnprintf(d->why, sizeof(d->why), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The waker functions from the RawWakerVTable the polls use, against the symbols: a symbol
+ * naming another function is disputed, and that hook left out. When the table is not found in
+ * the code, the symbols are all there is.
+ */
+static int check_waker_symbols(struct analysis *a)
+{
+	static const char *const names[WAKER_FUNCTIONS] = {"clone_waker", "wake_by_val",
+							   "wake_by_ref", "drop_waker"};
+	struct tokio_binary *tb = a->tb;
+	uint64_t *fns[WAKER_FUNCTIONS] = {&tb->clone_waker, &tb->wake_by_val, &tb->wake_by_ref,
+					  &tb->drop_waker};
+	uint64_t symbols[WAKER_FUNCTIONS], waker_vtable = tb->waker_vtable;
+	int err;
+
+	for (int i = 0; i < WAKER_FUNCTIONS; i++) {
+		symbols[i] = *fns[i];
+		*fns[i] = 0;
+	}
+	err = find_waker_vtable(a);
+	if (err || !tb->clone_waker) {
+		for (int i = 0; i < WAKER_FUNCTIONS; i++)
+			*fns[i] = symbols[i];
+		tb->waker_vtable = waker_vtable;
+		return err;
+	}
+	for (int i = 0; i < WAKER_FUNCTIONS; i++) {
+		a->code_wakers[i] = *fns[i];
+		if (!symbols[i] || symbols[i] == *fns[i])
+			continue;
+		add_dispute(tb, names[i], ".symtab says 0x%llx, the polls' RawWakerVTable 0x%llx",
+			    (unsigned long long)symbols[i], (unsigned long long)*fns[i]);
+		*fns[i] = 0;
+	}
+	return 0;
+}
+
+/*
+ * Whether .symtab gives the function at start a size its FDE contradicts: none, or one that runs
+ * past the next function. Sizes are not used where an FDE starts (function_end()), but a symbol
+ * that lies about one is not trusted about the rest.
+ */
+static bool size_disputed(const struct analysis *a, uint64_t start, uint64_t *size)
+{
+	uint64_t end = fde_end(a, start);
+
+	return end && hashmap_get(a->sizes, &start, sizeof(start), size) &&
+	       (!*size || *size > end - start);
+}
+
+/* Leaves out the hooks whose symbols give them a size their FDE contradicts. */
+static void check_symbol_sizes(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	uint64_t *wakers[] = {&tb->clone_waker, &tb->wake_by_val, &tb->wake_by_ref};
+	static const char *const names[] = {"clone_waker", "wake_by_val", "wake_by_ref"};
+	uint64_t size;
+	size_t n = 0;
+
+	for (size_t i = 0; i < tb->npolls; i++)
+		tb->polls[i].size_disputed = size_disputed(a, tb->polls[i].entry, &size);
+	for (size_t i = 0; i < sizeof(wakers) / sizeof(wakers[0]); i++) {
+		if (!*wakers[i] || !size_disputed(a, *wakers[i], &size))
+			continue;
+		add_dispute(tb, names[i], ".symtab gives 0x%llx %llu bytes, the FDEs at most %llu",
+			    (unsigned long long)*wakers[i], (unsigned long long)size,
+			    (unsigned long long)(fde_end(a, *wakers[i]) - *wakers[i]));
+		*wakers[i] = 0;
+	}
+	for (size_t i = 0; i < tb->ncomplete; i++) {
+		uint64_t c = tb->complete[i];
+
+		if (!size_disputed(a, c, &size)) {
+			tb->complete[n++] = c;
+			continue;
+		}
+		add_dispute(tb, "Harness::complete",
+			    ".symtab gives 0x%llx %llu bytes, the FDEs at most %llu",
+			    (unsigned long long)c, (unsigned long long)size,
+			    (unsigned long long)(fde_end(a, c) - c));
+	}
+	tb->ncomplete = n;
+}
+
+static int add_task_functions(struct analysis *a, const struct tokio_vtable *vt)
+{
+	const uint64_t fns[] = {vt->poll, vt->schedule, vt->dealloc, vt->try_read_output};
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]) && !err; i++)
+		err = hashmap_put(a->task_functions, &fns[i], sizeof(fns[i]), 1);
+	if (!err && !hashmap_get(a->poll_index, &vt->poll, sizeof(vt->poll), NULL))
+		a->unnamed_polls++;
+	return err;
+}
+
+/*
+ * With symbols, the vtables were found through raw::poll symbols; the data's vtables by their
+ * shape do not depend on any symbol. A vtable whose poll no raw::poll symbol names is disputed
+ * (its task is not probed), and the functions of all of them are kept for the check of
+ * Harness::complete.
+ */
+static int check_poll_symbols(struct analysis *a)
+{
+	int err;
+
+	a->task_functions = hashmap_new();
+	if (!a->task_functions)
+		return -ENOMEM;
+	err = scan_vtables_by_shape(a, add_task_functions);
+	if (!err && a->unnamed_polls)
+		add_dispute(a->tb, "raw::poll",
+			    "%zu task vtables point at polls no raw::poll symbol names",
+			    a->unnamed_polls);
+	return err;
+}
+
+/* Whether the vtables, the waker table or the waker symbols give addr to another hook. */
+static bool is_task_function(const struct analysis *a, uint64_t addr)
+{
+	const struct tokio_binary *tb = a->tb;
+
+	for (size_t i = 0; i < tb->nvtables; i++) {
+		const struct tokio_vtable *vt = &tb->vtables[i];
+
+		if (addr == vt->poll || addr == vt->schedule || addr == vt->dealloc ||
+		    addr == vt->try_read_output)
+			return true;
+	}
+	if (a->task_functions && hashmap_get(a->task_functions, &addr, sizeof(addr), NULL))
+		return true;
+	for (int i = 0; i < WAKER_FUNCTIONS; i++)
+		if (addr == a->code_wakers[i])
+			return true;
+	return addr == tb->clone_waker || addr == tb->wake_by_val || addr == tb->wake_by_ref ||
+	       addr == tb->drop_waker;
+}
+
+/*
+ * Harness::complete has no source but its symbols: one that names a function the vtables or
+ * the waker table give to another hook is disputed, and left out.
+ */
+static void check_complete_symbols(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	size_t n = 0;
+
+	for (size_t i = 0; i < tb->ncomplete; i++) {
+		if (!is_task_function(a, tb->complete[i])) {
+			tb->complete[n++] = tb->complete[i];
+			continue;
+		}
+		add_dispute(tb, "Harness::complete",
+			    ".symtab says 0x%llx, where it also puts another task hook",
+			    (unsigned long long)tb->complete[i]);
+	}
+	tb->ncomplete = n;
+}
+
 /* ---- thread-local CONTEXT ------------------------------------------------------------------ */
 
 /*
@@ -1388,8 +1602,12 @@ static int analyze(struct analysis *a)
 		find_rets(a, &tb->polls[i]);
 	if ((err = name_vtables(a)))
 		return err;
-	if (!tb->clone_waker && (err = find_waker_vtable(a)))
+	if ((err = check_waker_symbols(a)))
 		return err;
+	if (tb->has_symbols && (err = check_poll_symbols(a)))
+		return err;
+	check_complete_symbols(a);
+	check_symbol_sizes(a);
 	find_tls(a);
 	return 0;
 }
@@ -1411,6 +1629,7 @@ static void analysis_free(struct analysis *a)
 	hashmap_free(a->poll_types);
 	hashmap_free(a->completes);
 	hashmap_free(a->poll_index);
+	hashmap_free(a->task_functions);
 	if (a->insn)
 		cs_free(a->insn, 1);
 	if (a->cs_open)
@@ -1464,31 +1683,4 @@ void tokio_binary_free(struct tokio_binary *tb)
 	free(tb->polls);
 	free(tb->complete);
 	free(tb);
-}
-
-int64_t tokio_binary_file_offset(const char *path, uint64_t vaddr)
-{
-	Elf64_Ehdr eh;
-	int64_t off = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr))
-		goto out;
-	for (int i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr ph;
-
-		if (pread(fd, &ph, sizeof(ph), eh.e_phoff + i * sizeof(ph)) != sizeof(ph))
-			break;
-		if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && vaddr >= ph.p_vaddr &&
-		    vaddr - ph.p_vaddr < ph.p_filesz) {
-			off = ph.p_offset + (vaddr - ph.p_vaddr);
-			break;
-		}
-	}
-out:
-	close(fd);
-	return off;
 }

@@ -10,9 +10,9 @@
  * tokio_binary: what the Tokio adaptor needs to know about one ELF file, found by static
  * analysis at attach time (see ../shared/docs/research/tokio-hooks.md for the facts).
  *
- * All addresses are link-time virtual addresses of the file (what symbols use); convert them
- * with tokio_binary_file_offset() to attach uprobes, or add the load bias for runtime
- * addresses. Arrays and strings are owned by the tokio_binary.
+ * All addresses are link-time virtual addresses of the file (what symbols use); attach uprobes
+ * through probe_site (probe_site.h), or add the load bias for runtime addresses. Arrays and
+ * strings are owned by the tokio_binary.
  */
 
 #define TOKIO_MAX_RETS 8
@@ -35,6 +35,7 @@ struct tokio_vtable {
 /* One distinct poll entry point (raw::poll copies deduplicated by address). */
 struct tokio_poll_fn {
 	uint64_t entry; /* raw::poll<T,S> */
+	uint64_t body;	/* the function rets are in: entry, or the Harness::poll it jumps to */
 	/* Where the poll returns: the ret instructions of raw::poll itself, or, when raw::poll is a
 	 * tail jump, of the Harness::poll it jumps to. */
 	uint64_t rets[TOKIO_MAX_RETS];
@@ -43,6 +44,16 @@ struct tokio_poll_fn {
 	 * code that could not be decoded. A poll may then end without reaching any of rets. */
 	bool rets_partial;
 	int vtable; /* index into vtables, -1 when no vtable points at it */
+	bool size_disputed; /* its symbol's size contradicts its FDE: not to be probed */
+};
+
+#define TOKIO_MAX_DISPUTES 8
+
+/* A hook that .symtab places where the code says otherwise: left out, not probed. */
+struct tokio_dispute {
+	const char *hook; /* "wake_by_val", "Harness::complete" */
+	size_t copies;	  /* of the hook left out (one per task type for Harness::complete) */
+	char why[112];	  /* what each source says, of the first copy */
 };
 
 struct tokio_binary {
@@ -51,10 +62,13 @@ struct tokio_binary {
 	struct tokio_vtable *vtables;
 	size_t npolls;
 	struct tokio_poll_fn *polls;
-	/* tokio::runtime::task::waker::*; 0 when absent. Without symbols, recovered from the
-	 * RawWakerVTable the polls build their wakers with. */
+	/* tokio::runtime::task::waker::*: the RawWakerVTable the polls build their wakers with,
+	 * found in their code; a symbol names one only when that table is not found (and is
+	 * disputed when it names another function); 0 when absent or disputed. */
 	uint64_t wake_by_val, wake_by_ref, clone_waker, drop_waker;
 	uint64_t waker_vtable; /* WAKER_VTABLE: marks a Waker as a task's; 0 when absent */
+	struct tokio_dispute disputes[TOKIO_MAX_DISPUTES];
+	size_t ndisputes;
 	size_t ncomplete;
 	uint64_t *complete; /* Harness<T,S>::complete copies, deduplicated; none without symbols */
 	uint64_t next_id;   /* task::id::Id::next::NEXT_ID (an AtomicU64); 0 when not found */
@@ -72,8 +86,5 @@ struct tokio_binary {
  */
 int tokio_binary_analyze(const char *path, struct tokio_binary **out);
 void tokio_binary_free(struct tokio_binary *tb); /* accepts NULL */
-
-/* File offset of a link-time address inside an executable PT_LOAD segment; -1 when none. */
-int64_t tokio_binary_file_offset(const char *path, uint64_t vaddr);
 
 #endif

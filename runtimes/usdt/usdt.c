@@ -3,6 +3,7 @@
 #include "usdt.skel.h"
 #include "usdt_binary.h"
 #include "cpu_sampler.h"
+#include "probe_site.h"
 #include "symbolizer.h"
 #include "tasks.h"
 
@@ -19,6 +20,7 @@
 struct marked_object {
 	char path[PATH_MAX]; /* through /proc/PID/root */
 	struct usdt_binary *ub;
+	unsigned int refused; /* bit (1 << enum usdt_probe): markers not attached (a bad site) */
 };
 
 struct usdt_adaptor {
@@ -241,6 +243,78 @@ static struct bpf_program *program_of(struct usdt_bpf *skel, enum usdt_probe pro
 	}
 }
 
+/* What is lost without a marker. */
+static const char *const marker_views[USDT_PROBE_COUNT] = {
+	[USDT_TASK_CREATE] = "task creation (spawn sites, ancestry)",
+	[USDT_TASK_RUNNABLE] = "wake-ups (scheduling latency)",
+	[USDT_TASK_RUN] = "tasks in CPU samples, poll counts and times",
+	[USDT_TASK_STOP] = "tasks in CPU samples, poll counts and times",
+	[USDT_TASK_SUSPEND] = "the wait profile",
+	[USDT_TASK_EXIT] = "task exits",
+	[USDT_FRAME_PUSH] = "logical frames",
+	[USDT_FRAME_POP] = "logical frames",
+};
+
+/* One warning for the markers of an object that are not attached, and what that loses. */
+static void warn_refused(const struct marked_object *mo, const char *name, const char *why)
+{
+	char markers[160] = "", lost[256] = "";
+
+	for (int p = 0; p < USDT_PROBE_COUNT; p++) {
+		size_t len = strlen(markers);
+
+		if (!(mo->refused & (1u << p)))
+			continue;
+		snprintf(markers + len, sizeof(markers) - len, "%s%s", len ? ", " : "",
+			 usdt_probe_names[p]);
+		if (strstr(lost, marker_views[p]))
+			continue;
+		len = strlen(lost);
+		snprintf(lost + len, sizeof(lost) - len, "%s%s", len ? "; " : "", marker_views[p]);
+	}
+	fprintf(stderr, "asyncprof: warning: markers of %s not attached: %s (%s): lost: %s\n",
+		name, markers, why, lost);
+}
+
+/*
+ * Checks every site of the object's markers (probe_site: an instruction boundary holding the
+ * marker's NOP) and marks the markers with a bad site as refused, with the marker that ends
+ * what they begin (run and stop, push and pop): either alone would pile up or end nothing.
+ * libbpf attaches a marker at all its sites, so one bad site refuses the marker.
+ */
+static int check_marker_sites(struct marked_object *mo, const char *name)
+{
+	static const enum usdt_probe pairs[][2] = {
+		{USDT_TASK_RUN, USDT_TASK_STOP},
+		{USDT_FRAME_PUSH, USDT_FRAME_POP},
+	};
+	struct probe_image *img;
+	char why[192], first[224] = "";
+	int err = probe_image_open(mo->path, &img);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < mo->ub->nsites; i++) {
+		const struct usdt_site *u = &mo->ub->sites[i];
+		struct probe_site site = {u->pc, 0, PROBE_MARKER};
+
+		if (!probe_site_check(img, &site, why, sizeof(why)))
+			continue;
+		if (!mo->refused)
+			snprintf(first, sizeof(first), "%s at 0x%llx: %s",
+				 usdt_probe_names[u->probe], (unsigned long long)u->pc, why);
+		mo->refused |= 1u << u->probe;
+	}
+	probe_image_free(img);
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		if (mo->refused & (1u << pairs[i][0] | 1u << pairs[i][1]))
+			mo->refused |= 1u << pairs[i][0] | 1u << pairs[i][1];
+	mo->refused &= mo->ub->probes;
+	if (mo->refused)
+		warn_refused(mo, name, first);
+	return 0;
+}
+
 static int attach_markers(struct usdt_adaptor *ua)
 {
 	size_t n = sizeof(attach_order) / sizeof(attach_order[0]);
@@ -248,6 +322,18 @@ static int attach_markers(struct usdt_adaptor *ua)
 	ua->links = calloc(n * ua->nobjects, sizeof(*ua->links));
 	if (!ua->links)
 		return -ENOMEM;
+	for (size_t o = 0; o < ua->nobjects; o++) {
+		/* the object as the target names it, without /proc/PID/root */
+		const char *name = ua->objects[o].path + snprintf(NULL, 0, "/proc/%d/root",
+								   ua->proc->pid);
+		int err = check_marker_sites(&ua->objects[o], name);
+
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot check the markers of %s: %s\n",
+				ua->objects[o].path, strerror(-err));
+			return err;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		enum usdt_probe p = attach_order[i];
 
@@ -257,7 +343,7 @@ static int attach_markers(struct usdt_adaptor *ua)
 			const struct marked_object *mo = &ua->objects[o];
 			struct bpf_link *link;
 
-			if (!(mo->ub->probes & (1u << p)))
+			if (!(mo->ub->probes & (1u << p)) || (mo->refused & (1u << p)))
 				continue;
 			link = bpf_program__attach_usdt(program_of(ua->skel, p), ua->proc->pid,
 							mo->path, "asyncprof", usdt_probe_names[p],

@@ -21,6 +21,9 @@
 
 #include "go_binary.h"
 #include "go_examples.h"
+#include "mutated_copy.h"
+#include "objdump.h"
+#include "probe_site.h"
 
 /* The hooks the Go adaptor uses (research §1.1); exit is goexit0 up to 1.21, gdestroy after. */
 static const char *const HOOKS[] = {
@@ -38,29 +41,11 @@ static const char *const HOOKS[] = {
 };
 
 #define NHOOKS (sizeof(HOOKS) / sizeof(HOOKS[0]))
-#define MAX_INSNS 4096
 
 /* casgstatus is go:nosplit: no stack check, the probe is the entry. */
 static bool has_stack_check(const char *name)
 {
 	return strcmp(name, "runtime.casgstatus") != 0;
-}
-
-static FILE *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static FILE *run(const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd;
-	FILE *p;
-
-	va_start(ap, fmt);
-	cr_assert_geq(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	p = popen(cmd, "r");
-	cr_assert_not_null(p, "%s", cmd);
-	free(cmd);
-	return p;
 }
 
 /* Address and size of a function as nm sees them. */
@@ -84,45 +69,22 @@ static void nm_func(const char *bin, const char *name, uint64_t *addr, uint64_t 
 	cr_assert_neq(*addr, 0, "nm does not list %s in %s", name, bin);
 }
 
-struct insn {
-	uint64_t addr;
-	char text[96]; /* "jbe    4327b3 <runtime.gopark+0xf3>" */
-};
-
-/* objdump's disassembly of [start, end). Returns the number of instructions. */
-static size_t disassemble(const char *bin, uint64_t start, uint64_t end, struct insn *out)
-{
-	FILE *p = run("objdump -d --no-show-raw-insn --start-address=%#llx --stop-address=%#llx %s",
-		      (unsigned long long)start, (unsigned long long)end, bin);
-	char line[512];
-	size_t n = 0;
-
-	while (fgets(line, sizeof(line), p) && n < MAX_INSNS) {
-		unsigned long long a;
-		int pos = -1;
-
-		if (sscanf(line, " %llx:%n", &a, &pos) != 1 || pos < 0 || line[pos] != '\t')
-			continue;
-		out[n].addr = a;
-		snprintf(out[n].text, sizeof(out[n].text), "%s", line + pos + 1);
-		out[n].text[strcspn(out[n].text, "\n")] = '\0';
-		n++;
-	}
-	pclose(p);
-	return n;
-}
-
 static bool starts_with(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static uint8_t file_byte(const char *bin, const struct go_binary *gb, uint64_t vaddr)
+/* The byte a uprobe at vaddr would replace. */
+static uint8_t file_byte(const char *bin, uint64_t vaddr)
 {
-	int64_t off = go_binary_file_offset(gb, vaddr);
+	struct probe_image *img;
+	int64_t off;
 	uint8_t b = 0;
 	int fd;
 
+	cr_assert_eq(probe_image_open(bin, &img), 0);
+	off = probe_image_file_offset(img, vaddr);
+	probe_image_free(img);
 	cr_assert_geq(off, 0, "%#llx has no file offset", (unsigned long long)vaddr);
 	fd = open(bin, O_RDONLY);
 	cr_assert_geq(fd, 0);
@@ -166,7 +128,7 @@ static void check_hook(const char *bin, const struct go_binary *gb, const char *
 	if (minor >= 21) {
 		cr_expect_str_eq(insns[probe_at].text, "push   %rbp", "%s", name);
 		cr_expect(f.probe_at_push_bp, "%s", name);
-		cr_expect_eq(file_byte(bin, gb, f.probe), 0x55, "%s", name);
+		cr_expect_eq(file_byte(bin, f.probe), 0x55, "%s", name);
 	} else {
 		/* A frame of 128 bytes is ADDQ $-128, SP: -128 fits in a byte, 128 does not. */
 		cr_expect((starts_with(insns[probe_at].text, "sub    $") ||
@@ -189,7 +151,7 @@ static void check_hook(const char *bin, const struct go_binary *gb, const char *
 	}
 	cr_expect_eq(rets, f.nrets, "%s: %zu rets, objdump shows %zu", name, f.nrets, rets);
 	for (i = 0; i < f.nrets; i++)
-		cr_expect_eq(file_byte(bin, gb, f.rets[i]), 0xc3, "%s: ret %zu", name, i);
+		cr_expect_eq(file_byte(bin, f.rets[i]), 0xc3, "%s: ret %zu", name, i);
 
 	/* With DWARF, the count is exact: none of these is inlined without PGO. */
 	cr_expect_eq(f.inlined_copies, 0, "%s: %d inlined copies", name, f.inlined_copies);
@@ -324,19 +286,6 @@ Test(go_hooks, inlined_copies)
 	free(bin);
 }
 
-/* Outside any executable segment there is no file offset. */
-Test(go_hooks, file_offset)
-{
-	char *bin = go_example("leaky-go1.23");
-	struct go_binary *gb;
-
-	cr_assert_eq(go_binary_analyze(bin, &gb), 0);
-	cr_expect_eq(go_binary_file_offset(gb, 0), -1);
-	cr_expect_eq(go_binary_file_offset(gb, gb->allgs), -1, "allgs is data, not code");
-	go_binary_free(gb);
-	free(bin);
-}
-
 /*
  * The direct calls of a function, in order, are exactly objdump's "call <addr> <sym>" lines;
  * indirect calls (call *%rcx) are left out. main.worker's calls main.burn, which is where a
@@ -385,4 +334,46 @@ Test(go_hooks, direct_calls)
 {
 	check_calls("leaky-go1.19", "main.worker");
 	check_calls("leaky-go1.23", "main.worker");
+}
+
+/*
+ * A .symtab that disagrees with .gopclntab (shifted by a byte, another function's, or sized
+ * otherwise) makes the hook refused, not probed where .symtab says; the hooks it does not touch
+ * stay as they were.
+ */
+static void expect_refused(const char *mutation, const char *regex, const char *const *lied,
+			   size_t nlied)
+{
+	char dir[] = "/tmp/go_hooks.XXXXXX";
+	char *bin = go_example("leaky-go1.23"), *copy = mutated_copy(bin, regex, mutation, dir);
+	struct go_binary *gb, *gm;
+	struct go_func a, b;
+
+	cr_assert_eq(go_binary_analyze(bin, &gb), 0);
+	cr_assert_eq(go_binary_analyze(copy, &gm), 0);
+	for (size_t i = 0; i < nlied; i++) {
+		cr_assert_eq(go_binary_func(gb, lied[i], &a), 0);
+		cr_expect_eq(go_binary_func(gm, lied[i], &b), -EXDEV, "%s %s", mutation, lied[i]);
+		cr_expect_eq(b.entry, a.entry, "the entry stays .gopclntab's");
+		cr_expect(b.symtab_entry != a.entry || b.symtab_size != a.size);
+	}
+	cr_assert_eq(go_binary_func(gm, "runtime.execute", &b), 0, "%s: untouched", mutation);
+	cr_assert_eq(go_binary_func(gb, "runtime.execute", &a), 0);
+	expect_same_func("runtime.execute", &a, &b);
+	go_binary_free(gb);
+	go_binary_free(gm);
+	mutated_copy_remove(copy, dir);
+	free(bin);
+}
+
+Test(go_hooks, symtab_lies)
+{
+	static const char *const both[] = {"runtime.gopark", "runtime.ready"};
+
+	expect_refused("shift:1", "^runtime\\.gopark$", both, 1);
+	expect_refused("shift:3", "^runtime\\.gopark$", both, 1);
+	expect_refused("swap", "^runtime\\.(gopark|ready)$", both, 2);
+	expect_refused("data", "^runtime\\.gopark$", both, 1);
+	expect_refused("size:zero", "^runtime\\.gopark$", both, 1);
+	expect_refused("size:huge", "^runtime\\.gopark$", both, 1);
 }

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "build_file.h"
+#include "mutated_copy.h"
 #include "tokio_binary.h"
+#include "probe_site.h"
 
 /* Legacy mangled names: prefixes up to the hash. */
 #define RAW "_ZN5tokio7runtime4task3raw"
@@ -165,10 +167,16 @@ static void section_bytes(const struct image *im, uint64_t vaddr, void *buf, siz
 	cr_assert_fail("no section holds 0x%llx", (unsigned long long)vaddr);
 }
 
+/* The bytes a uprobe at vaddr would see. */
 static void file_bytes(const char *path, uint64_t vaddr, void *buf, size_t len)
 {
-	int64_t off = tokio_binary_file_offset(path, vaddr);
+	struct probe_image *img;
+	int64_t off;
 	int fd = open(path, O_RDONLY);
+
+	cr_assert_eq(probe_image_open(path, &img), 0);
+	off = probe_image_file_offset(img, vaddr);
+	probe_image_free(img);
 
 	cr_assert_geq(off, 0, "no file offset for 0x%llx", (unsigned long long)vaddr);
 	cr_assert_geq(fd, 0);
@@ -265,17 +273,24 @@ Test(tokio_binary, polls_and_returns)
 {
 	char *path = chain_path();
 	struct tokio_binary *tb = analyze(path);
+	struct probe_image *img;
 	struct image im;
+	char why[192];
 
 	image_open(&im, path);
+	cr_assert_eq(probe_image_open(path, &img), 0);
 	cr_assert_geq(tb->npolls, tb->nvtables ? 1 : 0);
 	for (size_t i = 0; i < tb->npolls; i++) {
 		const struct tokio_poll_fn *p = &tb->polls[i];
+		struct probe_site entry = {p->entry, p->entry, PROBE_ENTRY};
 		uint8_t in_file[16], in_section[16];
 
 		cr_expect(symbol_at(&im, p->entry, RAW_POLL), "poll 0x%lx", p->entry);
 		cr_assert(p->vtable >= 0 && (size_t)p->vtable < tb->nvtables);
 		cr_expect_eq(tb->vtables[p->vtable].poll, p->entry);
+		cr_expect_not(p->size_disputed);
+		/* what the adaptor attaches passes probe_site's checks */
+		cr_expect_eq(probe_site_check(img, &entry, why, sizeof(why)), 0, "%s", why);
 		/* uprobes go at file offsets: the file must hold the code there */
 		file_bytes(path, p->entry, in_file, sizeof(in_file));
 		section_bytes(&im, p->entry, in_section, sizeof(in_section));
@@ -284,8 +299,10 @@ Test(tokio_binary, polls_and_returns)
 		cr_expect_geq(p->nrets, 1, "poll 0x%lx has no ret", p->entry);
 		cr_expect_not(p->rets_partial, "poll 0x%lx", p->entry);
 		for (size_t r = 0; r < p->nrets; r++) {
+			struct probe_site ret = {p->rets[r], p->body, PROBE_RET};
 			uint8_t op;
 
+			cr_expect_eq(probe_site_check(img, &ret, why, sizeof(why)), 0, "%s", why);
 			file_bytes(path, p->rets[r], &op, 1);
 			cr_expect(op == 0xc3 || op == 0xc2, "0x%lx holds 0x%02x", p->rets[r], op);
 			cr_expect(inside_symbol(&im, p->rets[r], HARNESS_POLL) ||
@@ -296,7 +313,7 @@ Test(tokio_binary, polls_and_returns)
 	}
 	for (size_t i = 1; i < tb->npolls; i++)
 		cr_expect_lt(tb->polls[i - 1].entry, tb->polls[i].entry, "duplicate poll entries");
-	cr_expect_eq(tokio_binary_file_offset(path, 0), -1, "address 0 is no code");
+	probe_image_free(img);
 	image_close(&im);
 	tokio_binary_free(tb);
 	free(path);
@@ -341,6 +358,8 @@ Test(tokio_binary, hooks_of_chain)
 	cr_expect(symbol_at(&im, tb->clone_waker, WAKER "11clone_waker17h"));
 	cr_expect(symbol_at(&im, tb->drop_waker, WAKER "10drop_waker17h"));
 	cr_expect(symbol_at(&im, tb->waker_vtable, WAKER "12WAKER_VTABLE17h"));
+	cr_expect_eq(tb->ndisputes, 0, "the symbols agree with the code: %s",
+		     tb->ndisputes ? tb->disputes[0].why : "");
 	/* one Harness::complete per task type, as for polls */
 	cr_expect_geq(tb->ncomplete, tb->npolls);
 	for (size_t i = 0; i < tb->ncomplete; i++) {
@@ -433,6 +452,81 @@ Test(tokio_binary, rejects_other_files)
 	cr_expect_eq(tokio_binary_analyze(name, &tb), -ENOEXEC);
 	cr_expect_eq(tokio_binary_analyze("/nonexistent/binary", &tb), -ENOENT);
 	cr_expect_null(tb);
-	cr_expect_eq(tokio_binary_file_offset(name, 0x1000), -1);
 	unlink(name);
+}
+
+static struct tokio_binary *analyze_lying(const char *path, const char *regex, const char *how)
+{
+	char dir[] = "/tmp/tokio_binary.XXXXXX";
+	char *copy = mutated_copy(path, regex, how, dir);
+	struct tokio_binary *tb = NULL;
+	int err = tokio_binary_analyze(copy, &tb);
+
+	cr_assert_eq(err, 0, "%s: %s", how, strerror(-err));
+	mutated_copy_remove(copy, dir);
+	return tb;
+}
+
+static const struct tokio_dispute *dispute(const struct tokio_binary *tb, const char *hook)
+{
+	for (size_t i = 0; i < tb->ndisputes; i++)
+		if (!strcmp(tb->disputes[i].hook, hook))
+			return &tb->disputes[i];
+	return NULL;
+}
+
+/*
+ * Symbols that lie about the hooks are not trusted: waker functions the polls' RawWakerVTable
+ * puts elsewhere, sizes their FDEs contradict, Harness::complete on another hook's function and
+ * vtables (found by shape) whose poll no raw::poll symbol names are left out and named;
+ * raw::poll symbols no vtable points at give no vtable.
+ */
+Test(tokio_binary, symbols_that_lie)
+{
+	char *path = chain_path();
+	struct tokio_binary *tb = analyze(path), *st;
+	const struct tokio_dispute *d;
+
+	st = analyze_lying(path, "5waker(11wake_by_val|11wake_by_ref|11clone_waker)17h", "swap");
+	cr_expect_eq(st->clone_waker, 0);
+	cr_expect_eq(st->wake_by_val, 0);
+	cr_expect_eq(st->wake_by_ref, 0);
+	cr_expect_eq(st->drop_waker, tb->drop_waker, "untouched");
+	cr_expect_not_null(dispute(st, "clone_waker"));
+	cr_expect_not_null(dispute(st, "wake_by_ref"));
+	cr_expect_eq(st->nvtables, tb->nvtables);
+	tokio_binary_free(st);
+
+	st = analyze_lying(path, "8complete17h", "size:huge");
+	cr_expect_eq(st->ncomplete, 0);
+	d = dispute(st, "Harness::complete");
+	cr_assert_not_null(d);
+	cr_expect_eq(d->copies, tb->ncomplete);
+	tokio_binary_free(st);
+
+	st = analyze_lying(path, "(8complete|11wake_by_val)17h", "swap");
+	cr_expect_not_null(dispute(st, "Harness::complete"), "a complete on wake_by_val");
+	cr_expect_eq(st->wake_by_val, 0);
+	tokio_binary_free(st);
+
+	/* a complete given a poll's address, whose vtable no raw::poll symbol names any more */
+	st = analyze_lying(path, "(3raw4poll|8complete)17h", "swap");
+	cr_expect_not_null(dispute(st, "raw::poll"));
+	cr_expect_not_null(dispute(st, "Harness::complete"));
+	cr_expect_lt(st->nvtables, tb->nvtables);
+	tokio_binary_free(st);
+
+	st = analyze_lying(path, "3raw4poll17h", "shift:1");
+	cr_expect_eq(st->nvtables, 0);
+	cr_assert_eq(st->npolls, tb->npolls);
+	for (size_t i = 0; i < st->npolls; i++)
+		cr_expect_eq(st->polls[i].vtable, -1, "0x%lx", st->polls[i].entry);
+	tokio_binary_free(st);
+
+	st = analyze_lying(path, "3raw4poll17h", "size:zero");
+	for (size_t i = 0; i < st->npolls; i++)
+		cr_expect(st->polls[i].size_disputed, "0x%lx", st->polls[i].entry);
+	tokio_binary_free(st);
+	tokio_binary_free(tb);
+	free(path);
 }
