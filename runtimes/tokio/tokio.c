@@ -379,20 +379,11 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 		fprintf(stderr, "asyncprof: warning: spawns are not traced\n");
 	for (size_t i = 0; i < tb->ncomplete; i++)
 		attach_entry(ta, ta->skel->progs.tokio_complete, tb->complete[i], PK_EXIT);
-	if (lifecycle) {
-		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
-		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
-		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
-		for (size_t i = 0; i < tb->npolls; i++)
-			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
-				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
-					     tb->polls[i].entry, PK_POLL);
-	} else if (tb->has_tls) {
-		/* Calibration only: detached by tokio_observe once the field is known. */
-		err = attach_calibration(ta);
-		if (err)
-			return err;
-	}
+	/*
+	 * Poll exits before poll entries: an exit whose entry was not seen pops nothing, but
+	 * entries seen while their exits are not probed yet would stay on the thread's poll stack
+	 * for good, and a stack full of them keeps no poll at all.
+	 */
 	if (ta->mode == MODE_FULL) {
 		size_t partial = 0;
 
@@ -418,6 +409,20 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 					"without a ret instruction: some poll durations of those "
 					"task types are missed\n",
 				partial, tb->npolls);
+	}
+	if (lifecycle) {
+		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
+		for (size_t i = 0; i < tb->npolls; i++)
+			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
+				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
+					     tb->polls[i].entry, PK_POLL);
+	} else if (tb->has_tls) {
+		/* Calibration only: detached by tokio_observe once the field is known. */
+		err = attach_calibration(ta);
+		if (err)
+			return err;
 	}
 	report_refused(ta);
 	if (ta->verbose)

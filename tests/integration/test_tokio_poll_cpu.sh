@@ -28,6 +28,10 @@ wall=$(jq '[.spawn_sites[].poll_wall_ns] | add' "$r")
 pre=$(jq '[.spawn_sites[].poll_preempted_ns] | add' "$r")
 echo "process: CPU $((cpu / 1000000)) ms, waited for a CPU $((delay / 1000000)) ms;" \
 	"polls: wall $((wall / 1000000)) ms, on CPU $((busy / 1000000)) ms, preempted $((pre / 1000000)) ms"
+# Every poll seen to start is seen to end (exits are probed before entries at the attach).
+runs=$(jq '.task_events.kinds.run | .received + .dropped' "$r")
+stops=$(jq '.task_events.kinds.stop | .received + .dropped' "$r")
+expect_between "poll ends seen, per mille of the poll starts" $((stops * 1000 / runs)) 990 1000
 expect_between "preempted share of the polls' wall time %" "$(pct "$pre" "$wall")" 20 100
 # The tick-based CPU time of /proc/PID/stat is exact to 10 ms per thread.
 expect_between "busy_ns, per mille of the CPU time the process used (the recording and more)" \
