@@ -168,14 +168,47 @@ $(BUILD)/examples/minirt_app: examples/c-usdt/minirt_app.c examples/c-usdt/minir
 
 # Tokio programs: one cargo package, built offline from Debian's crates with Debian's toolchain
 # (examples/tokio/.cargo/config.toml); cargo's home and output stay under $(BUILD).
-TOKIO_BINS     := service chain timer_wait long_poll sched_latency poll_heavy realistic coverage
+TOKIO_BINS     := service chain timer_wait long_poll sched_latency poll_heavy realistic coverage \
+		  handlers
 TOKIO_EXAMPLES := $(addprefix $(BUILD)/examples/tokio/,$(TOKIO_BINS))
 TOKIO_SRCS     := $(addprefix examples/tokio/,Cargo.toml Cargo.lock .cargo/config.toml) \
 		  $(shell find examples/tokio/src -name '*.rs')
 TOKIO_TARGET   := $(abspath $(BUILD))/tokio-target
 
+# The same programs built with the machine's current stable Rust (rustup's cargo, when present)
+# against a newer Tokio: the crates of Debian's next suite, downloaded and unpacked under $(BUILD)
+# by examples/tokio/newer-crates.sh (nothing is installed), in a copy of the package whose
+# lock file cargo makes from them.
+NEWER_SUITE    := trixie
+NEWER_CARGO    := $(wildcard /root/.cargo/bin/cargo)
+TOKIO_NEWER    := $(abspath $(BUILD))/tokio-newer
+TOKIO_NEWER_EXAMPLES := $(if $(NEWER_CARGO),$(addprefix $(BUILD)/examples/tokio-newer/,$(TOKIO_BINS)))
+
+# tokio_toolchain RUSTC,LOCK,DIR: DIR/toolchain says what built the programs in DIR, for the
+# tests to print ("rustc 1.63.0, tokio 1.24.2").
+tokio_toolchain = printf '%s, tokio %s\n' "$$($(1) --version | cut -d' ' -f1-2)" \
+	"$$(grep -A1 '^name = "tokio"$$' $(2) | sed -n 's/^version = "\(.*\)"/\1/p')" >$(3)/toolchain
+
 .PHONY: tokio-examples
-tokio-examples: $(TOKIO_EXAMPLES)
+tokio-examples: $(TOKIO_EXAMPLES) $(TOKIO_NEWER_EXAMPLES)
+
+$(TOKIO_NEWER)/crates.ok: examples/tokio/newer-crates.sh
+	$(call msg,APT,$(NEWER_SUITE) crates in $(TOKIO_NEWER))
+	$(Q)examples/tokio/newer-crates.sh $(TOKIO_NEWER) $(NEWER_SUITE)
+	$(Q)touch $@
+
+$(TOKIO_NEWER_EXAMPLES) &: $(TOKIO_SRCS) $(TOKIO_NEWER)/crates.ok
+	$(call msg,CARGO,$(BUILD)/examples/tokio-newer)
+	$(Q)rm -rf $(TOKIO_NEWER)/pkg && mkdir -p $(TOKIO_NEWER)/pkg/.cargo
+	$(Q)cp -r examples/tokio/Cargo.toml examples/tokio/src $(TOKIO_NEWER)/pkg/
+	$(Q)printf '%s\n' '[source.crates-io]' 'replace-with = "newer"' '[source.newer]' \
+		'directory = "$(TOKIO_NEWER)/registry"' '[net]' 'offline = true' \
+		>$(TOKIO_NEWER)/pkg/.cargo/config.toml
+	$(Q)cd $(TOKIO_NEWER)/pkg && CARGO_HOME=$(TOKIO_NEWER)/cargo-home $(NEWER_CARGO) build \
+		--release --offline --bins $(if $(V),,--quiet) --target-dir $(TOKIO_NEWER)/target
+	$(Q)mkdir -p $(BUILD)/examples/tokio-newer
+	$(Q)cp $(addprefix $(TOKIO_NEWER)/target/release/,$(TOKIO_BINS)) $(BUILD)/examples/tokio-newer/
+	$(Q)$(call tokio_toolchain,$(dir $(NEWER_CARGO))rustc,$(TOKIO_NEWER)/pkg/Cargo.lock,$(BUILD)/examples/tokio-newer)
 
 $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 	$(call msg,CARGO,$(BUILD)/examples/tokio)
@@ -184,6 +217,7 @@ $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 		--target-dir $(TOKIO_TARGET)
 	$(Q)mkdir -p $(BUILD)/examples/tokio
 	$(Q)cp $(addprefix $(TOKIO_TARGET)/release/,$(TOKIO_BINS)) $(BUILD)/examples/tokio/
+	$(Q)$(call tokio_toolchain,/usr/bin/rustc,examples/tokio/Cargo.lock,$(BUILD)/examples/tokio)
 
 # A hyper server (examples/hyper): a cargo package of its own, built the same way.
 HYPER_EXAMPLE := $(BUILD)/examples/hyper/hyper_hello
@@ -318,4 +352,4 @@ bench: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/tracer $(BUILD)/runtimes $(BUILD)/tests -type f -name '*.d' 2>/dev/null)

@@ -100,7 +100,7 @@ struct task_event {
 	__u64 cpu_ns;
 	__u64 delay_ns;
 	__u64 object;  /* runtime object: Tokio task header address; what a task waits on */
-	__u64 type;    /* runtime type: Tokio task vtable address (RUN events), else 0 */
+	__u64 type;    /* runtime type: Tokio task vtable address (RUN, EXIT events), else 0 */
 	__u32 tls_len;
 	__u32 ustack_len;
 	__u64 regs[SREG_COUNT];

@@ -42,6 +42,7 @@ struct collector {
 	bool (*is_boundary_ctx)(void *ctx, const char *function);
 	void *boundary_ctx;
 	bool own_stacks;
+	struct task_namer namer; /* type_at NULL: none */
 	bool measure_polls;
 	const char *task_label;
 	struct task_table *tasks;
@@ -127,6 +128,11 @@ void collector_set_task_boundary(struct collector *c,
 	c->is_boundary_ctx = is_boundary;
 	c->boundary_ctx = ctx;
 	c->own_stacks = own_stacks;
+}
+
+void collector_set_task_namer(struct collector *c, const struct task_namer *namer)
+{
+	c->namer = *namer;
 }
 
 void collector_free(struct collector *c)
@@ -528,6 +534,79 @@ static size_t task_stack(struct collector *c, struct sink *s, uint64_t task,
 	return append_ancestry(c, s, task, locs, n, max);
 }
 
+/*
+ * Gives t the runtime's type for it unless it has as good a name already: a tentative name (a
+ * static guess) gives way to one read from the task's own code, a guess from sampled frames
+ * to either.
+ */
+static void name_task(struct task_rec *t, const char *type, bool internal, bool tentative)
+{
+	if (t->name && !t->name_inferred && (!t->name_tentative || tentative))
+		return;
+	task_set_string(&t->name, type);
+	t->name_inferred = false;
+	t->name_tentative = tentative;
+	t->internal = internal;
+}
+
+/* The type of the innermost task poll frame among pcs (leaf first), at *at; NULL when none. */
+static const char *innermost_poll(struct collector *c, const uint64_t *pcs, size_t n, size_t *at,
+				  bool *internal)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *type = c->namer.type_at(c->namer.ctx, pcs[i], internal);
+
+		if (type) {
+			*at = i;
+			return type;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Names t from a CPU sample it was current in: after the innermost task poll frame. Polls nest
+ * (a worker's launch task polls the others), and for a few instructions around each inner poll
+ * the thread-local still names the outer task while the inner poll frame is on the stack. So a
+ * stack with more poll frames names t only when the program's own code runs above the
+ * innermost one (the inner task's future: its poll has begun). Returns whether the stack had a
+ * poll frame (a stack that does is no basis for a guess from its user frames either).
+ */
+static bool name_from_sample(struct collector *c, struct task_rec *t, const uint64_t *locs,
+			     size_t n)
+{
+	uint64_t pcs[MAX_FRAMES + SAMPLER_KSTACK_MAX];
+	size_t npcs = 0, at, inner_at;
+	bool internal, ignored, own_code = false, nested = false;
+	const char *type;
+
+	for (size_t i = 0; i < n && npcs < sizeof(pcs) / sizeof(pcs[0]); i++) {
+		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
+
+		pcs[npcs++] = loc ? loc->address : 0;
+	}
+	type = innermost_poll(c, pcs, npcs, &at, &internal);
+	if (!type)
+		return false;
+	nested = innermost_poll(c, pcs + at + 1, npcs - at - 1, &inner_at, &ignored) != NULL;
+	for (size_t i = 0; nested && i <= at && !own_code; i++) {
+		const struct profile_location *loc = profile_location(c->cpu.prof, locs[i]);
+		const struct profile_mapping *m =
+		    loc ? profile_mapping(c->cpu.prof, loc->mapping_id) : NULL;
+
+		for (size_t l = 0; m && !strcmp(m->file, c->proc->exe) && l < loc->nlines; l++) {
+			const struct profile_function *fn =
+			    profile_function(c->cpu.prof, loc->lines[l].function_id);
+
+			own_code |= !is_library_function(fn->name) ||
+				    !is_library_file(fn->file[0] ? fn->file : NULL);
+		}
+	}
+	if (!nested || own_code)
+		name_task(t, type, internal, false);
+	return true;
+}
+
 /* Names a task after the innermost non-library function polled above the runtime frames. */
 static void infer_task_name(struct collector *c, struct task_rec *t, const uint64_t *locs,
 			    size_t n)
@@ -671,7 +750,9 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 
 		if (t) {
 			t->cpu_ns += c->period_ns;
-			if (!t->name)
+			bool named = c->namer.type_at && name_from_sample(c, t, locs, nlocs);
+
+			if (!named && !t->name)
 				infer_task_name(c, t, locs, nlocs);
 			labels[nlabels++] = (struct profile_label){ .key = c->task_label,
 								    .num = task };
@@ -1050,8 +1131,18 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	case TASK_CREATE:
 		t->created_ns = e->time_ns;
 		if (current_known) {
+			struct task_rec *parent = current ? task_get(c->tasks, current) : NULL;
+			const char *type;
+			size_t at;
+			bool parent_internal;
+
 			t->parent = current;
 			t->parent_known = true;
+			/* The parent is running: the spawn is in its future's code, inside its
+			 * poll. */
+			if (parent && c->namer.type_at &&
+			    (type = innermost_poll(c, pcs, n, &at, &parent_internal)))
+				name_task(parent, type, parent_internal, false);
 		} else {
 			remember_parent(c, e);
 		}
@@ -1061,6 +1152,14 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		if (label) {
 			task_set_string(&t->name, label);
 			t->name_inferred = false;
+		} else if (c->namer.spawned && (!t->name || t->name_inferred)) {
+			bool spawned_internal = false;
+			const char *type =
+			    c->namer.spawned(c->namer.ctx, pcs, n, &spawned_internal);
+
+			/* what the task's own code or its runtime says later is more direct */
+			if (type)
+				name_task(t, type, spawned_internal, true);
 		}
 		break;
 	case TASK_RUNNABLE:
@@ -1068,14 +1167,9 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		t->poll_start.wall_ns = 0; /* woken: its poll is over, even if its stop was lost */
 		break;
 	case TASK_RUN:
-		if (type_name && (!t->name || t->name_inferred)) {
-			/* The future's type overrides what samples suggested, internal or not. */
-			task_set_string(&t->name, type_name);
-			t->name_inferred = false;
-			t->internal = internal;
-		} else {
-			t->internal |= internal;
-		}
+		/* The future's type overrides what samples suggested, internal or not. */
+		if (type_name)
+			name_task(t, type_name, internal, false);
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns, 0);
@@ -1114,6 +1208,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 			poll_to_await(t, e);
 		break;
 	case TASK_EXIT:
+		if (type_name)
+			name_task(t, type_name, internal, false);
 		t->exited_ns = e->time_ns;
 		t->suspended_since = 0;
 		/* Services make tasks by the million: keep an exited task's figures, not its stacks. */

@@ -69,6 +69,21 @@ void collector_set_task_boundary(struct collector *c,
 				 bool own_stacks);
 
 /*
+ * How the runtime names a task from its code. type_at(ctx, pc, &internal) is the type of the
+ * task whose poll code holds pc (a runtime's per-type poll function), NULL when pc is not in
+ * such code: a task not named by its runtime's events is named from the innermost such frame
+ * of its stacks (CPU samples, and the spawns it makes), before any guess from other frames.
+ * spawned(ctx, pcs, n, &internal) is the type of the task a spawn makes, from the spawn's
+ * stack (leaf first), NULL when unknown: a task is named from its birth.
+ */
+struct task_namer {
+	const char *(*type_at)(void *ctx, uint64_t pc, bool *internal);
+	const char *(*spawned)(void *ctx, const uint64_t *pcs, size_t n, bool *internal);
+	void *ctx;
+};
+void collector_set_task_namer(struct collector *c, const struct task_namer *namer);
+
+/*
  * A CPU sample; task is the runtime task current on the sampled thread, 0 when none. The
  * sample's logical frames, when it has some, go between its physical frames and the ancestry.
  */
@@ -100,7 +115,7 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
  * A task event. current: the task current on the event's thread (the parent of a spawn, the
  * waker of a wake: the wait profile's waker_id), 0 when none; current_known false when it could
  * not be decoded yet (the event's thread-local copy is kept for collector_resolve_parents).
- * type_name/internal describe the task's type when the event carries it (RUN). A label names
+ * type_name/internal describe the task's type when the event carries it (RUN, EXIT). A label names
  * the task (CREATE) or gives the reason of a suspension (AWAIT), which then also keeps its
  * object and logical frames.
  */

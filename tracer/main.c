@@ -429,14 +429,27 @@ static uint64_t decode_tokio(void *ctx, const uint8_t *tls, uint32_t len)
 	return tokio_current_task(ctx, tls, len);
 }
 
+static const char *tokio_type_of_code(void *ctx, uint64_t pc, bool *internal)
+{
+	return tokio_type_at(ctx, pc, internal);
+}
+
+static const char *tokio_type_of_spawn(void *ctx, const uint64_t *pcs, size_t n, bool *internal)
+{
+	return tokio_spawned_type(ctx, pcs, n, internal);
+}
+
 static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 {
 	struct recording *r = ctx;
 	uint64_t task = 0;
 
 	r->received++;
+	/* The sample's task must be known first: its spawn, its name. */
 	if (r->usdt)
-		usdt_consume(r->usdt); /* the sample's task must be known first */
+		usdt_consume(r->usdt);
+	if (r->tokio)
+		tokio_consume(r->tokio);
 	if (r->go) {
 		/* A goroutine the last snapshot lacks makes the next one come sooner: now. */
 		task = go_current_goroutine(r->go, e->tls, e->tls_len);
@@ -470,7 +483,7 @@ static int on_task_event(void *ctx, void *data, size_t size)
 		collector_resolve_parents(r->col, decode_tokio, r->tokio);
 	if (e->flags & TASK_EV_TLS)
 		current = tokio_current_task(r->tokio, e->tls, e->tls_len);
-	if (e->kind == TASK_RUN)
+	if (e->kind == TASK_RUN || e->kind == TASK_EXIT)
 		type = tokio_type_name(r->tokio, e->type, &internal);
 	collector_task_event(r->col, e, size, current,
 			     tokio_calibrated(r->tokio) && (e->flags & TASK_EV_TLS), type, internal);
@@ -739,6 +752,9 @@ static int record(struct child *child)
 		sopts.poll_stacks = env.mode == MODE_FULL;
 		collector_set_runtime(rec.col, tokio_is_poll_frame, env.mode >= MODE_LIFECYCLE,
 				      "task_id");
+		collector_set_task_namer(
+		    rec.col,
+		    &(struct task_namer){tokio_type_of_code, tokio_type_of_spawn, rec.tokio});
 	} else if (!rec.go && !rec.usdt && env.mode != MODE_SAMPLE) {
 		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
 				"none, so this is a plain CPU profile\n",
@@ -899,7 +915,8 @@ static int record(struct child *child)
 		json_t *tasks_json = tasks ? task_table_json(tasks, REPORT_MAX_TASKS,
 							     &tasks_omitted) : NULL;
 		json_t *sites_json = tasks ? task_sites_json(tasks) : NULL;
-		json_t *go_json = rec.go ? go_report_json(rec.go) : NULL;
+		json_t *go_json = rec.go ? go_report_json(rec.go)
+				  : rec.tokio ? tokio_report_json(rec.tokio) : NULL;
 		json_t *offcpu_json_obj = off ? offcpu_json(off) : NULL;
 		json_t *loss_json = NULL;
 
@@ -944,35 +961,41 @@ static int record(struct child *child)
 		if (symbol_warning(proc))
 			warnings[nwarn++] = symbol_warning(proc);
 		info = (struct report_info){
-			.pid = env.pid,
-			.comm = proc->comm,
-			.cmdline = proc->cmdline,
-			.exe = proc->exe,
-			.start_time_ns = prof->time_nanos,
-			.duration_ns = prof->duration_nanos,
-			.frequency_hz = env.freq_hz,
-			.samples = st->samples,
-			.probe_samples = st->probe_samples,
-			.drops = counters[CNT_DROPS],
-			.truncated_stacks = st->truncated_stacks,
-			.unwind_errors = st->unwind_errors,
-			.threads = st->threads,
-			.profiler_cpu_s = cpu_end,
-			.profiler_recording_cpu_s = cpu_end - cpu_start,
-			.profiler_max_rss_kb = max_rss_kb,
-			.runtime = rec.tokio ? "tokio" : rec.go ? "go" : rec.usdt ? "usdt" : NULL,
-			.mode = task_mode_name(env.mode),
-			.tasks = tasks_json,
-			.spawn_sites = sites_json,
-			.tasks_omitted = tasks_omitted,
-			.has_wait = ((rec.tokio || rec.usdt) && env.mode >= MODE_LIFECYCLE) || rec.go,
-			.has_alloc = collector_alloc_profile(rec.col) != NULL,
-			.runtime_json = go_json,
-			.task_events = loss_json,
-			.runtime_key = rec.go ? "go" : NULL,
-			.offcpu = offcpu_json_obj,
-			.warnings = warnings,
-			.nwarnings = nwarn,
+		    .pid = env.pid,
+		    .comm = proc->comm,
+		    .cmdline = proc->cmdline,
+		    .exe = proc->exe,
+		    .start_time_ns = prof->time_nanos,
+		    .duration_ns = prof->duration_nanos,
+		    .frequency_hz = env.freq_hz,
+		    .samples = st->samples,
+		    .probe_samples = st->probe_samples,
+		    .drops = counters[CNT_DROPS],
+		    .truncated_stacks = st->truncated_stacks,
+		    .unwind_errors = st->unwind_errors,
+		    .threads = st->threads,
+		    .profiler_cpu_s = cpu_end,
+		    .profiler_recording_cpu_s = cpu_end - cpu_start,
+		    .profiler_max_rss_kb = max_rss_kb,
+		    .runtime = rec.tokio  ? "tokio"
+			       : rec.go	  ? "go"
+			       : rec.usdt ? "usdt"
+					  : NULL,
+		    .mode = task_mode_name(env.mode),
+		    .tasks = tasks_json,
+		    .spawn_sites = sites_json,
+		    .tasks_omitted = tasks_omitted,
+		    .tasks_unnamed = tasks ? task_table_unnamed(tasks) : 0,
+		    .has_wait = ((rec.tokio || rec.usdt) && env.mode >= MODE_LIFECYCLE) || rec.go,
+		    .has_alloc = collector_alloc_profile(rec.col) != NULL,
+		    .runtime_json = go_json,
+		    .task_events = loss_json,
+		    .runtime_key = rec.go      ? "go"
+				   : rec.tokio ? "tokio"
+					       : NULL,
+		    .offcpu = offcpu_json_obj,
+		    .warnings = warnings,
+		    .nwarnings = nwarn,
 		};
 		err = write_outputs(dir, proc, rec.col, off, &info);
 		json_decref(tasks_json);

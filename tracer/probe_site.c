@@ -475,9 +475,10 @@ static bool is_reg(const cs_x86_op *op, x86_reg reg)
 }
 
 static bool is_expected(struct probe_image *img, const struct probe_site *site, ssize_t index,
-			uint64_t start)
+			uint64_t start, uint64_t end)
 {
 	const cs_x86 *x = &img->insn->detail->x86;
+	uint64_t target;
 
 	switch (site->insn) {
 	case PROBE_ENTRY:
@@ -492,6 +493,16 @@ static bool is_expected(struct probe_image *img, const struct probe_site *site, 
 		       (img->insn->id == X86_INS_SUB) == (x->operands[1].imm > 0);
 	case PROBE_RET:
 		return img->insn->id == X86_INS_RET;
+	case PROBE_EXIT:
+		if (img->insn->id == X86_INS_RET)
+			return true;
+		if (img->insn->id != X86_INS_JMP || x->op_count != 1)
+			return false;
+		/* through a GOT slot, or direct to another function */
+		if (x->operands[0].type == X86_OP_MEM)
+			return x->operands[0].mem.base == X86_REG_RIP;
+		target = x->operands[0].type == X86_OP_IMM ? (uint64_t)x->operands[0].imm : 0;
+		return target && (target < start || target >= end);
 	case PROBE_MARKER:
 		return img->insn->id == X86_INS_NOP;
 	case PROBE_AFTER_LOCKED_UPDATE:
@@ -507,6 +518,7 @@ static const char *const expected_names[] = {
     [PROBE_ENTRY] = "its function's start",
     [PROBE_FRAME_SETUP] = "the frame's PUSH RBP or SUB RSP after the stack check",
     [PROBE_RET] = "a RET",
+    [PROBE_EXIT] = "a RET or a tail call",
     [PROBE_MARKER] = "a marker's NOP",
     [PROBE_AFTER_LOCKED_UPDATE] = "after a LOCK XADD or LOCK CMPXCHG",
 };
@@ -560,7 +572,7 @@ int probe_site_check(struct probe_image *img, const struct probe_site *site, cha
 			      addr, (unsigned long long)start, img->table);
 	if (!decode_one(img, addr))
 		return refuse(-EILSEQ, why, len, "0x%llx does not decode", addr);
-	if (!is_expected(img, site, index, start)) {
+	if (!is_expected(img, site, index, start, end)) {
 		decode_one(img, addr);
 		return refuse(-EPROTO, why, len, "0x%llx holds %s %s, not %s", addr,
 			      img->insn->mnemonic, img->insn->op_str, expected_names[site->insn]);

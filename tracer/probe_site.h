@@ -22,6 +22,7 @@ enum probe_insn {
 	PROBE_ENTRY,	   /* any instruction, and the site is the function's start */
 	PROBE_FRAME_SETUP, /* PUSH RBP, SUB RSP, n, ADD RSP, -n: Go's frame after its stack check */
 	PROBE_RET,	   /* a RET */
+	PROBE_EXIT,	   /* a RET, or a JMP out of its function (a tail call) */
 	PROBE_MARKER,	   /* a USDT marker's NOP (the stapsdt note is its table) */
 	PROBE_AFTER_LOCKED_UPDATE, /* right after a LOCK XADD or LOCK CMPXCHG */
 };

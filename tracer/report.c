@@ -217,6 +217,7 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 		err |= json_object_set_new(r, "tasks", info->tasks ? json_incref(info->tasks)
 								   : json_array());
 		err |= json_object_set_new(r, "tasks_omitted", integer(info->tasks_omitted));
+		err |= json_object_set_new(r, "tasks_unnamed", integer(info->tasks_unnamed));
 		err |= json_object_set_new(r, "spawn_sites",
 					   info->spawn_sites ? json_incref(info->spawn_sites)
 							     : json_array());

@@ -59,6 +59,7 @@ struct report_info {
 	const char *mode;	/* "sample", "lifecycle", "full" */
 	json_t *tasks;		/* borrowed: task_table_json(), or NULL */
 	size_t tasks_omitted;	/* tasks left out of tasks (REPORT_MAX_TASKS) */
+	size_t tasks_unnamed;	/* tasks whose name is unknown ("[unknown]"), all of them */
 	json_t *spawn_sites;	/* borrowed: task_sites_json(), or NULL */
 	bool has_wait;		/* wait.* files were written */
 	bool has_alloc;		/* alloc.* files were written */

@@ -156,6 +156,15 @@ size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, si
 	return n;
 }
 
+size_t task_table_unnamed(struct task_table *tt)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tt->n; i++)
+		n += !tt->tasks[i]->name;
+	return n;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -39,6 +39,7 @@ struct task_rec {
 	bool parent_known;     /* false for tasks that existed before attach */
 	char *name;	       /* the future's type or the function polled; NULL when unknown */
 	bool name_inferred;    /* name guessed from sampled stacks, not the runtime's type */
+	bool name_tentative;   /* the runtime's type, from a stack that may be the parent poll's */
 	char *spawned_at;      /* "function (file:line)" of the spawn call; NULL when unknown */
 	bool internal;	       /* a runtime-internal task (a worker's launch task) */
 	uint64_t created_ns;   /* 0 when created before attach */
@@ -88,6 +89,9 @@ struct task_rec **task_list(struct task_table *tt, size_t *n);
  * at the root, at an unknown parent, or after max entries (a cycle cannot loop). Returns n.
  */
 size_t task_ancestry(const struct task_table *tt, uint64_t id, uint64_t *ids, size_t max);
+
+/* How many tasks have no name. */
+size_t task_table_unnamed(struct task_table *tt);
 
 struct latency_stats {
 	uint64_t count, p50, p99, max;

@@ -4,10 +4,13 @@
  *
  * Hook points (found by runtimes/tokio/tokio_binary.c; why these survive inlining and LTO is
  * in ../shared/docs/research/tokio-hooks.md):
- *   spawn     a hardware write watchpoint on task::Id::next::NEXT_ID (every spawn increments
- *             it once; the trap comes after the write, so the new task's id is NEXT_ID - 1)
- *   poll      uprobes on every raw::poll<T,S> entry, and on the ret instructions of the poll
- *             function (no uretprobes: they rewrite return addresses, which breaks unwinding)
+ *   spawn     uprobes on the instruction after each update of task::Id::next::NEXT_ID (every
+ *             spawn increments it once, with a lock xadd or cmpxchg that leaves the new id in a
+ *             register: the cookie says which), or a hardware write watchpoint on NEXT_ID (the
+ *             trap comes after the write, so the new task's id is NEXT_ID - 1)
+ *   poll      uprobes on every raw::poll<T,S> entry, and on the ret instructions and tail
+ *             calls of the poll function (no uretprobes: they rewrite return addresses, which
+ *             breaks unwinding)
  *   wake      uprobes on waker::wake_by_val / wake_by_ref
  *   await     uprobe on waker::clone_waker: a task registering its own waker is about to
  *             return Pending there; the user stack is the await point
@@ -23,6 +26,8 @@
 #include <bpf/bpf_core_read.h>
 #include "task_events.bpf.h"
 #include "running.bpf.h"
+#include "counters.bpf.h"
+#include "spawn_probe.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -35,6 +40,8 @@ const volatile bool await_stacks = false;	/* lifecycle and full modes */
 /* Full mode pops the thread's poll stack at each poll exit; without exit hooks a poll entry
  * replaces the thread's current task instead of nesting. */
 const volatile bool poll_exits = false;
+
+PERCPU_COUNTERS(TOKIO_CNT_MAX)
 
 #define STATE_RUNNING 0x1
 #define STATE_COMPLETE 0x2
@@ -84,27 +91,86 @@ static __always_inline struct task_info *task_info_get(__u64 id)
 	return map_lookup_or_init(&tasks, &id, &fresh);
 }
 
-SEC("perf_event")
-int tokio_spawn(struct bpf_perf_event_data *ctx)
+/* Task id was just allocated on this thread: its parent is the thread's current task. */
+static __always_inline int on_spawn(__u64 id)
 {
 	struct task_event *e;
 	struct task_info *ti;
-	__u64 next = 0;
 
-	if (!is_target())
-		return 0;
-	if (bpf_probe_read_user(&next, sizeof(next), (void *)next_id_addr) || next == 0)
-		return 0;
-	e = event_begin(TASK_CREATE, next - 1, 0);
+	count(TOKIO_CNT_SPAWNS, 1);
+	e = event_begin(TASK_CREATE, id, 0);
 	if (!e)
 		return 0;
-	ti = task_info_get(next - 1);
+	ti = task_info_get(id);
 	if (ti)
 		ti->runnable_since = e->time_ns;
 	event_add_tls(e);
 	event_add_stack(e);
 	event_send(e);
 	return 0;
+}
+
+SEC("perf_event")
+int tokio_spawn(struct bpf_perf_event_data *ctx)
+{
+	__u64 next = 0;
+
+	if (!is_target())
+		return 0;
+	if (bpf_probe_read_user(&next, sizeof(next), (void *)next_id_addr) || next == 0)
+		return 0;
+	return on_spawn(next - 1);
+}
+
+/* The register reg of r: a copy first, since the verifier refuses a ctx load at an offset
+ * that depends on the cookie (which clang makes of a switch over the fields). */
+static __always_inline __u64 spawn_reg(struct pt_regs *r, __u32 reg)
+{
+	struct pt_regs regs;
+	__u64 v[TOKIO_REG_COUNT];
+
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), r))
+		return 0;
+	v[TOKIO_REG_RAX] = regs.ax;
+	v[TOKIO_REG_RBX] = regs.bx;
+	v[TOKIO_REG_RCX] = regs.cx;
+	v[TOKIO_REG_RDX] = regs.dx;
+	v[TOKIO_REG_RSI] = regs.si;
+	v[TOKIO_REG_RDI] = regs.di;
+	v[TOKIO_REG_RBP] = regs.bp;
+	v[TOKIO_REG_R8] = regs.r8;
+	v[TOKIO_REG_R9] = regs.r9;
+	v[TOKIO_REG_R10] = regs.r10;
+	v[TOKIO_REG_R11] = regs.r11;
+	v[TOKIO_REG_R12] = regs.r12;
+	v[TOKIO_REG_R13] = regs.r13;
+	v[TOKIO_REG_R14] = regs.r14;
+	v[TOKIO_REG_R15] = regs.r15;
+	return reg < TOKIO_REG_COUNT ? v[reg] : 0;
+}
+
+#define X86_FLAGS_ZF 0x40
+
+/* Right after an update of NEXT_ID: the register the cookie names holds the new id. */
+SEC("uprobe")
+int tokio_spawn_insn(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), id, next = 0;
+
+	if (!is_target())
+		return 0;
+	/* a failed compare-exchange loops back and tries again */
+	if ((cookie & TOKIO_SPAWN_CMPXCHG) && !(ctx->flags & X86_FLAGS_ZF))
+		return 0;
+	id = spawn_reg(ctx, cookie & TOKIO_SPAWN_REG_MASK);
+	/* The update made NEXT_ID at least id + 1 (other spawns may have run since): anything
+	 * else means the analysis chose the wrong register, and the value is not an id. */
+	if (bpf_probe_read_user(&next, sizeof(next), (void *)next_id_addr) || id == 0 ||
+	    next <= id) {
+		count(TOKIO_CNT_SPAWN_REJECTED, 1);
+		return 0;
+	}
+	return on_spawn(id);
 }
 
 SEC("uprobe")
@@ -293,6 +359,7 @@ int BPF_KPROBE(tokio_complete, __u64 header)
 	e = event_begin(TASK_EXIT, task_id_of(header), header);
 	if (!e)
 		return 0;
+	bpf_probe_read_user(&e->type, sizeof(e->type), (void *)(header + vtable_in_header));
 	event_send(e);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "hashmap.h"
 #include "tasks.h"
 #include "cpu_sampler.h"
+#include "spawn_probe.h"
 #include "probe_site.h"
 
 #include <bpf/libbpf.h>
@@ -12,6 +13,9 @@
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,18 @@
 #define TLS_WORDS (SAMPLER_TLS_BYTES / 8)
 #define CALIBRATION_EVENTS 8 /* matches needed before trusting an offset */
 #define MIN_CALIBRATION_ID 3 /* ids 1 and 2 equal a tag word or a small counter too often */
+#define WATCHPOINT_TEST_WRITES 1000
+#define SPAWN_CHECK_NS 250000000ULL /* how often the spawn hook is checked against NEXT_ID */
+#define MAX_WARNINGS 4
+
+/* How spawns are seen: see the design note of tokio.bpf.c, and choose_spawn_hook(). */
+enum spawn_hook {
+	SPAWN_NONE,
+	SPAWN_UPROBES,
+	SPAWN_WATCHPOINT,
+};
+
+static const char *const spawn_hook_names[] = {"none", "uprobes", "watchpoint"};
 
 /* The kinds of probes, for the warnings about those not placed. */
 enum probe_kind {
@@ -57,6 +73,7 @@ struct tokio_adaptor {
 	bool verbose;
 	char path[PATH_MAX]; /* the executable, through /proc/PID/root */
 	uint64_t bias;	     /* runtime address - link-time address */
+	uint64_t code_start, code_end; /* the executable's code mapping */
 	struct tokio_binary *tb;
 	struct hashmap *vtables; /* runtime vtable address -> index + 1 */
 	struct tokio_bpf *skel;
@@ -67,9 +84,26 @@ struct tokio_adaptor {
 	size_t nlinks, cap_links;
 	int *bp_fds;
 	int nbp;
+	/* The spawn hook in use, and how well it does: every spawn increments NEXT_ID once, so
+	 * the spawns it reports must keep up with NEXT_ID read from the target's memory. */
+	enum spawn_hook spawn_hook;
+	bool spawn_forced;   /* ASYNCPROF_TOKIO_SPAWN chose it: no fallback */
+	int watchpoint_test; /* writes the watchpoint self-test counted, -1: cannot open */
+	struct bpf_link **spawn_links; /* the spawn uprobes */
+	size_t nspawn_links;
+	int mem_fd;		      /* /proc/PID/mem, to read NEXT_ID */
+	uint64_t ids_at_start;	      /* NEXT_ID when the hooks were attached */
+	uint64_t base_ids, base_hits; /* NEXT_ID and spawns seen when the current hook started */
+	uint64_t last_ids, last_check_ns;
+	uint64_t hits_before; /* spawns seen by hooks given up */
+	uint64_t missed;      /* spawns the current hook missed (its NEXT_ID shortfall) */
+	char warnings[MAX_WARNINGS][256];
+	size_t nwarnings;
 	/* Sample mode: hooks attached only until calibrated (waker clone, poll entry). */
 	struct bpf_link **calib_links;
 	size_t ncalib;
+	pthread_t detacher; /* detaching them, when detaching */
+	bool detaching;
 	struct hashmap *last_polled; /* tid -> id of the task it entered last */
 
 	/* calibration */
@@ -101,14 +135,13 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out)
 {
 	const struct proc_mapping *m = process_exe_mapping(proc);
+	struct sym_frame frames[SYM_MAX_INLINE];
 	struct elf_object *obj;
 	struct tokio_adaptor *ta;
+	int64_t off;
 	int err;
 
-	if (!m)
-		return -ENOENT;
-	obj = symbolizer_object(proc->sym, proc->pid, m);
-	if (!obj)
+	if (!m || !(obj = symbolizer_object(proc->sym, proc->pid, m)))
 		return -ENOENT;
 	ta = calloc(1, sizeof(*ta));
 	if (!ta)
@@ -117,13 +150,41 @@ int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 	ta->mode = mode;
 	ta->verbose = verbose;
 	ta->field = -1;
-	ta->bias = m->start - elf_object_vaddr(obj, m, m->start);
+	ta->mem_fd = -1;
 	snprintf(ta->path, sizeof(ta->path), "/proc/%d/root%s", proc->pid, proc->exe);
 	err = tokio_binary_analyze(ta->path, &ta->tb);
 	if (err) {
 		free(ta);
 		return err;
 	}
+	/*
+	 * The load bias from a poll function's file offset: the mapping's first page may start
+	 * before its segment's first byte (lld packs segments into shared pages), where a
+	 * translation of m->start itself would take the previous segment's view. Symbols can lie
+	 * (a poll in the data): the first poll in the mapped code serves; without one, m->start.
+	 */
+	err = probe_image_open(ta->path, &ta->image);
+	if (err) {
+		tokio_binary_free(ta->tb);
+		free(ta);
+		return err;
+	}
+	ta->bias = m->start - elf_object_vaddr(obj, m, m->start);
+	for (size_t i = 0; i < ta->tb->npolls; i++) {
+		uint64_t entry = ta->tb->polls[i].entry;
+
+		off = probe_image_file_offset(ta->image, entry);
+		if (off >= 0 && (uint64_t)off >= m->offset &&
+		    (uint64_t)off - m->offset < m->end - m->start) {
+			ta->bias = m->start + (off - m->offset) - entry;
+			break;
+		}
+	}
+	ta->code_start = m->start;
+	ta->code_end = m->end;
+	/* The first lookup reads the executable's debug info: here, not while the first task
+	 * events pile up in the ring buffer. */
+	elf_object_symbolize(obj, ta->tb->polls[0].entry, frames, SYM_MAX_INLINE);
 	ta->vtables = hashmap_new();
 	ta->last_polled = hashmap_new();
 	if (!ta->vtables || !ta->last_polled) {
@@ -215,6 +276,59 @@ static int attach_entry(struct tokio_adaptor *ta, struct bpf_program *prog, uint
 	return link ? add_link(ta, link) : 0;
 }
 
+static void warn(struct tokio_adaptor *ta, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A warning for the report and the terminal (printed at the end with the others). */
+static void warn(struct tokio_adaptor *ta, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ta->nwarnings >= MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ta->warnings[ta->nwarnings++], sizeof(ta->warnings[0]), fmt, ap);
+	va_end(ap);
+}
+
+static int open_watchpoint(uint64_t addr, pid_t pid, int cpu)
+{
+	struct perf_event_attr attr = {
+	    .type = PERF_TYPE_BREAKPOINT,
+	    .size = sizeof(attr),
+	    .bp_type = HW_BREAKPOINT_W,
+	    .bp_addr = addr,
+	    .bp_len = HW_BREAKPOINT_LEN_8,
+	    .sample_period = 1,
+	    .exclude_kernel = 1,
+	};
+
+	return syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static volatile uint64_t watchpoint_test_var;
+
+/*
+ * Whether a hardware write watchpoint fires on this machine: some hosts give a descriptor that
+ * never counts (the hypervisor does not pass debug registers through). A watchpoint on a
+ * variable of our own, written here: returns how many writes it counted, -errno when it cannot
+ * be opened.
+ */
+static int watchpoint_self_test(void)
+{
+	uint64_t count = 0;
+	int fd = open_watchpoint((uint64_t)&watchpoint_test_var, 0, -1);
+
+	if (fd < 0)
+		return -errno;
+	for (int i = 0; i < WATCHPOINT_TEST_WRITES; i++)
+		watchpoint_test_var++;
+	if (read(fd, &count, sizeof(count)) != sizeof(count))
+		count = 0;
+	close(fd);
+	return (int)count;
+}
+
 /*
  * Whether a poll function can be probed: a task vtable points at it, not only a symbol, and its
  * symbol does not contradict its FDE.
@@ -262,14 +376,6 @@ static void report_disputes(struct tokio_adaptor *ta)
 
 static int attach_spawn_watch(struct tokio_adaptor *ta)
 {
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_BREAKPOINT,
-		.size = sizeof(attr),
-		.bp_type = HW_BREAKPOINT_W,
-		.bp_addr = ta->tb->next_id + ta->bias,
-		.bp_len = HW_BREAKPOINT_LEN_8,
-		.sample_period = 1,
-	};
 	int ncpus = libbpf_num_possible_cpus();
 
 	if (ncpus < 0)
@@ -278,17 +384,13 @@ static int attach_spawn_watch(struct tokio_adaptor *ta)
 	if (!ta->bp_fds)
 		return -ENOMEM;
 	for (int cpu = 0; cpu < ncpus; cpu++) {
-		int fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		int fd = open_watchpoint(ta->tb->next_id + ta->bias, -1, cpu);
 		struct bpf_link *link;
 
 		if (fd < 0 && errno == ENODEV)
 			continue;
-		if (fd < 0) {
-			fprintf(stderr, "asyncprof: warning: no hardware watchpoint for spawns on "
-					"CPU %d (%s): spawn sites and parents are unknown\n",
-				cpu, strerror(errno));
+		if (fd < 0)
 			return -errno;
-		}
 		ta->bp_fds[ta->nbp++] = fd;
 		link = bpf_program__attach_perf_event(ta->skel->progs.tokio_spawn, fd);
 		if (!link)
@@ -297,6 +399,200 @@ static int attach_spawn_watch(struct tokio_adaptor *ta)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+static void detach_spawn_uprobes(struct tokio_adaptor *ta)
+{
+	for (size_t i = 0; i < ta->nspawn_links; i++)
+		bpf_link__destroy(ta->spawn_links[i]);
+	free(ta->spawn_links);
+	ta->spawn_links = NULL;
+	ta->nspawn_links = 0;
+}
+
+/*
+ * A uprobe on the instruction after every update of NEXT_ID, each checked by probe_site; all of
+ * them or none (a spawn path left out would lose its spawns: the watchpoint may do better).
+ */
+static int attach_spawn_uprobes(struct tokio_adaptor *ta, char *why, size_t len)
+{
+	const struct tokio_binary *tb = ta->tb;
+
+	ta->spawn_links = calloc(tb->nspawn_sites, sizeof(*ta->spawn_links));
+	if (!ta->spawn_links)
+		return -ENOMEM;
+	for (size_t i = 0; i < tb->nspawn_sites; i++) {
+		const struct tokio_spawn_site *ss = &tb->spawn_sites[i];
+		struct probe_site site = {ss->probe, ss->func, PROBE_AFTER_LOCKED_UPDATE};
+		struct bpf_link *link;
+
+		link = probe_site_attach(ta->image, ta->skel->progs.tokio_spawn_insn,
+					 ta->proc->pid, &site, ss->cookie, why, len);
+		if (!link) {
+			int err = -errno;
+
+			detach_spawn_uprobes(ta);
+			return err ? err : -EINVAL;
+		}
+		ta->spawn_links[ta->nspawn_links++] = link;
+	}
+	return 0;
+}
+
+/* The target's memory, read to check the spawn hook; -1 when it cannot be read. */
+static int open_target_mem(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static int read_next_id(struct tokio_adaptor *ta, uint64_t *value)
+{
+	if (ta->mem_fd < 0 ||
+	    pread(ta->mem_fd, value, sizeof(*value), ta->tb->next_id + ta->bias) != sizeof(*value))
+		return -EIO;
+	return 0;
+}
+
+static uint64_t spawns_seen(struct tokio_adaptor *ta)
+{
+	return percpu_counter_sum(bpf_map__fd(ta->skel->maps.counters), TOKIO_CNT_SPAWNS);
+}
+
+/* Counting starts now for the hook in use. */
+static void start_spawn_count(struct tokio_adaptor *ta)
+{
+	uint64_t ids = 0;
+
+	read_next_id(ta, &ids);
+	ta->base_ids = ta->last_ids = ids;
+	ta->base_hits = spawns_seen(ta);
+	ta->missed = 0;
+}
+
+/* Why no spawn hook is in use (force: ASYNCPROF_TOKIO_SPAWN, or NULL). */
+static const char *no_spawn_hook_reason(const struct tokio_adaptor *ta, const char *force)
+{
+	bool forced = force && *force;
+
+	if (!ta->tb->next_id)
+		return "task::Id::next::NEXT_ID was not found";
+	if (forced && strcmp(force, "none") == 0)
+		return "ASYNCPROF_TOKIO_SPAWN=none";
+	if (forced && strcmp(force, "watchpoint") == 0 && ta->watchpoint_test <= 0)
+		return "hardware watchpoints do not fire here";
+	if (forced && strcmp(force, "uprobes") == 0 && !ta->tb->nspawn_sites)
+		return "no update of NEXT_ID could be probed";
+	if (!forced && !ta->tb->nspawn_sites && ta->watchpoint_test <= 0)
+		return "no update of NEXT_ID could be probed, and hardware watchpoints do not fire "
+		       "here";
+	return "no spawn hook could be attached";
+}
+
+/*
+ * ASYNCPROF_TOKIO_SPAWN forces a hook; else the uprobes when the analysis found every update
+ * of NEXT_ID it could decode, else the watchpoint when it fires on this machine, else none.
+ */
+static int choose_spawn_hook(struct tokio_adaptor *ta)
+{
+	const char *force = getenv("ASYNCPROF_TOKIO_SPAWN");
+	bool uprobes = ta->tb->nspawn_sites > 0, watchpoint;
+	int err;
+
+	ta->watchpoint_test = watchpoint_self_test();
+	watchpoint = ta->watchpoint_test > 0;
+	if (force && *force) {
+		ta->spawn_forced = true;
+		if (strcmp(force, "uprobes") == 0)
+			watchpoint = false;
+		else if (strcmp(force, "watchpoint") == 0)
+			uprobes = false;
+		else if (strcmp(force, "none") == 0)
+			uprobes = watchpoint = false;
+		else {
+			fprintf(stderr,
+				"asyncprof: cannot use ASYNCPROF_TOKIO_SPAWN=%s: it must be "
+				"uprobes, watchpoint or none\n",
+				force);
+			return -EINVAL;
+		}
+	}
+	if (!ta->tb->next_id)
+		uprobes = watchpoint = false;
+	ta->spawn_hook = SPAWN_NONE;
+	if (uprobes) {
+		char why[192] = "";
+
+		err = attach_spawn_uprobes(ta, why, sizeof(why));
+		if (!err)
+			ta->spawn_hook = SPAWN_UPROBES;
+		else
+			fprintf(stderr, "asyncprof: warning: cannot attach the spawn probes: %s\n",
+				why[0] ? why : strerror(-err));
+	}
+	if (ta->spawn_hook == SPAWN_NONE && watchpoint) {
+		err = attach_spawn_watch(ta);
+		if (!err)
+			ta->spawn_hook = SPAWN_WATCHPOINT;
+		else
+			fprintf(stderr,
+				"asyncprof: warning: cannot attach the spawn watchpoint: %s\n",
+				strerror(-err));
+	}
+	if (ta->spawn_hook == SPAWN_NONE) {
+		const char *why = no_spawn_hook_reason(ta, force);
+
+		warn(ta,
+		     "spawns are not traced (%s): task parents and spawn sites are unknown "
+		     "(stacks start at [spawn] before attach; parent and spawned_at are null)",
+		     why);
+	}
+	start_spawn_count(ta);
+	ta->ids_at_start = ta->base_ids;
+	if (ta->verbose)
+		fprintf(stderr,
+			"asyncprof: tokio: spawn hook %s (%zu updates of NEXT_ID probed, "
+			"%zu refused; watchpoint self-test: %d of %d writes counted)\n",
+			spawn_hook_names[ta->spawn_hook], ta->tb->nspawn_sites,
+			ta->tb->spawn_sites_refused, ta->watchpoint_test, WATCHPOINT_TEST_WRITES);
+	return 0;
+}
+
+/*
+ * Every SPAWN_CHECK_NS: the spawns the hook reported must match the ids allocated (NEXT_ID)
+ * until the previous check (a spawn reaches its probe right after its update, so by now). A
+ * shortfall of the uprobes (an update the analysis missed) switches to the watchpoint when it
+ * fires and was not ruled out; otherwise it is counted and reported.
+ */
+static void check_spawn_hook(struct tokio_adaptor *ta)
+{
+	uint64_t now = monotonic_ns(), hits, ids;
+
+	if (ta->spawn_hook == SPAWN_NONE || now - ta->last_check_ns < SPAWN_CHECK_NS)
+		return;
+	ta->last_check_ns = now;
+	hits = spawns_seen(ta) - ta->base_hits;
+	if (hits < ta->last_ids - ta->base_ids)
+		ta->missed = ta->last_ids - ta->base_ids - hits;
+	if (read_next_id(ta, &ids) == 0)
+		ta->last_ids = ids;
+	if (!ta->missed || ta->spawn_hook != SPAWN_UPROBES || ta->spawn_forced ||
+	    ta->watchpoint_test <= 0)
+		return;
+	fprintf(stderr,
+		"asyncprof: warning: the spawn probes saw %llu of %llu spawns: switching "
+		"to the hardware watchpoint\n",
+		(unsigned long long)hits, (unsigned long long)(hits + ta->missed));
+	if (attach_spawn_watch(ta)) {
+		warn(ta, "the spawn probes missed spawns and the watchpoint could not be attached");
+		return;
+	}
+	ta->hits_before += hits;
+	detach_spawn_uprobes(ta);
+	ta->spawn_hook = SPAWN_WATCHPOINT;
+	start_spawn_count(ta);
 }
 
 static int add_calibration_link(struct tokio_adaptor *ta, struct bpf_program *prog,
@@ -332,11 +628,42 @@ static int attach_calibration(struct tokio_adaptor *ta)
 	return err;
 }
 
-static void detach_calibration(struct tokio_adaptor *ta)
+struct link_batch {
+	struct bpf_link **links;
+	size_t n;
+};
+
+static void *destroy_links(void *arg)
 {
-	for (size_t i = 0; i < ta->ncalib; i++)
-		bpf_link__destroy(ta->calib_links[i]);
-	free(ta->calib_links);
+	struct link_batch *b = arg;
+
+	for (size_t i = 0; i < b->n; i++)
+		bpf_link__destroy(b->links[i]);
+	free(b->links);
+	free(b);
+	return NULL;
+}
+
+/*
+ * Detaches the calibration hooks. Removing a uprobe waits for an RCU grace period, tens of
+ * milliseconds each: done on a thread of its own while recording, so that the task events
+ * (spawns carry a stack copy each) do not pile up and overflow the ring buffer meanwhile.
+ */
+static void detach_calibration(struct tokio_adaptor *ta, bool wait)
+{
+	struct link_batch *b = malloc(sizeof(*b));
+
+	if (b) {
+		*b = (struct link_batch){ta->calib_links, ta->ncalib};
+		if (wait || pthread_create(&ta->detacher, NULL, destroy_links, b))
+			destroy_links(b);
+		else
+			ta->detaching = true;
+	} else {
+		for (size_t i = 0; i < ta->ncalib; i++)
+			bpf_link__destroy(ta->calib_links[i]);
+		free(ta->calib_links);
+	}
 	ta->calib_links = NULL;
 	ta->ncalib = 0;
 }
@@ -371,12 +698,11 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	if (!ta->rb)
 		return -errno;
 
-	err = probe_image_open(ta->path, &ta->image);
+	report_disputes(ta);
+	ta->mem_fd = open_target_mem(ta->proc->pid);
+	err = choose_spawn_hook(ta);
 	if (err)
 		return err;
-	report_disputes(ta);
-	if (tb->next_id && attach_spawn_watch(ta))
-		fprintf(stderr, "asyncprof: warning: spawns are not traced\n");
 	for (size_t i = 0; i < tb->ncomplete; i++)
 		attach_entry(ta, ta->skel->progs.tokio_complete, tb->complete[i], PK_EXIT);
 	/*
@@ -394,7 +720,7 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 			if (!poll_is_task(ta, p, PK_POLL_EXIT))
 				continue;
 			for (size_t r = 0; r < p->nrets; r++) {
-				struct probe_site site = {p->rets[r], p->body, PROBE_RET};
+				struct probe_site site = {p->rets[r], p->body, PROBE_EXIT};
 				struct bpf_link *link;
 
 				link = attach_at(ta, ta->skel->progs.tokio_poll_exit, &site,
@@ -403,11 +729,13 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 					return -ENOMEM;
 			}
 		}
-		/* A poll that ends in a tail call (fat LTO) is never seen to end. */
+		/* More exits than probed, or code that did not decode: some polls are never seen
+		 * to end. */
 		if (partial)
-			fprintf(stderr, "asyncprof: warning: %zu of %zu poll functions can end "
-					"without a ret instruction: some poll durations of those "
-					"task types are missed\n",
+			fprintf(stderr,
+				"asyncprof: warning: %zu of %zu poll functions can end "
+				"elsewhere than at their probed exits: some poll durations of "
+				"those task types are missed\n",
 				partial, tb->npolls);
 	}
 	if (lifecycle) {
@@ -443,7 +771,12 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 {
 	if (!ta)
 		return;
-	detach_calibration(ta);
+	if (ta->detaching)
+		pthread_join(ta->detacher, NULL);
+	detach_calibration(ta, true);
+	detach_spawn_uprobes(ta);
+	if (ta->mem_fd >= 0)
+		close(ta->mem_fd);
 	probe_image_free(ta->image);
 	ring_buffer__free(ta->rb);
 	for (size_t i = 0; i < ta->nlinks; i++)
@@ -506,7 +839,7 @@ static void calibrate(struct tokio_adaptor *ta, uint64_t id, const uint8_t *tls,
 			best * 8, ta->field_tagged ? "Option<u64>" : "Option<NonZeroU64>",
 			(unsigned long long)ta->events);
 	if (ta->mode == MODE_SAMPLE)
-		detach_calibration(ta); /* stop paying for hooks sample mode does not need */
+		detach_calibration(ta, false); /* stop paying for hooks sample mode does not need */
 }
 
 /*
@@ -540,7 +873,10 @@ void tokio_observe_sample(struct tokio_adaptor *ta, uint32_t tid, const uint8_t 
 
 int tokio_consume(struct tokio_adaptor *ta)
 {
-	return ta->rb ? ring_buffer__consume(ta->rb) : 0;
+	if (!ta->rb)
+		return 0;
+	check_spawn_hook(ta);
+	return ring_buffer__consume(ta->rb);
 }
 
 int tokio_wait_fd(struct tokio_adaptor *ta)
@@ -562,10 +898,16 @@ uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, 
 	return tls_word(tls, len, ta->field);
 }
 
-size_t tokio_warnings(const struct tokio_adaptor *ta, const char **out, size_t max)
+/*
+ * What the binary analysis did not find (a stripped executable has no symbols for CONTEXT,
+ * Harness::complete or the future types), with the views each degrades in this mode; or, when
+ * CONTEXT was found, that the current task's place in it was not. The spawn hook says for
+ * itself what NEXT_ID's absence costs.
+ */
+static size_t analysis_warnings(const struct tokio_adaptor *ta, const char **out, size_t max)
 {
 	const struct tokio_binary *tb = ta->tb;
-	const char *w[5];
+	const char *w[4];
 	size_t n = 0;
 
 	/* Full mode's poll hooks say which task a sample is in; the other modes read CONTEXT. */
@@ -581,10 +923,6 @@ size_t tokio_warnings(const struct tokio_adaptor *ta, const char **out, size_t m
 	else if (!tokio_calibrated(ta))
 		w[n++] = "could not find where Tokio keeps the current task in CONTEXT (no task "
 			 "cloned its waker): samples are not attributed to tasks";
-	if (!tb->next_id)
-		w[n++] = "Tokio's task::Id::next::NEXT_ID was not found (no symbol for it): spawns "
-			 "are not seen, so tasks' parents and spawn sites are unknown ([spawn] before "
-			 "attach)";
 	if (!tb->ncomplete)
 		w[n++] = "Tokio's Harness::complete was not found (no symbol for it): task exits "
 			 "are not seen (exited is false for every task)";
@@ -609,6 +947,32 @@ const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, boo
 	vt = &ta->tb->vtables[pos - 1];
 	*internal = vt->worker_launch;
 	return vt->future_type;
+}
+
+const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *internal)
+{
+	int v = tokio_binary_poll_at(ta->tb, pc - ta->bias);
+
+	*internal = v >= 0 && ta->tb->vtables[v].worker_launch;
+	return v >= 0 ? ta->tb->vtables[v].future_type : NULL;
+}
+
+const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *pcs, size_t n,
+			       bool *internal)
+{
+	uint64_t vaddrs[16];
+	size_t m = 0;
+	int v;
+
+	/* the executable's frames, innermost first, up to the first elsewhere */
+	while (m < n && m < sizeof(vaddrs) / sizeof(vaddrs[0]) && pcs[m] >= ta->code_start &&
+	       pcs[m] < ta->code_end) {
+		vaddrs[m] = pcs[m] - ta->bias;
+		m++;
+	}
+	v = tokio_binary_spawned_type(ta->tb, vaddrs, m);
+	*internal = v >= 0 && ta->tb->vtables[v].worker_launch;
+	return v >= 0 ? ta->tb->vtables[v].future_type : NULL;
 }
 
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
@@ -668,4 +1032,38 @@ void tokio_event_loss(struct tokio_adaptor *ta, struct event_loss *loss)
 		percpu_counters_sum(bpf_map__fd(ta->skel->maps.task_drops), loss->dropped,
 				    TASK_KINDS);
 	loss->runtime_kind = ta->mode == MODE_FULL ? kind_full : kind_lifecycle;
+}
+
+json_t *tokio_report_json(struct tokio_adaptor *ta)
+{
+	uint64_t ids = ta->last_ids;
+	uint64_t seen = ta->hits_before + (ta->skel ? spawns_seen(ta) - ta->base_hits : 0);
+
+	read_next_id(ta, &ids);
+	return json_pack(
+	    "{sss{sIsI}sssIsIsIsI}", "spawn_hook", spawn_hook_names[ta->spawn_hook], "spawn_sites",
+	    "probed", (json_int_t)ta->tb->nspawn_sites, "refused",
+	    (json_int_t)ta->tb->spawn_sites_refused, "watchpoint",
+	    ta->watchpoint_test < 0   ? "cannot be opened"
+	    : ta->watchpoint_test > 0 ? "fires"
+				      : "does not fire",
+	    "spawns_seen", (json_int_t)seen, "ids_allocated", (json_int_t)(ids - ta->ids_at_start),
+	    "spawns_missed", (json_int_t)ta->missed, "spawns_rejected",
+	    (json_int_t)(ta->skel ? percpu_counter_sum(bpf_map__fd(ta->skel->maps.counters),
+						       TOKIO_CNT_SPAWN_REJECTED)
+				  : 0));
+}
+
+size_t tokio_warnings(struct tokio_adaptor *ta, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	if (ta->missed && ta->nwarnings < MAX_WARNINGS)
+		warn(ta,
+		     "the %s spawn hook missed %llu spawns: their tasks have no parent or spawn "
+		     "site",
+		     spawn_hook_names[ta->spawn_hook], (unsigned long long)ta->missed);
+	for (size_t i = 0; i < ta->nwarnings && n < max; i++)
+		out[n++] = ta->warnings[i];
+	return n + analysis_warnings(ta, out + n, max - n);
 }

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdbool.h>
+#include <jansson.h>
 
 #include "task.h"
 #include "process.h"
@@ -21,6 +22,11 @@
  * waker, its id (read from the task header) must be in the thread-local; the offset that holds
  * it across events is the field; so is a CPU sample's copy after a poll entry on its thread.
  * Until calibrated, tokio_current_task() returns 0.
+ *
+ * Spawns come from a uprobe after each update of NEXT_ID or from a hardware watchpoint on it
+ * (the hook is checked against NEXT_ID in the target's memory while recording, and given up
+ * for the other when it falls short); task names from the vtables, the task types' poll code
+ * (tokio_type_at) and the spawn functions on a spawn's stack (tokio_spawned_type).
  */
 
 struct tokio_adaptor;
@@ -62,20 +68,33 @@ bool tokio_calibrated(const struct tokio_adaptor *ta);
 /* The task current on the thread that made this copy of CONTEXT; 0 when none or unknown. */
 uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, uint32_t len);
 
-/*
- * What the recording lacks and why: each hook point the analysis did not find (a stripped
- * executable has no symbols for CONTEXT, NEXT_ID, Harness::complete or the future types) with
- * the views it degrades in this mode; or, when CONTEXT was found, that the current task's place
- * in it was not. Static strings; returns how many were put in out (at most max).
- */
-size_t tokio_warnings(const struct tokio_adaptor *ta, const char **out, size_t max);
-
 /* Future type of a task vtable (runtime address); NULL when unknown. */
 const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal);
+
+/* Future type of the task polled by code at runtime address pc (raw::poll or Harness::poll of
+ * one task type), NULL when pc is not such code or its type is unknown. */
+const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *internal);
+
+/* Future type of the task a spawn makes, from the spawn's stack (runtime addresses, leaf
+ * first); NULL when unknown. */
+const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *pcs, size_t n,
+			       bool *internal);
 
 /* Per-task counters kept by the probes: fills polls (and in full mode poll) of each known task. */
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
+
+/* report.json's "tokio": the spawn hook in use and how it did. */
+json_t *tokio_report_json(struct tokio_adaptor *ta);
+
+/*
+ * What the recording lacks and why: no spawn hook, spawns missed; each hook point the analysis
+ * did not find (a stripped executable has no symbols for CONTEXT, Harness::complete or the
+ * future types) with the views it degrades in this mode; or, when CONTEXT was found, that the
+ * current task's place in it was not. Strings valid until tokio_adaptor_close; returns how many
+ * were put in out (at most max).
+ */
+size_t tokio_warnings(struct tokio_adaptor *ta, const char **out, size_t max);
 
 /* The events the probes lost (the ring buffer was full), per kind, into loss->dropped. */
 void tokio_event_loss(struct tokio_adaptor *ta, struct event_loss *loss);

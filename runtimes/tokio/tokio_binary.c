@@ -37,6 +37,7 @@
  * again, against the .eh_frame FDEs and the instructions, before a probe is attached.
  */
 #include "tokio_binary.h"
+#include "spawn_probe.h"
 #include "array.h"
 #include "hashmap.h"
 #include "symbolizer.h"
@@ -48,6 +49,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,7 +136,7 @@ struct analysis {
 	uint64_t code_wakers[WAKER_FUNCTIONS]; /* the RawWakerVTable's functions; 0: not found */
 	struct hashmap *task_functions; /* functions of the vtables found by shape (with symbols) */
 	size_t unnamed_polls;		/* of those vtables, polls no raw::poll symbol names */
-	struct hashmap *poll_index; /* poll entry -> index into tb->polls */
+	struct hashmap *poll_index;	/* poll entry -> index into tb->polls */
 	size_t cap_vtables, cap_complete;
 	char **poll_names;  /* per tb->polls[i]: future type from the v0 symbol or DWARF */
 	size_t *poll_users; /* per tb->polls[i]: vtables pointing at it */
@@ -142,6 +144,14 @@ struct analysis {
 	csh cs;
 	cs_insn *insn;
 	bool cs_open;
+	int fd;
+
+	/* Kept after the analysis: which task types the functions on a spawn's stack make. */
+	struct hashmap *vtable_index; /* vtable address -> index + 1 */
+	struct hashmap *spawners;     /* function start -> index into spawner + 1 */
+	struct hashmap *type_memo;    /* function start << 3 | depth -> spawned type + 3 */
+	struct spawner *spawner;
+	size_t nspawners, cap_spawners;
 };
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -357,20 +367,34 @@ static int read_pointers(struct analysis *a)
 	return 0;
 }
 
-/* Index of the pointer stored at where, or -1. */
-static ssize_t pointer_index(const struct analysis *a, uint64_t where)
+/*
+ * Index of the element whose key (the uint64_t at offset in each of the n elements of size
+ * stride at base, sorted by it) is key, or -1.
+ */
+static ssize_t find_sorted(const void *base, size_t n, size_t stride, size_t offset, uint64_t key)
 {
-	size_t lo = 0, hi = a->nptrs;
+	size_t lo = 0, hi = n;
+	uint64_t k;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (a->ptrs[mid].where < where)
+		memcpy(&k, (const char *)base + mid * stride + offset, sizeof(k));
+		if (k < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < a->nptrs && a->ptrs[lo].where == where ? (ssize_t)lo : -1;
+	if (lo < n)
+		memcpy(&k, (const char *)base + lo * stride + offset, sizeof(k));
+	return lo < n && k == key ? (ssize_t)lo : -1;
+}
+
+/* Index of the pointer stored at where, or -1. */
+static ssize_t pointer_index(const struct analysis *a, uint64_t where)
+{
+	return find_sorted(a->ptrs, a->nptrs, sizeof(*a->ptrs), offsetof(struct pointer, where),
+			   where);
 }
 
 static bool pointer_at(const struct analysis *a, uint64_t where, uint64_t *target)
@@ -445,6 +469,26 @@ static uint64_t function_end(const struct analysis *a, uint64_t start)
 	if (end)
 		return end;
 	return hashmap_get(a->sizes, &start, sizeof(start), &size) && size ? start + size : 0;
+}
+
+/* The function holding addr, from the FDE table: [its FDE's start, the next FDE's start). */
+static bool fde_function(const struct analysis *a, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	size_t lo = 0, hi = a->nfdes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fde_start(a, mid) <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return false;
+	*start = fde_start(a, lo - 1);
+	*end = function_end(a, *start);
+	return *end > addr;
 }
 
 /* ---- symbols ------------------------------------------------------------------------------- */
@@ -973,18 +1017,19 @@ static int visit_ret(struct analysis *a, const cs_insn *insn, void *arg)
 {
 	struct ret_scan *s = arg;
 	struct tokio_poll_fn *p = s->poll;
-	uint64_t target;
+	uint64_t target = branch_target(insn);
 
-	if (insn->id == X86_INS_RET) {
+	/*
+	 * A jump out of the function, direct or through a GOT slot, is a tail call: the poll is
+	 * over there too (what follows is its aftermath: complete, dealloc). Register and indexed
+	 * jumps are switch tables, inside.
+	 */
+	if (insn->id == X86_INS_RET ||
+	    (insn->id == X86_INS_JMP &&
+	     (x86_rip_target(insn) || (target && (target < s->start || target >= s->end))))) {
 		if (p->nrets < TOKIO_MAX_RETS)
 			p->rets[p->nrets++] = insn->address;
 		else
-			p->rets_partial = true;
-	} else if (insn->id == X86_INS_JMP) {
-		/* A jump out of the function, direct or through a GOT slot, is a tail call: the
-		 * poll ends elsewhere. Register and indexed jumps are switch tables, inside. */
-		target = branch_target(insn);
-		if (x86_rip_target(insn) || (target && (target < s->start || target >= s->end)))
 			p->rets_partial = true;
 	}
 	return 0;
@@ -1002,6 +1047,56 @@ static void find_rets(struct analysis *a, struct tokio_poll_fn *p)
 }
 
 /* ---- future type names --------------------------------------------------------------------- */
+
+/*
+ * The future type as the source names it. An async fn's future is its body's closure type,
+ * "app::f::{{closure}}" (legacy names) or "app::f::{async_fn_env#0}" (DWARF of newer rustc):
+ * both are "app::f". Async blocks keep where they are, "app::main::{async block}".
+ */
+static char *present_type(const char *type)
+{
+	static const struct {
+		const char *from, *to;
+	} rewrites[] = {
+	    {"::{async_fn_env#", ""},
+	    {"::{async_fn#", ""},
+	    {"{async_block_env#", "{async block}"},
+	    {"{closure_env#", "{{closure}}"},
+	    {"{closure#", "{{closure}}"},
+	};
+	size_t n = strlen(type), len;
+	char *out = malloc(n + 16), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*type) {
+		size_t i, k;
+
+		for (i = 0; i < sizeof(rewrites) / sizeof(rewrites[0]); i++)
+			if (has_prefix(type, rewrites[i].from))
+				break;
+		if (i == sizeof(rewrites) / sizeof(rewrites[0])) {
+			*o++ = *type++;
+			continue;
+		}
+		/* the number and the closing brace go with the rewritten part */
+		k = strlen(rewrites[i].from);
+		while (type[k] >= '0' && type[k] <= '9')
+			k++;
+		if (type[k] != '}') {
+			*o++ = *type++;
+			continue;
+		}
+		o = stpcpy(o, rewrites[i].to);
+		type += k + 1;
+	}
+	*o = 0;
+	/* the closure that is an async fn's (legacy) body: the last one, right after a name */
+	len = o - out;
+	if (len > 13 && has_suffix(out, "::{{closure}}") && out[len - 14] != '}')
+		out[len - 13] = 0;
+	return out;
+}
 
 struct dwarf_scan {
 	struct analysis *a;
@@ -1174,7 +1269,7 @@ static int name_vtables(struct analysis *a)
 			type = type_from_drop_glue(a, vt);
 		if (!type)
 			continue;
-		vt->future_type = strdup(type);
+		vt->future_type = present_type(type);
 		if (!vt->future_type)
 			return -ENOMEM;
 		vt->blocking = has_prefix(type, BLOCKING_TASK);
@@ -1183,6 +1278,66 @@ static int name_vtables(struct analysis *a)
 		    vt->blocking && strstr(type, "::worker::") && strstr(type, "launch::");
 	}
 	return err;
+}
+
+static int compare_ranges(const void *x, const void *y)
+{
+	const struct tokio_poll_range *p = x, *q = y;
+
+	return p->start < q->start ? -1 : p->start > q->start;
+}
+
+static int add_range(struct analysis *a, size_t *cap, uint64_t start, int vtable)
+{
+	struct tokio_binary *tb = a->tb;
+	uint64_t end = function_end(a, start);
+
+	if (!end)
+		return 0;
+	if (!array_grow((void **)&tb->ranges, cap, tb->nranges + 1, sizeof(*tb->ranges)))
+		return -ENOMEM;
+	tb->ranges[tb->nranges++] = (struct tokio_poll_range){start, end, vtable};
+	return 0;
+}
+
+/*
+ * The code each named vtable's poll runs: raw::poll, and the Harness::poll it jumps to. Code
+ * that vtables of different types share (merged identical functions) names none of them.
+ */
+static int find_poll_ranges(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	size_t cap = 0, n = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < tb->nvtables && !err; i++) {
+		uint64_t body = jump_chain_end(a, tb->vtables[i].poll);
+
+		if (!tb->vtables[i].future_type)
+			continue;
+		err = add_range(a, &cap, tb->vtables[i].poll, i);
+		if (!err && body != tb->vtables[i].poll)
+			err = add_range(a, &cap, body, i);
+	}
+	if (err || !tb->nranges)
+		return err;
+	qsort(tb->ranges, tb->nranges, sizeof(*tb->ranges), compare_ranges);
+	for (size_t i = 0; i < tb->nranges; i++) {
+		struct tokio_poll_range *r = &tb->ranges[i], *last = n ? &tb->ranges[n - 1] : NULL;
+
+		if (last && r->start < last->end) {
+			if (last->vtable >= 0 &&
+			    (r->vtable < 0 || strcmp(tb->vtables[last->vtable].future_type,
+						     tb->vtables[r->vtable].future_type)))
+				last->vtable = -1;
+			if (r->end > last->end)
+				last->end = r->end;
+			continue;
+		}
+		tb->ranges[n++] = *r;
+	}
+	tb->nranges = n;
+	return 0;
 }
 
 /* ---- waker functions without symbols ------------------------------------------------------- */
@@ -1356,10 +1511,492 @@ out:
 	return s.err;
 }
 
+/* ---- spawn sites: the updates of NEXT_ID ---------------------------------------------------- */
+
+/*
+ * Every spawn runs task::Id::next once: a fetch_add on NEXT_ID, compiled to a lock xadd (or a
+ * lock cmpxchg loop) on its address, inlined wherever the compiler chose. All of them are found
+ * in three steps:
+ *
+ *  1. The functions that can name NEXT_ID: those holding a rip-relative displacement to it, or
+ *     to a GOT slot holding its address, or its absolute address (a byte scan of the code; a
+ *     function is an .eh_frame FDE's range, which the unwinder trusts too).
+ *  2. Each of them is decoded from its start, so only real instruction boundaries count, and a
+ *     forward data flow over its direct branches tracks which registers hold an address loaded
+ *     by a rip-relative lea, a mov from a GOT slot or a mov of an immediate (a register keeps
+ *     its value at a join only when every path agrees: Id::next's NonZero loop re-runs the xadd
+ *     with the address loaded before the loop).
+ *  3. A locked xadd or cmpxchg whose memory operand is NEXT_ID (rip-relative, or a tracked
+ *     register) is an update.
+ *
+ * The probe goes on the instruction after the update, where the new id is in a register (the
+ * xadd's source, or rax after a successful cmpxchg). That instruction must not be a branch
+ * target itself, else the register may hold something else when the probe fires: such updates
+ * are refused (counted). The probe also checks the value against NEXT_ID in memory.
+ */
+struct gpr {
+	x86_reg full, parts[4];
+	int spawn_reg;	/* enum tokio_spawn_reg, -1 for rsp */
+	bool clobbered; /* by a call (SysV) */
+};
+
+static const struct gpr gprs[] = {
+    {X86_REG_RAX, {X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH}, TOKIO_REG_RAX, true},
+    {X86_REG_RBX, {X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH}, TOKIO_REG_RBX, false},
+    {X86_REG_RCX, {X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH}, TOKIO_REG_RCX, true},
+    {X86_REG_RDX, {X86_REG_EDX, X86_REG_DX, X86_REG_DL, X86_REG_DH}, TOKIO_REG_RDX, true},
+    {X86_REG_RSI, {X86_REG_ESI, X86_REG_SI, X86_REG_SIL}, TOKIO_REG_RSI, true},
+    {X86_REG_RDI, {X86_REG_EDI, X86_REG_DI, X86_REG_DIL}, TOKIO_REG_RDI, true},
+    {X86_REG_RBP, {X86_REG_EBP, X86_REG_BP, X86_REG_BPL}, TOKIO_REG_RBP, false},
+    {X86_REG_RSP, {X86_REG_ESP, X86_REG_SP, X86_REG_SPL}, -1, false},
+    {X86_REG_R8, {X86_REG_R8D, X86_REG_R8W, X86_REG_R8B}, TOKIO_REG_R8, true},
+    {X86_REG_R9, {X86_REG_R9D, X86_REG_R9W, X86_REG_R9B}, TOKIO_REG_R9, true},
+    {X86_REG_R10, {X86_REG_R10D, X86_REG_R10W, X86_REG_R10B}, TOKIO_REG_R10, true},
+    {X86_REG_R11, {X86_REG_R11D, X86_REG_R11W, X86_REG_R11B}, TOKIO_REG_R11, true},
+    {X86_REG_R12, {X86_REG_R12D, X86_REG_R12W, X86_REG_R12B}, TOKIO_REG_R12, false},
+    {X86_REG_R13, {X86_REG_R13D, X86_REG_R13W, X86_REG_R13B}, TOKIO_REG_R13, false},
+    {X86_REG_R14, {X86_REG_R14D, X86_REG_R14W, X86_REG_R14B}, TOKIO_REG_R14, false},
+    {X86_REG_R15, {X86_REG_R15D, X86_REG_R15W, X86_REG_R15B}, TOKIO_REG_R15, false},
+};
+
+#define NGPRS ((int)(sizeof(gprs) / sizeof(gprs[0])))
+#define UNVISITED UINT64_MAX /* a data-flow state no path has reached yet */
+
+/* Index in gprs of the register that r is (part of); -1 for any other register. */
+static int gpr_index(unsigned int r)
+{
+	for (int i = 0; r != X86_REG_INVALID && i < NGPRS; i++) {
+		if (gprs[i].full == r)
+			return i;
+		for (int k = 0; k < 4; k++)
+			if (gprs[i].parts[k] == r)
+				return i;
+	}
+	return -1;
+}
+
+static bool in_group(const cs_insn *insn, uint8_t group)
+{
+	for (int i = 0; i < insn->detail->groups_count; i++)
+		if (insn->detail->groups[i] == group)
+			return true;
+	return false;
+}
+
+/* One decoded instruction, what the data flow and the update search need of it. */
+struct flow_insn {
+	uint64_t addr, next; /* its address, and the next instruction's */
+	uint64_t target;     /* direct branch target inside the function, else 0 */
+	uint32_t writes;     /* gprs it writes (bit per index) */
+	int8_t dst, src;     /* a 64-bit lea/mov into gprs[dst]: of gprs[src], or of value */
+	uint64_t value;
+	bool falls_through;
+	/* a locked xadd/cmpxchg: its memory operand (rip-relative address, or base + disp) */
+	bool update, cmpxchg;
+	int8_t base, value_reg;
+	int64_t disp;
+	uint64_t rip_addr;
+};
+
+struct flow {
+	struct flow_insn *insns;
+	size_t n, cap;
+	uint64_t start, end;
+	int err;
+};
+
+static void describe_update(struct flow_insn *fi, const cs_insn *insn)
+{
+	const cs_x86 *x = &insn->detail->x86;
+
+	fi->update = (insn->id == X86_INS_XADD || insn->id == X86_INS_CMPXCHG) &&
+		     x->prefix[0] == X86_PREFIX_LOCK;
+	fi->base = fi->value_reg = -1;
+	for (int i = 0; fi->update && i < x->op_count; i++) {
+		const cs_x86_op *op = &x->operands[i];
+
+		if (op->type == X86_OP_REG) {
+			fi->value_reg = gpr_index(op->reg);
+		} else if (op->type == X86_OP_MEM && op->mem.base == X86_REG_RIP) {
+			fi->rip_addr = x86_rip_target(insn);
+		} else if (op->type == X86_OP_MEM && op->mem.index == X86_REG_INVALID &&
+			   op->mem.segment == X86_REG_INVALID) {
+			fi->base = gpr_index(op->mem.base);
+			fi->disp = op->mem.disp;
+		}
+	}
+	fi->cmpxchg = insn->id == X86_INS_CMPXCHG;
+	if (fi->cmpxchg)
+		fi->value_reg = gpr_index(X86_REG_RAX); /* the old value, on success */
+}
+
+static int visit_flow(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct flow *f = arg;
+	const cs_x86 *x = &insn->detail->x86;
+	struct flow_insn *fi;
+	cs_regs rd, wr;
+	uint8_t nrd = 0, nwr = 0;
+	uint64_t target;
+
+	if (!array_grow((void **)&f->insns, &f->cap, f->n + 1, sizeof(*f->insns)))
+		return f->err = -ENOMEM;
+	fi = &f->insns[f->n++];
+	memset(fi, 0, sizeof(*fi));
+	fi->addr = insn->address;
+	fi->next = insn->address + insn->size;
+	fi->dst = fi->src = -1;
+	target = in_group(insn, X86_GRP_JUMP) ? branch_target(insn) : 0;
+	if (target >= f->start && target < f->end)
+		fi->target = target;
+	fi->falls_through =
+	    insn->id != X86_INS_JMP && insn->id != X86_INS_RET && insn->id != X86_INS_UD2;
+	if (cs_regs_access(a->cs, insn, rd, &nrd, wr, &nwr) == CS_ERR_OK) {
+		for (int i = 0; i < nwr; i++)
+			if (gpr_index(wr[i]) >= 0)
+				fi->writes |= 1u << gpr_index(wr[i]);
+	} else {
+		fi->writes = ~0u;
+	}
+	for (int i = 0; insn->id == X86_INS_CALL && i < NGPRS; i++)
+		if (gprs[i].clobbered)
+			fi->writes |= 1u << i;
+	if (x->op_count == 2 && x->operands[0].type == X86_OP_REG && x->operands[0].size == 8 &&
+	    (insn->id == X86_INS_LEA || insn->id == X86_INS_MOV)) {
+		fi->dst = gpr_index(x->operands[0].reg);
+		if (x->operands[1].type == X86_OP_REG)
+			fi->src = gpr_index(x->operands[1].reg);
+		else
+			fi->value = address_operand(a, insn);
+	}
+	describe_update(fi, insn);
+	return 0;
+}
+
+static ssize_t flow_index(const struct flow *f, uint64_t addr)
+{
+	return find_sorted(f->insns, f->n, sizeof(*f->insns), offsetof(struct flow_insn, addr),
+			   addr);
+}
+
+/* Merges out into the state at index i; returns whether it changed. */
+static bool flow_merge(uint64_t *state, const uint64_t *out)
+{
+	bool changed = false;
+
+	for (int r = 0; r < NGPRS; r++) {
+		uint64_t v = state[r] == UNVISITED ? out[r] : state[r] == out[r] ? out[r] : 0;
+
+		changed |= v != state[r];
+		state[r] = v;
+	}
+	return changed;
+}
+
+/*
+ * The register states before each instruction (NGPRS words each: the address a register
+ * holds, 0 unknown, UNVISITED for code no direct path reaches), by a worklist over the direct
+ * control flow from the function's start. NULL on ENOMEM.
+ */
+static uint64_t *flow_states(const struct flow *f)
+{
+	uint64_t *in = malloc(f->n * NGPRS * sizeof(*in));
+	size_t *work = malloc(f->n * sizeof(*work)), nwork = 0;
+	bool *queued = calloc(f->n, sizeof(*queued));
+
+	if (!in || !work || !queued) {
+		free(in);
+		in = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < f->n * NGPRS; i++)
+		in[i] = i < NGPRS ? 0 : UNVISITED;
+	work[nwork++] = 0;
+	queued[0] = true;
+	while (nwork) {
+		size_t i = work[--nwork];
+		const struct flow_insn *fi = &f->insns[i];
+		uint64_t out[NGPRS];
+		ssize_t succ[2] = {fi->falls_through && i + 1 < f->n ? (ssize_t)i + 1 : -1,
+				   fi->target ? flow_index(f, fi->target) : -1};
+
+		queued[i] = false;
+		for (int r = 0; r < NGPRS; r++)
+			out[r] = fi->writes & (1u << r) ? 0 : in[i * NGPRS + r];
+		if (fi->dst >= 0)
+			out[fi->dst] = fi->src >= 0 ? in[i * NGPRS + fi->src] : fi->value;
+		for (int k = 0; k < 2; k++) {
+			if (succ[k] < 0 || !flow_merge(&in[succ[k] * NGPRS], out) ||
+			    queued[succ[k]])
+				continue;
+			queued[succ[k]] = true;
+			work[nwork++] = succ[k];
+		}
+	}
+out:
+	free(work);
+	free(queued);
+	return in;
+}
+
+static int add_spawn_site(struct analysis *a, size_t *cap, const struct flow *f,
+			  const struct flow_insn *fi)
+{
+	struct tokio_binary *tb = a->tb;
+
+	if (!array_grow((void **)&tb->spawn_sites, cap, tb->nspawn_sites + 1,
+			sizeof(*tb->spawn_sites)))
+		return -ENOMEM;
+	tb->spawn_sites[tb->nspawn_sites++] = (struct tokio_spawn_site){
+	    .func = f->start,
+	    .update = fi->addr,
+	    .probe = fi->next,
+	    .cookie = gprs[fi->value_reg].spawn_reg | (fi->cmpxchg ? TOKIO_SPAWN_CMPXCHG : 0),
+	};
+	return 0;
+}
+
+/* Decodes one function and records its updates of NEXT_ID. */
+static int scan_function(struct analysis *a, struct flow *f, size_t *cap)
+{
+	struct tokio_binary *tb = a->tb;
+	struct hashmap *targets = hashmap_new();
+	uint64_t *in = NULL;
+	int err;
+
+	f->n = 0;
+	f->err = 0;
+	err = disassemble(a, f->start, f->end, visit_flow, f);
+	if (f->err || !targets) {
+		err = f->err ? f->err : -ENOMEM;
+		goto out;
+	}
+	/* Code that stops decoding is not trusted past there; what decoded still counts. */
+	in = f->n ? flow_states(f) : NULL;
+	if (f->n && !in) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = 0;
+	for (size_t i = 0; i < f->n && !err; i++)
+		if (f->insns[i].target)
+			err = hashmap_put(targets, &f->insns[i].target, sizeof(uint64_t), 1);
+	for (size_t i = 0; i < f->n && !err; i++) {
+		struct flow_insn *fi = &f->insns[i];
+		uint64_t base = fi->base >= 0 ? in[i * NGPRS + fi->base] : 0;
+		uint64_t addr = fi->rip_addr		    ? fi->rip_addr
+				: base && base != UNVISITED ? base + fi->disp
+							    : 0;
+
+		if (!fi->update || addr != tb->next_id)
+			continue;
+		if (fi->value_reg < 0 || gprs[fi->value_reg].spawn_reg < 0 || i + 1 >= f->n ||
+		    hashmap_get(targets, &fi->next, sizeof(fi->next), NULL)) {
+			tb->spawn_sites_refused++;
+			continue;
+		}
+		err = add_spawn_site(a, cap, f, fi);
+	}
+out:
+	free(in);
+	hashmap_free(targets);
+	return err;
+}
+/* Whether the 4 or 8 bytes at k of code (at vaddr) can name one of refs: a rip-relative
+ * displacement to it (the instruction ending right after: lea, mov, the update itself), or
+ * its absolute address (a mov of an immediate in position-dependent code). */
+static bool names_address(const uint8_t *code, uint64_t k, uint64_t len, uint64_t vaddr,
+			  const uint64_t *refs, size_t nrefs)
+{
+	int32_t disp;
+	uint32_t imm32;
+	uint64_t imm64 = 0;
+
+	memcpy(&disp, code + k, 4);
+	memcpy(&imm32, code + k, 4);
+	if (k + 8 <= len)
+		memcpy(&imm64, code + k, 8);
+	for (size_t i = 0; i < nrefs; i++)
+		if (vaddr + k + 4 + (int64_t)disp == refs[i] || imm32 == refs[i] ||
+		    imm64 == refs[i])
+			return true;
+	return false;
+}
+
+static int find_spawn_sites(struct analysis *a)
+{
+	struct tokio_binary *tb = a->tb;
+	struct flow f = {0};
+	uint64_t refs[8];
+	size_t nrefs = 0, cap = 0;
+	int err = 0;
+
+	if (!tb->next_id)
+		return 0;
+	/* NEXT_ID itself, and the GOT slots that hold its address */
+	refs[nrefs++] = tb->next_id;
+	for (size_t i = 0; i < a->nptrs && nrefs < sizeof(refs) / sizeof(refs[0]); i++)
+		if (a->ptrs[i].target == tb->next_id)
+			refs[nrefs++] = a->ptrs[i].where;
+	for (size_t i = 0; i < a->nphdrs && !err; i++) {
+		const GElf_Phdr *p = &a->phdrs[i];
+		const uint8_t *code = image_bytes(a, p->p_vaddr, p->p_filesz);
+
+		if (p->p_type != PT_LOAD || !(p->p_flags & PF_X) || !code)
+			continue;
+		for (uint64_t k = 0; k + 4 <= p->p_filesz && !err; k++) {
+			if (!names_address(code, k, p->p_filesz, p->p_vaddr, refs, nrefs) ||
+			    !fde_function(a, p->p_vaddr + k, &f.start, &f.end))
+				continue;
+			err = scan_function(a, &f, &cap);
+			/* on to the next function */
+			k = f.end - p->p_vaddr - 1;
+		}
+	}
+	free(f.insns);
+	return err;
+}
+
+/* ---- the task types spawns make ------------------------------------------------------------ */
+
+/*
+ * A spawn's stack runs from the update of NEXT_ID out through the generic spawn functions of
+ * the future type (spawn_inner<T>, Handle::spawn<T>, ..., RawTask::new<T,S>, which stores
+ * the type's vtable in the new task's header) to the caller. The innermost function on the
+ * stack that builds task vtables, itself or a few calls down, names the type, when all the
+ * vtables it can build are of that one type; a function that can build several (a user
+ * function into which two spawns were inlined) names none.
+ */
+#define SPAWN_SEARCH_DEPTH 6  /* calls from a spawn function down to RawTask::new */
+#define SPAWN_SEARCH_FRAMES 8 /* stack frames looked at, innermost first */
+#define TYPE_NONE (-1)
+#define TYPE_AMBIGUOUS (-2)
+
+struct spawner {
+	int type; /* the vtable its own code loads, TYPE_NONE or TYPE_AMBIGUOUS */
+	uint64_t *callees;
+	size_t ncallees, cap;
+};
+
+static int merge_type(const struct tokio_binary *tb, int x, int y)
+{
+	if (x == TYPE_NONE || x == y)
+		return y;
+	if (y == TYPE_NONE)
+		return x;
+	if (x == TYPE_AMBIGUOUS || y == TYPE_AMBIGUOUS)
+		return TYPE_AMBIGUOUS;
+	return strcmp(tb->vtables[x].future_type, tb->vtables[y].future_type) ? TYPE_AMBIGUOUS : x;
+}
+
+struct spawner_scan {
+	struct spawner *sp;
+	uint64_t start, end;
+	int err;
+};
+
+static int visit_spawner(struct analysis *a, const cs_insn *insn, void *arg)
+{
+	struct spawner_scan *s = arg;
+	struct spawner *sp = s->sp;
+	uint64_t v, target, slot = x86_rip_target(insn);
+
+	if (hashmap_get(a->vtable_index, &(uint64_t){address_operand(a, insn)}, sizeof(uint64_t),
+			&v))
+		sp->type = merge_type(a->tb, sp->type, (int)v - 1);
+	if (insn->id != X86_INS_CALL && insn->id != X86_INS_JMP)
+		return 0;
+	/* direct, or through a GOT slot as calls across crates in a PIE are */
+	target = branch_target(insn);
+	if (!target && slot && !pointer_at(a, slot, &target))
+		return 0;
+	if (!target || (target >= s->start && target < s->end) || !is_code(a, target))
+		return 0;
+	for (size_t i = 0; i < sp->ncallees; i++)
+		if (sp->callees[i] == target)
+			return 0;
+	if (!array_grow((void **)&sp->callees, &sp->cap, sp->ncallees + 1, sizeof(*sp->callees)))
+		return s->err = -ENOMEM;
+	sp->callees[sp->ncallees++] = target;
+	return 0;
+}
+
+/* The function starting at start, scanned once; NULL on ENOMEM or when it is not one. */
+static struct spawner *spawner_at(struct analysis *a, uint64_t start)
+{
+	struct spawner_scan s = {.start = start, .end = function_end(a, start)};
+	uint64_t v;
+
+	if (hashmap_get(a->spawners, &start, sizeof(start), &v))
+		return &a->spawner[v - 1];
+	if (!s.end || !array_grow((void **)&a->spawner, &a->cap_spawners, a->nspawners + 1,
+				  sizeof(*a->spawner)))
+		return NULL;
+	s.sp = &a->spawner[a->nspawners];
+	*s.sp = (struct spawner){.type = TYPE_NONE};
+	disassemble(a, s.start, s.end, visit_spawner, &s);
+	if (s.err || hashmap_put(a->spawners, &start, sizeof(start), ++a->nspawners)) {
+		free(s.sp->callees);
+		return NULL;
+	}
+	return s.sp;
+}
+
+/* The type the code at start and the functions it calls (depth calls deep) build. */
+static int spawned_type(struct analysis *a, uint64_t start, int depth)
+{
+	uint64_t key = start << 3 | depth, v;
+	struct spawner *sp = NULL;
+	size_t at;
+	int type;
+
+	if (hashmap_get(a->type_memo, &key, sizeof(key), &v))
+		return (int)v - 3;
+	sp = spawner_at(a, start);
+	if (!sp)
+		return TYPE_NONE;
+	/* an index, not sp: the calls below may move the array */
+	at = sp - a->spawner;
+	type = sp->type;
+	for (size_t i = 0; depth > 0 && i < a->spawner[at].ncallees && type != TYPE_AMBIGUOUS; i++)
+		type =
+		    merge_type(a->tb, type, spawned_type(a, a->spawner[at].callees[i], depth - 1));
+	hashmap_put(a->type_memo, &key, sizeof(key), type + 3);
+	return type;
+}
+
+int tokio_binary_spawned_type(struct tokio_binary *tb, const uint64_t *pcs, size_t n)
+{
+	struct analysis *a = tb->analysis;
+
+	for (size_t i = 0; a && i < n && i < SPAWN_SEARCH_FRAMES; i++) {
+		uint64_t start, end;
+		int type;
+
+		if (!fde_function(a, pcs[i], &start, &end))
+			return -1;
+		type = spawned_type(a, start, SPAWN_SEARCH_DEPTH);
+		if (type != TYPE_NONE)
+			return type >= 0 ? type : -1;
+	}
+	return -1;
+}
+
+static int index_vtables(struct analysis *a)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < a->tb->nvtables && !err; i++)
+		if (a->tb->vtables[i].future_type)
+			err = hashmap_put(a->vtable_index, &a->tb->vtables[i].vaddr,
+					  sizeof(uint64_t), i + 1);
+	return err;
+}
+
 /* ---- symbols against the code -------------------------------------------------------------- */
 
 static void add_dispute(struct tokio_binary *tb, const char *hook, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Records a dispute about one copy of hook; the first copy's says why. */
 static void add_dispute(struct tokio_binary *tb, const char *hook, const char *fmt, ...)
@@ -1600,7 +2237,7 @@ static int analyze(struct analysis *a)
 		return -ENOMEM;
 	for (size_t i = 0; i < tb->npolls; i++)
 		find_rets(a, &tb->polls[i]);
-	if ((err = name_vtables(a)))
+	if ((err = name_vtables(a)) || (err = find_poll_ranges(a)) || (err = index_vtables(a)))
 		return err;
 	if ((err = check_waker_symbols(a)))
 		return err;
@@ -1609,7 +2246,7 @@ static int analyze(struct analysis *a)
 	check_complete_symbols(a);
 	check_symbol_sizes(a);
 	find_tls(a);
-	return 0;
+	return find_spawn_sites(a);
 }
 
 static void analysis_free(struct analysis *a)
@@ -1636,40 +2273,60 @@ static void analysis_free(struct analysis *a)
 		cs_close(&a->cs);
 	if (a->elf)
 		elf_end(a->elf);
+	if (a->fd >= 0)
+		close(a->fd);
+	for (size_t i = 0; i < a->nspawners; i++)
+		free(a->spawner[i].callees);
+	free(a->spawner);
+	hashmap_free(a->spawners);
+	hashmap_free(a->vtable_index);
+	hashmap_free(a->type_memo);
+	free(a);
 }
 
 int tokio_binary_analyze(const char *path, struct tokio_binary **out)
 {
-	struct analysis a = {0};
-	int fd = -1, err = -ENOMEM;
+	struct analysis *a = calloc(1, sizeof(*a));
+	int err = -ENOMEM;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	a.tb = calloc(1, sizeof(*a.tb));
-	a.sizes = hashmap_new();
-	a.drop_glue = hashmap_new();
-	a.poll_types = hashmap_new();
-	a.completes = hashmap_new();
-	a.poll_index = hashmap_new();
-	if (!a.tb || !a.sizes || !a.drop_glue || !a.poll_types || !a.completes || !a.poll_index)
+	if (elf_version(EV_CURRENT) == EV_NONE || !a) {
+		free(a);
+		return a ? -EINVAL : -ENOMEM;
+	}
+	a->fd = -1;
+	a->tb = calloc(1, sizeof(*a->tb));
+	a->sizes = hashmap_new();
+	a->drop_glue = hashmap_new();
+	a->poll_types = hashmap_new();
+	a->completes = hashmap_new();
+	a->poll_index = hashmap_new();
+	a->spawners = hashmap_new();
+	a->vtable_index = hashmap_new();
+	a->type_memo = hashmap_new();
+	if (!a->tb || !a->sizes || !a->drop_glue || !a->poll_types || !a->completes ||
+	    !a->poll_index || !a->spawners || !a->vtable_index || !a->type_memo)
 		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	a->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (a->fd < 0) {
 		err = -errno;
 		goto out;
 	}
-	err = open_image(&a, fd);
+	err = open_image(a, a->fd);
 	if (!err)
-		err = analyze(&a);
+		err = analyze(a);
 out:
-	analysis_free(&a);
-	if (fd >= 0)
-		close(fd);
 	if (err) {
-		tokio_binary_free(a.tb);
+		struct tokio_binary *tb = a->tb;
+
+		analysis_free(a);
+		if (tb)
+			tb->analysis = NULL;
+		tokio_binary_free(tb);
 		return err;
 	}
-	*out = a.tb;
+	/* kept for what is asked later: the types that spawns make */
+	a->tb->analysis = a;
+	*out = a->tb;
 	return 0;
 }
 
@@ -1677,10 +2334,29 @@ void tokio_binary_free(struct tokio_binary *tb)
 {
 	if (!tb)
 		return;
+	if (tb->analysis)
+		analysis_free(tb->analysis);
 	for (size_t i = 0; i < tb->nvtables; i++)
 		free((char *)tb->vtables[i].future_type);
 	free(tb->vtables);
 	free(tb->polls);
 	free(tb->complete);
+	free(tb->spawn_sites);
+	free(tb->ranges);
 	free(tb);
+}
+
+int tokio_binary_poll_at(const struct tokio_binary *tb, uint64_t pc)
+{
+	size_t lo = 0, hi = tb->nranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tb->ranges[mid].end <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < tb->nranges && tb->ranges[lo].start <= pc ? tb->ranges[lo].vtable : -1;
 }

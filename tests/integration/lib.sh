@@ -71,3 +71,15 @@ check_outputs() {
 	jq -e . "$d/report.json" >/dev/null || fail "report.json is not JSON"
 	grep -q '</svg>' "$d/cpu.svg" || fail "cpu.svg is not complete"
 }
+
+# tokio_builds: the directories of the Tokio examples, one per toolchain (Debian's rustc and
+# Tokio; the current stable rustc with a newer Tokio, when it was built), each with a file
+# `toolchain` that names them. Says which it skips.
+tokio_builds() {
+	echo "$EXAMPLES/tokio"
+	if [ -x "$EXAMPLES/tokio-newer/chain" ]; then
+		echo "$EXAMPLES/tokio-newer"
+	else
+		echo "SKIP: no current stable rustc (/root/.cargo/bin/cargo): the newer Tokio build is not tested" >&2
+	fi
+}

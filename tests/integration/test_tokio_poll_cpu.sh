@@ -10,10 +10,16 @@ source "$(dirname "$0")/lib.sh"
 
 taskset -c 0 "$EXAMPLES/spin" 10 "$WORK/spin-rate" &
 PIDS+=("$!")
-taskset -c 0 "$EXAMPLES/tokio/realistic" 8 "$WORK/rate" &
+taskset -c 0 "$EXAMPLES/tokio/realistic" 8 "$WORK/rate" >"$WORK/realistic.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 sleep 1
+if ! kill -0 "$pid" 2>/dev/null; then
+	status=0
+	wait "$pid" || status=$?
+	cat "$WORK/realistic.log"
+	fail "realistic ended within a second, status $status"
+fi
 # The process's CPU time (ns) and its threads' time runnable, waiting for a CPU (ns).
 cpu_ns() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($14 + $15) * 1e9 / hz }' "/proc/$pid/stat"; }
 run_delay_ns() { cat /proc/"$pid"/task/*/schedstat | awk '{ s += $2 } END { printf "%.0f\n", s }'; }

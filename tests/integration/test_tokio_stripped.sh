@@ -14,7 +14,7 @@ for mode in lifecycle full; do
 	check_outputs "$WORK/$mode"
 	w="$WORK/$mode/report.json"
 	for want in "CONTEXT was not found \\(no symbol for it\\)" \
-		"NEXT_ID was not found \\(no symbol for it\\): .*parents and spawn sites" \
+		"spawns are not traced \\(task::Id::next::NEXT_ID was not found\\): task parents and spawn sites" \
 		"Harness::complete was not found \\(no symbol for it\\): task exits" \
 		"without their names \\(no symbols\\): CPU stacks get no \\[task\\] frames"; do
 		jq -e --arg re "$want" '[.warnings[] | select(test($re))] | length == 1' "$w" \

@@ -6,7 +6,9 @@
  * What the analysis reports is checked against the file as read here with libelf, never with
  * the code under test: the mangled symbols at each address, the relocations that fill each
  * vtable, the bytes at each ret, and the thread-pointer displacement the program's own code
- * uses for CONTEXT. Copies made with strip exercise the paths without symbols or DWARF.
+ * uses for CONTEXT, the encoding of each update of NEXT_ID. Copies made with strip exercise
+ * the paths without symbols or DWARF. The chain built by the current stable rustc with a newer
+ * Tokio (build/examples/tokio-newer), when there is one, is checked for what changes with them.
  */
 #include <criterion/criterion.h>
 
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "build_file.h"
+#include "spawn_probe.h"
 #include "mutated_copy.h"
 #include "tokio_binary.h"
 #include "probe_site.h"
@@ -299,7 +302,7 @@ Test(tokio_binary, polls_and_returns)
 		cr_expect_geq(p->nrets, 1, "poll 0x%lx has no ret", p->entry);
 		cr_expect_not(p->rets_partial, "poll 0x%lx", p->entry);
 		for (size_t r = 0; r < p->nrets; r++) {
-			struct probe_site ret = {p->rets[r], p->body, PROBE_RET};
+			struct probe_site ret = {p->rets[r], p->body, PROBE_EXIT};
 			uint8_t op;
 
 			cr_expect_eq(probe_site_check(img, &ret, why, sizeof(why)), 0, "%s", why);
@@ -453,6 +456,125 @@ Test(tokio_binary, rejects_other_files)
 	cr_expect_eq(tokio_binary_analyze("/nonexistent/binary", &tb), -ENOENT);
 	cr_expect_null(tb);
 	unlink(name);
+}
+
+/* The chain programs there are: Debian's toolchain, and the newer one when it was built. */
+static size_t chain_builds(char **paths)
+{
+	const char *build = getenv("BUILD");
+	size_t n = 0;
+
+	paths[n++] = chain_path();
+	cr_assert_geq(asprintf(&paths[n], "%s/examples/tokio-newer/chain", build), 0);
+	if (access(paths[n], R_OK) == 0)
+		n++;
+	else
+		free(paths[n]);
+	return n;
+}
+
+Test(tokio_binary, spawn_sites)
+{
+	/* x86 register numbers (ModRM.reg + REX.R) as the probes name them */
+	static const int regs[16] = {
+	    TOKIO_REG_RAX, TOKIO_REG_RCX, TOKIO_REG_RDX, TOKIO_REG_RBX, -1,
+	    TOKIO_REG_RBP, TOKIO_REG_RSI, TOKIO_REG_RDI, TOKIO_REG_R8,	TOKIO_REG_R9,
+	    TOKIO_REG_R10, TOKIO_REG_R11, TOKIO_REG_R12, TOKIO_REG_R13, TOKIO_REG_R14,
+	    TOKIO_REG_R15,
+	};
+	char *paths[2];
+	size_t n = chain_builds(paths);
+
+	for (size_t b = 0; b < n; b++) {
+		struct tokio_binary *tb = analyze(paths[b]);
+		struct probe_image *img;
+		struct image im;
+		char why[192];
+
+		cr_assert_eq(probe_image_open(paths[b], &img), 0);
+		image_open(&im, paths[b]);
+		/* spawn, spawn_blocking: each has its own inlined copy of Id::next or calls it */
+		cr_expect_geq(tb->nspawn_sites, 2, "%s", paths[b]);
+		cr_expect_eq(tb->spawn_sites_refused, 0, "%s", paths[b]);
+		for (size_t i = 0; i < tb->nspawn_sites; i++) {
+			const struct tokio_spawn_site *site = &tb->spawn_sites[i];
+			struct probe_site probe = {site->probe, site->func,
+						   PROBE_AFTER_LOCKED_UPDATE};
+			uint8_t c[16];
+			int32_t disp;
+			unsigned int len, reg;
+			bool cmpxchg;
+
+			file_bytes(paths[b], site->update, c, sizeof(c));
+			/* lock, REX.W, 0f c1 (xadd) or 0f b1 (cmpxchg), ModRM */
+			cr_assert(c[0] == 0xf0 && (c[1] & 0xf8) == 0x48 && c[2] == 0x0f &&
+				      (c[3] == 0xc1 || c[3] == 0xb1),
+				  "%s: 0x%lx is no locked 64-bit xadd or cmpxchg", paths[b],
+				  site->update);
+			cmpxchg = c[3] == 0xb1;
+			reg = ((c[1] >> 2) & 1) << 3 | ((c[4] >> 3) & 7);
+			len = 5;
+			if ((c[4] & 0xc7) == 0x05) { /* rip-relative: it must be NEXT_ID */
+				memcpy(&disp, c + 5, sizeof(disp));
+				len += 4;
+				cr_expect_eq(site->update + len + disp, tb->next_id, "%s: 0x%lx",
+					     paths[b], site->update);
+			} else {
+				/* through a register: the update is in Tokio's spawn code */
+				cr_expect((c[4] & 0xc0) == 0 && (c[4] & 7) != 4 && (c[4] & 7) != 5,
+					  "%s: 0x%lx: unexpected operand", paths[b], site->update);
+				cr_expect(inside_symbol(&im, site->update, "_ZN5tokio"),
+					  "%s: 0x%lx", paths[b], site->update);
+			}
+			cr_expect_eq(site->probe, site->update + len, "%s: 0x%lx", paths[b],
+				     site->update);
+			cr_expect_eq(site->cookie & TOKIO_SPAWN_REG_MASK,
+				     cmpxchg ? TOKIO_REG_RAX : (uint32_t)regs[reg], "%s: 0x%lx",
+				     paths[b], site->update);
+			cr_expect_eq(!!(site->cookie & TOKIO_SPAWN_CMPXCHG), cmpxchg);
+			/* what the adaptor attaches passes probe_site's checks */
+			cr_expect_eq(probe_site_check(img, &probe, why, sizeof(why)), 0, "%s", why);
+		}
+		probe_image_free(img);
+		image_close(&im);
+		tokio_binary_free(tb);
+		free(paths[b]);
+	}
+}
+
+Test(tokio_binary, names_and_poll_code)
+{
+	char *paths[2];
+	size_t n = chain_builds(paths);
+
+	for (size_t b = 0; b < n; b++) {
+		struct tokio_binary *tb = analyze(paths[b]);
+
+		for (size_t i = 0; i < tb->nvtables; i++) {
+			const struct tokio_vtable *vt = &tb->vtables[i];
+			int at = tokio_binary_poll_at(tb, vt->poll);
+			char want[32];
+
+			cr_assert_not_null(vt->future_type, "%s: vtable 0x%lx", paths[b],
+					   vt->vaddr);
+			/* an async fn is named as written, whatever the compiler's suffix */
+			if (task_of(vt->future_type) >= 0) {
+				snprintf(want, sizeof(want), "chain::%s",
+					 TASKS[task_of(vt->future_type)]);
+				cr_expect_str_eq(vt->future_type, want, "%s", paths[b]);
+			} else {
+				cr_expect(vt->worker_launch, "%s: %s", paths[b], vt->future_type);
+			}
+			/* the poll code of a type is its own */
+			cr_assert_geq(at, 0, "%s: poll 0x%lx", paths[b], vt->poll);
+			cr_expect_str_eq(tb->vtables[at].future_type, vt->future_type, "%s",
+					 paths[b]);
+			cr_expect_eq(tb->vtables[at].worker_launch, vt->worker_launch);
+		}
+		cr_expect_eq(tokio_binary_poll_at(tb, 0), -1);
+		tokio_binary_free(tb);
+		free(paths[b]);
+	}
 }
 
 static struct tokio_binary *analyze_lying(const char *path, const char *regex, const char *how)
