@@ -2,6 +2,7 @@
 #include "tasks.h"
 #include "array.h"
 #include "hashmap.h"
+#include "event_loss.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,7 +11,8 @@
 /* The figures of the folded tasks of one spawn site. */
 struct site_total {
 	char *site;
-	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns, runnable_ns;
+	uint64_t tasks, polls, cpu_ns, wait_ns, runnable_ns;
+	struct poll_stats poll; /* longest: of its tasks' longest polls */
 	struct latency lat;
 };
 
@@ -272,7 +274,7 @@ static int by_weight_desc(const void *a, const void *b)
 
 static uint64_t key_cpu(const struct task_rec *t)
 {
-	return t->cpu_ns > t->busy_ns ? t->cpu_ns : t->busy_ns;
+	return t->cpu_ns > t->poll.total.cpu_ns ? t->cpu_ns : t->poll.total.cpu_ns;
 }
 
 static uint64_t key_wait(const struct task_rec *t)
@@ -282,7 +284,7 @@ static uint64_t key_wait(const struct task_rec *t)
 
 static uint64_t key_max_poll(const struct task_rec *t)
 {
-	return t->max_poll_ns;
+	return poll_own_ns(&t->poll.longest);
 }
 
 static uint64_t key_runnable(const struct task_rec *t)
@@ -307,6 +309,31 @@ static int by_key_desc(const void *a, const void *b)
 	uint64_t y = sort_key(*(struct task_rec *const *)b);
 
 	return x > y ? -1 : x < y;
+}
+
+/* A task's or a spawn site's poll figures in its report.json object; 0, or -1 without memory. */
+static int poll_json(json_t *o, const struct poll_stats *p)
+{
+	json_t *v = json_pack("{sIsIsIsIsIsI}", "busy_ns", (json_int_t)p->total.cpu_ns,
+			      "poll_wall_ns", (json_int_t)p->total.wall_ns, "poll_preempted_ns",
+			      (json_int_t)p->total.preempted_ns, "max_poll_ns",
+			      (json_int_t)p->longest.wall_ns, "max_poll_cpu_ns",
+			      (json_int_t)p->longest.cpu_ns, "max_poll_preempted_ns",
+			      (json_int_t)p->longest.preempted_ns);
+	int err = v ? json_object_update(o, v) : -1;
+
+	json_decref(v);
+	return err ? -1 : 0;
+}
+
+/* Adds another task's poll figures to a spawn site's. */
+static void poll_stats_merge(struct poll_stats *s, const struct poll_stats *t)
+{
+	s->total.wall_ns += t->total.wall_ns;
+	s->total.cpu_ns += t->total.cpu_ns;
+	s->total.preempted_ns += t->total.preempted_ns;
+	if (poll_own_ns(&t->longest) > poll_own_ns(&s->longest))
+		s->longest = t->longest;
 }
 
 /* ---- folding -------------------------------------------------------------------------------- */
@@ -340,12 +367,10 @@ static void add_to_site(struct site_total *st, const struct task_rec *t)
 {
 	st->tasks++;
 	st->polls += t->polls;
-	st->busy_ns += t->busy_ns;
 	st->cpu_ns += t->cpu_ns;
 	st->wait_ns += t->wait_ns;
 	st->runnable_ns += t->runnable_ns;
-	if (t->max_poll_ns > st->max_poll_ns)
-		st->max_poll_ns = t->max_poll_ns;
+	poll_stats_merge(&st->poll, &t->poll);
 	latency_merge(&st->lat, &t->lat);
 }
 
@@ -576,17 +601,18 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 	for (size_t i = 0; i < nkeep; i++) {
 		const struct task_rec *t = keep[i];
 		json_t *o = json_pack(
-			"{sIsosssosbsIsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
+			"{sIsosssosbsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
 			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
-			t->internal, "polls", (json_int_t)t->polls, "busy_ns", (json_int_t)t->busy_ns,
-			"cpu_ns", (json_int_t)t->cpu_ns, "wait_ns", (json_int_t)t->wait_ns,
-			"max_poll_ns", (json_int_t)t->max_poll_ns, "runnable_ns",
-			(json_int_t)t->runnable_ns, "exited", t->exited_ns != 0,
-			"sched_latency_ns",
-			latency_json(&t->lat));
+			t->internal, "polls", (json_int_t)t->polls, "cpu_ns", (json_int_t)t->cpu_ns,
+			"wait_ns", (json_int_t)t->wait_ns, "runnable_ns", (json_int_t)t->runnable_ns,
+			"exited", t->exited_ns != 0, "sched_latency_ns", latency_json(&t->lat));
 
+		if (o && poll_json(o, &t->poll)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(arr, o)) {
 			free(keep);
 			json_decref(arr);
@@ -615,11 +641,10 @@ json_t *task_sites_json(struct task_table *tt)
 			goto fail;
 		st->tasks = from->tasks;
 		st->polls = from->polls;
-		st->busy_ns = from->busy_ns;
 		st->cpu_ns = from->cpu_ns;
 		st->wait_ns = from->wait_ns;
-		st->max_poll_ns = from->max_poll_ns;
 		st->runnable_ns = from->runnable_ns;
+		st->poll = from->poll;
 		if (latency_merge(&st->lat, &from->lat))
 			goto fail;
 	}
@@ -632,14 +657,16 @@ json_t *task_sites_json(struct task_table *tt)
 	}
 	for (size_t i = 0; i < all->nsites; i++) {
 		const struct site_total *st = &all->sites[i];
-		json_t *o = json_pack("{sssIsIsIsIsIsIsIso}", "spawned_at", st->site, "tasks",
-				      (json_int_t)st->tasks, "polls", (json_int_t)st->polls,
-				      "busy_ns", (json_int_t)st->busy_ns, "cpu_ns",
+		json_t *o = json_pack("{sssIsIsIsIsIso}", "spawned_at", st->site, "tasks",
+				      (json_int_t)st->tasks, "polls", (json_int_t)st->polls, "cpu_ns",
 				      (json_int_t)st->cpu_ns, "wait_ns", (json_int_t)st->wait_ns,
-				      "max_poll_ns", (json_int_t)st->max_poll_ns, "runnable_ns",
-				      (json_int_t)st->runnable_ns, "sched_latency_ns",
+				      "runnable_ns", (json_int_t)st->runnable_ns, "sched_latency_ns",
 				      latency_json(&st->lat));
 
+		if (o && poll_json(o, &st->poll)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(arr, o))
 			goto fail;
 	}
@@ -653,10 +680,14 @@ fail:
 
 /* ---- terminal summary ---------------------------------------------------------------------- */
 
+/* A section whose figure (report.json's name) lost events fed gets a mark: see the line below
+ * the summary (event_loss_print). */
 static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
-		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows)
+		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows,
+		      const struct event_loss *loss, const char *figure)
 {
 	struct task_rec **sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	bool incomplete = loss && event_loss_affects(loss, figure);
 	size_t shown = 0;
 
 	if (!sorted)
@@ -672,20 +703,23 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 		if (t->internal || key(t) <= min)
 			continue;
 		if (!shown++)
-			fprintf(f, "\n%s\n", title);
+			fprintf(f, "\n%s%s\n", title,
+				incomplete ? " (* incomplete: task events were lost)" : "");
 		latency_summary(&t->lat, &st);
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
-			   "max poll %.1f ms, sched p99 %.2f ms\n",
+			   "max poll %.1f ms (%.1f on CPU, %.1f preempted), sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
 			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)t->polls,
-			t->max_poll_ns / 1e6, st.p99 / 1e6);
+			t->poll.longest.wall_ns / 1e6, t->poll.longest.cpu_ns / 1e6,
+			t->poll.longest.preempted_ns / 1e6, st.p99 / 1e6);
 		if (t->spawned_at)
 			fprintf(f, "  %13s spawned at %s\n", "", t->spawned_at);
 	}
 	free(sorted);
 }
 
-void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns)
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns,
+			      const struct event_loss *loss)
 {
 	size_t n;
 	struct task_rec **live = task_list(tt, &n), **tasks;
@@ -701,12 +735,15 @@ void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll
 	for (size_t i = 0; i < n; i++)
 		tasks[i] = live[i];
 	n += tt->nkept;
-	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5);
-	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5);
-	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5);
+	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
+	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
+	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
+		  "sched_latency_ns");
 	print_top(f, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
-		  0, 5);
-	print_top(f, tasks, n, "long polls (they block a worker thread):", key_max_poll,
-		  long_poll_ns, 10);
+		  0, 5, loss, "runnable_ns");
+	print_top(f, tasks, n,
+		  "long polls (they block a worker thread; by own time: not counting the time the "
+		  "thread was preempted):",
+		  key_max_poll, long_poll_ns, 10, loss, "max_poll_ns");
 	free(tasks);
 }

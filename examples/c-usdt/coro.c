@@ -14,7 +14,7 @@
  * timer thread while the worker runs another coroutine, so the woken task waits for the
  * worker's current step (at most 3 ms): its scheduling latency. At the end it prints how many
  * times the worker ran the parser and for how long in all, as it measured them around each
- * switch to it ("parser runs N busy_us N": a busy machine stretches a run).
+ * switch to it ("parser runs N wall_us N": a busy machine stretches a run).
  *
  * Usage: coro SECONDS
  */
@@ -361,7 +361,7 @@ int main(int argc, char **argv)
 	pthread_create(&w, NULL, worker, NULL);
 	pthread_join(w, NULL);
 	pthread_join(tt, NULL);
-	printf("parser runs %llu busy_us %llu\n", (unsigned long long)parser_runs,
+	printf("parser runs %llu wall_us %llu\n", (unsigned long long)parser_runs,
 	       (unsigned long long)parser_busy_ns / 1000);
 	return 0;
 }

@@ -111,7 +111,10 @@ struct go_adaptor {
 	size_t nchans, cap_chans;
 	struct gc_stats gc;
 	uint64_t events, alloc_samples;
-	uint64_t dropped, without_goid; /* the probes' counters, once they are detached */
+	uint64_t received[TASK_KINDS]; /* of the runtime's own kinds (GC, allocations) */
+	/* The probes' drop counters, per kind, and their count of events without a goid, once
+	 * they are detached. */
+	uint64_t dropped[TASK_KINDS], without_goid;
 
 	const char *warnings[MAX_WARNINGS];
 	char *owned_warnings[MAX_WARNINGS];
@@ -191,7 +194,6 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 	return 0;
 }
 
-static uint64_t dropped_events(struct go_adaptor *ga);
 static uint64_t events_without_goid(struct go_adaptor *ga);
 
 void go_adaptor_detach(struct go_adaptor *ga)
@@ -199,7 +201,9 @@ void go_adaptor_detach(struct go_adaptor *ga)
 	if (!ga)
 		return;
 	/* What the report reads of the probes' maps is kept. */
-	ga->dropped = dropped_events(ga);
+	if (ga->skel)
+		percpu_counters_sum(bpf_map__fd(ga->skel->maps.task_drops), ga->dropped,
+				    TASK_KINDS);
 	ga->without_goid = events_without_goid(ga);
 	for (size_t i = 0; ga->skel && ga->mode >= MODE_FULL && i < ga->nchans; i++)
 		ga->chans[i].has_ops = !bpf_map_lookup_elem(bpf_map__fd(ga->skel->maps.chan_ops),
@@ -1003,6 +1007,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < TASK_EVENT_SMALL)
 		return 0;
 	ga->events++;
+	if (e->kind >= TASK_RUNTIME_KINDS && e->kind < TASK_KINDS)
+		ga->received[e->kind]++;
 	switch (e->kind) {
 	case TASK_CREATE:
 		collector_task_event(ga->col, e, size, e->value, true, NULL, false);
@@ -1070,8 +1076,36 @@ int go_consume(struct go_adaptor *ga)
 
 static uint64_t dropped_events(struct go_adaptor *ga)
 {
-	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.task_drops), 0)
-			: ga->dropped;
+	struct event_loss loss = { 0 };
+
+	go_event_loss(ga, &loss);
+	return event_loss_dropped(&loss);
+}
+
+static const struct event_kind_info *go_event_kind(uint32_t kind)
+{
+	static const struct event_kind_info kinds[] = {
+		[GO_EV_GC_START - TASK_RUNTIME_KINDS] = { "gc_start", "go.gc" },
+		[GO_EV_GC_MARK_TERM - TASK_RUNTIME_KINDS] = { "gc_mark_termination", "go.gc" },
+		[GO_EV_GC_END - TASK_RUNTIME_KINDS] = { "gc_end", "go.gc" },
+		[GO_EV_ALLOC - TASK_RUNTIME_KINDS] = { "alloc", "alloc.pb.gz" },
+	};
+
+	if (kind < TASK_RUNTIME_KINDS || kind - TASK_RUNTIME_KINDS >= sizeof(kinds) / sizeof(kinds[0]))
+		return NULL;
+	return &kinds[kind - TASK_RUNTIME_KINDS];
+}
+
+void go_event_loss(struct go_adaptor *ga, struct event_loss *loss)
+{
+	if (ga->skel)
+		percpu_counters_sum(bpf_map__fd(ga->skel->maps.task_drops), loss->dropped,
+				    TASK_KINDS);
+	else
+		memcpy(loss->dropped, ga->dropped, sizeof(ga->dropped));
+	for (uint32_t k = TASK_RUNTIME_KINDS; k < TASK_KINDS; k++)
+		loss->received[k] = ga->received[k];
+	loss->runtime_kind = go_event_kind;
 }
 
 static uint64_t events_without_goid(struct go_adaptor *ga)
@@ -1193,11 +1227,7 @@ json_t *go_report_json(struct go_adaptor *ga)
 size_t go_warnings(struct go_adaptor *ga, const char **out, size_t max)
 {
 	size_t n = 0;
-	uint64_t drops = dropped_events(ga);
 
-	if (drops && ga->nwarnings < MAX_WARNINGS)
-		warn(ga, "%llu Go probe events were dropped: the ring buffer was full",
-		     (unsigned long long)drops);
 	for (size_t i = 0; i < ga->nwarnings && n < max; i++)
 		out[n++] = ga->warnings[i];
 	return n;

@@ -17,8 +17,9 @@ for v in 1.19 1.23; do
 		[ -s "$out/wait.folded" ] || fail "go$v $mode: no wait profile"
 		pprof -raw "$out/wait.pb.gz" >/dev/null 2>&1 || fail "go$v $mode: pprof rejects wait.pb.gz"
 		dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
-		# The producer's goroutine, its send site, the runtime's send path.
-		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark$') / 1000000))
+		# The producer's goroutine, its send site, the runtime's send path, and what it
+		# waits on as the leaf frame.
+		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark;\[wait\] chan send$') / 1000000))
 		runnable_ms=$(jq '[.tasks[] | select(.name == "main.produce")][0].runnable_ns / 1e6 | floor' \
 			"$out/report.json")
 		# The producer lives while main sleeps its $secs s (a loaded machine makes the runtime's

@@ -15,6 +15,9 @@ stall_us=$(awk '$1 == "stall_max_us" { print $2 }' "$WORK/stdout")
 [ "${stall_us:-0}" -ge 60000 ] || fail "long_poll measured no 60 ms stall"
 expect_between "longest poll, % of the longest stall the program measured ($stall_us us)" \
 	$((max / 10 / stall_us)) 99 110
+# It sleeps: off the CPU, yet its own doing (not preempted), so it is a long poll all the same.
+cpu=$(jq '[.tasks[] | select(.name // "" | test("slow_poller")) | .max_poll_cpu_ns] | max' "$r")
+expect_between "its time on a CPU, ms" "$((cpu / 1000000))" 0 9
 # A runtime-internal task is left out of the summary: the user's task must not be taken for one.
 jq -e '[.tasks[] | select(.name // "" | test("slow_poller")) | .internal] == [false]' "$r" \
 	>/dev/null || fail "slow_poller is marked as a runtime-internal task"
