@@ -10,24 +10,29 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go -Iruntimes/usdt
-LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpthread -lm
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Itracer/export -Ibpf -Iruntimes/tokio \
+	    -Iruntimes/go -Iruntimes/usdt
+LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lpthread -lm
 
 # Debian packages the build, the tests and the examples need.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
 	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev \
-	    golang-1.23-go
+	    golang-1.23-go protobuf-compiler python3 yamllint
 
-TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c)) \
+TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/export/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
-TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(BUILD)/gen/profile.pb-c.o
+# The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
+PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
+	       profiles/v1development/profiles collector/profiles/v1development/profiles_service)
+PROTO_OBJS  := $(patsubst %,$(BUILD)/gen/%.pb-c.o,$(PROTOS))
+TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(PROTO_OBJS)
 BPF_SRCS    := $(wildcard bpf/*.bpf.c runtimes/*/*.bpf.c)
 SKELS       := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
 vpath %.bpf.c bpf $(wildcard runtimes/*)
-GEN_HDRS    := $(SKELS) $(BUILD)/gen/profile.pb-c.h
+GEN_HDRS    := $(SKELS) $(patsubst %,$(BUILD)/gen/%.pb-c.h,$(PROTOS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
-UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
+UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS)) $(BUILD)/tests/tools/otlp_validate.o
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
 	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench \
@@ -88,12 +93,12 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h: tracer/proto/profile.proto
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: tracer/proto/%.proto
 	$(call msg,PROTO,$<)
 	$(Q)mkdir -p $(BUILD)/gen
 	$(Q)protoc-c --proto_path=tracer/proto --c_out=$(BUILD)/gen $<
 
-$(BUILD)/gen/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(GEN_HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O2 -I$(BUILD)/gen -c $< -o $@
 
@@ -301,11 +306,36 @@ $(BUILD)/tests/unit_tests: $(UNIT_OBJS) $(TRACER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
+# The official OTLP .proto files (Debian's opentelemetry-proto, from a newer suite, unpacked
+# under $(BUILD)), to decode asyncprof's payloads with; asyncprof's own must agree with them.
+OTLP_OFFICIAL := $(BUILD)/otlp-proto/root/usr/include
+OTLP_PROTO_FILES := $(patsubst %,%.proto,$(filter opentelemetry/%,$(PROTOS)))
+
+$(BUILD)/otlp-proto/version: tests/tools/otlp-protos.sh tests/tools/suite-apt.sh
+	$(call msg,APT,opentelemetry-proto in $(BUILD)/otlp-proto)
+	$(Q)tests/tools/otlp-protos.sh $(BUILD)/otlp-proto
+
+$(BUILD)/tests/otlp-fields.ok: $(BUILD)/otlp-proto/version tests/tools/proto_fields.py \
+			       $(addprefix tracer/proto/,$(OTLP_PROTO_FILES))
+	$(call msg,CHECK,OTLP .proto fields against the official ones)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tracer/proto && ../../tests/tools/proto_fields.py . $(abspath $(OTLP_OFFICIAL)) \
+		$(OTLP_PROTO_FILES) >$(abspath $(BUILD))/tests/otlp-fields.log || \
+		{ grep -v 'as official' $(abspath $(BUILD))/tests/otlp-fields.log; exit 1; }
+	$(Q)touch $@
+
+# Validates and summarizes the OTLP requests the test receiver stored (tests/tools/otlp_check.c).
+$(BUILD)/tests/otlp_check: $(BUILD)/tests/tools/otlp_check.o $(BUILD)/tests/tools/otlp_validate.o \
+			   $(TRACER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
-      $(BUILD)/tests/mutate_elf
+      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
-integration: $(BUILD)/asyncprof examples $(BUILD)/tests/mutate_elf
+integration: $(BUILD)/asyncprof examples $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp_check \
+	     $(BUILD)/otlp-proto/version
 	$(Q)BUILD=$(abspath $(BUILD)) tests/integration/run.sh
 
 check: deps

@@ -33,6 +33,7 @@
 #include "tasks.h"
 #include "tokio.h"
 #include "usdt.h"
+#include "version.h"
 #include "leaks.h"
 #include "go.h"
 #include "offcpu.h"
@@ -69,7 +70,7 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-const char *argp_program_version = "asyncprof 0.1";
+const char *argp_program_version = "asyncprof " ASYNCPROF_VERSION;
 const char *argp_program_bug_address = NULL;
 
 static const char doc[] =
