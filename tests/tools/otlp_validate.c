@@ -25,7 +25,7 @@ static int gunzip(const void *in, size_t len, unsigned char **out, size_t *out_l
 {
 	size_t cap = len * 4 + 1024, n = 0;
 	unsigned char *buf = malloc(cap);
-	z_stream zs = {0};
+	z_stream zs = { 0 };
 	int ret;
 
 	if (!buf || inflateInit2(&zs, 15 + 16) != Z_OK) {
@@ -311,7 +311,7 @@ static int check_resource(const struct check *c, const PbResourceProfiles *rp, s
 
 int otlp_validate(const PbRequest *req, char *why, size_t why_size)
 {
-	struct check c = {req->dictionary, why, why_size};
+	struct check c = { req->dictionary, why, why_size };
 	int err;
 
 	if (!c.d)
@@ -346,11 +346,11 @@ static uint64_t rebuild_location(struct profile *prof, const PbDictionary *d, in
 
 		if (!mapping_ids[l->mapping_index]) {
 			struct profile_mapping pm = {
-			    .start = m->memory_start,
-			    .limit = m->memory_limit,
-			    .offset = m->file_offset,
-			    .file = str(d, m->filename_strindex),
-			    .build_id = "",
+				.start = m->memory_start,
+				.limit = m->memory_limit,
+				.offset = m->file_offset,
+				.file = str(d, m->filename_strindex),
+				.build_id = "",
 			};
 
 			mapping_ids[l->mapping_index] = profile_add_mapping(prof, &pm);
@@ -414,15 +414,15 @@ struct profile *otlp_request_profile(const PbRequest *req, size_t r, size_t p)
 {
 	const PbDictionary *d = req->dictionary;
 	const PbProfile *op = req->resource_profiles[r]->scope_profiles[0]->profiles[p];
-	struct profile_value_type type = {str(d, op->sample_type->type_strindex),
-					  str(d, op->sample_type->unit_strindex)};
-	struct profile_value_type period = {"", ""};
+	struct profile_value_type type = { str(d, op->sample_type->type_strindex),
+					   str(d, op->sample_type->unit_strindex) };
+	struct profile_value_type period = { "", "" };
 	uint64_t *mapping_ids = calloc(d->n_mapping_table, sizeof(*mapping_ids));
 	struct profile *prof;
 
 	if (op->period_type)
-		period = (struct profile_value_type){str(d, op->period_type->type_strindex),
-						     str(d, op->period_type->unit_strindex)};
+		period = (struct profile_value_type){ str(d, op->period_type->type_strindex),
+						      str(d, op->period_type->unit_strindex) };
 	prof = mapping_ids ? profile_new(&type, 1, 0, period, op->period) : NULL;
 	for (size_t i = 0; prof && i < op->n_samples; i++) {
 		if (rebuild_sample(prof, d, op->samples[i], mapping_ids)) {

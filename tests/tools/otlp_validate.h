@@ -26,8 +26,7 @@
  * Decodes data (gzip'd or not) as a request. Returns 0 and *out (free with otlp_request_free),
  * or -EINVAL with the reason in why.
  */
-int otlp_request_unpack(const void *data, size_t len, PbRequest **out, char *why,
-			size_t why_size);
+int otlp_request_unpack(const void *data, size_t len, PbRequest **out, char *why, size_t why_size);
 void otlp_request_free(PbRequest *req); /* accepts NULL */
 
 /* Returns 0, or -EINVAL with the first rule broken, and where, in why. */

@@ -31,23 +31,23 @@
  */
 static struct profile *cpu_profile(const char *exe, const char *thread)
 {
-	struct profile_mapping m_exe = {.start = 0x400000,
-					.limit = 0x480000,
-					.file = exe,
-					.build_id = "c0ffee00112233",
-					.has_functions = true,
-					.has_line_numbers = true,
-					.has_inline_frames = true};
-	struct profile_mapping m_libc = {.start = 0x7f1000000000,
-					 .limit = 0x7f1000100000,
-					 .offset = 0x1000,
-					 .file = "/usr/lib/libc.so.6",
-					 .build_id = "",
-					 .has_functions = true};
-	struct profile_mapping m_kernel = {.start = 0xffffffff81000000,
-					   .limit = ~0ULL,
-					   .file = PROFILE_KERNEL_MAPPING,
-					   .build_id = ""};
+	struct profile_mapping m_exe = { .start = 0x400000,
+					 .limit = 0x480000,
+					 .file = exe,
+					 .build_id = "c0ffee00112233",
+					 .has_functions = true,
+					 .has_line_numbers = true,
+					 .has_inline_frames = true };
+	struct profile_mapping m_libc = { .start = 0x7f1000000000,
+					  .limit = 0x7f1000100000,
+					  .offset = 0x1000,
+					  .file = "/usr/lib/libc.so.6",
+					  .build_id = "",
+					  .has_functions = true };
+	struct profile_mapping m_kernel = { .start = 0xffffffff81000000,
+					    .limit = ~0ULL,
+					    .file = PROFILE_KERNEL_MAPPING,
+					    .build_id = "" };
 	struct profile *p = tb_cpu_profile();
 	uint64_t mx = profile_add_mapping(p, &m_exe), ml = profile_add_mapping(p, &m_libc);
 	uint64_t mk = profile_add_mapping(p, &m_kernel);
@@ -58,16 +58,16 @@ static struct profile *cpu_profile(const char *exe, const char *thread)
 	uint64_t task = tb_location(p, 0, 0, "[task] app::handler", NULL);
 	uint64_t spawn = tb_location(p, 0, 0, "[spawn] main.rs:42", NULL);
 	uint64_t bad = tb_location(p, mx, 0x401300, "bad\xff\xfe name", NULL);
-	uint64_t s1[] = {inl, serve, start};
-	uint64_t s2[] = {sys, inl, task, spawn, serve, start};
-	uint64_t s3[] = {bad, serve, start};
-	struct profile_label l1[] = {{.key = "thread_id", .num = 101},
-				     {.key = "thread_name", .str = thread}};
-	struct profile_label l2[] = {{.key = "thread_id", .num = 102},
-				     {.key = "thread_name", .str = thread},
-				     {.key = "task_id", .num = 7},
-				     {.key = "queue", .num = 3, .num_unit = "requests"}};
-	int64_t v1[] = {5, 5 * TB_PERIOD}, v2[] = {2, 2 * TB_PERIOD}, v3[] = {1, TB_PERIOD};
+	uint64_t s1[] = { inl, serve, start };
+	uint64_t s2[] = { sys, inl, task, spawn, serve, start };
+	uint64_t s3[] = { bad, serve, start };
+	struct profile_label l1[] = { { .key = "thread_id", .num = 101 },
+				      { .key = "thread_name", .str = thread } };
+	struct profile_label l2[] = { { .key = "thread_id", .num = 102 },
+				      { .key = "thread_name", .str = thread },
+				      { .key = "task_id", .num = 7 },
+				      { .key = "queue", .num = 3, .num_unit = "requests" } };
+	int64_t v1[] = { 5, 5 * TB_PERIOD }, v2[] = { 2, 2 * TB_PERIOD }, v3[] = { 1, TB_PERIOD };
 
 	cr_assert_eq(profile_add_sample(p, s1, 3, v1, l1, 2), 0);
 	cr_assert_eq(profile_add_sample(p, s2, 6, v2, l2, 4), 0);
@@ -80,14 +80,14 @@ static struct profile *cpu_profile(const char *exe, const char *thread)
 /* A wait profile: a sample with a zero count is left out of that type's OTLP Profile. */
 static struct profile *wait_profile(void)
 {
-	static const struct profile_value_type types[] = {{"suspensions", "count"},
-							  {"wait", "nanoseconds"}};
+	static const struct profile_value_type types[] = { { "suspensions", "count" },
+							   { "wait", "nanoseconds" } };
 	struct profile *p = profile_new(types, 2, 1, types[1], 1);
-	uint64_t s[] = {tb_frame(p, "[wait] timer"), tb_frame(p, "sleep_a_bit"),
-			tb_frame(p, "[task] app::ticker")};
-	struct profile_label l[] = {{.key = "reason", .str = "timer"},
-				    {.key = "task_id", .num = 9}};
-	int64_t v1[] = {4, 4000000}, v2[] = {0, 1500};
+	uint64_t s[] = { tb_frame(p, "[wait] timer"), tb_frame(p, "sleep_a_bit"),
+			 tb_frame(p, "[task] app::ticker") };
+	struct profile_label l[] = { { .key = "reason", .str = "timer" },
+				     { .key = "task_id", .num = 9 } };
+	int64_t v1[] = { 4, 4000000 }, v2[] = { 0, 1500 };
 
 	cr_assert_not_null(p);
 	cr_assert_eq(profile_add_sample(p, s, 3, v1, l, 2), 0);
@@ -117,7 +117,7 @@ struct encoded {
 
 static struct encoded encode(const struct otlp_process *procs, size_t n)
 {
-	struct encoded e = {0};
+	struct encoded e = { 0 };
 	char why[256] = "";
 
 	cr_assert_eq(otlp_encode(procs, n, &e.data, &e.len), 0);
@@ -151,22 +151,23 @@ static const PbKeyValueAndUnit *find_attr(const PbRequest *req, const int32_t *l
 }
 
 static const struct otlp_attr resource_a[] = {
-    {"service.name", OTLP_STRING, "svc\xc3"}, /* cut in the middle of a character */
-    {"process.pid", OTLP_INT, NULL, 4242},
+	{ "service.name", OTLP_STRING, "svc\xc3" }, /* cut in the middle of a character */
+	{ "process.pid", OTLP_INT, NULL, 4242 },
 };
-static const struct otlp_attr resource_b[] = {{"service.name", OTLP_STRING, "other"}};
-static const struct otlp_attr drops[] = {{"asyncprof.export.dropped_windows", OTLP_INT, NULL, 3}};
+static const struct otlp_attr resource_b[] = { { "service.name", OTLP_STRING, "other" } };
+static const struct otlp_attr drops[] = { { "asyncprof.export.dropped_windows", OTLP_INT, NULL,
+					    3 } };
 
 Test(otlp, profiles_come_back_whole)
 {
 	struct profile *cpu_a = cpu_profile("/srv/app", "worker"), *wait = wait_profile();
 	struct profile *cpu_b = cpu_profile("/usr/bin/other", "main");
-	const struct profile *a[] = {cpu_a, wait}, *b[] = {cpu_b};
+	const struct profile *a[] = { cpu_a, wait }, *b[] = { cpu_b };
 	struct otlp_process procs[] = {
-	    {resource_a, 2, a, 2, drops, 1},
-	    {resource_b, 1, b, 1, NULL, 0},
+		{ resource_a, 2, a, 2, drops, 1 },
+		{ resource_b, 1, b, 1, NULL, 0 },
 	};
-	const struct profile *sources[] = {cpu_a, cpu_a, wait, wait, cpu_b, cpu_b};
+	const struct profile *sources[] = { cpu_a, cpu_a, wait, wait, cpu_b, cpu_b };
 	struct encoded e = encode(procs, 2);
 	size_t k = 0;
 
@@ -216,9 +217,9 @@ Test(otlp, dictionary_shared_and_attributes_named)
 {
 	struct profile *cpu_a = cpu_profile("/srv/app", "worker"), *wait = wait_profile();
 	struct profile *cpu_b = cpu_profile("/srv/app", "worker");
-	const struct profile *a[] = {cpu_a, wait}, *b[] = {cpu_b};
-	struct otlp_process procs[] = {{resource_a, 2, a, 2, drops, 1},
-				       {resource_b, 1, b, 1, NULL, 0}};
+	const struct profile *a[] = { cpu_a, wait }, *b[] = { cpu_b };
+	struct otlp_process procs[] = { { resource_a, 2, a, 2, drops, 1 },
+					{ resource_b, 1, b, 1, NULL, 0 } };
 	struct encoded e = encode(procs, 2);
 	const PbDictionary *d = e.req->dictionary;
 	const PbProfile *cpu = e.req->resource_profiles[0]->scope_profiles[0]->profiles[0];
@@ -310,7 +311,7 @@ Test(otlp, dictionary_shared_and_attributes_named)
 
 Test(otlp, empty_window)
 {
-	struct otlp_process proc = {resource_b, 1, NULL, 0, NULL, 0};
+	struct otlp_process proc = { resource_b, 1, NULL, 0, NULL, 0 };
 	struct encoded e = encode(&proc, 1);
 
 	cr_assert_eq(e.req->n_resource_profiles, 1);
@@ -322,8 +323,8 @@ Test(otlp, empty_window)
 Test(otlp, validator_catches_broken_rules)
 {
 	struct profile *cpu = cpu_profile("/srv/app", "worker");
-	const struct profile *profs[] = {cpu};
-	struct otlp_process proc = {resource_a, 2, profs, 1, NULL, 0};
+	const struct profile *profs[] = { cpu };
+	struct otlp_process proc = { resource_a, 2, profs, 1, NULL, 0 };
 	struct encoded e = encode(&proc, 1);
 	PbDictionary *d = e.req->dictionary;
 	PbProfile *p = e.req->resource_profiles[0]->scope_profiles[0]->profiles[0];
@@ -390,8 +391,8 @@ Test(otlp, official_schema_decodes)
 {
 	char *include = build_file("otlp-proto", "root/usr/include", "unit");
 	struct profile *cpu = cpu_profile("/srv/app", "worker");
-	const struct profile *profs[] = {cpu};
-	struct otlp_process proc = {resource_a, 2, profs, 1, drops, 1};
+	const struct profile *profs[] = { cpu };
+	struct otlp_process proc = { resource_a, 2, profs, 1, drops, 1 };
 	struct encoded e = encode(&proc, 1);
 	char in[] = "/tmp/otlp-unit-XXXXXX", cmd[1024], line[512];
 	int fd = mkstemp(in), values_5 = 0, attrs = 0, unknown = 0;

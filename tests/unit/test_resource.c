@@ -17,32 +17,34 @@
 static const struct {
 	const char *what, *cgroup, *id, *pod;
 } layouts[] = {
-    {"docker, systemd driver, cgroup v2", "0::/system.slice/docker-" ID ".scope\n", ID, ""},
-    {"docker, cgroupfs driver, cgroup v1",
-     "12:pids:/docker/" ID "\n11:memory:/docker/" ID "\n1:name=systemd:/docker/" ID "\n", ID, ""},
-    {"containerd in Kubernetes, systemd driver, cgroup v2",
-     "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" POD_
-     ".slice/cri-containerd-" ID ".scope\n",
-     ID, POD},
-    {"containerd in Kubernetes, cgroupfs driver, cgroup v1",
-     "5:cpu,cpuacct:/kubepods/besteffort/pod" POD "/" ID "\n3:memory:/kubepods/besteffort/pod" POD
-     "/" ID "\n",
-     ID, POD},
-    {"CRI-O, cgroup v2", "0::/kubepods.slice/kubepods-pod" POD_ ".slice/crio-" ID ".scope\n", ID,
-     POD},
-    {"CRI-O's conmon is not the container",
-     "0::/kubepods.slice/kubepods-pod" POD_ ".slice/crio-conmon-" ID ".scope\n", "", POD},
-    {"podman rootless, cgroup v2",
-     "0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID ".scope/container\n",
-     ID, ""},
-    {"podman rootful, cgroup v1", "10:devices:/machine.slice/libpod-" ID ".scope\n", ID, ""},
-    {"seen from another cgroup namespace",
-     "0::/../../kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" POD_
-     ".slice/cri-containerd-" ID ".scope\n",
-     ID, POD},
-    {"a login session", "0::/user.slice/user-1000.slice/session-3.scope\n", "", ""},
-    {"the root cgroup", "0::/\n", "", ""},
-    {"no path", "0::", "", ""},
+	{ "docker, systemd driver, cgroup v2", "0::/system.slice/docker-" ID ".scope\n", ID, "" },
+	{ "docker, cgroupfs driver, cgroup v1",
+	  "12:pids:/docker/" ID "\n11:memory:/docker/" ID "\n1:name=systemd:/docker/" ID "\n", ID,
+	  "" },
+	{ "containerd in Kubernetes, systemd driver, cgroup v2",
+	  "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" POD_
+	  ".slice/cri-containerd-" ID ".scope\n",
+	  ID, POD },
+	{ "containerd in Kubernetes, cgroupfs driver, cgroup v1",
+	  "5:cpu,cpuacct:/kubepods/besteffort/pod" POD "/" ID
+	  "\n3:memory:/kubepods/besteffort/pod" POD "/" ID "\n",
+	  ID, POD },
+	{ "CRI-O, cgroup v2", "0::/kubepods.slice/kubepods-pod" POD_ ".slice/crio-" ID ".scope\n",
+	  ID, POD },
+	{ "CRI-O's conmon is not the container",
+	  "0::/kubepods.slice/kubepods-pod" POD_ ".slice/crio-conmon-" ID ".scope\n", "", POD },
+	{ "podman rootless, cgroup v2",
+	  "0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID
+	  ".scope/container\n",
+	  ID, "" },
+	{ "podman rootful, cgroup v1", "10:devices:/machine.slice/libpod-" ID ".scope\n", ID, "" },
+	{ "seen from another cgroup namespace",
+	  "0::/../../kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" POD_
+	  ".slice/cri-containerd-" ID ".scope\n",
+	  ID, POD },
+	{ "a login session", "0::/user.slice/user-1000.slice/session-3.scope\n", "", "" },
+	{ "the root cgroup", "0::/\n", "", "" },
+	{ "no path", "0::", "", "" },
 };
 
 Test(resource, container_and_pod_from_cgroup)
@@ -92,7 +94,7 @@ Test(resource, environment_values)
 
 static pid_t start_sleep(char *const envp[])
 {
-	char *const argv[] = {"sleep", "30", NULL};
+	char *const argv[] = { "sleep", "30", NULL };
 	pid_t pid = fork();
 
 	cr_assert_geq(pid, 0);
@@ -122,8 +124,8 @@ static const char *attr(const struct otlp_attr *a, size_t n, const char *key)
 
 Test(resource, read_from_proc)
 {
-	char *const with[] = {"OTEL_SERVICE_NAME=svc-under-test", NULL};
-	char *const without[] = {"HOME=/", NULL};
+	char *const with[] = { "OTEL_SERVICE_NAME=svc-under-test", NULL };
+	char *const without[] = { "HOME=/", NULL };
 	pid_t named = start_sleep(with), plain = start_sleep(without);
 	struct otlp_attr a[RESOURCE_MAX_ATTRS];
 	struct resource r;

@@ -181,11 +181,11 @@ struct encoder {
 
 static int encoder_init(struct encoder *e)
 {
-	struct attr_row zattr = {0};
-	struct mapping_row zmap = {0};
-	struct function_row zfn = {0};
-	struct location_row zloc = {0};
-	struct stack_row zstack = {0};
+	struct attr_row zattr = { 0 };
+	struct mapping_row zmap = { 0 };
+	struct function_row zfn = { 0 };
+	struct location_row zloc = { 0 };
+	struct stack_row zstack = { 0 };
 	int err;
 
 	memset(e, 0, sizeof(*e));
@@ -272,9 +272,9 @@ static const char *label_key(struct encoder *e, const char *label)
 	static const struct {
 		const char *label, *key;
 	} known[] = {
-	    {"thread_id", "thread.id"},
-	    {"thread_name", "thread.name"},
-	    {"reason", "asyncprof.wait_reason"},
+		{ "thread_id", "thread.id" },
+		{ "thread_name", "thread.name" },
+		{ "reason", "asyncprof.wait_reason" },
 	};
 	char *key;
 
@@ -289,7 +289,7 @@ static const char *label_key(struct encoder *e, const char *label)
 		return NULL;
 	sprintf(key, "asyncprof.%s", label);
 	if (e->nkeys < sizeof(e->keys) / sizeof(e->keys[0]))
-		e->keys[e->nkeys++] = (typeof(e->keys[0])){label, key};
+		e->keys[e->nkeys++] = (typeof(e->keys[0])){ label, key };
 	return key;
 }
 
@@ -342,10 +342,10 @@ static int add_mappings(struct encoder *e, const struct profile *prof)
 			const char *key;
 			bool value;
 		} flags[] = {
-		    {"pprof.mapping.has_functions", m->has_functions},
-		    {"pprof.mapping.has_filenames", m->has_filenames},
-		    {"pprof.mapping.has_line_numbers", m->has_line_numbers},
-		    {"pprof.mapping.has_inline_frames", m->has_inline_frames},
+			{ "pprof.mapping.has_functions", m->has_functions },
+			{ "pprof.mapping.has_filenames", m->has_filenames },
+			{ "pprof.mapping.has_line_numbers", m->has_line_numbers },
+			{ "pprof.mapping.has_inline_frames", m->has_inline_frames },
 		};
 		int32_t attrs[5];
 		size_t nattrs = 0;
@@ -466,7 +466,7 @@ static int add_locations(struct encoder *e, const struct profile *prof)
 static int64_t stack_index(struct encoder *e, const struct profile_sample *s)
 {
 	int32_t *locs = scratch_ints(e, s->nlocations);
-	struct stack_row row = {0};
+	struct stack_row row = { 0 };
 	uint64_t found;
 	int err;
 
@@ -542,10 +542,10 @@ static int add_profile(struct encoder *e, const struct profile *prof)
 			sizeof(*e->profiles)))
 		return -ENOMEM;
 	for (size_t t = 0; t < prof->nsample_types; t++)
-		e->profiles[e->nprofiles++] = (struct out_profile){.src = prof, .type = t};
+		e->profiles[e->nprofiles++] = (struct out_profile){ .src = prof, .type = t };
 	for (size_t i = 0; i < prof->nsamples; i++) {
 		const struct profile_sample *s = &prof->samples[i];
-		struct sample_row row = {.nattrs = s->nlabels};
+		struct sample_row row = { .nattrs = s->nlabels };
 		int64_t stack = stack_index(e, s);
 
 		if (stack < 0)
@@ -744,8 +744,8 @@ static int build_dictionary(struct encoder *e, PbDictionary *d)
 	if (!link)
 		return -ENOMEM;
 	opentelemetry__proto__profiles__v1development__link__init(link);
-	link->trace_id = (ProtobufCBinaryData){16, zeros};
-	link->span_id = (ProtobufCBinaryData){8, zeros};
+	link->trace_id = (ProtobufCBinaryData){ 16, zeros };
+	link->span_id = (ProtobufCBinaryData){ 8, zeros };
 	d->n_link_table = 1;
 	d->link_table = (PbLink **)pointers(e, link, 1, sizeof(*link));
 	if (!d->link_table)

@@ -9,7 +9,9 @@
 #include "opentelemetry/proto/collector/profiles/v1development/profiles_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceRequest
-	PbRequest;
+    PbRequest;
+typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse
+    PbResponse;
 typedef Opentelemetry__Proto__Profiles__V1development__ProfilesDictionary PbDictionary;
 typedef Opentelemetry__Proto__Profiles__V1development__ResourceProfiles PbResourceProfiles;
 typedef Opentelemetry__Proto__Profiles__V1development__ScopeProfiles PbScopeProfiles;
@@ -34,8 +36,10 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue PbAnyValue;
 #define PB_STRINDEX_VALUE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE_STRINDEX
 #define PB_NO_VALUE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET
 
-/* The request's descriptor, for protobuf_c_message_init(), _pack() and _unpack(). */
-#define PB_REQUEST_DESCRIPTOR \
+/* The descriptors, for protobuf_c_message_init(), _pack() and _unpack(). */
+#define PB_REQUEST_DESCRIPTOR                                                                      \
 	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_request__descriptor
+#define PB_RESPONSE_DESCRIPTOR                                                                     \
+	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__descriptor
 
 #endif

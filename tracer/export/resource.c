@@ -53,9 +53,9 @@ static bool is_hex_id(const char *s, size_t len)
 
 static bool container_component(const char *c, size_t len, void *arg)
 {
-	static const char *const prefixes[] = {"docker-", "cri-containerd-", "crio-", "libpod-",
-					       "containerd-"};
-	static const char *const not_containers[] = {"crio-conmon-", "libpod-conmon-"};
+	static const char *const prefixes[] = { "docker-", "cri-containerd-", "crio-", "libpod-",
+						"containerd-" };
+	static const char *const not_containers[] = { "crio-conmon-", "libpod-conmon-" };
 	const char scope[] = ".scope";
 	char *out = arg;
 
@@ -91,7 +91,7 @@ bool resource_container_id(const char *cgroup, char out[65])
 /* 8-4-4-4-12 hex digits, separated by sep. */
 static bool is_uid(const char *s, char sep)
 {
-	static const int groups[] = {8, 4, 4, 4, 12};
+	static const int groups[] = { 8, 4, 4, 4, 12 };
 
 	for (size_t g = 0; g < 5; g++) {
 		for (int i = 0; i < groups[g]; i++, s++)
@@ -150,7 +150,7 @@ char *resource_environ_value(const char *environ, size_t len, const char *name)
 static size_t add_string(struct otlp_attr *out, size_t n, const char *key, const char *value)
 {
 	if (*value)
-		out[n++] = (struct otlp_attr){key, OTLP_STRING, value, 0};
+		out[n++] = (struct otlp_attr){ key, OTLP_STRING, value, 0 };
 	return n;
 }
 
@@ -158,7 +158,7 @@ size_t resource_attributes(const struct resource *r, struct otlp_attr out[RESOUR
 {
 	size_t n = add_string(out, 0, "host.name", r->host_name);
 
-	out[n++] = (struct otlp_attr){"process.pid", OTLP_INT, NULL, r->pid};
+	out[n++] = (struct otlp_attr){ "process.pid", OTLP_INT, NULL, r->pid };
 	n = add_string(out, n, "process.executable.name", r->exe_name);
 	n = add_string(out, n, "process.executable.path", r->exe_path);
 	n = add_string(out, n, "process.runtime.name", r->runtime);
