@@ -34,6 +34,7 @@
 #include "tokio.h"
 #include "usdt.h"
 #include "version.h"
+#include "window.h"
 #include "leaks.h"
 #include "go.h"
 #include "offcpu.h"
@@ -54,6 +55,9 @@ static struct env {
 	bool json, all;	  /* leaks */
 	bool off_cpu;
 	uint64_t off_cpu_min_ns;
+	const char *otlp_endpoint;
+	const char *otlp_headers[16];
+	size_t n_otlp_headers;
 } env = {
 	.freq_hz = 99,
 	/* A thread blocks for 1 ms at most 1000 times a second: that bounds what each profiled
@@ -61,7 +65,11 @@ static struct env {
 	.off_cpu_min_ns = 1000000,
 };
 
-enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN };
+enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN, OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER };
+
+/* How long the end of attach or run waits for its OTLP export: a request's timeout (10 s), and
+ * time to try again after a refused connection or a 503. */
+#define OTLP_WAIT_MS 15000
 
 static volatile sig_atomic_t stop_signal;
 
@@ -137,6 +145,11 @@ static const struct argp_option options[] = {
 	{ "off-cpu", OPT_OFF_CPU, NULL, 0, "Also profile where threads block (offcpu.*)", 0 },
 	{ "off-cpu-min", OPT_OFF_CPU_MIN, "DURATION", 0,
 	  "Shortest block profiled, e.g. 1ms (default), 200us, 0 for all", 0 },
+	{ "otlp-endpoint", OPT_OTLP_ENDPOINT, "URL", 0,
+	  "Also send the profiles to an OpenTelemetry Collector (OTLP/HTTP, e.g. "
+	  "http://localhost:4318)", 0 },
+	{ "otlp-header", OPT_OTLP_HEADER, "KEY=VALUE", 0,
+	  "HTTP header for --otlp-endpoint (repeatable: authorization, tenant)", 0 },
 	{ 0 },
 };
 
@@ -217,6 +230,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid duration '%s' (e.g. 1ms, 200us, 0)", arg);
 		env.off_cpu_min_ns = (uint64_t)(d * 1e9 + 0.5);
 		break;
+	case OPT_OTLP_ENDPOINT:
+		env.otlp_endpoint = arg;
+		break;
+	case OPT_OTLP_HEADER:
+		if (env.n_otlp_headers == sizeof(env.otlp_headers) / sizeof(env.otlp_headers[0]))
+			argp_error(state, "too many --otlp-header (16 at most)");
+		env.otlp_headers[env.n_otlp_headers++] = arg;
+		break;
 	case 'r':
 		if (strcmp(arg, "tokio") == 0)
 			env.runtime = RT_TOKIO;
@@ -272,6 +293,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "run needs a command after --");
 		if (env.cmd == CMD_LEAKS && env.off_cpu)
 			argp_error(state, "--off-cpu is for attach and run");
+		if (env.cmd == CMD_LEAKS && env.otlp_endpoint)
+			argp_error(state, "--otlp-endpoint is for attach and run");
+		if (env.n_otlp_headers && !env.otlp_endpoint)
+			argp_error(state, "--otlp-header goes with --otlp-endpoint");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -612,7 +637,43 @@ static int write_outputs(const char *dir, struct process *proc, struct collector
 	return ret;
 }
 
-static int record(struct child *child)
+/* Sends the recording's profiles as one OTLP window and says how it went: 0, or -EIO. */
+static int export_otlp(struct exporter *ex, const struct resource *res, struct process *proc,
+		       struct collector *col, struct offcpu *off, bool has_wait)
+{
+	struct window_profile profiles[4];
+	struct window w = { res, proc->comm, profiles, 0, collector_profile(col)->time_nanos };
+	struct exporter_stats st;
+	int err;
+
+	profiles[w.nprofiles++] = (struct window_profile){ "cpu", collector_profile(col) };
+	if (has_wait)
+		profiles[w.nprofiles++] = (struct window_profile){ "wait",
+								   collector_wait_profile(col) };
+	if (collector_alloc_profile(col))
+		profiles[w.nprofiles++] = (struct window_profile){ "alloc",
+								   collector_alloc_profile(col) };
+	if (off)
+		profiles[w.nprofiles++] = (struct window_profile){ "offcpu", offcpu_profile(off) };
+	err = window_export_once(ex, &w, OTLP_WAIT_MS, &st);
+	if (!err) {
+		fprintf(stderr, "asyncprof: profiles sent to %s (%llu bytes)\n", exporter_url(ex),
+			(unsigned long long)st.sent_bytes);
+		return 0;
+	}
+	if (err != -EIO)
+		fprintf(stderr, "asyncprof: cannot export the profiles: %s\n", strerror(-err));
+	else
+		fprintf(stderr, "asyncprof: cannot export the profiles to %s: %s; %s (%llu bytes); "
+				"the files are written\n",
+			exporter_url(ex), st.last_error[0] ? st.last_error : "no answer",
+			st.dropped_windows ? "the window was dropped"
+					   : "not delivered in time, the window is dropped",
+			(unsigned long long)(st.dropped_bytes + st.queued_bytes));
+	return -EIO;
+}
+
+static int record(struct child *child, struct exporter *exporter)
 {
 	struct symbolizer *sym = NULL;
 	struct kallsyms *ks = NULL;
@@ -624,6 +685,7 @@ static int record(struct child *child)
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
 	struct report_info info = { 0 };
+	struct resource res = { 0 };
 	const char *warnings[24];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
@@ -790,6 +852,16 @@ static int record(struct child *child)
 		goto out;
 	}
 
+	if (exporter) {
+		/* Now, while /proc/PID is there: what identifies the process to a backend. */
+		const char *runtime = rec.tokio ? "tokio" : rec.go ? "go" : rec.usdt ? "usdt" : NULL;
+
+		err = resource_read(env.pid, runtime, rec.go ? go_runtime_version(rec.go) : NULL,
+				    &res);
+		if (err)
+			goto out;
+	}
+
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
 	cpu_start = cpu_seconds_self(NULL);
@@ -889,6 +961,10 @@ static int record(struct child *child)
 			wait->time_nanos = prof->time_nanos;
 			wait->duration_nanos = prof->duration_nanos;
 		}
+		if (collector_alloc_profile(rec.col)) {
+			collector_alloc_profile(rec.col)->time_nanos = prof->time_nanos;
+			collector_alloc_profile(rec.col)->duration_nanos = prof->duration_nanos;
+		}
 		if (off) {
 			offcpu_profile(off)->time_nanos = prof->time_nanos;
 			offcpu_profile(off)->duration_nanos = prof->duration_nanos;
@@ -977,8 +1053,15 @@ static int record(struct child *child)
 				dir, info.has_wait ? " wait.pb.gz wait.folded wait.svg" : "",
 				collector_alloc_profile(rec.col) ? " alloc.pb.gz alloc.folded alloc.svg" : "",
 				off ? " offcpu.pb.gz offcpu.folded offcpu.svg" : "", dir);
+		if (exporter) {
+			int e = export_otlp(exporter, &res, proc, rec.col, off, info.has_wait);
+
+			if (!err)
+				err = e;
+		}
 	}
 out:
+	resource_free(&res);
 	offcpu_close(off);
 	sampler_close(sampler);
 	tokio_adaptor_close(rec.tokio);
@@ -1003,6 +1086,7 @@ int main(int argc, char **argv)
 					  doc };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct child child = { 0 };
+	struct exporter *exporter = NULL;
 	int err;
 
 	argp_err_exit_status = 2;
@@ -1035,6 +1119,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "asyncprof: cannot attach to pid %d: no such process\n", env.pid);
 		return 1;
 	}
+	if (env.otlp_endpoint) {
+		struct exporter_opts eo = { .endpoint = env.otlp_endpoint,
+					    .headers = env.otlp_headers,
+					    .nheaders = env.n_otlp_headers,
+					    .verbose = env.verbose };
+		char why[256] = "";
+
+		err = exporter_new(&eo, &exporter, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot use --otlp-endpoint %s: %s\n",
+				env.otlp_endpoint, err == -EINVAL ? why : strerror(-err));
+			return err == -EINVAL ? 2 : 1;
+		}
+	}
 	if (env.cmd == CMD_RUN) {
 		err = spawn_child(env.argv, &child);
 		if (err) {
@@ -1044,6 +1142,7 @@ int main(int argc, char **argv)
 		}
 		env.pid = child.pid;
 	}
-	err = record(env.cmd == CMD_RUN ? &child : NULL);
+	err = record(env.cmd == CMD_RUN ? &child : NULL, exporter);
+	exporter_free(exporter, NULL);
 	return err ? 1 : 0;
 }

@@ -66,6 +66,28 @@ out:
 	return err;
 }
 
+int window_export_once(struct exporter *ex, const struct window *w, unsigned int wait_ms,
+		       struct exporter_stats *st)
+{
+	uint64_t sent;
+	void *body;
+	size_t len;
+	int err;
+
+	exporter_stats(ex, st);
+	sent = st->sent_windows;
+	err = window_encode_otlp(w, 1, st, &body, &len);
+	if (err)
+		return err;
+	err = exporter_submit(ex, body, len);
+	if (!err || err == -EFBIG)
+		exporter_flush(ex, wait_ms);
+	exporter_stats(ex, st);
+	if (err && err != -EFBIG)
+		return err;
+	return st->sent_windows > sent ? 0 : -EIO;
+}
+
 /* ---- --output-dir -------------------------------------------------------------------------- */
 
 #define STAMP_LEN 16 /* YYYYMMDDTHHMMSSZ */

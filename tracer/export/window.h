@@ -39,6 +39,14 @@ int window_encode_otlp(const struct window *w, size_t n, const struct exporter_s
 		       void **body, size_t *len);
 
 /*
+ * Exports w alone and waits for its delivery, for at most wait_ms (the end of a one-shot
+ * recording). Returns 0 when it was delivered; -EIO when it was dropped or not delivered in
+ * time (it is then still queued: exporter_free() drops it), st saying why; or another -errno.
+ */
+int window_export_once(struct exporter *ex, const struct window *w, unsigned int wait_ms,
+		       struct exporter_stats *st);
+
+/*
  * Writes every profile of w as DIR/PID-COMM/STEM-YYYYMMDDTHHMMSSZ.pb.gz (UTC, the window's
  * start), DIR being the directory dirfd, then deletes the files of that process's older windows
  * beyond the last retain ones (0: keeps all). COMM keeps letters, digits, '.', '_' and '-'; any
