@@ -14,11 +14,14 @@ CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-mi
 	    -Iruntimes/go -Iruntimes/usdt
 LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lpthread -lm
 
-# Debian packages the build, the tests and the examples need.
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
-	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
-	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev \
-	    golang-1.23-go protobuf-compiler python3 yamllint
+# Debian packages the build needs (deploy/Dockerfile installs only these: make deps
+# DEB_PKGS='$(BUILD_PKGS)'), then those the tests and the examples need too.
+BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
+	      protobuf-c-compiler libprotobuf-c-dev libjansson-dev zlib1g-dev libcapstone-dev \
+	      libcurl4-openssl-dev
+DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils \
+	    jq bc binutils xz-utils cargo librust-tokio-dev golang-1.23-go protobuf-compiler python3 \
+	    yamllint
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/export/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
@@ -330,8 +333,22 @@ $(BUILD)/tests/otlp_check: $(BUILD)/tests/tools/otlp_check.o $(BUILD)/tests/tool
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# deploy/: the Kubernetes manifest passes yamllint (strict), the systemd unit systemd-analyze
+# verify (where systemd is), on a copy whose ExecStart names the binary just built.
+$(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-agent.service \
+			  $(BUILD)/asyncprof
+	$(call msg,CHECK,deploy/)
+	$(Q)mkdir -p $(@D)
+	$(Q)yamllint -s deploy/kubernetes/*.yaml
+	$(Q)if command -v systemd-analyze >/dev/null; then \
+		sed 's|/usr/local/bin/asyncprof|$(abspath $(BUILD))/asyncprof|' \
+			deploy/asyncprof-agent.service >$(@D)/asyncprof-agent.service && \
+		systemd-analyze verify $(@D)/asyncprof-agent.service; \
+	else echo "deploy: no systemd-analyze here, the unit is not verified"; fi
+	$(Q)touch $@
+
 unit: $(BUILD)/tests/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
-      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok
+      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok
 	$(Q)BUILD=$(abspath $(BUILD)) $(BUILD)/tests/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof examples $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp_check \
