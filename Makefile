@@ -20,8 +20,8 @@ BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-
 	      protobuf-c-compiler libprotobuf-c-dev libjansson-dev zlib1g-dev libcapstone-dev \
 	      libcurl4-openssl-dev
 DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils \
-	    jq bc binutils xz-utils cargo librust-tokio-dev golang-1.23-go protobuf-compiler python3 \
-	    yamllint
+	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
+	    protobuf-compiler python3 yamllint
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/export/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
@@ -41,7 +41,8 @@ EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/exam
 	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench \
 	    $(BUILD)/examples/offcpu_sleep $(BUILD)/examples/pingpong $(BUILD)/examples/minirt_app
 FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stripped \
-	    $(BUILD)/tests/fixtures/markers
+	    $(BUILD)/tests/fixtures/markers $(BUILD)/tests/fixtures/inline_chain \
+	    $(BUILD)/tests/fixtures/inline_chain.debug2
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
 
 .PHONY: all deps check unit integration demo bench examples header-check clean
@@ -111,7 +112,7 @@ $(BUILD)/%.o: %.c | $(GEN_HDRS)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # ---- examples and test fixtures ------------------------------------------------------------
-examples: $(EXAMPLES) tokio-examples go-examples
+examples: $(EXAMPLES) tokio-examples hyper-examples go-examples
 
 $(BUILD)/examples/cpu_split: examples/cpu-split/cpu_split.c
 	$(call msg,CC,$@)
@@ -226,6 +227,22 @@ $(TOKIO_EXAMPLES) &: $(TOKIO_SRCS)
 	$(Q)cp $(addprefix $(TOKIO_TARGET)/release/,$(TOKIO_BINS)) $(BUILD)/examples/tokio/
 	$(Q)$(call tokio_toolchain,/usr/bin/rustc,examples/tokio/Cargo.lock,$(BUILD)/examples/tokio)
 
+# A hyper server (examples/hyper): a cargo package of its own, built the same way.
+HYPER_EXAMPLE := $(BUILD)/examples/hyper/hyper_hello
+HYPER_SRCS    := $(addprefix examples/hyper/,Cargo.toml Cargo.lock .cargo/config.toml src/main.rs)
+HYPER_TARGET  := $(abspath $(BUILD))/hyper-target
+
+.PHONY: hyper-examples
+hyper-examples: $(HYPER_EXAMPLE)
+
+$(HYPER_EXAMPLE): $(HYPER_SRCS)
+	$(call msg,CARGO,$(BUILD)/examples/hyper)
+	$(Q)cd examples/hyper && CARGO_HOME=$(HYPER_TARGET)/cargo-home RUSTC=/usr/bin/rustc \
+		/usr/bin/cargo build --release --offline --locked $(if $(V),,--quiet) \
+		--target-dir $(HYPER_TARGET)
+	$(Q)mkdir -p $(@D)
+	$(Q)cp $(HYPER_TARGET)/release/hyper_hello $@
+
 # Go programs: each built with Debian's Go 1.19 and Go 1.23 (from bookworm-backports), standard
 # library only, GOPATH mode; the Go cache and home stay under $(BUILD).
 GO_BINS     := leaky service prodcons hog pingpong
@@ -274,6 +291,17 @@ $(BUILD)/tests/fixtures/symtest: tests/unit/fixtures/symtest.c
 
 $(BUILD)/tests/fixtures/symtest.stripped: $(BUILD)/tests/fixtures/symtest
 	$(Q)strip --strip-all $< -o $@
+
+# Rust with calls inlined several levels deep, at debug = 1 (as services ship) and debug = 2.
+$(BUILD)/tests/fixtures/inline_chain: tests/unit/fixtures/inline_chain.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)/usr/bin/rustc --edition 2021 --crate-name inline_chain -C opt-level=3 -C debuginfo=1 $< -o $@
+
+$(BUILD)/tests/fixtures/inline_chain.debug2: tests/unit/fixtures/inline_chain.rs
+	$(call msg,RUSTC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)/usr/bin/rustc --edition 2021 --crate-name inline_chain -C opt-level=3 -C debuginfo=2 $< -o $@
 
 MARKER_SRCS := tests/unit/fixtures/markers.c tests/unit/fixtures/markers_other.c
 

@@ -54,6 +54,32 @@ struct {
 
 PERCPU_COUNTERS(CNT_MAX)
 
+#define UPROBE_XOL_SLOT_BYTES 128 /* an out-of-line slot: the instruction and its fix-ups */
+
+/*
+ * A uprobe whose instruction the kernel cannot emulate runs a copy of it in a slot of the
+ * [uprobes] page ("execute out of line"), where no unwinder can start: the instruction
+ * pointer goes back to the probed address, where the copied instruction belongs. Returns true
+ * when it did.
+ */
+static __always_inline bool uprobe_xol_to_probe(struct task_struct *task, __u64 *regs)
+{
+	struct uprobe_task *ut;
+	__u64 xol, vaddr;
+
+	if (!bpf_core_field_exists(task->utask))
+		return false;
+	ut = BPF_CORE_READ(task, utask);
+	if (!ut || BPF_CORE_READ(ut, state) == UTASK_RUNNING)
+		return false;
+	xol = BPF_CORE_READ(ut, xol_vaddr);
+	vaddr = BPF_CORE_READ(ut, vaddr);
+	if (!xol || regs[SREG_IP] < xol || regs[SREG_IP] - xol >= UPROBE_XOL_SLOT_BYTES)
+		return false;
+	regs[SREG_IP] = vaddr + (regs[SREG_IP] - xol);
+	return true;
+}
+
 SEC("perf_event")
 int sample_cpu(struct bpf_perf_event_data *ctx)
 {
@@ -104,6 +130,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	if (uregs) {
 		ustack_save_regs(s->e.regs, uregs);
 		s->e.flags |= SAMPLE_USER_REGS;
+		if (uprobe_xol_to_probe(task, s->e.regs))
+			s->e.flags |= SAMPLE_UPROBE_XOL;
 		s->e.ustack_len = ustack_copy(s->e.ustack, s->e.regs[SREG_SP]);
 	}
 

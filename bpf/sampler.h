@@ -54,6 +54,9 @@ struct logical_key {
 
 /* sample_event.flags */
 #define SAMPLE_USER_REGS 0x1 /* regs hold the thread's user-mode registers */
+/* The thread was single-stepping a probed instruction out of line (the kernel's [uprobes]
+ * page): regs[SREG_IP] has been moved back to where that instruction belongs. */
+#define SAMPLE_UPROBE_XOL 0x2
 
 struct sample_event {
 	__u32 pid; /* thread group id */

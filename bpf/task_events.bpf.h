@@ -4,18 +4,23 @@
 
 /*
  * What every runtime's probes share to send task events (bpf/task.h) to user space: the target
- * process, the ring buffer "task_events" and its per-CPU drop counter "task_drops", and the
- * per-CPU scratch event that is built before being sent (too big for the BPF stack).
+ * process, the ring buffer "task_events" and its per-CPU counts of the events lost to a full
+ * ring buffer, per kind ("task_drops"), and the per-CPU scratch event that is built before
+ * being sent (too big for the BPF stack).
  *
  *	e = event_begin(TASK_RUN, id, object);
  *	... fill e->value, e->flags, event_add_stack(e) ...
  *	event_send(e);
  */
+#include <bpf/bpf_core_read.h>
 #include "sampler.h"
 #include "task.h"
 #include "ustack.bpf.h"
 
 const volatile __u32 targ_tgid = 0;
+/* Set by user space to end the recording at once: removing uprobes one by one takes long, and
+ * their events and counts would go on meanwhile. */
+volatile bool probes_stopped = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -37,7 +42,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, TASK_KINDS);
 	__type(key, __u32);
 	__type(value, __u64);
 } task_drops SEC(".maps");
@@ -56,7 +61,23 @@ static __always_inline void *map_lookup_or_init(void *map, const void *key, cons
 
 static __always_inline bool is_target(void)
 {
-	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+	return !probes_stopped && (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+}
+
+/* The current thread's clocks now (struct thread_clock). */
+static __always_inline void thread_clock_now(struct thread_clock *c)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	c->wall_ns = bpf_ktime_get_ns();
+	/*
+	 * The scheduler adds a running thread's time to sum_exec_runtime only now and then (at a
+	 * tick, a switch); what it has run since is its clock now less exec_start. That clock
+	 * (the runqueue's) runs at CLOCK_MONOTONIC's rate, so the sum on CLOCK_MONOTONIC's scale
+	 * differs from the true one by a constant that differences cancel.
+	 */
+	c->cpu_ns = t->se.sum_exec_runtime - t->se.exec_start + c->wall_ns;
+	c->delay_ns = bpf_core_field_exists(t->sched_info.run_delay) ? t->sched_info.run_delay : 0;
 }
 
 /* The scratch event, its header filled for the current thread and now. */
@@ -65,6 +86,7 @@ static __always_inline struct task_event *event_begin(__u32 kind, __u64 task, __
 	__u32 zero = 0;
 	struct task_event_scratch *s = bpf_map_lookup_elem(&task_scratch, &zero);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct thread_clock clock;
 
 	if (!s)
 		return NULL;
@@ -72,7 +94,10 @@ static __always_inline struct task_event *event_begin(__u32 kind, __u64 task, __
 	s->e.pid = pid_tgid >> 32;
 	s->e.tid = (__u32)pid_tgid;
 	s->e.flags = 0;
-	s->e.time_ns = bpf_ktime_get_ns();
+	thread_clock_now(&clock);
+	s->e.time_ns = clock.wall_ns;
+	s->e.cpu_ns = clock.cpu_ns;
+	s->e.delay_ns = clock.delay_ns;
 	s->e.task = task;
 	s->e.value = 0;
 	s->e.object = object;
@@ -97,13 +122,13 @@ static __always_inline void event_add_stack(struct task_event *e)
 static __always_inline void event_send(struct task_event *e)
 {
 	__u64 size = task_event_size(e);
-	__u32 zero = 0;
+	__u32 kind = e->kind;
 	__u64 *drops;
 
 	if (size > sizeof(*e))
 		return;
 	if (bpf_ringbuf_output(&task_events, e, size, 0)) {
-		drops = bpf_map_lookup_elem(&task_drops, &zero);
+		drops = bpf_map_lookup_elem(&task_drops, &kind);
 		if (drops)
 			*drops += 1;
 	}

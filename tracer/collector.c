@@ -95,6 +95,11 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	return 0;
 }
 
+void collector_set_kallsyms(struct collector *c, struct kallsyms *ks)
+{
+	c->ks = ks;
+}
+
 void collector_set_runtime(struct collector *c, poll_boundary_fn is_boundary, bool measure_polls,
 			   const char *task_label)
 {
@@ -344,25 +349,50 @@ static uint64_t user_location(struct collector *c, struct sink *s, uint64_t pc, 
 	return id;
 }
 
-/* Unwinds a copied user stack into pcs; returns how many. */
-static size_t unwind_user(struct collector *c, uint32_t tid, const __u64 *regs,
-			  const uint8_t *stack, size_t len, uint64_t seen_ns, uint64_t *pcs)
+static void unwind_once(struct collector *c, const struct unwind_input *in, uint64_t seen_ns,
+			uint64_t *pcs, struct unwind_result *res)
 {
-	struct unwind_result res = { 0 };
+	/* Code mapped since the last look (dlopen, ld.so after exec) must be known before
+	 * unwinding; a stop at an unknown return address may mean the same. */
+	process_mapping(c->proc, in->regs[SREG_IP], seen_ns);
+	unwind_stack(c->proc->unwinder, in, pcs, MAX_FRAMES, res);
+	if (res->error && !procmaps_find(c->proc->maps, pcs[res->npcs - 1]) &&
+	    process_mapping(c->proc, pcs[res->npcs - 1], seen_ns))
+		unwind_stack(c->proc->unwinder, in, pcs, MAX_FRAMES, res);
+}
+
+/*
+ * Unwinds a copied user stack into pcs; returns how many. A thread trapped on a uprobe's
+ * breakpoint may be seen before the kernel has set its instruction pointer back to the
+ * breakpoint (it points one byte past, into the middle of the probed instruction, whose effect
+ * has not happened yet) or after (at the breakpoint during the handlers, past the emulated
+ * instruction once done): when the registers as they are do not unwind to the thread's first
+ * frame, the breakpoint's own address is tried too.
+ */
+static size_t unwind_user(struct collector *c, uint32_t tid, const __u64 *regs,
+			  const uint8_t *stack, size_t len, uint64_t seen_ns, bool at_breakpoint,
+			  uint64_t *pcs)
+{
+	struct unwind_result res = { 0 }, other = { 0 };
 	struct unwind_input in = {
 		.tid = tid,
 		.regs = (const uint64_t *)regs,
 		.stack = stack,
 		.stack_len = len,
 	};
+	uint64_t before[SREG_COUNT], other_pcs[MAX_FRAMES];
 
-	/* Code mapped since the last look (dlopen, ld.so after exec) must be known before
-	 * unwinding; a stop at an unknown return address may mean the same. */
-	process_mapping(c->proc, regs[SREG_IP], seen_ns);
-	unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
-	if (res.error && !procmaps_find(c->proc->maps, pcs[res.npcs - 1]) &&
-	    process_mapping(c->proc, pcs[res.npcs - 1], seen_ns))
-		unwind_stack(c->proc->unwinder, &in, pcs, MAX_FRAMES, &res);
+	unwind_once(c, &in, seen_ns, pcs, &res);
+	if (at_breakpoint && (res.error || res.truncated)) {
+		memcpy(before, regs, sizeof(before));
+		before[SREG_IP]--;
+		in.regs = before;
+		unwind_once(c, &in, seen_ns, other_pcs, &other);
+		if ((!other.error && !other.truncated) || other.npcs > res.npcs) {
+			res = other;
+			memcpy(pcs, other_pcs, other.npcs * sizeof(*pcs));
+		}
+	}
 	if (res.truncated)
 		c->stats.truncated_stacks++;
 	else if (res.error)
@@ -629,12 +659,30 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 	}
 }
 
-/* The kernel frames, then the user frames of a sample into locs (leaf first); returns how many. */
+/* Whether the sample's thread entered the kernel through a breakpoint trap (int3) from user
+ * mode: the exception entry is the outermost kernel frame. */
+static bool at_breakpoint(struct collector *c, const struct sample_event *e)
+{
+	const char *entry;
+
+	if (!c->ks || e->kstack_len <= 0 || e->kstack_len > SAMPLER_KSTACK_MAX)
+		return false;
+	entry = kallsyms_lookup(c->ks, e->kstack[e->kstack_len - 1], NULL);
+	return entry && strcmp(entry, "asm_exc_int3") == 0;
+}
+
+/*
+ * The kernel frames, then the user frames of a sample into locs (leaf first); returns how many.
+ * A sample taken while a uprobe ran (its breakpoint trap, its handlers, the probed instruction
+ * stepped out of line: asyncprof's own probes, in practice) gets a "[uprobe]" frame between the
+ * two, and *in_probe is set.
+ */
 static size_t sample_locations(struct collector *c, struct sink *s, const struct sample_event *e,
-			       size_t size, uint64_t *locs)
+			       size_t size, uint64_t *locs, bool *in_probe)
 {
 	uint64_t pcs[MAX_FRAMES];
 	size_t nlocs = 0, ulen = e->ustack_len;
+	bool trap = at_breakpoint(c, e);
 
 	if (ulen > size - SAMPLE_HEADER_SIZE)
 		ulen = size - SAMPLE_HEADER_SIZE;
@@ -647,8 +695,15 @@ static size_t sample_locations(struct collector *c, struct sink *s, const struct
 		if (id)
 			locs[nlocs++] = id;
 	}
+	*in_probe = trap || (e->flags & SAMPLE_UPROBE_XOL);
+	if (*in_probe) {
+		uint64_t id = synthetic_location(s, "[uprobe]");
+
+		if (id)
+			locs[nlocs++] = id;
+	}
 	if (e->flags & SAMPLE_USER_REGS) {
-		size_t n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
+		size_t n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, trap, pcs);
 
 		for (size_t i = 0; i < n; i++) {
 			uint64_t id = user_location(c, s, pcs[i], e->time_ns);
@@ -679,14 +734,16 @@ static size_t thread_labels(struct collector *c, const struct sample_event *e, c
 
 void collector_add(struct collector *c, const struct sample_event *e, size_t size, uint64_t task)
 {
-	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	/* + [uprobe], + the deeper logical frames' count */
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 1 + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
 	size_t nlocs, max = sizeof(locs) / sizeof(locs[0]);
 	char comm[TASK_COMM_LEN + 1];
 	struct profile_label labels[4];
 	size_t nlabels;
 	int64_t values[2] = { 1, c->period_ns };
+	bool in_probe;
 
-	nlocs = sample_locations(c, &c->cpu, e, size, locs);
+	nlocs = sample_locations(c, &c->cpu, e, size, locs, &in_probe);
 	nlabels = thread_labels(c, e, comm, labels);
 	if (task && c->tasks) {
 		struct task_rec *t = task_get(c->tasks, task);
@@ -709,8 +766,10 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 	} else if (e->frames.depth) {
 		nlocs = append_logical(&c->cpu, &e->frames, locs, nlocs, max);
 	}
-	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0)
+	if (profile_add_sample(c->cpu.prof, locs, nlocs, values, labels, nlabels) == 0) {
 		c->stats.samples++;
+		c->stats.probe_samples += in_probe;
+	}
 }
 
 struct profile *collector_new_profile(struct collector *c, const struct profile_value_type *types,
@@ -735,18 +794,19 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 			 size_t size, const int64_t *values, const struct profile_label *labels,
 			 size_t nlabels, const char *root_frame)
 {
-	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 1];
+	uint64_t locs[MAX_FRAMES + SAMPLER_KSTACK_MAX + 2]; /* + [uprobe], + root_frame */
 	struct profile_label all[2 + COLLECTOR_MAX_LABELS];
 	char comm[TASK_COMM_LEN + 1];
 	struct sink *s = NULL;
 	size_t nlocs, nall;
+	bool in_probe;
 
 	for (size_t i = 0; i < c->nothers && !s; i++)
 		if (c->others[i].prof == prof)
 			s = &c->others[i];
 	if (!s || nlabels > COLLECTOR_MAX_LABELS)
 		return -EINVAL;
-	nlocs = sample_locations(c, s, e, size, locs);
+	nlocs = sample_locations(c, s, e, size, locs, &in_probe);
 	if (root_frame) {
 		uint64_t id = synthetic_location(s, root_frame);
 
@@ -822,28 +882,37 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 		     const char *reason, uint64_t object, const struct logical_stack *frames,
 		     uint64_t waker, uint64_t ns, uint64_t now)
 {
-	uint64_t locs[MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
-	size_t n = 0, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
+	/* locs[0] is the reason's frame, the await stack follows it. */
+	uint64_t locs[1 + MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
+	size_t n = 1, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
 	struct profile_label labels[4];
 	int64_t values[2] = { 1, (int64_t)ns };
+	char frame[160];
 
 	t->wait_ns += ns;
-	for (size_t i = 0; i < npcs && n < MAX_FRAMES; i++) {
+	for (size_t i = 0; i < npcs && n <= MAX_FRAMES; i++) {
 		uint64_t id = user_location(c, &c->wait, pcs[i], now);
 
 		if (id)
 			locs[n++] = id;
 	}
-	if (!n) {
+	if (n == 1) {
 		uint64_t id = synthetic_location(&c->wait, "[await point unknown]");
 
 		if (id)
 			locs[n++] = id;
 	}
-	labels[0] = (struct profile_label){
-		.key = "reason",
-		.str = reason ? reason : wait_reason(c->wait.prof, locs, n),
-	};
+	if (!reason)
+		reason = wait_reason(c->wait.prof, locs + 1, n - 1);
+	/*
+	 * The reason is a label for pprof's tag filters, and the leaf frame too, so that a flame
+	 * graph or a folded file, which keep no labels, shows what each tower waited on.
+	 */
+	snprintf(frame, sizeof(frame), "[wait] %s", reason);
+	locs[0] = synthetic_location(&c->wait, frame);
+	if (!locs[0])
+		memmove(locs, locs + 1, --n * sizeof(*locs));
+	labels[0] = (struct profile_label){ .key = "reason", .str = reason };
 	labels[1] = (struct profile_label){ .key = c->task_label, .num = t->id };
 	if (object)
 		labels[nlabels++] = (struct profile_label){ .key = "object", .num = object };
@@ -1003,6 +1072,22 @@ static const char *event_label(const struct task_event *e, size_t size, char *bu
 	return buf[0] ? buf : NULL;
 }
 
+/*
+ * Without poll-exit hooks (Tokio's lifecycle mode), a poll is known to last at least until the
+ * task registers its waker: its longest poll is measured from its start to its await (the last
+ * one, when a poll awaits several futures), a lower bound.
+ */
+static void poll_to_await(struct task_rec *t, const struct task_event *e)
+{
+	const struct thread_clock now = { .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
+					   .delay_ns = e->delay_ns };
+	struct poll_time p;
+
+	poll_time_between(&p, &t->poll_start, &now);
+	if (poll_own_ns(&p) > poll_own_ns(&t->poll.longest))
+		t->poll.longest = p;
+}
+
 /* Keeps the logical frames a task suspended in (none when depth is 0). */
 static void set_await_frames(struct task_rec *t, const struct logical_stack *ls)
 {
@@ -1027,6 +1112,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	char site[512], buf[TASK_LABEL_LEN + 1];
 	const char *label = event_label(e, size, buf);
 
+	if (e->kind < TASK_KINDS)
+		c->stats.task_events_by_kind[e->kind]++;
 	if (!c->tasks || !e->task)
 		return;
 	t = task_get(c->tasks, e->task);
@@ -1036,7 +1123,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	if (size < TASK_EVENT_WITH_STACK || ulen > size - TASK_EVENT_WITH_STACK)
 		ulen = size > TASK_EVENT_WITH_STACK ? size - TASK_EVENT_WITH_STACK : 0;
 	if (e->flags & TASK_EV_STACK)
-		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, pcs);
+		n = unwind_user(c, e->tid, e->regs, e->ustack, ulen, e->time_ns, false, pcs);
 	else if (e->flags & TASK_EV_PCS)
 		n = return_addresses(e->ustack, ulen, pcs);
 
@@ -1077,6 +1164,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		break;
 	case TASK_RUNNABLE:
 		end_suspension(c, t, e->time_ns, current);
+		t->poll_start.wall_ns = 0; /* woken: its poll is over, even if its stop was lost */
 		break;
 	case TASK_RUN:
 		/* The future's type overrides what samples suggested, internal or not. */
@@ -1085,7 +1173,8 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns, 0);
-		t->poll_start_ns = e->time_ns;
+		t->poll_start = (struct thread_clock){ .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
+						       .delay_ns = e->delay_ns };
 		t->poll_tid = e->tid;
 		if (e->flags & TASK_EV_LATENCY)
 			task_add_latency(t, e->value);
@@ -1093,6 +1182,7 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 	case TASK_STOP:
 		if (!(e->flags & TASK_EV_WAS_NOTIFIED) && !t->exited_ns)
 			t->suspended_since = e->time_ns;
+		t->poll_start.wall_ns = 0;
 		break;
 	case TASK_AWAIT:
 		if (n) {
@@ -1113,9 +1203,9 @@ void collector_task_event(struct collector *c, const struct task_event *e, size_
 		t->await_object = e->flags & TASK_EV_WAIT_OBJECT ? e->object : 0;
 		if ((e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK)
 			set_await_frames(t, &e->frames);
-		if (t->poll_start_ns && t->poll_tid == e->tid && e->time_ns > t->poll_start_ns &&
-		    e->time_ns - t->poll_start_ns > t->max_poll_ns)
-			t->max_poll_ns = e->time_ns - t->poll_start_ns;
+		if (t->poll_start.wall_ns && t->poll_tid == e->tid &&
+		    e->time_ns > t->poll_start.wall_ns)
+			poll_to_await(t, e);
 		break;
 	case TASK_EXIT:
 		if (type_name)

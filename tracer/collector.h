@@ -28,11 +28,13 @@
  */
 struct collector_stats {
 	uint64_t samples;	   /* samples added to the profile */
+	uint64_t probe_samples;	   /* of which in a uprobe (the probes' own cost) */
 	uint64_t task_samples;	   /* of which inside a task */
 	uint64_t truncated_stacks; /* user stacks deeper than the copied stack */
 	uint64_t unwind_errors;	   /* user stacks that stopped early (no CFI, bad frame) */
 	uint64_t threads;	   /* distinct threads seen */
 	uint64_t task_events;	   /* runtime task events handled */
+	uint64_t task_events_by_kind[TASK_KINDS]; /* of the task model's kinds, received */
 };
 
 struct collector;
@@ -43,6 +45,8 @@ typedef bool (*poll_boundary_fn)(const char *function);
 /* period_ns: CPU time one sample stands for. ks may be NULL (no kernel symbols). */
 int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 		  struct collector **out);
+/* The kernel symbols to use from now on (borrowed; NULL: none). */
+void collector_set_kallsyms(struct collector *c, struct kallsyms *ks);
 void collector_free(struct collector *c); /* accepts NULL; does not free the process */
 
 /*

@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,9 +172,18 @@ fail:
 	return err;
 }
 
-int sampler_poll(struct cpu_sampler *s, int timeout_ms)
+int sampler_poll(struct cpu_sampler *s, int timeout_ms, const int *wake_fds, size_t nwake)
 {
-	return ring_buffer__poll(s->rb, timeout_ms);
+	struct pollfd p[1 + SAMPLER_WAKE_FDS];
+
+	if (nwake > SAMPLER_WAKE_FDS)
+		return -EINVAL;
+	p[0] = (struct pollfd){ .fd = ring_buffer__epoll_fd(s->rb), .events = POLLIN };
+	for (size_t i = 0; i < nwake; i++)
+		p[1 + i] = (struct pollfd){ .fd = wake_fds[i], .events = POLLIN };
+	if (poll(p, 1 + nwake, timeout_ms) < 0)
+		return -errno;
+	return p[0].revents ? ring_buffer__consume(s->rb) : 0;
 }
 
 int sampler_threads_map(struct cpu_sampler *s)
@@ -203,10 +213,15 @@ uint64_t percpu_counter_sum(int map_fd, uint32_t key)
 	return total;
 }
 
+void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n)
+{
+	for (uint32_t key = 0; key < n; key++)
+		out[key] = percpu_counter_sum(map_fd, key);
+}
+
 int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
 {
-	for (uint32_t key = 0; key < CNT_MAX; key++)
-		counters[key] = percpu_counter_sum(bpf_map__fd(s->skel->maps.counters), key);
+	percpu_counters_sum(bpf_map__fd(s->skel->maps.counters), counters, CNT_MAX);
 	return 0;
 }
 

@@ -29,9 +29,14 @@ struct sampler_opts {
 /* Returns 0 or -errno; on failure a message naming the cause has been printed. */
 int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 		 struct cpu_sampler **out);
-/* Consumes available samples, waiting at most timeout_ms. Returns the number consumed or
- * -errno (-EINTR when a signal arrived). */
-int sampler_poll(struct cpu_sampler *s, int timeout_ms);
+/*
+ * Consumes available samples, waiting at most timeout_ms for some, or for one of the wake_fds
+ * (at most SAMPLER_WAKE_FDS: another ring buffer's epoll fd, whose events the caller must take
+ * before the ring fills) to become readable. Returns the number of samples consumed or -errno
+ * (-EINTR when a signal arrived).
+ */
+#define SAMPLER_WAKE_FDS 4
+int sampler_poll(struct cpu_sampler *s, int timeout_ms, const int *wake_fds, size_t nwake);
 /* fd of the per-thread poll-stack map, for the runtime probes to share (bpf_map__reuse_fd). */
 int sampler_threads_map(struct cpu_sampler *s);
 /* fd of the logical-frames map (struct logical_stack by struct logical_key), likewise. */
@@ -41,6 +46,8 @@ int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
 /* Sums the per-CPU __u64 counter at key of any BPF map (a probe's drop count); 0 when it
  * cannot be read. */
 uint64_t percpu_counter_sum(int map_fd, uint32_t key);
+/* The same for keys 0 to n - 1, into out[key]. */
+void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n);
 void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */
 
 /*

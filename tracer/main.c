@@ -38,6 +38,8 @@
 #include "leaks.h"
 #include "go.h"
 #include "offcpu.h"
+#include "event_loss.h"
+#include "recording_lock.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
@@ -689,8 +691,13 @@ static int record(struct child *child, struct exporter *exporter)
 	struct sampler_opts sopts = { .pid = env.pid, .freq_hz = env.freq_hz,
 				      .verbose = env.verbose };
 	uint64_t counters[CNT_MAX] = { 0 };
+	int wake_fds[SAMPLER_WAKE_FDS], lock_fd = -1;
+	pid_t holder;
+	size_t nwake = 0;
 	struct report_info info = { 0 };
 	struct resource res = { 0 };
+	struct event_loss loss = { 0 };
+	char loss_warning[256];
 	const char *warnings[24];
 	size_t nwarn = 0;
 	bool tty = isatty(STDERR_FILENO), exited = false;
@@ -704,12 +711,6 @@ static int record(struct child *child, struct exporter *exporter)
 	sym = symbolizer_new();
 	if (!sym)
 		return -ENOMEM;
-	err = kallsyms_load(&ks);
-	if (err) {
-		fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames will "
-				"show as [unknown]\n", strerror(-err));
-		warnings[nwarn++] = "kernel symbols unavailable";
-	}
 	if (child) {
 		err = exec_child(child);
 		if (err == -ECHILD) {
@@ -740,7 +741,25 @@ static int record(struct child *child, struct exporter *exporter)
 		err = -EINVAL;
 		goto out;
 	}
-	err = collector_new(proc, ks, 1000000000LL / env.freq_hz, &rec.col);
+	lock_fd = recording_lock(env.pid, &holder);
+	if (lock_fd == -EBUSY) {
+		if (holder)
+			fprintf(stderr, "asyncprof: cannot attach to pid %d: asyncprof (pid %d) is "
+					"recording it; two recordings of one process disturb each "
+					"other (each one's probes show in the other's samples): wait "
+					"for it to end, or stop it\n", env.pid, holder);
+		else
+			fprintf(stderr, "asyncprof: cannot attach to pid %d: another asyncprof is "
+					"recording it; two recordings of one process disturb each "
+					"other: wait for it to end, or stop it\n", env.pid);
+		err = -EBUSY;
+		goto out;
+	} else if (lock_fd < 0) {
+		fprintf(stderr, "asyncprof: warning: cannot tell whether another asyncprof records "
+				"pid %d (%s): two recordings of one process disturb each other\n",
+			env.pid, strerror(-lock_fd));
+	}
+	err = collector_new(proc, NULL, 1000000000LL / env.freq_hz, &rec.col);
 	if (err)
 		goto out;
 	if (env.runtime == RT_AUTO || env.runtime == RT_GO) {
@@ -804,14 +823,17 @@ static int record(struct child *child, struct exporter *exporter)
 		collector_set_task_namer(
 		    rec.col,
 		    &(struct task_namer){tokio_type_of_code, tokio_type_of_spawn, rec.tokio});
-		if (!sopts.tls_bytes)
-			warnings[nwarn++] = "Tokio's thread-local CONTEXT was not found: CPU samples "
-					    "are not attributed to tasks";
 	} else if (!rec.go && !rec.usdt && env.mode != MODE_SAMPLE) {
 		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
 				"none, so this is a plain CPU profile\n",
 			task_mode_name(env.mode), proc->comm);
 	}
+	/* Without CONFIG_SCHED_INFO the probes read no run delay: nothing tells preemption apart. */
+	if ((rec.usdt || (rec.tokio && env.mode >= MODE_LIFECYCLE)) &&
+	    access("/proc/self/schedstat", R_OK) != 0)
+		warnings[nwarn++] = "the kernel does not count the time threads wait for a CPU (no "
+				    "/proc/PID/schedstat): poll times preempted read 0, and a long "
+				    "poll's own time includes them";
 	err = sampler_open(&sopts, on_sample, &rec, &sampler);
 	if (err)
 		goto out;
@@ -850,6 +872,14 @@ static int record(struct child *child, struct exporter *exporter)
 		if (err)
 			goto out;
 	}
+	/* Read once the probes are loaded, so that their BPF programs' frames have their names. */
+	err = kallsyms_load(&ks);
+	if (err) {
+		fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames will "
+				"show as [unknown]\n", strerror(-err));
+		warnings[nwarn++] = "kernel symbols unavailable";
+	}
+	collector_set_kallsyms(rec.col, ks);
 	err = make_out_dir(dir, sizeof(dir));
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot create output directory %s: %s\n", dir,
@@ -884,6 +914,10 @@ static int record(struct child *child, struct exporter *exporter)
 	fprintf(stderr, "asyncprof: recording pid %d (%s) at %u Hz%s\n", env.pid, proc->comm,
 		env.freq_hz, env.duration_s ? "" : "; Ctrl-C to stop");
 
+	/* A busy service's task events fill their ring buffer (16 KiB stacks) in about 100 ms:
+	 * they must wake the loop, not wait for the next CPU sample. */
+	if (rec.tokio)
+		wake_fds[nwake++] = tokio_wait_fd(rec.tokio);
 	while (!stop_signal) {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);
@@ -893,7 +927,7 @@ static int record(struct child *child, struct exporter *exporter)
 			usdt_consume(rec.usdt);
 		if (off)
 			offcpu_consume(off);
-		err = sampler_poll(sampler, 100);
+		err = sampler_poll(sampler, 100, wake_fds, nwake);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "\nasyncprof: cannot read samples: %s\n", strerror(-err));
 			break;
@@ -912,7 +946,10 @@ static int record(struct child *child, struct exporter *exporter)
 		}
 	}
 	err = 0;
-	/* Take what is still in the ring buffers before detaching. */
+	/* The Tokio probes stop first, so that what they sent, lost and counted (polls) is the
+	 * same set of events; then take what is still in the ring buffers. */
+	if (rec.tokio)
+		tokio_adaptor_stop(rec.tokio);
 	do {
 		if (rec.tokio)
 			tokio_consume(rec.tokio);
@@ -920,7 +957,7 @@ static int record(struct child *child, struct exporter *exporter)
 			go_consume(rec.go);
 		if (rec.usdt)
 			usdt_consume(rec.usdt);
-	} while (sampler_poll(sampler, 0) > 0);
+	} while (sampler_poll(sampler, 0, NULL, 0) > 0);
 	if (rec.tokio)
 		tokio_consume(rec.tokio);
 	if (rec.go)
@@ -959,7 +996,17 @@ static int record(struct child *child, struct exporter *exporter)
 		json_t *go_json = rec.go ? go_report_json(rec.go)
 				  : rec.tokio ? tokio_report_json(rec.tokio) : NULL;
 		json_t *offcpu_json_obj = off ? offcpu_json(off) : NULL;
+		json_t *loss_json = NULL;
 
+		memcpy(loss.received, st->task_events_by_kind, sizeof(loss.received));
+		if (rec.tokio)
+			tokio_event_loss(rec.tokio, &loss);
+		if (rec.usdt)
+			usdt_event_loss(rec.usdt, &loss);
+		if (rec.go)
+			go_event_loss(rec.go, &loss);
+		if (tasks)
+			loss_json = event_loss_json(&loss);
 		prof->time_nanos = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
 		prof->duration_nanos = (int64_t)(elapsed * 1e9);
 		if (wait) {
@@ -976,19 +1023,19 @@ static int record(struct child *child, struct exporter *exporter)
 			if (offcpu_warning(off))
 				warnings[nwarn++] = offcpu_warning(off);
 		}
-		if (rec.tokio && !tokio_calibrated(rec.tokio))
-			warnings[nwarn++] = "could not find where Tokio keeps the current task (no "
-					    "task cloned its waker): samples are not attributed to "
-					    "tasks";
-		if (rec.go)
-			nwarn += go_warnings(rec.go, warnings + nwarn,
-					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
 		if (rec.tokio)
 			nwarn += tokio_warnings(rec.tokio, warnings + nwarn,
 						sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
-		if ((rec.tokio && tokio_dropped_events(rec.tokio)) ||
-		    (rec.usdt && usdt_dropped_events(rec.usdt)))
-			warnings[nwarn++] = "task events were dropped: the ring buffer was full";
+		if (rec.go)
+			nwarn += go_warnings(rec.go, warnings + nwarn,
+					     sizeof(warnings) / sizeof(warnings[0]) - 4 - nwarn);
+		if (event_loss_dropped(&loss)) {
+			snprintf(loss_warning, sizeof(loss_warning),
+				 "%llu task events were dropped (the ring buffer was full): the "
+				 "figures they feed are incomplete (report.json: task_events)",
+				 (unsigned long long)event_loss_dropped(&loss));
+			warnings[nwarn++] = loss_warning;
+		}
 		if (counters[CNT_DROPS])
 			warnings[nwarn++] = "samples were dropped: the ring buffer was full";
 		if (st->samples == 0)
@@ -1004,6 +1051,7 @@ static int record(struct child *child, struct exporter *exporter)
 		    .duration_ns = prof->duration_nanos,
 		    .frequency_hz = env.freq_hz,
 		    .samples = st->samples,
+		    .probe_samples = st->probe_samples,
 		    .drops = counters[CNT_DROPS],
 		    .truncated_stacks = st->truncated_stacks,
 		    .unwind_errors = st->unwind_errors,
@@ -1023,6 +1071,7 @@ static int record(struct child *child, struct exporter *exporter)
 		    .has_wait = ((rec.tokio || rec.usdt) && env.mode >= MODE_LIFECYCLE) || rec.go,
 		    .has_alloc = collector_alloc_profile(rec.col) != NULL,
 		    .runtime_json = go_json,
+		    .task_events = loss_json,
 		    .runtime_key = rec.go      ? "go"
 				   : rec.tokio ? "tokio"
 					       : NULL,
@@ -1035,19 +1084,28 @@ static int record(struct child *child, struct exporter *exporter)
 		json_decref(sites_json);
 		json_decref(go_json);
 		json_decref(offcpu_json_obj);
+		json_decref(loss_json);
 		fprintf(stdout, "\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu "
 				"truncated stacks, %llu unwind errors)\n",
 			(unsigned long long)st->samples, elapsed, (unsigned long long)st->threads,
 			(unsigned long long)counters[CNT_DROPS],
 			(unsigned long long)st->truncated_stacks,
 			(unsigned long long)st->unwind_errors);
+		if (st->probe_samples)
+			fprintf(stdout, "probes: %.1f%% of these samples (%llu) are the probes' own "
+					"cost ([uprobe] frames: the breakpoint, the handlers, the "
+					"probed instruction stepped out of line)\n",
+				100.0 * st->probe_samples / st->samples,
+				(unsigned long long)st->probe_samples);
 		fprintf(stdout, "profiler: %.2fs CPU while recording (%.2f%% of one core), %.2fs in "
 				"all, peak RSS %.1f MB\n",
 			cpu_end - cpu_start, 100 * (cpu_end - cpu_start) / elapsed, cpu_end,
 			max_rss_kb / 1024.0);
 		summary_print_top(stdout, prof, 1, 10);
-		if (tasks)
-			task_table_print_summary(stdout, tasks, 10000000ULL);
+		if (tasks) {
+			task_table_print_summary(stdout, tasks, 10000000ULL, &loss);
+			event_loss_print(stdout, &loss);
+		}
 		if (off)
 			offcpu_print_summary(stdout, off);
 		for (size_t i = 0; i < nwarn; i++)
@@ -1067,6 +1125,8 @@ static int record(struct child *child, struct exporter *exporter)
 	}
 out:
 	resource_free(&res);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	offcpu_close(off);
 	sampler_close(sampler);
 	tokio_adaptor_close(rec.tokio);

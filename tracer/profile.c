@@ -213,7 +213,7 @@ uint64_t profile_add_function(struct profile *prof, const char *name, const char
 	uint64_t id = 0;
 
 	name = intern_nonnull(prof, name);
-	system_name = system_name ? profile_intern(prof, system_name) : name;
+	system_name = intern_nonnull(prof, system_name);
 	file = intern_nonnull(prof, file);
 	if (!name || !system_name || !file)
 		return 0;

@@ -47,7 +47,11 @@ struct profile_mapping {
 struct profile_function {
 	uint64_t id;
 	const char *name;	 /* demangled, human readable; never NULL */
-	const char *system_name; /* mangled linkage name, or the same as name */
+	/* The linkage name (mangled) the object knows the function by; "" when it has none
+	 * (synthetic frames such as "[task] ...", names from DWARF alone). Never the name
+	 * again: pprof would take such a name for a linkage name and "simplify" it, cutting
+	 * out every <...> (a generic task type) and (...). */
+	const char *system_name;
 	const char *file;	 /* source file, "" when unknown */
 	int64_t start_line;
 };

@@ -193,6 +193,7 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 	err |= json_object_set_new(r, "duration_s", json_real((double)info->duration_ns / 1e9));
 	err |= json_object_set_new(r, "frequency_hz", json_integer(info->frequency_hz));
 	err |= json_object_set_new(r, "samples", integer(info->samples));
+	err |= json_object_set_new(r, "probe_samples", integer(info->probe_samples));
 	err |= json_object_set_new(r, "drops", integer(info->drops));
 	err |= json_object_set_new(r, "truncated_stacks", integer(info->truncated_stacks));
 	err |= json_object_set_new(r, "unwind_errors", integer(info->unwind_errors));
@@ -220,6 +221,9 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 		err |= json_object_set_new(r, "spawn_sites",
 					   info->spawn_sites ? json_incref(info->spawn_sites)
 							     : json_array());
+		if (info->task_events)
+			err |= json_object_set_new(r, "task_events",
+						   json_incref(info->task_events));
 	}
 	if (info->runtime_key && info->runtime_json)
 		err |= json_object_set_new(r, info->runtime_key, json_incref(info->runtime_json));

@@ -15,15 +15,16 @@
  *	{ "version": 1,
  *	  "target": { "pid", "comm", "cmdline", "exe" },
  *	  "start_time": "2024-05-01T12:00:00.250Z", "duration_s", "frequency_hz",
- *	  "samples", "drops", "truncated_stacks", "unwind_errors", "threads",
+ *	  "samples", "probe_samples", "drops", "truncated_stacks", "unwind_errors", "threads",
  *	  "warnings": [ "..." ],
  *	  "top_functions_unit": "nanoseconds",
  *	  "top_functions": [ { "name", "self", "self_pct", "total", "total_pct" } ],
  *	  "files": { "cpu_pprof": "cpu.pb.gz", "cpu_folded": "cpu.folded", "cpu_svg": "cpu.svg" },
- *	  "offcpu": { ... } }
+ *	  "offcpu": { ... }, "task_events": { ... } }
  *
  * offcpu (with offcpu_pprof, offcpu_folded and offcpu_svg in files) is there when an off-CPU
- * profile was taken; its contents are offcpu_json()'s (tracer/offcpu.h).
+ * profile was taken; its contents are offcpu_json()'s (tracer/offcpu.h). task_events (with a
+ * runtime) are event_loss_json()'s (tracer/event_loss.h): what the probes sent and lost.
  *
  * top_functions are the REPORT_TOP_FUNCTIONS functions with the most self value in the CPU
  * profile's default sample type (whose unit top_functions_unit names); percentages are of that
@@ -46,6 +47,7 @@ struct report_info {
 	int64_t duration_ns;
 	int frequency_hz;
 	uint64_t samples;
+	uint64_t probe_samples; /* of which in a uprobe: the probes' own cost */
 	uint64_t drops; /* samples lost because the ring buffer was full */
 	uint64_t truncated_stacks;
 	uint64_t unwind_errors;
@@ -64,6 +66,7 @@ struct report_info {
 	const char *runtime_key; /* the runtime's own object in the report ("go"), or NULL */
 	json_t *runtime_json;	 /* borrowed: its value */
 	json_t *offcpu;		/* borrowed: offcpu_json() when offcpu.* were written, or NULL */
+	json_t *task_events;	/* borrowed: event_loss_json() with a runtime, or NULL */
 	const char *const *warnings; /* nwarnings entries */
 	size_t nwarnings;
 };

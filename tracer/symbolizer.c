@@ -10,8 +10,9 @@
  * An object is parsed once, when it is first seen: program headers for address translation,
  * function symbols into one sorted array, and the address ranges of every DWARF compile unit
  * into another, so each lookup is two binary searches. File and line come from the unit's line
- * table and the inline chain from dwarf_getscopes(); both are slow enough that every answer is
- * cached per (object, address).
+ * table and the inline chain from the unit's function DIEs (indexed by address the first time
+ * the unit is needed, see "Finding the function at an address"); every answer is cached per
+ * (object, address).
  *
  * A Go executable without .symtab (linked with -s) has no DWARF either, but its .gopclntab,
  * which the Go runtime needs for its own tracebacks, names every function and gives file:line
@@ -46,7 +47,7 @@
 /* demangled values: the name is not mangled and stands for itself. */
 #define NOT_MANGLED UINT64_MAX
 /* results values: the first frame's index in the pool, shifted past the frame count. */
-#define RESULT_COUNT_BITS 5
+#define RESULT_COUNT_BITS 7
 
 /* A function symbol covering [start, end) in link-time addresses. */
 struct func_sym {
@@ -64,6 +65,20 @@ struct load_segment {
 	uint64_t vaddr, offset, filesz;
 };
 
+/* One address range of a function with code (a concrete DW_TAG_subprogram). */
+struct func_range {
+	uint64_t start, end;
+	Dwarf_Die die;
+};
+
+/* A compile unit, and its functions by address once a lookup needed them. */
+struct dwarf_unit {
+	Dwarf_Die die;
+	struct func_range *funcs; /* sorted by start */
+	size_t nfuncs;
+	bool indexed;
+};
+
 struct elf_object {
 	struct symbolizer *sym;
 	char *path;
@@ -74,12 +89,12 @@ struct elf_object {
 	size_t nsyms;
 	size_t nplt; /* of which PLT entries (callee@plt), which even a stripped object has */
 	struct gopclntab *pcln; /* a Go executable's own table, when it has no .symtab */
-	Elf *elf;	  /* the object itself */
-	Elf *debug_elf;	  /* a separate debug file, or NULL */
-	Elf *mini_elf;	  /* the MiniDebugInfo in .gnu_debugdata, or NULL */
-	void *image;	  /* the vdso's bytes, which elf reads from; NULL for files */
-	Dwarf *dwarf;	  /* from elf or debug_elf; NULL when neither has units */
-	Dwarf_Die *units; /* compile unit DIEs */
+	Elf *elf;		/* the object itself */
+	Elf *debug_elf;		/* a separate debug file, or NULL */
+	Elf *mini_elf;		/* the MiniDebugInfo in .gnu_debugdata, or NULL */
+	void *image;		/* the vdso's bytes, which elf reads from; NULL for files */
+	Dwarf *dwarf;		/* from elf or debug_elf; NULL when neither has units */
+	struct dwarf_unit *units;
 	size_t nunits;
 	struct unit_range *ranges; /* sorted by start */
 	size_t nranges;
@@ -574,8 +589,9 @@ static int index_units(struct elf_object *obj)
 		if (reserve((void **)&obj->units, &units_cap, obj->nunits, sizeof(*obj->units)))
 			return -ENOMEM;
 		/* Split DWARF: the scopes are in the .dwo unit, the ranges in the skeleton. */
-		obj->units[obj->nunits] =
-		    unit_type == DW_UT_skeleton && subdie.addr ? subdie : cudie;
+		obj->units[obj->nunits] = (struct dwarf_unit){
+		    .die = unit_type == DW_UT_skeleton && subdie.addr ? subdie : cudie,
+		};
 		if (add_unit_ranges(obj, &cudie, obj->nunits, &ranges_cap))
 			return -ENOMEM;
 		obj->nunits++;
@@ -730,7 +746,7 @@ static int compare_unit_range(const void *key, const void *elem)
 	return vaddr < r->start ? -1 : vaddr >= r->end;
 }
 
-static Dwarf_Die *find_unit(struct elf_object *obj, uint64_t vaddr)
+static struct dwarf_unit *find_unit(struct elf_object *obj, uint64_t vaddr)
 {
 	const struct unit_range *r = NULL;
 
@@ -778,7 +794,7 @@ static void name_frame(struct symbolizer *sym, Dwarf_Die *die, struct sym_frame 
 	if (!linkage)
 		linkage = die_string(die, DW_AT_MIPS_linkage_name);
 	f->function = linkage ? readable_name(sym, linkage) : plain;
-	f->system_name = linkage ? linkage : plain;
+	f->system_name = linkage;
 }
 
 /* The call site of an inlined subroutine: the line executing in the function it is in. */
@@ -807,79 +823,195 @@ static int kept_frame(int k, int kept, int n)
 }
 
 /*
+ * Finding the function at an address. libdw's dwarf_getscopes() does not look inside
+ * namespaces, where Rust and C++ put nearly every function (hyper::proto::h1::...), so it
+ * finds no scope at all there and the inlined calls are lost. The functions of a unit are
+ * indexed instead, the first time an address in it is looked up: one walk of its DIE tree
+ * (namespaces, types, imported partial units of a dwz file, nested functions) collects every
+ * DW_TAG_subprogram with code and its address ranges, sorted. The inline chain at an address is
+ * then read down from its function: the DW_TAG_inlined_subroutine children (through lexical
+ * blocks) whose ranges contain the address, outermost first, as addr2line -i gives them.
+ */
+#define DIE_DEPTH_MAX 256 /* nesting followed in a unit; real code stays far below */
+
+struct func_index {
+	struct func_range *funcs;
+	size_t n, cap;
+};
+
+static int add_function(struct func_index *ix, Dwarf_Die *die)
+{
+	Dwarf_Addr base, start, end;
+	ptrdiff_t off = 0;
+
+	while ((off = dwarf_ranges(die, off, &base, &start, &end)) > 0) {
+		/* The linker leaves functions it discarded at address 0 (or 1: -1 tombstones). */
+		if (start <= 1 || start >= end)
+			continue;
+		if (reserve((void **)&ix->funcs, &ix->cap, ix->n, sizeof(*ix->funcs)))
+			return -ENOMEM;
+		ix->funcs[ix->n++] = (struct func_range){.start = start, .end = end, .die = *die};
+	}
+	return 0;
+}
+
+static int index_children(struct func_index *ix, Dwarf_Die *parent, int depth)
+{
+	Dwarf_Die child, imported;
+	Dwarf_Attribute attr;
+	int err = 0;
+
+	if (depth > DIE_DEPTH_MAX || dwarf_child(parent, &child) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child);
+
+		if (tag == DW_TAG_subprogram)
+			err = add_function(ix, &child);
+		if (!err && tag == DW_TAG_imported_unit &&
+		    dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &attr), &imported))
+			err = index_children(ix, &imported, depth + 1);
+		else if (!err && dwarf_haschildren(&child) > 0)
+			err = index_children(ix, &child, depth + 1);
+	} while (!err && dwarf_siblingof(&child, &child) == 0);
+	return err;
+}
+
+static int compare_funcs(const void *a, const void *b)
+{
+	const struct func_range *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	/* Inner (shorter) ranges last, so a search from the end finds them first. */
+	return x->end > y->end ? -1 : x->end < y->end;
+}
+
+static void index_functions(struct dwarf_unit *u)
+{
+	struct func_index ix = {0};
+
+	u->indexed = true;
+	if (index_children(&ix, &u->die, 0)) {
+		free(ix.funcs); /* without memory, lookups in the unit find no function */
+		return;
+	}
+	qsort(ix.funcs, ix.n, sizeof(*ix.funcs), compare_funcs);
+	u->funcs = ix.funcs;
+	u->nfuncs = ix.n;
+}
+
+/* How many ranges that start at or before an address may still contain it. */
+#define FUNC_OVERLAP_MAX 8
+
+/* The function DIE whose code contains vaddr; NULL when none. */
+static Dwarf_Die *find_function(struct dwarf_unit *u, uint64_t vaddr)
+{
+	size_t lo = 0, hi;
+
+	if (!u->indexed)
+		index_functions(u);
+	hi = u->nfuncs;
+	while (lo < hi) { /* the first range starting after vaddr */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (u->funcs[mid].start <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i-- > 0 && lo - i <= FUNC_OVERLAP_MAX;)
+		if (vaddr < u->funcs[i].end)
+			return &u->funcs[i].die;
+	return NULL;
+}
+
+/* A scope that holds code but is no function of its own: look inside it. */
+static bool is_block(int tag)
+{
+	return tag == DW_TAG_lexical_block || tag == DW_TAG_try_block ||
+	       tag == DW_TAG_catch_block || tag == DW_TAG_with_stmt;
+}
+
+/* A block without an address range says nothing of where its code is: it may hold any. */
+static bool block_holds(Dwarf_Die *die, uint64_t vaddr)
+{
+	if (!dwarf_hasattr(die, DW_AT_low_pc) && !dwarf_hasattr(die, DW_AT_ranges))
+		return true;
+	return dwarf_haspc(die, vaddr) > 0;
+}
+
+/*
+ * Fills chain[] with the function DIE and the inlined instances containing vaddr, outermost
+ * first; returns how many (at most max).
+ */
+static int inline_chain(Dwarf_Die *func, uint64_t vaddr, Dwarf_Die *chain, int max)
+{
+	Dwarf_Die scope = *func, child;
+	int n = 0, depth = 0;
+
+	chain[n++] = *func;
+	while (depth++ < DIE_DEPTH_MAX && dwarf_child(&scope, &child) == 0) {
+		bool found = false;
+
+		do {
+			int tag = dwarf_tag(&child);
+
+			if (tag == DW_TAG_inlined_subroutine && dwarf_haspc(&child, vaddr) > 0) {
+				/* Deeper than kept: the innermost ones replace the middle. */
+				if (n == max)
+					memmove(&chain[1], &chain[2], (max - 2) * sizeof(*chain));
+				chain[n < max ? n++ : max - 1] = child;
+				found = true;
+			} else if (is_block(tag) && dwarf_haschildren(&child) > 0 &&
+				   block_holds(&child, vaddr)) {
+				found = true;
+			}
+		} while (!found && dwarf_siblingof(&child, &child) == 0);
+		if (!found)
+			break;
+		scope = child;
+	}
+	return n;
+}
+
+/*
  * Frames from DWARF, innermost first. The innermost frame's line comes from the line table;
  * each outer frame's line is the call site of the frame inlined into it. Returns 0 when the
  * unit knows nothing of vaddr.
  */
-static int dwarf_frames(struct elf_object *obj, Dwarf_Die *cudie, uint64_t vaddr,
+static int dwarf_frames(struct elf_object *obj, struct dwarf_unit *u, uint64_t vaddr,
 			struct sym_frame *out)
 {
-	Dwarf_Line *row = dwarf_getsrc_die(cudie, vaddr);
-	Dwarf_Die *scopes = NULL;
-	int *funcs = NULL;
-	int nscopes, nfuncs = 0, kept;
+	Dwarf_Line *row = dwarf_getsrc_die(&u->die, vaddr);
+	Dwarf_Die chain[SYM_MAX_INLINE], *func = find_function(u, vaddr);
 	const char *file = NULL;
-	int line = 0;
+	int line = 0, n = func ? inline_chain(func, vaddr, chain, SYM_MAX_INLINE) : 0;
 
 	if (row) {
-		file = source_path(obj->sym, cudie, dwarf_linesrc(row, NULL, NULL));
+		file = source_path(obj->sym, &u->die, dwarf_linesrc(row, NULL, NULL));
 		dwarf_lineno(row, &line);
 	}
-	nscopes = dwarf_getscopes(cudie, vaddr, &scopes);
-	/*
-	 * Past an inlined instance, dwarf_getscopes() goes on with the scopes around the inlined
-	 * function's abstract definition; the function it was inlined into is found by walking
-	 * up from the instance itself.
-	 */
-	for (int i = 0; i < nscopes; i++) {
-		int tag = dwarf_tag(&scopes[i]);
-		Dwarf_Die *concrete;
-		int n;
-
-		if (tag == DW_TAG_subprogram)
-			break;
-		if (tag != DW_TAG_inlined_subroutine)
-			continue;
-		n = dwarf_getscopes_die(&scopes[i], &concrete);
-		if (n > 0) {
-			free(scopes);
-			scopes = concrete;
-			nscopes = n;
-		}
-		break;
-	}
-	if (nscopes > 0)
-		funcs = malloc(nscopes * sizeof(*funcs));
-	for (int i = 0; funcs && i < nscopes; i++) {
-		int tag = dwarf_tag(&scopes[i]);
-
-		if (tag == DW_TAG_inlined_subroutine || tag == DW_TAG_subprogram)
-			funcs[nfuncs++] = i;
-		if (tag == DW_TAG_subprogram)
-			break;
-	}
-	kept = nfuncs < SYM_MAX_INLINE ? nfuncs : SYM_MAX_INLINE;
-	for (int k = 0; k < kept; k++) {
-		int f = kept_frame(k, kept, nfuncs);
+	for (int k = 0; k < n; k++) {
+		/* chain is outermost first: out[k] is chain[n - 1 - k] */
+		int c = n - 1 - k;
 		struct sym_frame *frame = &out[k];
 
 		memset(frame, 0, sizeof(*frame));
-		name_frame(obj->sym, &scopes[funcs[f]], frame);
-		if (f == 0) {
+		name_frame(obj->sym, &chain[c], frame);
+		if (k == 0) {
 			frame->file = file;
 			frame->line = line;
 		} else {
-			call_site(obj->sym, &scopes[funcs[f - 1]], &frame->file, &frame->line);
+			call_site(obj->sym, &chain[c + 1], &frame->file, &frame->line);
 		}
 	}
-	free(funcs);
-	free(scopes);
 	/* No function DIE (assembly, or padding between functions): the line may still do. */
-	if (!kept && file) {
+	if (!n && file) {
 		out[0] = (struct sym_frame){.file = file, .line = line};
-		kept = 1;
+		n = 1;
 	}
-	return kept;
+	return n;
 }
 
 /* ---- symbolization ---------------------------------------------------------------------- */
@@ -903,7 +1035,7 @@ static int pcln_frames(struct elf_object *obj, uint64_t vaddr, struct sym_frame 
 static int resolve(struct elf_object *obj, uint64_t vaddr, struct sym_frame *out)
 {
 	const struct func_sym *fs = find_symbol(obj, vaddr);
-	Dwarf_Die *cudie = obj->dwarf ? find_unit(obj, vaddr) : NULL;
+	struct dwarf_unit *unit = obj->dwarf ? find_unit(obj, vaddr) : NULL;
 	struct sym_frame *outer;
 	int n;
 
@@ -915,7 +1047,7 @@ static int resolve(struct elf_object *obj, uint64_t vaddr, struct sym_frame *out
 	 */
 	if (obj->pcln && (n = pcln_frames(obj, vaddr, out)))
 		return n;
-	n = cudie ? dwarf_frames(obj, cudie, vaddr, out) : 0;
+	n = unit ? dwarf_frames(obj, unit, vaddr, out) : 0;
 	if (!n && !fs)
 		return 0;
 	if (!n) {
@@ -1019,6 +1151,8 @@ static void object_free(struct elf_object *obj)
 	hashmap_free(obj->results);
 	gopclntab_free(obj->pcln);
 	free(obj->pool);
+	for (size_t i = 0; i < obj->nunits; i++)
+		free(obj->units[i].funcs);
 	free(obj->units);
 	free(obj->ranges);
 	if (obj->dwarf)

@@ -28,7 +28,7 @@ struct sym_frame {
 	int line;		 /* 0 when unknown */
 };
 
-#define SYM_MAX_INLINE 16
+#define SYM_MAX_INLINE 64
 
 struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *sym); /* accepts NULL */

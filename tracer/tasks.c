@@ -2,6 +2,7 @@
 #include "tasks.h"
 #include "array.h"
 #include "hashmap.h"
+#include "event_loss.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -228,6 +229,31 @@ static int by_weight_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* A task's or a spawn site's poll figures in its report.json object; 0, or -1 without memory. */
+static int poll_json(json_t *o, const struct poll_stats *p)
+{
+	json_t *v = json_pack("{sIsIsIsIsIsI}", "busy_ns", (json_int_t)p->total.cpu_ns,
+			      "poll_wall_ns", (json_int_t)p->total.wall_ns, "poll_preempted_ns",
+			      (json_int_t)p->total.preempted_ns, "max_poll_ns",
+			      (json_int_t)p->longest.wall_ns, "max_poll_cpu_ns",
+			      (json_int_t)p->longest.cpu_ns, "max_poll_preempted_ns",
+			      (json_int_t)p->longest.preempted_ns);
+	int err = v ? json_object_update(o, v) : -1;
+
+	json_decref(v);
+	return err ? -1 : 0;
+}
+
+/* Adds another task's poll figures to a spawn site's. */
+static void poll_stats_merge(struct poll_stats *s, const struct poll_stats *t)
+{
+	s->total.wall_ns += t->total.wall_ns;
+	s->total.cpu_ns += t->total.cpu_ns;
+	s->total.preempted_ns += t->total.preempted_ns;
+	if (poll_own_ns(&t->longest) > poll_own_ns(&s->longest))
+		s->longest = t->longest;
+}
+
 json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 {
 	json_t *arr = json_array();
@@ -262,17 +288,19 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 	for (size_t i = 0; i < nkeep; i++) {
 		const struct task_rec *t = keep[i];
 		json_t *o = json_pack(
-			"{sIsosssosbsIsIsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
+			"{sIsosssosbsIsIsIsIsbso}", "id", (json_int_t)t->id, "parent",
 			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
-			t->internal, "polls", (json_int_t)t->polls, "busy_ns", (json_int_t)t->busy_ns,
-			"cpu_ns", (json_int_t)t->cpu_ns, "wait_ns", (json_int_t)t->wait_ns,
-			"max_poll_ns", (json_int_t)t->max_poll_ns, "runnable_ns",
-			(json_int_t)t->runnable_ns, "exited", t->exited_ns != 0,
-			"sched_latency_ns",
+			t->internal, "polls", (json_int_t)t->polls, "cpu_ns", (json_int_t)t->cpu_ns,
+			"wait_ns", (json_int_t)t->wait_ns, "runnable_ns", (json_int_t)t->runnable_ns,
+			"exited", t->exited_ns != 0, "sched_latency_ns",
 			latency_json(t->lat_ns, t->nlat));
 
+		if (o && poll_json(o, &t->poll)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(arr, o)) {
 			free(keep);
 			json_decref(arr);
@@ -285,7 +313,8 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 
 struct site {
 	const char *site;
-	uint64_t tasks, polls, busy_ns, cpu_ns, wait_ns, max_poll_ns, runnable_ns;
+	uint64_t tasks, polls, cpu_ns, wait_ns, runnable_ns;
+	struct poll_stats poll; /* longest: of its tasks' longest polls */
 	uint64_t *lat;
 	size_t nlat, cap_lat;
 };
@@ -318,12 +347,10 @@ json_t *task_sites_json(struct task_table *tt)
 		s = &sites[pos - 1];
 		s->tasks++;
 		s->polls += t->polls;
-		s->busy_ns += t->busy_ns;
 		s->cpu_ns += t->cpu_ns;
 		s->wait_ns += t->wait_ns;
 		s->runnable_ns += t->runnable_ns;
-		if (t->max_poll_ns > s->max_poll_ns)
-			s->max_poll_ns = t->max_poll_ns;
+		poll_stats_merge(&s->poll, &t->poll);
 		if (!array_grow((void **)&s->lat, &s->cap_lat, s->nlat + t->nlat, sizeof(*s->lat)))
 			goto fail;
 		memcpy(s->lat + s->nlat, t->lat_ns, t->nlat * sizeof(*s->lat));
@@ -331,14 +358,16 @@ json_t *task_sites_json(struct task_table *tt)
 	}
 	for (size_t i = 0; i < nsites; i++) {
 		struct site *s = &sites[i];
-		json_t *o = json_pack("{sssIsIsIsIsIsIsIso}", "spawned_at", s->site, "tasks",
-				      (json_int_t)s->tasks, "polls", (json_int_t)s->polls, "busy_ns",
-				      (json_int_t)s->busy_ns, "cpu_ns", (json_int_t)s->cpu_ns,
-				      "wait_ns", (json_int_t)s->wait_ns, "max_poll_ns",
-				      (json_int_t)s->max_poll_ns, "runnable_ns",
-				      (json_int_t)s->runnable_ns, "sched_latency_ns",
+		json_t *o = json_pack("{sssIsIsIsIsIso}", "spawned_at", s->site, "tasks",
+				      (json_int_t)s->tasks, "polls", (json_int_t)s->polls, "cpu_ns",
+				      (json_int_t)s->cpu_ns, "wait_ns", (json_int_t)s->wait_ns,
+				      "runnable_ns", (json_int_t)s->runnable_ns, "sched_latency_ns",
 				      latency_json(s->lat, s->nlat));
 
+		if (o && poll_json(o, &s->poll)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || json_array_append_new(arr, o))
 			goto fail;
 	}
@@ -360,7 +389,7 @@ fail:
 
 static uint64_t key_cpu(const struct task_rec *t)
 {
-	return t->cpu_ns > t->busy_ns ? t->cpu_ns : t->busy_ns;
+	return t->cpu_ns > t->poll.total.cpu_ns ? t->cpu_ns : t->poll.total.cpu_ns;
 }
 
 static uint64_t key_wait(const struct task_rec *t)
@@ -370,7 +399,7 @@ static uint64_t key_wait(const struct task_rec *t)
 
 static uint64_t key_max_poll(const struct task_rec *t)
 {
-	return t->max_poll_ns;
+	return poll_own_ns(&t->poll.longest);
 }
 
 static uint64_t key_runnable(const struct task_rec *t)
@@ -396,10 +425,14 @@ static int by_key_desc(const void *a, const void *b)
 	return x > y ? -1 : x < y;
 }
 
+/* A section whose figure (report.json's name) lost events fed gets a mark: see the line below
+ * the summary (event_loss_print). */
 static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
-		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows)
+		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows,
+		      const struct event_loss *loss, const char *figure)
 {
 	struct task_rec **sorted = malloc(n * sizeof(*sorted));
+	bool incomplete = loss && event_loss_affects(loss, figure);
 	size_t shown = 0;
 
 	if (!sorted)
@@ -414,31 +447,37 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 		if (t->internal || key(t) <= min)
 			continue;
 		if (!shown++)
-			fprintf(f, "\n%s\n", title);
+			fprintf(f, "\n%s%s\n", title,
+				incomplete ? " (* incomplete: task events were lost)" : "");
 		latency_stats(t->lat_ns, t->nlat, &st);
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
-			   "max poll %.1f ms, sched p99 %.2f ms\n",
+			   "max poll %.1f ms (%.1f on CPU, %.1f preempted), sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
 			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)t->polls,
-			t->max_poll_ns / 1e6, st.p99 / 1e6);
+			t->poll.longest.wall_ns / 1e6, t->poll.longest.cpu_ns / 1e6,
+			t->poll.longest.preempted_ns / 1e6, st.p99 / 1e6);
 		if (t->spawned_at)
 			fprintf(f, "  %13s spawned at %s\n", "", t->spawned_at);
 	}
 	free(sorted);
 }
 
-void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns)
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns,
+			      const struct event_loss *loss)
 {
 	size_t n;
 	struct task_rec **tasks = task_list(tt, &n);
 
 	if (!n)
 		return;
-	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5);
-	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5);
-	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5);
+	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
+	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
+	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
+		  "sched_latency_ns");
 	print_top(f, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
-		  0, 5);
-	print_top(f, tasks, n, "long polls (they block a worker thread):", key_max_poll,
-		  long_poll_ns, 10);
+		  0, 5, loss, "runnable_ns");
+	print_top(f, tasks, n,
+		  "long polls (they block a worker thread; by own time: not counting the time the "
+		  "thread was preempted):",
+		  key_max_poll, long_poll_ns, 10, loss, "max_poll_ns");
 }

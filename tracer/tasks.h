@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "task.h"
+
 /*
  * task_table: what user space knows of a runtime's tasks, whatever the runtime: identity,
  * ancestry, names, spawn sites and the figures per task (polls, busy time, wait time, longest
@@ -42,12 +44,16 @@ struct task_rec {
 	bool internal;	       /* a runtime-internal task (a worker's launch task) */
 	uint64_t created_ns;   /* 0 when created before attach */
 	uint64_t exited_ns;    /* 0 while alive */
-	uint64_t polls, busy_ns, max_poll_ns, wait_ns, cpu_ns;
+	uint64_t polls, wait_ns, cpu_ns;
+	/* What its polls took (bpf/task.h): report.json's busy_ns is their time on a CPU,
+	 * max_poll_ns the wall time of the one with the most own time. Measured from poll start
+	 * to end, or (a lower bound) from poll start to the await (max_poll only). */
+	struct poll_stats poll;
 	/* Time runnable, waiting for a thread: the sum of its scheduling latencies, or (Go sample
 	 * mode) estimated from the goroutine snapshots that found it runnable. */
 	uint64_t runnable_ns;
 	uint64_t suspended_since; /* 0 when not suspended */
-	uint64_t poll_start_ns;	  /* start of the last poll seen, and its thread */
+	struct thread_clock poll_start; /* of the poll under way (wall_ns 0: none), and its thread */
 	uint32_t poll_tid;
 	size_t nlat, cap_lat;
 	uint64_t *lat_ns;      /* scheduling latencies, in arrival order */
@@ -100,7 +106,12 @@ void latency_stats(const uint64_t *ns, size_t n, struct latency_stats *out);
 json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted);
 json_t *task_sites_json(struct task_table *tt);
 
-/* Terminal summary: top tasks by CPU, by wait, by scheduling latency, and long polls. */
-void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns);
+/*
+ * Terminal summary: top tasks by CPU, by wait, by scheduling latency, and long polls; a section
+ * whose figure lost events fed is marked (loss may be NULL).
+ */
+struct event_loss;
+void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll_ns,
+			      const struct event_loss *loss);
 
 #endif

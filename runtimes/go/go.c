@@ -104,6 +104,7 @@ struct go_adaptor {
 	size_t nchans, cap_chans;
 	struct gc_stats gc;
 	uint64_t events, alloc_samples;
+	uint64_t received[TASK_KINDS]; /* of the runtime's own kinds (GC, allocations) */
 
 	const char *warnings[MAX_WARNINGS];
 	char *owned_warnings[MAX_WARNINGS];
@@ -896,6 +897,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < TASK_EVENT_SMALL)
 		return 0;
 	ga->events++;
+	if (e->kind >= TASK_RUNTIME_KINDS && e->kind < TASK_KINDS)
+		ga->received[e->kind]++;
 	switch (e->kind) {
 	case TASK_CREATE:
 		collector_task_event(ga->col, e, size, e->value, true, NULL, false);
@@ -961,7 +964,34 @@ int go_consume(struct go_adaptor *ga)
 
 static uint64_t dropped_events(struct go_adaptor *ga)
 {
-	return ga->skel ? percpu_counter_sum(bpf_map__fd(ga->skel->maps.task_drops), 0) : 0;
+	struct event_loss loss = { 0 };
+
+	go_event_loss(ga, &loss);
+	return event_loss_dropped(&loss);
+}
+
+static const struct event_kind_info *go_event_kind(uint32_t kind)
+{
+	static const struct event_kind_info kinds[] = {
+		[GO_EV_GC_START - TASK_RUNTIME_KINDS] = { "gc_start", "go.gc" },
+		[GO_EV_GC_MARK_TERM - TASK_RUNTIME_KINDS] = { "gc_mark_termination", "go.gc" },
+		[GO_EV_GC_END - TASK_RUNTIME_KINDS] = { "gc_end", "go.gc" },
+		[GO_EV_ALLOC - TASK_RUNTIME_KINDS] = { "alloc", "alloc.pb.gz" },
+	};
+
+	if (kind < TASK_RUNTIME_KINDS || kind - TASK_RUNTIME_KINDS >= sizeof(kinds) / sizeof(kinds[0]))
+		return NULL;
+	return &kinds[kind - TASK_RUNTIME_KINDS];
+}
+
+void go_event_loss(struct go_adaptor *ga, struct event_loss *loss)
+{
+	if (ga->skel)
+		percpu_counters_sum(bpf_map__fd(ga->skel->maps.task_drops), loss->dropped,
+				    TASK_KINDS);
+	for (uint32_t k = TASK_RUNTIME_KINDS; k < TASK_KINDS; k++)
+		loss->received[k] = ga->received[k];
+	loss->runtime_kind = go_event_kind;
 }
 
 static uint64_t events_without_goid(struct go_adaptor *ga)
@@ -1079,11 +1109,7 @@ json_t *go_report_json(struct go_adaptor *ga)
 size_t go_warnings(struct go_adaptor *ga, const char **out, size_t max)
 {
 	size_t n = 0;
-	uint64_t drops = dropped_events(ga);
 
-	if (drops && ga->nwarnings < MAX_WARNINGS)
-		warn(ga, "%llu Go probe events were dropped: the ring buffer was full",
-		     (unsigned long long)drops);
 	for (size_t i = 0; i < ga->nwarnings && n < max; i++)
 		out[n++] = ga->warnings[i];
 	return n;

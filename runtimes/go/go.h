@@ -8,6 +8,7 @@
 #include "process.h"
 #include "tasks.h"
 #include "collector.h"
+#include "event_loss.h"
 #include <jansson.h>
 
 /*
@@ -46,9 +47,13 @@ int go_consume(struct go_adaptor *ga);
 /* report.json's "go" object: version, GC cycles, channels, probe counters; a new reference. */
 json_t *go_report_json(struct go_adaptor *ga);
 
-/* What the recording lacks and why (hooks missing or inlined, events dropped); static strings
- * valid until go_adaptor_close. Returns how many were put in out (at most max). */
+/* What the recording lacks and why (hooks missing or inlined); static strings valid until
+ * go_adaptor_close. Returns how many were put in out (at most max). */
 size_t go_warnings(struct go_adaptor *ga, const char **out, size_t max);
+
+/* The events the probes lost (the ring buffer was full), per kind, with the received count and
+ * names of the runtime's own kinds, into loss. */
+void go_event_loss(struct go_adaptor *ga, struct event_loss *loss);
 
 /* "go1.19.8" */
 const char *go_runtime_version(const struct go_adaptor *ga);

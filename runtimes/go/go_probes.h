@@ -11,7 +11,7 @@
 #include "task.h"
 
 enum go_event_kind {
-	GO_EV_GC_START = 32,   /* gcBgMarkStartWorkers: a cycle's concurrent mark begins */
+	GO_EV_GC_START = TASK_RUNTIME_KINDS, /* gcBgMarkStartWorkers: a cycle's mark begins */
 	GO_EV_GC_MARK_TERM,    /* gcMarkTermination entered (the world is stopped) */
 	GO_EV_GC_END,	       /* gcMarkTermination returned: the cycle is over */
 	GO_EV_ALLOC,	       /* an allocation sample; value: the span class or the size */

@@ -178,6 +178,7 @@ int BPF_KPROBE(tokio_poll_enter, __u64 header)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_polls *tp, fresh = {};
+	struct thread_clock clock;
 	struct task_event *e;
 	struct task_info *ti;
 	__u64 id, now, latency = 0;
@@ -187,7 +188,8 @@ int BPF_KPROBE(tokio_poll_enter, __u64 header)
 	if (!is_target())
 		return 0;
 	id = task_id_of(header);
-	now = bpf_ktime_get_ns();
+	thread_clock_now(&clock);
+	now = clock.wall_ns;
 	ti = task_info_get(id);
 	if (ti) {
 		/* The latency goes to user space with the event, which keeps its distribution. */
@@ -209,7 +211,7 @@ int BPF_KPROBE(tokio_poll_enter, __u64 header)
 	if (d < TASK_POLL_DEPTH) {
 		tp->task[d] = id;
 		tp->header[d] = header;
-		tp->start_ns[d] = now;
+		tp->start[d] = clock;
 	}
 	tp->depth = d + 1;
 
@@ -217,6 +219,8 @@ int BPF_KPROBE(tokio_poll_enter, __u64 header)
 	if (!e)
 		return 0;
 	e->time_ns = now;
+	e->cpu_ns = clock.cpu_ns;
+	e->delay_ns = clock.delay_ns;
 	bpf_probe_read_user(&e->type, sizeof(e->type), (void *)(header + vtable_in_header));
 	if (had_latency) {
 		e->value = latency;
@@ -231,9 +235,11 @@ int tokio_poll_exit(struct pt_regs *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_polls *tp;
+	struct thread_clock clock;
+	struct poll_time poll;
 	struct task_event *e;
 	struct task_info *ti;
-	__u64 id, header, start, now, dur, state;
+	__u64 id, header, state;
 	__u32 d;
 
 	if (!is_target())
@@ -246,25 +252,24 @@ int tokio_poll_exit(struct pt_regs *ctx)
 		return 0;
 	id = tp->task[d];
 	header = tp->header[d];
-	start = tp->start_ns[d];
-	now = bpf_ktime_get_ns();
-	dur = now - start;
+	thread_clock_now(&clock);
+	poll_time_between(&poll, &tp->start[d], &clock);
 	state = task_state_of(header);
 
 	ti = bpf_map_lookup_elem(&tasks, &id);
 	if (ti) {
-		ti->busy_ns += dur;
-		if (dur > ti->max_poll_ns)
-			ti->max_poll_ns = dur;
+		poll_stats_add(&ti->poll, &poll);
 		/* Woken while running (yield_now, a wake racing the poll): queued again now. */
 		if ((state & (STATE_NOTIFIED | STATE_COMPLETE)) == STATE_NOTIFIED)
-			ti->runnable_since = now;
+			ti->runnable_since = clock.wall_ns;
 	}
 	e = event_begin(TASK_STOP, id, header);
 	if (!e)
 		return 0;
-	e->time_ns = now;
-	e->value = dur;
+	e->time_ns = clock.wall_ns;
+	e->value = poll.wall_ns;
+	e->cpu_ns = poll.cpu_ns;
+	e->delay_ns = poll.preempted_ns;
 	if ((state & (STATE_NOTIFIED | STATE_COMPLETE)) == STATE_NOTIFIED)
 		e->flags |= TASK_EV_WAS_NOTIFIED;
 	event_send(e);

@@ -705,20 +705,11 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 		return err;
 	for (size_t i = 0; i < tb->ncomplete; i++)
 		attach_entry(ta, ta->skel->progs.tokio_complete, tb->complete[i], PK_EXIT);
-	if (lifecycle) {
-		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
-		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
-		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
-		for (size_t i = 0; i < tb->npolls; i++)
-			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
-				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
-					     tb->polls[i].entry, PK_POLL);
-	} else if (tb->has_tls) {
-		/* Calibration only: detached by tokio_observe once the field is known. */
-		err = attach_calibration(ta);
-		if (err)
-			return err;
-	}
+	/*
+	 * Poll exits before poll entries: an exit whose entry was not seen pops nothing, but
+	 * entries seen while their exits are not probed yet would stay on the thread's poll stack
+	 * for good, and a stack full of them keeps no poll at all.
+	 */
 	if (ta->mode == MODE_FULL) {
 		size_t partial = 0;
 
@@ -747,6 +738,20 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 				"those task types are missed\n",
 				partial, tb->npolls);
 	}
+	if (lifecycle) {
+		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
+		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
+		for (size_t i = 0; i < tb->npolls; i++)
+			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
+				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
+					     tb->polls[i].entry, PK_POLL);
+	} else if (tb->has_tls) {
+		/* Calibration only: detached by tokio_observe once the field is known. */
+		err = attach_calibration(ta);
+		if (err)
+			return err;
+	}
 	report_refused(ta);
 	if (ta->verbose)
 		fprintf(stderr, "asyncprof: tokio: %zu poll functions, %zu vtables, %zu probes, "
@@ -754,6 +759,12 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 			tb->npolls, tb->nvtables, ta->nlinks, ta->nbp,
 			(unsigned long long)ta->bias);
 	return 0;
+}
+
+void tokio_adaptor_stop(struct tokio_adaptor *ta)
+{
+	if (ta->skel)
+		ta->skel->bss->probes_stopped = true;
 }
 
 void tokio_adaptor_close(struct tokio_adaptor *ta)
@@ -868,6 +879,11 @@ int tokio_consume(struct tokio_adaptor *ta)
 	return ring_buffer__consume(ta->rb);
 }
 
+int tokio_wait_fd(struct tokio_adaptor *ta)
+{
+	return ring_buffer__epoll_fd(ta->rb);
+}
+
 bool tokio_calibrated(const struct tokio_adaptor *ta)
 {
 	return ta->field >= 0;
@@ -880,6 +896,44 @@ uint64_t tokio_current_task(const struct tokio_adaptor *ta, const uint8_t *tls, 
 	if (ta->field_tagged && tls_word(tls, len, ta->field - 1) != 1)
 		return 0;
 	return tls_word(tls, len, ta->field);
+}
+
+/*
+ * What the binary analysis did not find (a stripped executable has no symbols for CONTEXT,
+ * Harness::complete or the future types), with the views each degrades in this mode; or, when
+ * CONTEXT was found, that the current task's place in it was not. The spawn hook says for
+ * itself what NEXT_ID's absence costs.
+ */
+static size_t analysis_warnings(const struct tokio_adaptor *ta, const char **out, size_t max)
+{
+	const struct tokio_binary *tb = ta->tb;
+	const char *w[4];
+	size_t n = 0;
+
+	/* Full mode's poll hooks say which task a sample is in; the other modes read CONTEXT. */
+	if (!tb->has_tls)
+		w[n++] = ta->mode == MODE_FULL
+				 ? "Tokio's thread-local CONTEXT was not found (no symbol for it): "
+				   "the task that spawned a task, or woke it, is unknown (parents, "
+				   "waker_id)"
+				 : "Tokio's thread-local CONTEXT was not found (no symbol for it): CPU "
+				   "samples are not attributed to tasks (no [task] frames, ancestry or "
+				   "task_id in cpu.*, no cpu_ns per task), and the task that spawned a "
+				   "task, or woke it, is unknown (parents, waker_id)";
+	else if (!tokio_calibrated(ta))
+		w[n++] = "could not find where Tokio keeps the current task in CONTEXT (no task "
+			 "cloned its waker): samples are not attributed to tasks";
+	if (!tb->ncomplete)
+		w[n++] = "Tokio's Harness::complete was not found (no symbol for it): task exits "
+			 "are not seen (exited is false for every task)";
+	if (!tb->has_symbols)
+		w[n++] = "Tokio's poll functions and the tasks' future types were found without "
+			 "their names (no symbols): CPU stacks get no [task] frames or ancestry, and "
+			 "tasks are named [unknown]";
+	if (n > max)
+		n = max;
+	memcpy(out, w, n * sizeof(*w));
+	return n;
 }
 
 const char *tokio_type_name(const struct tokio_adaptor *ta, uint64_t vtable, bool *internal)
@@ -937,17 +991,47 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 			if (!t || !ti.polls)
 				continue;
 			t->polls = ti.polls;
-			if (ta->mode == MODE_FULL) {
-				t->busy_ns = ti.busy_ns;
-				t->max_poll_ns = ti.max_poll_ns;
-			}
+			if (ta->mode == MODE_FULL)
+				t->poll = ti.poll;
 		}
 	}
 }
 
-uint64_t tokio_dropped_events(struct tokio_adaptor *ta)
+/*
+ * The figures a lost event leaves incomplete. Poll counts, and in full mode busy_ns and
+ * max_poll_ns, are the probes' own counters (tokio_read_task_counters), which lose nothing; a
+ * lost run loses its scheduling latency, a lost stop or await the start (and stack) of a
+ * suspension, and in lifecycle mode, where a poll is measured from its run to its await, a
+ * lost run or await loses that poll's figures.
+ */
+static const struct event_kind_info *kind_lifecycle(uint32_t kind)
 {
-	return ta->skel ? percpu_counter_sum(bpf_map__fd(ta->skel->maps.task_drops), 0) : 0;
+	static const struct event_kind_info run = {
+		"run", "wait_ns wait.pb.gz sched_latency_ns runnable_ns max_poll_ns"
+	};
+	static const struct event_kind_info await = { "await", "wait_ns wait.pb.gz max_poll_ns" };
+
+	return kind == TASK_RUN ? &run : kind == TASK_AWAIT ? &await : NULL;
+}
+
+static const struct event_kind_info *kind_full(uint32_t kind)
+{
+	static const struct event_kind_info run = {
+		"run", "wait_ns wait.pb.gz sched_latency_ns runnable_ns"
+	};
+	static const struct event_kind_info stop = { "stop", "wait_ns wait.pb.gz" };
+	static const struct event_kind_info await = { "await", "wait_ns wait.pb.gz" };
+
+	return kind == TASK_RUN ? &run : kind == TASK_STOP ? &stop : kind == TASK_AWAIT ? &await
+											: NULL;
+}
+
+void tokio_event_loss(struct tokio_adaptor *ta, struct event_loss *loss)
+{
+	if (ta->skel)
+		percpu_counters_sum(bpf_map__fd(ta->skel->maps.task_drops), loss->dropped,
+				    TASK_KINDS);
+	loss->runtime_kind = ta->mode == MODE_FULL ? kind_full : kind_lifecycle;
 }
 
 json_t *tokio_report_json(struct tokio_adaptor *ta)
@@ -981,5 +1065,5 @@ size_t tokio_warnings(struct tokio_adaptor *ta, const char **out, size_t max)
 		     spawn_hook_names[ta->spawn_hook], (unsigned long long)ta->missed);
 	for (size_t i = 0; i < ta->nwarnings && n < max; i++)
 		out[n++] = ta->warnings[i];
-	return n;
+	return n + analysis_warnings(ta, out + n, max - n);
 }

@@ -10,6 +10,7 @@
 #include "process.h"
 #include "tokio_binary.h"
 #include "tasks.h"
+#include "event_loss.h"
 
 /*
  * The Tokio adaptor: finds Tokio in the target's executable, loads and attaches the Tokio
@@ -35,6 +36,9 @@ struct tokio_adaptor;
 int tokio_adaptor_open(struct process *proc, enum task_mode mode, bool verbose,
 		       struct tokio_adaptor **out);
 void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches everything */
+/* Stops the probes at once (they stay attached until closed, doing nothing); what they sent and
+ * counted stays readable (tokio_consume, counters). */
+void tokio_adaptor_stop(struct tokio_adaptor *ta);
 
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
@@ -51,6 +55,9 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
  * the spawns and polls that came before it already known.
  */
 int tokio_consume(struct tokio_adaptor *ta);
+
+/* A file descriptor that becomes readable when task events wait (for sampler_poll). */
+int tokio_wait_fd(struct tokio_adaptor *ta);
 
 /* Feed the calibration: every task event, and the thread-local copy of every CPU sample. */
 void tokio_observe(struct tokio_adaptor *ta, const struct task_event *e);
@@ -73,19 +80,24 @@ const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *int
 const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *pcs, size_t n,
 			       bool *internal);
 
-/* Per-task counters kept by the probes: fills polls, busy_ns, max_poll_ns of each known task. */
+/* Per-task counters kept by the probes: fills polls (and in full mode poll) of each known task. */
 struct task_table;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
 
 /* report.json's "tokio": the spawn hook in use and how it did. */
 json_t *tokio_report_json(struct tokio_adaptor *ta);
 
-/* What the recording lacks and why (no spawn hook, spawns missed); strings valid until
- * tokio_adaptor_close. Returns how many were put in out (at most max). */
+/*
+ * What the recording lacks and why: no spawn hook, spawns missed; each hook point the analysis
+ * did not find (a stripped executable has no symbols for CONTEXT, Harness::complete or the
+ * future types) with the views it degrades in this mode; or, when CONTEXT was found, that the
+ * current task's place in it was not. Strings valid until tokio_adaptor_close; returns how many
+ * were put in out (at most max).
+ */
 size_t tokio_warnings(struct tokio_adaptor *ta, const char **out, size_t max);
 
-/* Events lost because the probes' ring buffer was full. */
-uint64_t tokio_dropped_events(struct tokio_adaptor *ta);
+/* The events the probes lost (the ring buffer was full), per kind, into loss->dropped. */
+void tokio_event_loss(struct tokio_adaptor *ta, struct event_loss *loss);
 
 /* Tokio's task-poll machinery (raw::poll, Harness::poll, Core::poll): where a task's own stack
  * begins, for collector_set_runtime(). */

@@ -115,6 +115,7 @@ int BPF_USDT(task_run, __u64 id)
 {
 	__u32 tid = current_tid();
 	struct thread_polls *tp, fresh = {};
+	struct thread_clock clock;
 	struct marked_task *mt;
 	struct task_event *e;
 	__u64 now, latency = 0;
@@ -122,7 +123,8 @@ int BPF_USDT(task_run, __u64 id)
 
 	if (!is_target() || !id)
 		return 0;
-	now = bpf_ktime_get_ns();
+	thread_clock_now(&clock);
+	now = clock.wall_ns;
 	mt = marked_task_get(id);
 	if (mt) {
 		if (mt->state == MARKED_RUNNABLE && mt->runnable_since && mt->runnable_since < now)
@@ -141,7 +143,7 @@ int BPF_USDT(task_run, __u64 id)
 	if (d < TASK_POLL_DEPTH) {
 		tp->task[d] = id;
 		tp->header[d] = 0;
-		tp->start_ns[d] = now;
+		tp->start[d] = clock;
 	}
 	tp->depth = d + 1;
 
@@ -149,6 +151,8 @@ int BPF_USDT(task_run, __u64 id)
 	if (!e)
 		return 0;
 	e->time_ns = now;
+	e->cpu_ns = clock.cpu_ns;
+	e->delay_ns = clock.delay_ns;
 	if (latency) {
 		e->value = latency;
 		e->flags |= TASK_EV_LATENCY;
@@ -162,14 +166,17 @@ int BPF_USDT(task_stop, __u64 id)
 {
 	__u32 tid = current_tid();
 	struct thread_polls *tp;
+	struct thread_clock clock;
+	struct poll_time poll = {};
 	struct marked_task *mt;
 	struct task_event *e;
-	__u64 now, dur = 0;
+	__u64 now;
 	__u32 d;
 
 	if (!is_target() || !id)
 		return 0;
-	now = bpf_ktime_get_ns();
+	thread_clock_now(&clock);
+	now = clock.wall_ns;
 	tp = bpf_map_lookup_elem(&threads, &tid);
 	if (tp && tp->depth > TASK_POLL_DEPTH) {
 		tp->depth--; /* a run nested deeper than kept: trust the nesting */
@@ -179,7 +186,7 @@ int BPF_USDT(task_stop, __u64 id)
 		d = tp->depth;
 		for (int i = TASK_POLL_DEPTH - 1; i >= 0; i--) {
 			if (i < d && tp->task[i] == id) {
-				dur = now - tp->start_ns[i];
+				poll_time_between(&poll, &tp->start[i], &clock);
 				tp->depth = i;
 				break;
 			}
@@ -190,7 +197,9 @@ int BPF_USDT(task_stop, __u64 id)
 	if (!e)
 		return 0;
 	e->time_ns = now;
-	e->value = dur;
+	e->value = poll.wall_ns;
+	e->cpu_ns = poll.cpu_ns;
+	e->delay_ns = poll.preempted_ns;
 	mt = bpf_map_lookup_elem(&tasks, &id);
 	if (mt && mt->state == MARKED_RUNNING) {
 		/* Stopped without a suspension: a yield, runnable again from now. */

@@ -202,9 +202,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (e->kind == TASK_RUN) {
 		t->polls++;
 	} else if (e->kind == TASK_STOP && e->value) {
-		t->busy_ns += e->value;
-		if (e->value > t->max_poll_ns)
-			t->max_poll_ns = e->value;
+		const struct poll_time p = { .wall_ns = e->value, .cpu_ns = e->cpu_ns,
+					     .preempted_ns = e->delay_ns };
+
+		poll_stats_add(&t->poll, &p);
 	}
 	return 0;
 }
@@ -402,7 +403,9 @@ int usdt_consume(struct usdt_adaptor *ua)
 	return ua->rb ? ring_buffer__consume(ua->rb) : 0;
 }
 
-uint64_t usdt_dropped_events(struct usdt_adaptor *ua)
+void usdt_event_loss(struct usdt_adaptor *ua, struct event_loss *loss)
 {
-	return ua->skel ? percpu_counter_sum(bpf_map__fd(ua->skel->maps.task_drops), 0) : 0;
+	if (ua->skel)
+		percpu_counters_sum(bpf_map__fd(ua->skel->maps.task_drops), loss->dropped,
+				    TASK_KINDS);
 }

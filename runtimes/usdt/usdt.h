@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "collector.h"
+#include "event_loss.h"
 #include "process.h"
 
 /*
@@ -42,8 +43,8 @@ int usdt_adaptor_attach(struct usdt_adaptor *ua, struct collector *col, int thre
  * creation already known. */
 int usdt_consume(struct usdt_adaptor *ua);
 
-/* Events lost because the probes' ring buffer was full. */
-uint64_t usdt_dropped_events(struct usdt_adaptor *ua);
+/* The events the probes lost (the ring buffer was full), per kind, into loss->dropped. */
+void usdt_event_loss(struct usdt_adaptor *ua, struct event_loss *loss);
 
 /* "coro (8 markers, 23 sites)": what was found, for the start message. */
 const char *usdt_description(const struct usdt_adaptor *ua);

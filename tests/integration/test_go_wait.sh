@@ -14,8 +14,9 @@ for v in 1.19 1.23; do
 		[ -s "$out/wait.folded" ] || fail "go$v $mode: no wait profile"
 		pprof -raw "$out/wait.pb.gz" >/dev/null 2>&1 || fail "go$v $mode: pprof rejects wait.pb.gz"
 		dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
-		# The producer's goroutine, its send site, the runtime's send path.
-		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark$') / 1000000))
+		# The producer's goroutine, its send site, the runtime's send path, and what it
+		# waits on as the leaf frame.
+		site_ms=$(($(count_matching "$out/wait.folded" '\[task\] main\.produce;runtime\.goexit;.*main\.produce;runtime\.chansend1;runtime\.chansend;runtime\.gopark;\[wait\] chan send$') / 1000000))
 		expect_between "go$v $mode: producer parked at its send, % of the run" $((site_ms * 100 / dur_ms)) 70 101
 		pprof -tags -tagfocus=reason="chan send" "$out/wait.pb.gz" 2>/dev/null | grep -q 'chan send' ||
 			fail "go$v $mode: no 'chan send' reason label"

@@ -54,6 +54,12 @@ survive() {
 			GOGC=20 "$@" "$secs" >"$WORK/target.out" 2>&1 &
 			t=$!
 			PIDS+=("$t")
+			# Attach to the target, not to the shell that forked it before its exec.
+			for _ in $(seq 200); do
+				[ "$(readlink "/proc/$t/exe" 2>/dev/null)" = "$(readlink -f "$1")" ] &&
+					break
+				sleep 0.01
+			done
 			prof=0
 			"$ASYNCPROF" attach -p "$t" --mode "$mode" -o "$out" >/dev/null 2>"$out.err" ||
 				prof=$?

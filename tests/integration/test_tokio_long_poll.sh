@@ -10,6 +10,9 @@ r="$WORK/out/report.json"
 max=$(jq '[.tasks[] | select(.name // "" | test("slow_poller")) | .max_poll_ns] | max' "$r")
 [ "$max" != null ] || { jq '.tasks' "$r"; fail "no long_poll task in report.json"; }
 expect_between "longest poll ms" "$((max / 1000000))" 50 90
+# It sleeps: off the CPU, yet its own doing (not preempted), so it is a long poll all the same.
+cpu=$(jq '[.tasks[] | select(.name // "" | test("slow_poller")) | .max_poll_cpu_ns] | max' "$r")
+expect_between "its time on a CPU, ms" "$((cpu / 1000000))" 0 9
 # A runtime-internal task is left out of the summary: the user's task must not be taken for one.
 jq -e '[.tasks[] | select(.name // "" | test("slow_poller")) | .internal] == [false]' "$r" \
 	>/dev/null || fail "slow_poller is marked as a runtime-internal task"

@@ -11,6 +11,7 @@
 #include "pprof.h"
 #include "profile.h"
 #include "profile.pb-c.h"
+#include "profile_builder.h"
 
 /*
  * A profile with everything pprof can carry: two mappings (the executable and libc), a
@@ -201,11 +202,11 @@ Test(pprof, functions)
 		const char *name, *system_name, *file;
 		int64_t start_line;
 	} want[] = {
-		{ "main", "main", "demo.c", 10 },
-		{ "work", "work", "demo.c", 20 },
-		{ "helper", "helper", "util.h", 30 },
-		{ "__libc_start_call_main", "__libc_start_call_main", "", 0 },
-		{ "bad\xef\xbf\xbdname", "bad\xef\xbf\xbdname", "", 0 },
+		{ "main", "", "demo.c", 10 },
+		{ "work", "", "demo.c", 20 },
+		{ "helper", "", "util.h", 30 },
+		{ "__libc_start_call_main", "", "", 0 },
+		{ "bad\xef\xbf\xbdname", "", "", 0 },
 		{ "ns::Widget::poll()", "_ZN2ns6Widget4pollEv", "w.cc", 5 },
 	};
 	struct profile *p;
@@ -316,8 +317,8 @@ Test(pprof, empty_profile_is_valid)
 	profile_free(p);
 }
 
-/* Runs `go tool pprof -symbolize=none <mode> file`; returns its output and exit status. */
-static char *run_pprof(const char *mode, const char *file, int *status)
+/* Runs `go tool pprof <options> file`; returns its output and exit status. */
+static char *run_pprof(const char *options, const char *file, int *status)
 {
 	char cmd[512], *out = NULL;
 	size_t len = 0;
@@ -325,7 +326,7 @@ static char *run_pprof(const char *mode, const char *file, int *status)
 	char buf[4096];
 	size_t n;
 
-	snprintf(cmd, sizeof(cmd), "go tool pprof -symbolize=none %s '%s' 2>&1", mode, file);
+	snprintf(cmd, sizeof(cmd), "go tool pprof %s '%s' 2>&1", options, file);
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
@@ -349,7 +350,7 @@ Test(pprof, go_tool_pprof_reads_it)
 	cr_assert_eq(pprof_write(p, dir, "cpu.pb.gz"), 0);
 	snprintf(path, sizeof(path), "%s/cpu.pb.gz", dir);
 
-	out = run_pprof("-raw", path, &status);
+	out = run_pprof("-symbolize=none -raw", path, &status);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pprof -raw failed:\n%s", out);
 	cr_assert_not_null(strstr(out, "PeriodType: cpu nanoseconds"), "%s", out);
 	cr_assert_not_null(strstr(out, "Period: 10000000"), "%s", out);
@@ -366,7 +367,7 @@ Test(pprof, go_tool_pprof_reads_it)
 	cr_assert_not_null(strstr(out, "/lib/x86_64-linux-gnu/libc.so.6  [FN]"), "%s", out);
 	free(out);
 
-	out = run_pprof("-traces", path, &status);
+	out = run_pprof("-symbolize=none -traces", path, &status);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pprof -traces failed:\n%s", out);
 	cr_assert_not_null(strstr(out, "Type: cpu"), "%s", out);
 	cr_assert_not_null(strstr(out, "ns::Widget::poll()"), "%s", out);
@@ -374,6 +375,46 @@ Test(pprof, go_tool_pprof_reads_it)
 	cr_assert_not_null(strstr(out, "__libc_start_call_main"), "%s", out);
 	free(out);
 
+	unlink(path);
+	rmdir(dir);
+	profile_free(p);
+}
+
+/*
+ * A task frame of a generic type, read as a user reads it (pprof's default symbolization, which
+ * "demangles" names it takes for linkage names): whole, with every <...>, not "[task] ::poll".
+ */
+Test(pprof, go_tool_pprof_keeps_generic_task_names)
+{
+	static const char *const names[] = {
+		"[task] <hyper::server::server::new_svc::NewSvcTask<I,N,S,E,W> as "
+		"core::future::future::Future>::poll",
+		"[spawn] hyper::common::exec::Exec::execute (exec.rs:49)",
+	};
+	struct profile *p = tb_cpu_profile();
+	char dir[] = "/tmp/asyncprof-pprof-XXXXXX", path[64];
+	uint64_t locs[2];
+	char *out;
+	int status;
+
+	if (system("command -v go >/dev/null 2>&1") != 0)
+		cr_skip_test("go is not installed");
+	for (size_t i = 0; i < 2; i++) {
+		struct profile_line line = { .function_id = profile_add_function(p, names[i], NULL,
+										 NULL, 0) };
+
+		locs[i] = profile_add_location(p, 0, 0, &line, 1);
+	}
+	tb_sample_at(p, 3, "worker", locs, 2);
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(pprof_write(p, dir, "cpu.pb.gz"), 0);
+	snprintf(path, sizeof(path), "%s/cpu.pb.gz", dir);
+	out = run_pprof("-top", path, &status);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pprof -top failed:\n%s", out);
+	for (size_t i = 0; i < 2; i++)
+		cr_assert_not_null(strstr(out, names[i]), "pprof -top lost the name %s:\n%s",
+				   names[i], out);
+	free(out);
 	unlink(path);
 	rmdir(dir);
 	profile_free(p);

@@ -93,20 +93,21 @@ Test(profile, functions_dedup_on_names_and_file)
 	const struct profile_function *fa = profile_function(p, a);
 
 	cr_assert_eq(a, 1);
-	cr_assert_eq(b, 1, "NULL system_name means the same as name");
-	cr_assert_eq(c, 2);
-	cr_assert_eq(d, 3);
-	cr_assert_eq(e, 4);
-	cr_assert_eq(p->nfunctions, 4);
+	cr_assert_eq(b, 2, "NULL system_name means none, not the name again");
+	cr_assert_eq(c, 3);
+	cr_assert_eq(d, 4);
+	cr_assert_eq(e, 5);
+	cr_assert_eq(p->nfunctions, 5);
 	cr_assert_eq(fa->id, 1);
 	cr_assert_str_eq(fa->name, "f");
-	cr_assert_eq(fa->system_name, fa->name);
+	cr_assert_str_eq(fa->system_name, "");
 	cr_assert_str_eq(fa->file, "a.c");
 	cr_assert_eq(fa->start_line, 10, "the first definition wins");
 	cr_assert_str_eq(profile_function(p, d)->system_name, "_Z1fv");
 	cr_assert_str_eq(profile_function(p, e)->name, "");
 	cr_assert_str_eq(profile_function(p, e)->file, "");
-	cr_assert_null(profile_function(p, 5));
+	cr_assert_str_eq(profile_function(p, b)->system_name, "f");
+	cr_assert_null(profile_function(p, 6));
 	profile_free(p);
 }
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdarg.h>
@@ -46,8 +47,12 @@ static Elf *open_elf(const char *path, int *fd)
 	return elf;
 }
 
-/* The value of a symbol of any type in the .symtab or .dynsym of elf. */
-static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
+/*
+ * Calls fn on every named symbol of the .symtab and .dynsym of elf (only .symtab's when
+ * symtab_only) until it returns true; returns whether one did.
+ */
+static bool each_symbol(Elf *elf, bool symtab_only,
+			bool (*fn)(const GElf_Sym *sym, const char *name, void *ctx), void *ctx)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr shdr;
@@ -56,7 +61,8 @@ static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
 		Elf_Data *data = elf_getdata(scn, NULL);
 
 		gelf_getshdr(scn, &shdr);
-		if ((shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM) || !data)
+		if ((shdr.sh_type != SHT_SYMTAB && (symtab_only || shdr.sh_type != SHT_DYNSYM)) ||
+		    !data)
 			continue;
 		for (size_t i = 0; i < shdr.sh_size / shdr.sh_entsize; i++) {
 			GElf_Sym sym;
@@ -64,13 +70,37 @@ static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
 
 			gelf_getsym(data, i, &sym);
 			s = elf_strptr(elf, shdr.sh_link, sym.st_name);
-			if (s && strcmp(s, name) == 0 && sym.st_value) {
-				*value = sym.st_value;
+			if (s && fn(&sym, s, ctx))
 				return true;
-			}
 		}
 	}
 	return false;
+}
+
+struct wanted_symbol {
+	const char *name;
+	uint64_t value;
+};
+
+static bool is_wanted_symbol(const GElf_Sym *sym, const char *name, void *ctx)
+{
+	struct wanted_symbol *w = ctx;
+
+	if (strcmp(name, w->name) != 0 || !sym->st_value)
+		return false;
+	w->value = sym->st_value;
+	return true;
+}
+
+/* The value of a symbol of any type in the .symtab or .dynsym of elf. */
+static bool elf_symbol(Elf *elf, const char *name, uint64_t *value)
+{
+	struct wanted_symbol w = { .name = name };
+
+	if (!each_symbol(elf, false, is_wanted_symbol, &w))
+		return false;
+	*value = w.value;
+	return true;
 }
 
 static uint64_t symbol_in_file(const char *path, const char *name)
@@ -274,6 +304,140 @@ Test(symbolizer, returns_the_inline_chain)
 	free(path);
 }
 
+struct function_ranges {
+	const char *prefix;
+	uint64_t (*ranges)[2];
+	size_t n, max;
+};
+
+static bool add_function_range(const GElf_Sym *sym, const char *name, void *ctx)
+{
+	struct function_ranges *fr = ctx;
+
+	if (GELF_ST_TYPE(sym->st_info) != STT_FUNC || !sym->st_value ||
+	    strncmp(name, fr->prefix, strlen(fr->prefix)) != 0)
+		return false;
+	cr_assert_lt(fr->n, fr->max);
+	fr->ranges[fr->n][0] = sym->st_value;
+	fr->ranges[fr->n][1] = sym->st_value + sym->st_size;
+	fr->n++;
+	return false;
+}
+
+/* The [start, end) of every function symbol of elf whose name starts with prefix. */
+static size_t function_ranges(Elf *elf, const char *prefix, uint64_t (*ranges)[2], size_t max)
+{
+	struct function_ranges fr = { .prefix = prefix, .ranges = ranges, .max = max };
+
+	each_symbol(elf, true, add_function_range, &fr);
+	return fr.n;
+}
+
+/* A line of addr2line's output, without its newline and " (discriminator N)". */
+static bool a2l_line(FILE *f, char *buf, size_t size)
+{
+	char *d;
+
+	if (!fgets(buf, size, f))
+		return false;
+	buf[strcspn(buf, "\n")] = 0;
+	d = strstr(buf, " (discriminator ");
+	if (d)
+		*d = 0;
+	return true;
+}
+
+/* Our frame as addr2line -f -C prints it: the function, then file:line ("??", "?" unknown). */
+static void a2l_format(const struct sym_frame *f, char *fn, char *where, size_t size)
+{
+	snprintf(fn, size, "%s", f->function ? f->function : "??");
+	if (f->line)
+		snprintf(where, size, "%s:%d", f->file ? f->file : "??", f->line);
+	else
+		snprintf(where, size, "%s:?", f->file ? f->file : "??");
+}
+
+/*
+ * Every byte of fixture's own functions (inline_chain::*, where Rust puts them: in DWARF
+ * namespaces), symbolized, against addr2line -i -f -C (binutils) on the same file: the same
+ * inline chain, innermost first, each frame with the same name and file:line. Returns the
+ * deepest chain seen.
+ */
+static int assert_matches_addr2line(const char *name)
+{
+	char *path = fixture(name), cmd[PATH_MAX + 128], fn[1024], where[1024], buf[1024];
+	char list[] = "/tmp/asyncprof-a2l.XXXXXX";
+	uint64_t ranges[64][2];
+	struct proc_mapping m = pie_text_mapping(path, PIE_BASE);
+	struct symbolizer *sym = symbolizer_new();
+	struct elf_object *obj = object_for(sym, getpid(), &m);
+	struct sym_frame f[SYM_MAX_INLINE];
+	int fd, deepest = 0;
+	size_t nranges, addrs = 0;
+	FILE *out;
+	Elf *elf = open_elf(path, &fd);
+
+	nranges = function_ranges(elf, "_ZN12inline_chain", ranges, 64);
+	elf_end(elf);
+	close(fd);
+	cr_assert_geq(nranges, 2, "%s: the fixture's functions are missing", path);
+	fd = mkstemp(list);
+	cr_assert_geq(fd, 0);
+	out = fdopen(fd, "w");
+	for (size_t r = 0; r < nranges; r++)
+		for (uint64_t a = ranges[r][0]; a < ranges[r][1]; a++, addrs++)
+			fprintf(out, "%#lx\n", (unsigned long)a);
+	fclose(out);
+	snprintf(cmd, sizeof(cmd), "addr2line -i -f -C -a -e %s < %s", path, list);
+	out = popen(cmd, "r");
+	cr_assert_not_null(out, "cannot run addr2line (binutils)");
+	cr_assert(a2l_line(out, buf, sizeof(buf)) && strncmp(buf, "0x", 2) == 0,
+		  "addr2line printed '%s'", buf);
+	for (size_t i = 0; i < addrs; i++) {
+		uint64_t vaddr = strtoull(buf, NULL, 16);
+		int n = elf_object_symbolize(obj, vaddr, f, SYM_MAX_INLINE), k = 0;
+		bool more;
+
+		while ((more = a2l_line(out, buf, sizeof(buf))) && strncmp(buf, "0x", 2) != 0) {
+			cr_assert_lt(k, n,
+				     "%s at %#lx: addr2line has more than our %d frames, "
+				     "next: %s",
+				     name, (unsigned long)vaddr, n, buf);
+			a2l_format(&f[k], fn, where, sizeof(fn));
+			cr_assert_str_eq(buf, fn,
+					 "%s at %#lx, frame %d: addr2line says %s, we say %s", name,
+					 (unsigned long)vaddr, k, buf, fn);
+			cr_assert(a2l_line(out, buf, sizeof(buf)));
+			cr_assert_str_eq(buf, where,
+					 "%s at %#lx, frame %d (%s): addr2line says %s, "
+					 "we say %s",
+					 name, (unsigned long)vaddr, k, fn, buf, where);
+			k++;
+		}
+		cr_assert_eq(k, n, "%s at %#lx: addr2line has %d frames, we have %d", name,
+			     (unsigned long)vaddr, k, n);
+		if (n > deepest)
+			deepest = n;
+		cr_assert(more || i + 1 == addrs, "addr2line stopped after %zu addresses", i + 1);
+	}
+	pclose(out);
+	unlink(list);
+	symbolizer_free(sym);
+	free(path);
+	return deepest;
+}
+
+Test(symbolizer, inline_chains_match_addr2line)
+{
+	/* debug = 1 (line tables and function entries), as services ship, and debug = 2. */
+	int limited = assert_matches_addr2line("inline_chain");
+	int full = assert_matches_addr2line("inline_chain.debug2");
+
+	/* mix < checksum's closure < fold < checksum < decode < decode_all's closure < ... */
+	cr_assert_geq(limited, 6, "the fixture should nest inlined calls 6 deep, not %d", limited);
+	cr_assert_geq(full, 6, "the fixture should nest inlined calls 6 deep, not %d", full);
+}
+
 Test(symbolizer, stripped_object_has_no_symbols_but_the_same_build_id)
 {
 	char *path = fixture("symtest"), *stripped = fixture("symtest.stripped");
@@ -459,8 +623,11 @@ Test(symbolizer, symbolizes_a_shared_library)
 	cr_assert(elf_object_has_symbols(obj));
 	n = symbolize_at(obj, m, addr, f);
 	cr_assert_geq(n, 1);
+	/* Its DWARF (with libc6-dbg) names the assembly wrapper after its first label, as
+	 * addr2line does; the symbol tables say getpid or __getpid. */
 	cr_assert(strcmp(f[n - 1].function, "getpid") == 0 ||
-		      strcmp(f[n - 1].function, "__getpid") == 0,
+		      strcmp(f[n - 1].function, "__getpid") == 0 ||
+		      strcmp(f[n - 1].function, "__GI_getpid") == 0,
 		  "getpid symbolized as %s", f[n - 1].function);
 	procmaps_free(maps);
 	symbolizer_free(sym);

@@ -99,9 +99,8 @@ Test(tasks, json_has_the_report_fields)
 
 	task_set_string(&t->spawned_at, "app::main (main.rs:10)");
 	t->polls = 3;
-	t->busy_ns = 1500;
+	t->poll = (struct poll_stats){ .total = { 2500, 1500, 700 }, .longest = { 900, 600, 200 } };
 	t->wait_ns = 40000000;
-	t->max_poll_ns = 900;
 	task_add_latency(t, 2000);
 	task_add_latency(t, 4000);
 	add(tt, 6, 5, "app::child")->wait_ns = 5;
@@ -116,7 +115,12 @@ Test(tasks, json_has_the_report_fields)
 			 "app::main (main.rs:10)");
 	cr_assert_eq(json_integer_value(json_object_get(o, "polls")), 3);
 	cr_assert_eq(json_integer_value(json_object_get(o, "wait_ns")), 40000000);
+	cr_assert_eq(json_integer_value(json_object_get(o, "busy_ns")), 1500, "time on a CPU");
+	cr_assert_eq(json_integer_value(json_object_get(o, "poll_wall_ns")), 2500);
+	cr_assert_eq(json_integer_value(json_object_get(o, "poll_preempted_ns")), 700);
 	cr_assert_eq(json_integer_value(json_object_get(o, "max_poll_ns")), 900);
+	cr_assert_eq(json_integer_value(json_object_get(o, "max_poll_cpu_ns")), 600);
+	cr_assert_eq(json_integer_value(json_object_get(o, "max_poll_preempted_ns")), 200);
 	lat = json_object_get(o, "sched_latency_ns");
 	cr_assert_eq(json_integer_value(json_object_get(lat, "count")), 2);
 	cr_assert_eq(json_integer_value(json_object_get(lat, "max")), 4000);
@@ -157,4 +161,26 @@ Test(tasks, tasks_json_keeps_live_then_heaviest_exited)
 			     (json_int_t)(5 + i));
 	json_decref(arr);
 	task_table_free(tt);
+}
+
+/* The longest poll is the one the task held its thread longest for, not counting preemption. */
+Test(tasks, longest_poll_by_own_time)
+{
+	const struct thread_clock start = { 1000, 5000, 300 };
+	const struct thread_clock preempted_end = { 1000 + 20000000, 5000 + 1000000, 300 + 19000000 };
+	const struct poll_time sleeper = { .wall_ns = 12000000, .cpu_ns = 100000 };
+	struct poll_stats s = { 0 };
+	struct poll_time p;
+
+	poll_time_between(&p, &start, &preempted_end);
+	cr_assert_eq(p.wall_ns, 20000000);
+	cr_assert_eq(p.cpu_ns, 1000000);
+	cr_assert_eq(p.preempted_ns, 19000000);
+	cr_assert_eq(poll_own_ns(&p), 1000000);
+	poll_stats_add(&s, &p);
+	poll_stats_add(&s, &sleeper); /* off the CPU but not preempted: a blocking call */
+	cr_assert_eq(s.longest.wall_ns, 12000000, "a 20 ms poll preempted for 19 ms is shorter");
+	cr_assert_eq(s.total.wall_ns, 32000000);
+	cr_assert_eq(s.total.cpu_ns, 1100000);
+	cr_assert_eq(s.total.preempted_ns, 19000000);
 }
