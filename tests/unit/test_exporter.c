@@ -165,18 +165,35 @@ Test(exporter, delivers_bodies_with_headers, .timeout = 60)
 	receiver_stop(&r);
 }
 
-Test(exporter, status_500_is_not_retried, .timeout = 60)
+/*
+ * One window of len bytes sent to a receiver answering mode (then "ok" once it has one request,
+ * when then_ok); the exporter's stats once it is delivered or dropped. The receiver is left
+ * running, for the test to look at.
+ */
+static struct exporter_stats send_one(struct receiver *r, const char *mode, bool then_ok,
+				      size_t len)
 {
 	struct exporter_opts o = { 0 };
-	struct receiver r;
-	struct exporter *ex;
 	struct exporter_stats st;
+	struct exporter *ex;
 
-	receiver_start(&r, "500");
-	ex = start(r.url, &o);
-	cr_assert_eq(exporter_submit(ex, window(500, 'x'), 500), 0);
+	receiver_start(r, mode);
+	ex = start(r->url, &o);
+	cr_assert_eq(exporter_submit(ex, window(len, 'w'), len), 0);
+	while (then_ok && requests(r) < 1)
+		usleep(10000);
+	if (then_ok)
+		receiver_mode(r, "ok");
 	cr_assert_eq(exporter_flush(ex, 30000), 0);
 	exporter_free(ex, &st);
+	return st;
+}
+
+Test(exporter, status_500_is_not_retried, .timeout = 60)
+{
+	struct receiver r;
+	struct exporter_stats st = send_one(&r, "500", false, 500);
+
 	cr_assert_eq(st.dropped_rejected, 1);
 	cr_assert_eq(st.dropped_windows, 1);
 	cr_assert_eq(st.dropped_bytes, 500);
@@ -189,19 +206,9 @@ Test(exporter, status_500_is_not_retried, .timeout = 60)
 
 Test(exporter, status_503_is_retried, .timeout = 60)
 {
-	struct exporter_opts o = { 0 };
 	struct receiver r;
-	struct exporter *ex;
-	struct exporter_stats st;
+	struct exporter_stats st = send_one(&r, "503", true, 700);
 
-	receiver_start(&r, "503");
-	ex = start(r.url, &o);
-	cr_assert_eq(exporter_submit(ex, window(700, 'y'), 700), 0);
-	while (requests(&r) < 1)
-		usleep(10000);
-	receiver_mode(&r, "ok");
-	cr_assert_eq(exporter_flush(ex, 30000), 0);
-	exporter_free(ex, &st);
 	cr_assert_eq(st.sent_windows, 1);
 	cr_assert_eq(st.dropped_windows, 0);
 	cr_assert_geq(st.attempts, 2);
@@ -212,16 +219,9 @@ Test(exporter, status_503_is_retried, .timeout = 60)
 
 Test(exporter, partial_success_is_counted, .timeout = 60)
 {
-	struct exporter_opts o = { 0 };
 	struct receiver r;
-	struct exporter *ex;
-	struct exporter_stats st;
+	struct exporter_stats st = send_one(&r, "partial", false, 10);
 
-	receiver_start(&r, "partial");
-	ex = start(r.url, &o);
-	cr_assert_eq(exporter_submit(ex, window(10, 'p'), 10), 0);
-	cr_assert_eq(exporter_flush(ex, 30000), 0);
-	exporter_free(ex, &st);
 	cr_assert_eq(st.sent_windows, 1);
 	cr_assert_eq(st.rejected_profiles, 1);
 	cr_assert_not_null(strstr(st.last_error, "rejected 1 profiles: test rejection"));

@@ -97,18 +97,6 @@ static struct profile *wait_profile(void)
 	return p;
 }
 
-static char *folded(const struct profile *p, size_t value, const char *root)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	cr_assert_not_null(f);
-	cr_assert_eq(folded_write(p, value, root, f), 0);
-	fclose(f);
-	return buf;
-}
-
 struct encoded {
 	PbRequest *req;
 	void *data;
@@ -183,9 +171,9 @@ Test(otlp, profiles_come_back_whole)
 			const struct profile *src = sources[k];
 			size_t type = p % 2;
 			struct profile *back = otlp_request_profile(e.req, r, p);
-			char *raw = folded(src, type, "thread_name");
+			char *raw = tb_folded_text(src, type, "thread_name");
 			char *want = output_utf8_dup(raw); /* what travels is UTF-8 */
-			char *got = folded(back, 0, "thread.name");
+			char *got = tb_folded_text(back, 0, "thread.name");
 
 			cr_assert_str_eq(got, want, "resource %zu profile %zu:\n%s\nwant:\n%s", r,
 					 p, got, want);

@@ -165,7 +165,7 @@ struct encoder {
 	struct ints attr_lists, stack_locations;
 	struct out_profile *profiles; /* of all processes, in order */
 	size_t nprofiles, cap_profiles;
-	/* label -> attribute key, for the few distinct labels (interned by the profiles) */
+	/* label -> attribute key, for the few distinct labels (borrowed from the profiles) */
 	struct {
 		const char *label, *key;
 	} keys[16];
@@ -282,7 +282,7 @@ static const char *label_key(struct encoder *e, const char *label)
 		if (strcmp(label, known[i].label) == 0)
 			return known[i].key;
 	for (size_t i = 0; i < e->nkeys; i++)
-		if (e->keys[i].label == label)
+		if (strcmp(e->keys[i].label, label) == 0)
 			return e->keys[i].key;
 	key = arena_alloc(&e->arena, strlen("asyncprof.") + strlen(label) + 1, 1);
 	if (!key)
