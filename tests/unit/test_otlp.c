@@ -317,7 +317,7 @@ Test(otlp, validator_catches_broken_rules)
 	PbDictionary *d = e.req->dictionary;
 	PbProfile *p = e.req->resource_profiles[0]->scope_profiles[0]->profiles[0];
 	PbSample *s = p->samples[1];
-	char why[256];
+	char why[256], *empty;
 	int32_t saved;
 
 #define EXPECT_BROKEN(what)                                                                        \
@@ -344,9 +344,10 @@ Test(otlp, validator_catches_broken_rules)
 	EXPECT_BROKEN("out of function_table");
 	d->location_table[2]->lines[0]->function_index = saved;
 
-	d->string_table[0][0] = 'x';
+	empty = d->string_table[0];
+	d->string_table[0] = (char *)"x";
 	EXPECT_BROKEN("string_table[0]");
-	d->string_table[0][0] = 0;
+	d->string_table[0] = empty;
 
 	d->mapping_table[0]->memory_start = 1;
 	EXPECT_BROKEN("mapping_table[0]");
