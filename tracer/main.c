@@ -1188,7 +1188,8 @@ int main(int argc, char **argv)
 		struct exporter_opts eo = { .endpoint = env.otlp_endpoint,
 					    .headers = env.otlp_headers,
 					    .nheaders = env.n_otlp_headers,
-					    .verbose = env.verbose };
+					    .verbose = env.verbose,
+					    .quiet = true /* export_otlp() says it */ };
 		char why[256] = "";
 
 		err = exporter_new(&eo, &exporter, why, sizeof(why));

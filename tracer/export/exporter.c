@@ -58,7 +58,7 @@ struct exporter {
 
 	size_t max_windows, max_bytes;
 	unsigned int timeout_ms, retry_ms;
-	bool verbose;
+	bool verbose, quiet;
 	unsigned int seed;
 	char *url;
 	struct curl_slist *headers;
@@ -326,7 +326,7 @@ static void log_drops(struct exporter *ex, uint64_t now)
 {
 	uint64_t windows = ex->st.dropped_windows - ex->logged_windows;
 
-	if (!windows || (ex->last_log_ns && now - ex->last_log_ns < LOG_EVERY_NS))
+	if (ex->quiet || !windows || (ex->last_log_ns && now - ex->last_log_ns < LOG_EVERY_NS))
 		return;
 	fprintf(
 	    stderr,
@@ -372,10 +372,14 @@ static void schedule_retry(struct exporter *ex, uint64_t now, uint64_t retry_aft
 static void settle(struct exporter *ex, struct queued *w, enum outcome how, const char *error,
 		   uint64_t retry_after_s, uint64_t rejected)
 {
+	/* Cut short by us (its window dropped, or the exporter stopping): not the Collector's
+	 * failure. */
+	bool aborted = atomic_load(&ex->abort_request);
+
 	uint64_t now = now_ns();
 
 	ex->st.attempts++;
-	if (how != DELIVERED) {
+	if (how != DELIVERED && !aborted) {
 		ex->st.failures++;
 		snprintf(ex->st.last_error, sizeof(ex->st.last_error), "%s", error);
 	} else if (rejected) {
@@ -531,6 +535,7 @@ int exporter_new(const struct exporter_opts *opts, struct exporter **out, char *
 	ex->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	ex->retry_ms = opts->retry_ms ? opts->retry_ms : DEFAULT_RETRY_MS;
 	ex->verbose = opts->verbose;
+	ex->quiet = opts->quiet;
 	ex->backoff_ms = BACKOFF_FIRST_MS;
 	ex->seed = (unsigned int)now_ns() ^ (unsigned int)getpid();
 	err = make_url(opts->endpoint, &ex->url, why, why_size);

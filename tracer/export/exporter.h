@@ -23,8 +23,8 @@
  * after an exponential backoff (1 s doubling to 30 s, with jitter, or the server's Retry-After)
  * for as long as retry_ms allows; any other status (400, 401, 500, ...) drops the window: the
  * specification says not to retry them. Every drop is counted, with why; the thread logs the
- * drops at once the first time, then at most once a minute, and the counts are for the caller
- * to export with its next window (exporter_stats()).
+ * drops (unless quiet) at once the first time, then at most once a minute, and the counts are for
+ * the caller to export with its next window (exporter_stats()).
  */
 struct exporter;
 
@@ -37,6 +37,7 @@ struct exporter_opts {
 	unsigned int timeout_ms; /* one request; 0: 10 s */
 	unsigned int retry_ms;	 /* how long a window is retried; 0: 5 minutes */
 	bool verbose;		 /* log each request */
+	bool quiet;		 /* no drop log: the caller says what became of its windows */
 };
 
 struct exporter_stats {
