@@ -10,24 +10,32 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Ibpf -Iruntimes/tokio -Iruntimes/go -Iruntimes/usdt
-LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lpthread -lm
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Itracer/export -Ibpf -Iruntimes/tokio \
+	    -Iruntimes/go -Iruntimes/usdt
+LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lpthread -lm
 
-# Debian packages the build, the tests and the examples need.
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
-	    protobuf-c-compiler libprotobuf-c-dev libjansson-dev libcriterion-dev zlib1g-dev libcapstone-dev \
-	    libcurl4-openssl-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils jq bc binutils xz-utils cargo librust-tokio-dev \
-	    librust-hyper-dev wrk golang-1.23-go libxml2-utils
+# Debian packages the build needs (deploy/Dockerfile installs only these: make deps
+# DEB_PKGS='$(BUILD_PKGS)'), then those the tests and the examples need too.
+BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
+	      protobuf-c-compiler libprotobuf-c-dev libjansson-dev zlib1g-dev libcapstone-dev \
+	      libcurl4-openssl-dev
+DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils \
+	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
+	    protobuf-compiler python3 yamllint libxml2-utils
 
-TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c)) \
+TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/export/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
-TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(BUILD)/gen/profile.pb-c.o
+# The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
+PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
+	       profiles/v1development/profiles collector/profiles/v1development/profiles_service)
+PROTO_OBJS  := $(patsubst %,$(BUILD)/gen/%.pb-c.o,$(PROTOS))
+TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(PROTO_OBJS)
 BPF_SRCS    := $(wildcard bpf/*.bpf.c runtimes/*/*.bpf.c)
 SKELS       := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
 vpath %.bpf.c bpf $(wildcard runtimes/*)
-GEN_HDRS    := $(SKELS) $(BUILD)/gen/profile.pb-c.h
+GEN_HDRS    := $(SKELS) $(patsubst %,$(BUILD)/gen/%.pb-c.h,$(PROTOS))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
-UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS))
+UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS)) $(BUILD)/tests/tools/otlp_validate.o
 
 EXAMPLES := $(BUILD)/examples/cpu_split $(BUILD)/examples/rust_cpu $(BUILD)/examples/spin \
 	    $(BUILD)/examples/coro $(BUILD)/examples/interp $(BUILD)/examples/marker_bench \
@@ -89,12 +97,12 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(BUILD)/gen/profile.pb-c.c $(BUILD)/gen/profile.pb-c.h: tracer/proto/profile.proto
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: tracer/proto/%.proto
 	$(call msg,PROTO,$<)
 	$(Q)mkdir -p $(BUILD)/gen
 	$(Q)protoc-c --proto_path=tracer/proto --c_out=$(BUILD)/gen $<
 
-$(BUILD)/gen/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(GEN_HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O2 -I$(BUILD)/gen -c $< -o $@
 
@@ -340,7 +348,7 @@ SAN_UNIT_OBJS := $(patsubst $(BUILD)/%,$(SAN)/%,$(UNIT_OBJS))
 SAN_ENV   := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	     LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
 
-$(SAN)/gen/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c
+$(SAN)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(GEN_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -g -O2 $(SANFLAGS) -I$(BUILD)/gen -c $< -o $@
@@ -358,11 +366,50 @@ $(SAN)/unit_tests: $(SAN_UNIT_OBJS) $(SAN_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
+# The official OTLP .proto files (Debian's opentelemetry-proto, from a newer suite, unpacked
+# under $(BUILD)), to decode asyncprof's payloads with; asyncprof's own must agree with them.
+OTLP_OFFICIAL := $(BUILD)/otlp-proto/root/usr/include
+OTLP_PROTO_FILES := $(patsubst %,%.proto,$(filter opentelemetry/%,$(PROTOS)))
+
+$(BUILD)/otlp-proto/version: tests/tools/otlp-protos.sh tests/tools/suite-apt.sh
+	$(call msg,APT,opentelemetry-proto in $(BUILD)/otlp-proto)
+	$(Q)tests/tools/otlp-protos.sh $(BUILD)/otlp-proto
+
+$(BUILD)/tests/otlp-fields.ok: $(BUILD)/otlp-proto/version tests/tools/proto_fields.py \
+			       $(addprefix tracer/proto/,$(OTLP_PROTO_FILES))
+	$(call msg,CHECK,OTLP .proto fields against the official ones)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd tracer/proto && ../../tests/tools/proto_fields.py . $(abspath $(OTLP_OFFICIAL)) \
+		$(OTLP_PROTO_FILES) >$(abspath $(BUILD))/tests/otlp-fields.log || \
+		{ grep -v 'as official' $(abspath $(BUILD))/tests/otlp-fields.log; exit 1; }
+	$(Q)touch $@
+
+# Validates and summarizes the OTLP requests the test receiver stored (tests/tools/otlp_check.c).
+$(BUILD)/tests/otlp_check: $(BUILD)/tests/tools/otlp_check.o $(BUILD)/tests/tools/otlp_validate.o \
+			   $(TRACER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# deploy/: the Kubernetes manifest passes yamllint (strict), the systemd unit systemd-analyze
+# verify (where systemd is), on a copy whose ExecStart names the binary just built.
+$(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-agent.service \
+			  $(BUILD)/asyncprof
+	$(call msg,CHECK,deploy/)
+	$(Q)mkdir -p $(@D)
+	$(Q)yamllint -s deploy/kubernetes/*.yaml
+	$(Q)if command -v systemd-analyze >/dev/null; then \
+		sed 's|/usr/local/bin/asyncprof|$(abspath $(BUILD))/asyncprof|' \
+			deploy/asyncprof-agent.service >$(@D)/asyncprof-agent.service && \
+		systemd-analyze verify $(@D)/asyncprof-agent.service; \
+	else echo "deploy: no systemd-analyze here, the unit is not verified"; fi
+	$(Q)touch $@
+
 unit: $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
-      $(BUILD)/tests/mutate_elf
+      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok
 	$(Q)$(SAN_ENV) BUILD=$(abspath $(BUILD)) $(SAN)/unit_tests --jobs 2
 
-integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_elf
+integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_elf \
+	     $(BUILD)/tests/otlp_check $(BUILD)/otlp-proto/version
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 

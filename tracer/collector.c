@@ -220,7 +220,7 @@ static uint64_t kernel_location(struct collector *c, struct sink *s, uint64_t ad
 	static const struct profile_mapping kmap = {
 		.start = KERNEL_START,
 		.limit = UINT64_MAX,
-		.file = "[kernel.kallsyms]",
+		.file = PROFILE_KERNEL_MAPPING,
 		.has_functions = true,
 	};
 	const char *name;
@@ -240,7 +240,7 @@ static uint64_t kernel_location(struct collector *c, struct sink *s, uint64_t ad
 							     &line, 1)
 				      : 0;
 	} else {
-		id = unknown_location(s, s->kernel_mapping, addr, "[kernel.kallsyms]");
+		id = unknown_location(s, s->kernel_mapping, addr, PROFILE_KERNEL_MAPPING);
 	}
 	if (id && hashmap_put(s->kernel_locs, &addr, sizeof(addr), id))
 		return 0;

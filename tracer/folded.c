@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KERNEL_MAPPING "[kernel.kallsyms]"
-
 static int stack_push(struct folded_stack *st, const char *name, bool kernel)
 {
 	if (st->n == st->cap) {
@@ -53,7 +51,7 @@ int folded_stack_build(const struct profile *prof, const struct profile_sample *
 
 		assert(loc);
 		m = profile_mapping(prof, loc->mapping_id);
-		kernel = m && strncmp(m->file, KERNEL_MAPPING, strlen(KERNEL_MAPPING)) == 0;
+		kernel = profile_mapping_is_kernel(m);
 		for (size_t j = loc->nlines; j-- > 0;) {
 			const struct profile_function *fn =
 				profile_function(prof, loc->lines[j].function_id);

@@ -35,6 +35,8 @@
 #include "tasks.h"
 #include "tokio.h"
 #include "usdt.h"
+#include "version.h"
+#include "window.h"
 #include "leaks.h"
 #include "go.h"
 #include "offcpu.h"
@@ -57,6 +59,9 @@ static struct env {
 	bool json, all;	  /* leaks */
 	bool off_cpu;
 	uint64_t off_cpu_min_ns;
+	const char *otlp_endpoint;
+	const char *otlp_headers[16];
+	size_t n_otlp_headers;
 } env = {
 	.freq_hz = 99,
 	/* A thread blocks for 1 ms at most 1000 times a second: that bounds what each profiled
@@ -64,7 +69,11 @@ static struct env {
 	.off_cpu_min_ns = 1000000,
 };
 
-enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN };
+enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN, OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER };
+
+/* How long the end of attach or run waits for its OTLP export: a request's timeout (10 s), and
+ * time to try again after a refused connection or a 503. */
+#define OTLP_WAIT_MS 15000
 
 static volatile sig_atomic_t stop_signal;
 
@@ -73,7 +82,7 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-const char *argp_program_version = "asyncprof 0.1";
+const char *argp_program_version = "asyncprof " ASYNCPROF_VERSION;
 const char *argp_program_bug_address = NULL;
 
 static const char doc[] =
@@ -108,6 +117,10 @@ static const char doc[] =
 	"(kernel and user stacks), weighted by the time blocked, for blocks of at least "
 	"--off-cpu-min; shorter ones are counted in report.json.\n"
 	"\n"
+	"--otlp-endpoint URL also sends the profiles, at the end, to an OpenTelemetry Collector "
+	"or Pyroscope as OTLP profiles (HTTP, URL/v1development/profiles); the files are written "
+	"all the same.\n"
+	"\n"
 	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those "
 	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site "
 	"and wait reason; -d is the observation time (default: the minimum age). Exit status: 0 "
@@ -119,6 +132,7 @@ static const char doc[] =
 	"  asyncprof run -o out -- ./server --port 8080\n"
 	"  asyncprof attach -p 1234 --mode lifecycle -d 10  # Tokio wait profile\n"
 	"  asyncprof attach -p 1234 --off-cpu -d 10  # where threads block, too\n"
+	"  asyncprof attach -p 1234 -d 60 --otlp-endpoint http://localhost:4318\n"
 	"  asyncprof leaks -p 1234 --min-age 30s  # goroutines blocked 30 s+\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
@@ -140,6 +154,11 @@ static const struct argp_option options[] = {
 	{ "off-cpu", OPT_OFF_CPU, NULL, 0, "Also profile where threads block (offcpu.*)", 0 },
 	{ "off-cpu-min", OPT_OFF_CPU_MIN, "DURATION", 0,
 	  "Shortest block profiled, e.g. 1ms (default), 200us, 0 for all", 0 },
+	{ "otlp-endpoint", OPT_OTLP_ENDPOINT, "URL", 0,
+	  "Also send the profiles to an OpenTelemetry Collector (OTLP/HTTP, e.g. "
+	  "http://localhost:4318)", 0 },
+	{ "otlp-header", OPT_OTLP_HEADER, "KEY=VALUE", 0,
+	  "HTTP header for --otlp-endpoint (repeatable: authorization, tenant)", 0 },
 	{ 0 },
 };
 
@@ -184,10 +203,11 @@ static const struct {
 	{ 'a', "--min-age", true },    { 'j', "--json", true },	    { 'A', "--all", true },
 	{ 'F', "-F", false },	       { 'o', "-o", false },	    { 'r', "--runtime", false },
 	{ 'm', "--mode", false },      { OPT_OFF_CPU, "--off-cpu", false },
-	{ OPT_OFF_CPU_MIN, "--off-cpu-min", false },
+	{ OPT_OFF_CPU_MIN, "--off-cpu-min", false }, { OPT_OTLP_ENDPOINT, "--otlp-endpoint", false },
+	{ OPT_OTLP_HEADER, "--otlp-header", false },
 };
 
-static bool given[OPT_OFF_CPU_MIN + 1]; /* options seen, by key */
+static bool given[OPT_OTLP_HEADER + 1]; /* options seen, by key */
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
@@ -195,7 +215,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	long n;
 	double d;
 
-	if (key >= 0 && key <= OPT_OFF_CPU_MIN)
+	if (key >= 0 && key <= OPT_OTLP_HEADER)
 		given[key] = true;
 	switch (key) {
 	case 'p':
@@ -251,6 +271,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 				   "invalid duration '%s' (e.g. 1ms, 200us, 0; at most a year)",
 				   arg);
 		env.off_cpu_min_ns = (uint64_t)(d * 1e9 + 0.5);
+		break;
+	case OPT_OTLP_ENDPOINT:
+		env.otlp_endpoint = arg;
+		break;
+	case OPT_OTLP_HEADER:
+		if (env.n_otlp_headers == sizeof(env.otlp_headers) / sizeof(env.otlp_headers[0]))
+			argp_error(state, "too many --otlp-header (16 at most)");
+		env.otlp_headers[env.n_otlp_headers++] = arg;
 		break;
 	case 'r':
 		if (strcmp(arg, "tokio") == 0)
@@ -312,6 +340,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 					   scoped_options[i].leaks ? "leaks" : "attach and run");
 		if (given[OPT_OFF_CPU_MIN] && !env.off_cpu)
 			argp_error(state, "--off-cpu-min needs --off-cpu");
+		if (env.n_otlp_headers && !env.otlp_endpoint)
+			argp_error(state, "--otlp-header goes with --otlp-endpoint");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -774,11 +804,47 @@ static int write_outputs(int dirfd, const char *dir, struct process *proc, struc
 	return ret;
 }
 
+/* Sends the recording's profiles as one OTLP window and says how it went: 0, or -EIO. */
+static int export_otlp(struct exporter *ex, const struct resource *res, struct process *proc,
+		       struct collector *col, struct offcpu *off, bool has_wait)
+{
+	struct window_profile profiles[4];
+	struct window w = { res, proc->comm, profiles, 0, collector_profile(col)->time_nanos };
+	struct exporter_stats st;
+	int err;
+
+	profiles[w.nprofiles++] = (struct window_profile){ "cpu", collector_profile(col) };
+	if (has_wait)
+		profiles[w.nprofiles++] = (struct window_profile){ "wait",
+								   collector_wait_profile(col) };
+	if (collector_alloc_profile(col))
+		profiles[w.nprofiles++] = (struct window_profile){ "alloc",
+								   collector_alloc_profile(col) };
+	if (off)
+		profiles[w.nprofiles++] = (struct window_profile){ "offcpu", offcpu_profile(off) };
+	err = window_export_once(ex, &w, OTLP_WAIT_MS, &st);
+	if (!err) {
+		fprintf(stderr, "asyncprof: profiles sent to %s (%llu bytes)\n", exporter_url(ex),
+			(unsigned long long)st.sent_bytes);
+		return 0;
+	}
+	if (err != -EIO)
+		fprintf(stderr, "asyncprof: cannot export the profiles: %s\n", strerror(-err));
+	else
+		fprintf(stderr, "asyncprof: cannot export the profiles to %s: %s; %s (%llu bytes); "
+				"the files are written\n",
+			exporter_url(ex), st.last_error[0] ? st.last_error : "no answer",
+			st.dropped_windows ? "the window was dropped"
+					   : "not delivered in time, the window is dropped",
+			(unsigned long long)(st.dropped_bytes + st.queued_bytes));
+	return -EIO;
+}
+
 /*
  * Records env.pid (child: the command run, stopped before its exec) and writes the results in
- * the directory dirfd (named dir in messages). Returns 0 when the results were written.
+ * the directory dirfd (named dir in messages), and sends them to exporter if not NULL. Returns 0 when the results were written.
  */
-static int record(struct child *child, int dirfd, const char *dir)
+static int record(struct child *child, int dirfd, const char *dir, struct exporter *exporter)
 {
 	struct symbolizer *sym = NULL;
 	struct kallsyms *ks = NULL;
@@ -793,6 +859,7 @@ static int record(struct child *child, int dirfd, const char *dir)
 	pid_t holder;
 	size_t nwake = 0;
 	struct report_info info = { 0 };
+	struct resource res = { 0 };
 	struct event_loss loss = { 0 };
 	char loss_warning[256];
 	const char *warnings[24];
@@ -974,6 +1041,16 @@ static int record(struct child *child, int dirfd, const char *dir)
 	}
 	collector_set_kallsyms(rec.col, ks);
 
+	if (exporter) {
+		/* Now, while /proc/PID is there: what identifies the process to a backend. */
+		const char *runtime = rec.tokio ? "tokio" : rec.go ? "go" : rec.usdt ? "usdt" : NULL;
+
+		err = resource_read(env.pid, runtime, rec.go ? go_runtime_version(rec.go) : NULL,
+				    &res);
+		if (err)
+			goto out;
+	}
+
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
 	cpu_start = cpu_seconds_self(NULL);
@@ -1105,6 +1182,10 @@ static int record(struct child *child, int dirfd, const char *dir)
 			wait->time_nanos = prof->time_nanos;
 			wait->duration_nanos = prof->duration_nanos;
 		}
+		if (collector_alloc_profile(rec.col)) {
+			collector_alloc_profile(rec.col)->time_nanos = prof->time_nanos;
+			collector_alloc_profile(rec.col)->duration_nanos = prof->duration_nanos;
+		}
 		if (off) {
 			offcpu_profile(off)->time_nanos = prof->time_nanos;
 			offcpu_profile(off)->duration_nanos = prof->duration_nanos;
@@ -1207,8 +1288,15 @@ static int record(struct child *child, int dirfd, const char *dir)
 				dir, info.has_wait ? " wait.pb.gz wait.folded wait.svg" : "",
 				collector_alloc_profile(rec.col) ? " alloc.pb.gz alloc.folded alloc.svg" : "",
 				off ? " offcpu.pb.gz offcpu.folded offcpu.svg" : "", dir);
+		if (exporter) {
+			int e = export_otlp(exporter, &res, proc, rec.col, off, info.has_wait);
+
+			if (!err)
+				err = e;
+		}
 	}
 out:
+	resource_free(&res);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	offcpu_close(off);
@@ -1231,6 +1319,7 @@ int main(int argc, char **argv)
 					  doc };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct child child = { 0 };
+	struct exporter *exporter = NULL;
 	char why[256], *dir = NULL;
 	bool created = false;
 	int err, dirfd;
@@ -1265,6 +1354,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", env.pid, why);
 		return 1;
 	}
+	if (env.otlp_endpoint) {
+		struct exporter_opts eo = { .endpoint = env.otlp_endpoint,
+					    .headers = env.otlp_headers,
+					    .nheaders = env.n_otlp_headers,
+					    .verbose = env.verbose,
+					    .quiet = true /* export_otlp() says it */ };
+
+		why[0] = '\0';
+
+		err = exporter_new(&eo, &exporter, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot use --otlp-endpoint %s: %s\n",
+				env.otlp_endpoint, err == -EINVAL ? why : strerror(-err));
+			return err == -EINVAL ? 2 : 1;
+		}
+	}
 	if (env.cmd == CMD_RUN) {
 		/* The child waits for a byte before its exec: it is only a fork until then. */
 		err = spawn_child(env.argv, &child);
@@ -1280,11 +1385,12 @@ int main(int argc, char **argv)
 		end_child(&child);
 		return 1;
 	}
-	err = record(env.cmd == CMD_RUN ? &child : NULL, dirfd, dir);
+	err = record(env.cmd == CMD_RUN ? &child : NULL, dirfd, dir, exporter);
 	close(dirfd);
 	/* A directory made for a recording that never started is not left behind, empty. */
 	if (err && created)
 		rmdir(dir);
 	free(dir);
+	exporter_free(exporter, NULL);
 	return err ? 1 : 0;
 }

@@ -183,7 +183,7 @@ int offcpu_open(const struct offcpu_opts *opts, struct collector *col, struct of
 {
 	static const struct profile_value_type types[] = {
 		{ "blocks", "count" },
-		{ "off-cpu", "nanoseconds" },
+		{ "off_cpu", "nanoseconds" },
 	};
 	enum hooks hooks = best_hooks();
 	struct offcpu *o = calloc(1, sizeof(*o));

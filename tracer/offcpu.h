@@ -13,7 +13,7 @@
 /*
  * offcpu: the thread off-CPU profile (--off-cpu). Loads bpf/offcpu.bpf.c, turns every block of a
  * target thread that lasted at least the threshold into a sample of a collector profile (sample
- * types blocks/count and off-cpu/nanoseconds, label "state"), and keeps the totals of all
+ * types blocks/count and off_cpu/nanoseconds, label "state"), and keeps the totals of all
  * blocks, profiled or not, for report.json.
  *
  * The kernel side sends a block from the thread's own context when it runs again: with task

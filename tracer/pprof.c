@@ -1,82 +1,19 @@
 // SPDX-License-Identifier: MIT
 #include "pprof.h"
-#include "array.h"
-#include "hashmap.h"
+#include "gzip.h"
 #include "output.h"
 #include "profile.pb-c.h"
+#include "strtab.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 /*
  * The protobuf-c messages are built to be packed once and thrown away, so they borrow what they
  * can from the profile (stacks, values, strings that are already valid UTF-8) instead of
  * copying it; only the message structs and repaired strings are allocated here.
  */
-
-/* pprof's string table: index 0 is "", every other string appears once. */
-struct strtab {
-	struct hashmap *index; /* string -> index */
-	char **strs;	       /* borrowed from the profile, or one of owned[] */
-	size_t n, cap;
-	char **owned; /* UTF-8-repaired copies */
-	size_t nowned, cap_owned;
-};
-
-static int strtab_init(struct strtab *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->index = hashmap_new();
-	if (!st->index || !array_grow((void **)&st->strs, &st->cap, 1, sizeof(*st->strs)) ||
-	    hashmap_put(st->index, "", 0, 0))
-		return -ENOMEM;
-	st->strs[st->n++] = "";
-	return 0;
-}
-
-static void strtab_free(struct strtab *st)
-{
-	for (size_t i = 0; i < st->nowned; i++)
-		free(st->owned[i]);
-	free(st->owned);
-	free(st->strs);
-	hashmap_free(st->index);
-}
-
-/* Index of s in the table, adding it when new; NULL maps to "". Returns -1 on ENOMEM. */
-static int64_t strtab_index(struct strtab *st, const char *s)
-{
-	char *fixed = NULL;
-	uint64_t idx;
-
-	if (!s)
-		s = "";
-	if (!output_utf8_valid(s)) {
-		fixed = output_utf8_dup(s);
-		if (!fixed)
-			return -1;
-		s = fixed;
-	}
-	if (hashmap_get(st->index, s, strlen(s), &idx)) {
-		free(fixed);
-		return (int64_t)idx;
-	}
-	if (!array_grow((void **)&st->strs, &st->cap, st->n + 1, sizeof(*st->strs)) ||
-	    (fixed && !array_grow((void **)&st->owned, &st->cap_owned, st->nowned + 1,
-			    sizeof(*st->owned))) ||
-	    hashmap_put(st->index, s, strlen(s), st->n)) {
-		free(fixed);
-		return -1;
-	}
-	if (fixed)
-		st->owned[st->nowned++] = fixed;
-	/* protobuf-c's string field is not const, but packing never writes to it. */
-	st->strs[st->n] = (char *)s;
-	return (int64_t)st->n++;
-}
 
 /* Every allocation made for one encoding, released together by encoder_free(). */
 struct encoder {
@@ -322,42 +259,6 @@ static int fill_profile(struct encoder *e, const struct profile *prof,
 	return 0;
 }
 
-/* gzip (not raw deflate, not zlib): what the pprof format requires on disk. */
-static int gzip_buffer(const void *in, size_t len, void **out, size_t *out_len)
-{
-	z_stream zs;
-	size_t bound;
-	void *buf;
-	int ret;
-
-	if (len > UINT_MAX)
-		return -EFBIG;
-	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	/* deflateBound() covers the gzip header and trailer, so one Z_FINISH call suffices. */
-	bound = deflateBound(&zs, len);
-	buf = bound <= UINT_MAX ? malloc(bound) : NULL;
-	if (!buf) {
-		deflateEnd(&zs);
-		return bound <= UINT_MAX ? -ENOMEM : -EFBIG;
-	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = buf;
-	zs.avail_out = (uInt)bound;
-	ret = deflate(&zs, Z_FINISH);
-	deflateEnd(&zs);
-	if (ret != Z_STREAM_END) {
-		free(buf);
-		return -EIO;
-	}
-	*out = buf;
-	*out_len = zs.total_out;
-	return 0;
-}
-
 int pprof_encode(const struct profile *prof, void **out, size_t *len)
 {
 	Perftools__Profiles__Profile msg;
@@ -379,7 +280,7 @@ int pprof_encode(const struct profile *prof, void **out, size_t *len)
 		goto out;
 	}
 	perftools__profiles__profile__pack(&msg, packed);
-	err = gzip_buffer(packed, size, out, len);
+	err = gzip_compress(packed, size, out, len); /* the format requires gzip on disk */
 out:
 	free(packed);
 	encoder_free(&e);

@@ -107,7 +107,7 @@ int procmaps_parse_line(char *line, struct proc_mapping *m)
 	return 0;
 }
 
-int procfs_read_text(const char *path, char **out)
+int procfs_read(const char *path, char **out, size_t *out_len)
 {
 	size_t len = 0, cap = 65536;
 	char *buf = malloc(cap);
@@ -152,7 +152,14 @@ int procfs_read_text(const char *path, char **out)
 	}
 	buf[len] = '\0';
 	*out = buf;
+	if (out_len)
+		*out_len = len;
 	return 0;
+}
+
+int procfs_read_text(const char *path, char **out)
+{
+	return procfs_read(path, out, NULL);
 }
 
 static int compare_mappings(const void *a, const void *b)

@@ -46,6 +46,9 @@ int procmaps_parse_line(char *line, struct proc_mapping *m);
  */
 int procfs_read_text(const char *path, char **out);
 
+/* The same, for a file that may hold NUL bytes (/proc/PID/environ): its length in *len. */
+int procfs_read(const char *path, char **out, size_t *len);
+
 /* The mapping that contains addr, or NULL. O(log n). */
 const struct proc_mapping *procmaps_find(const struct proc_maps *maps, uint64_t addr);
 

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 /*
  * profile: the in-memory form of one profile (cpu, wait, ...), shaped like pprof so every writer
@@ -26,6 +27,9 @@
  */
 
 #define PROFILE_MAX_VALUES 4
+
+/* The file name of the kernel's mapping, as perf and pprof name it (pprof special-cases it). */
+#define PROFILE_KERNEL_MAPPING "[kernel.kallsyms]"
 
 struct profile_value_type {
 	const char *type; /* e.g. "samples", "cpu" */
@@ -157,6 +161,13 @@ int profile_drop_labels(struct profile *prof,
 			bool (*drop)(const struct profile_sample *s, const struct profile_label *l,
 				     void *ctx),
 			void *ctx);
+
+/* True for the kernel's mapping (whose file may carry a suffix after PROFILE_KERNEL_MAPPING). */
+static inline bool profile_mapping_is_kernel(const struct profile_mapping *m)
+{
+	return m && strncmp(m->file, PROFILE_KERNEL_MAPPING,
+			    sizeof(PROFILE_KERNEL_MAPPING) - 1) == 0;
+}
 
 /* Label lookup on a sample; NULL when absent. */
 const struct profile_label *profile_sample_label(const struct profile_sample *s, const char *key);

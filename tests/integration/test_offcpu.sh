@@ -26,7 +26,7 @@ blocks_at() {
 ms_at() {
 	local f=$1 p=$2
 	shift 2
-	pprof -sample_index=off-cpu -unit=ms "$@" -top "$p" 2>/dev/null |
+	pprof -sample_index=off_cpu -unit=ms "$@" -top "$p" 2>/dev/null |
 		awk -v f="$f" '$NF == f { print int($4 + 0); found = 1 } END { if (!found) print 0 }'
 }
 

@@ -8,7 +8,9 @@
  */
 #include <criterion/criterion.h>
 #include <stdarg.h>
+#include <stdio.h>
 
+#include "folded.h"
 #include "profile.h"
 
 #define TB_PERIOD 10000000 /* 10 ms, i.e. sampling at 100 Hz */
@@ -91,6 +93,20 @@ static inline void tb_sample(struct profile *p, int64_t count, const char *threa
 	}
 	va_end(ap);
 	tb_sample_at(p, count, thread, locations, n);
+}
+
+/* folded_write() into a string (malloc'd). */
+static inline char *tb_folded_text(const struct profile *p, size_t value_index,
+				   const char *root_key)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert_not_null(f);
+	cr_assert_eq(folded_write(p, value_index, root_key, f), 0);
+	fclose(f);
+	return buf;
 }
 
 #endif

@@ -35,23 +35,10 @@ static struct profile *sample_profile(void)
 	return p;
 }
 
-/* Runs folded_write() into a string. */
-static char *folded_text(const struct profile *p, size_t value_index, const char *root_key)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	cr_assert_not_null(f);
-	cr_assert_eq(folded_write(p, value_index, root_key, f), 0);
-	fclose(f);
-	return buf;
-}
-
 Test(folded, root_label_inline_expansion_and_merging)
 {
 	struct profile *p = sample_profile();
-	char *text = folded_text(p, 0, "thread_name");
+	char *text = tb_folded_text(p, 0, "thread_name");
 
 	cr_assert_str_eq(text, "main;[unknown] 1\n"
 			       "worker-1;[unknown] 7\n"
@@ -65,7 +52,7 @@ Test(folded, root_label_inline_expansion_and_merging)
 Test(folded, without_root_label_merges_threads)
 {
 	struct profile *p = sample_profile();
-	char *text = folded_text(p, 0, NULL);
+	char *text = tb_folded_text(p, 0, NULL);
 
 	cr_assert_str_eq(text, "[unknown] 7\n"
 			       "main;[unknown] 1\n"
@@ -78,7 +65,7 @@ Test(folded, without_root_label_merges_threads)
 Test(folded, value_index_selects_the_value)
 {
 	struct profile *p = sample_profile();
-	char *text = folded_text(p, 1, NULL);
+	char *text = tb_folded_text(p, 1, NULL);
 
 	cr_assert_str_eq(text, "[unknown] 70000000\n"
 			       "main;[unknown] 10000000\n"
@@ -97,7 +84,7 @@ Test(folded, numeric_label_is_not_a_root_frame)
 	char *text;
 
 	cr_assert_eq(profile_add_sample(p, stack, 2, values, &pid, 1), 0);
-	text = folded_text(p, 0, "pid");
+	text = tb_folded_text(p, 0, "pid");
 	cr_assert_str_eq(text, "root;leaf 2\n");
 	free(text);
 	profile_free(p);

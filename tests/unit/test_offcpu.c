@@ -36,7 +36,7 @@ static const char *label_str(const struct profile_sample *s, const char *key)
 Test(offcpu, kernel_only_block_in_its_own_profile)
 {
 	static const struct profile_value_type types[] = { { "blocks", "count" },
-							   { "off-cpu", "nanoseconds" } };
+							   { "off_cpu", "nanoseconds" } };
 	static struct sample_event e = {
 		.pid = 1, .tid = 42, .kstack_len = 2, .comm = "worker",
 		.kstack = { 0xffffffff81001000ULL, 0xffffffff81002000ULL },
@@ -54,7 +54,7 @@ Test(offcpu, kernel_only_block_in_its_own_profile)
 	cr_assert_eq(collector_new(proc, NULL, 10000000, &c), 0);
 	prof = collector_new_profile(c, types, 2, 1);
 	cr_assert_not_null(prof);
-	cr_assert_str_eq(prof->period_type.type, "off-cpu");
+	cr_assert_str_eq(prof->period_type.type, "off_cpu");
 	cr_assert_eq(prof->period, 1);
 
 	for (int i = 0; i < 2; i++)
