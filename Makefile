@@ -10,8 +10,7 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -Itracer -Itracer/export -Itracer/agent -Ibpf -Iruntimes/tokio \
-	    -Iruntimes/go -Iruntimes/usdt
+	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -I. -Itracer -Ibpf
 LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lpthread -lm
 
 # Debian packages the build needs (deploy/Dockerfile installs only these: make deps
@@ -23,7 +22,7 @@ DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc pkg
 	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
 	    protobuf-compiler python3 yamllint libxml2-utils
 
-TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/export/*.c tracer/agent/*.c)) \
+TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
 # The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
 PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \

@@ -3,7 +3,7 @@
 #define ASYNCPROF_OFFCPU_DATA_H
 
 /*
- * Plain data shared by offcpu.bpf.c and tracer/offcpu.c: one record per block of a target
+ * Plain data shared by offcpu.bpf.c and tracer/capture/offcpu.c: one record per block of a target
  * thread that lasted at least the threshold, the per-thread record the kernel side keeps, and
  * the counters that account for every other block.
  */

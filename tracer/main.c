@@ -22,26 +22,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "cpu_sampler.h"
-#include "flamegraph.h"
-#include "folded.h"
-#include "output.h"
-#include "pprof.h"
-#include "process.h"
-#include "report.h"
-#include "summary.h"
-#include "symbolizer.h"
-#include "tasks.h"
-#include "tokio.h"
-#include "usdt.h"
-#include "version.h"
-#include "window.h"
-#include "leaks.h"
-#include "go.h"
-#include "offcpu.h"
-#include "event_loss.h"
-#include "recording_lock.h"
+#include "model/collector.h"
+#include "capture/sampler.h"
+#include "output/flamegraph.h"
+#include "output/folded.h"
+#include "output/file.h"
+#include "output/pprof.h"
+#include "target/process.h"
+#include "output/report.h"
+#include "output/summary.h"
+#include "symbols/symbolizer.h"
+#include "model/tasks.h"
+#include "runtimes/tokio/tokio.h"
+#include "runtimes/usdt/usdt.h"
+#include "util/version.h"
+#include "export/window.h"
+#include "runtimes/go/leaks.h"
+#include "runtimes/go/go.h"
+#include "capture/offcpu.h"
+#include "capture/event_loss.h"
+#include "target/recording_lock.h"
 
 enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
 
@@ -849,7 +849,7 @@ static int record(struct child *child, int dirfd, const char *dir, struct export
 	struct symbolizer *sym = NULL;
 	struct kallsyms *ks = NULL;
 	struct process *proc = NULL;
-	struct cpu_sampler *sampler = NULL;
+	struct sampler *sampler = NULL;
 	struct offcpu *off = NULL;
 	struct recording rec = { 0 };
 	struct sampler_opts sopts = { .pid = env.pid, .freq_hz = env.freq_hz,

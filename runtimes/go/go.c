@@ -15,11 +15,11 @@
 #include "go_binary.h"
 #include "go_probes.h"
 #include "goroutines.h"
-#include "hashmap.h"
-#include "array.h"
+#include "util/hashmap.h"
+#include "util/array.h"
 #include "go.skel.h"
-#include "cpu_sampler.h"
-#include "probe_site.h"
+#include "capture/sampler.h"
+#include "capture/probe_site.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>

@@ -5,10 +5,10 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "process.h"
-#include "tasks.h"
-#include "collector.h"
-#include "event_loss.h"
+#include "target/process.h"
+#include "model/tasks.h"
+#include "model/collector.h"
+#include "capture/event_loss.h"
 #include <jansson.h>
 
 /*

@@ -22,9 +22,9 @@
  * pointers.
  */
 #include "go_binary.h"
-#include "gopclntab.h"
-#include "hashmap.h"
-#include "x86.h"
+#include "symbols/gopclntab.h"
+#include "util/hashmap.h"
+#include "symbols/x86.h"
 
 #include <capstone/capstone.h>
 #include <dwarf.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "goroutines.h"
-#include "array.h"
-#include "hashmap.h"
+#include "util/array.h"
+#include "util/hashmap.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,8 +8,8 @@
 #include <sys/types.h>
 
 #include "go_binary.h"
-#include "process.h"
-#include "symbolizer.h"
+#include "target/process.h"
+#include "symbols/symbolizer.h"
 
 /*
  * goroutines: a snapshot of every goroutine of a live Go process, read from runtime.allgs

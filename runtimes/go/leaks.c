@@ -12,10 +12,10 @@
 #include "leaks.h"
 #include "go_binary.h"
 #include "goroutines.h"
-#include "hashmap.h"
-#include "array.h"
-#include "process.h"
-#include "symbolizer.h"
+#include "util/hashmap.h"
+#include "util/array.h"
+#include "target/process.h"
+#include "symbols/symbolizer.h"
 
 #include <errno.h>
 #include <jansson.h>

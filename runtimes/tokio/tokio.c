@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "tokio.h"
 #include "tokio.skel.h"
-#include "hashmap.h"
-#include "tasks.h"
-#include "cpu_sampler.h"
+#include "util/hashmap.h"
+#include "model/tasks.h"
+#include "capture/sampler.h"
 #include "spawn_probe.h"
-#include "probe_site.h"
+#include "capture/probe_site.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>

@@ -7,10 +7,10 @@
 #include <jansson.h>
 
 #include "task.h"
-#include "process.h"
+#include "target/process.h"
 #include "tokio_binary.h"
-#include "tasks.h"
-#include "event_loss.h"
+#include "model/tasks.h"
+#include "capture/event_loss.h"
 
 /*
  * The Tokio adaptor: finds Tokio in the target's executable, loads and attaches the Tokio

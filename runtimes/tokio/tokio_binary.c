@@ -38,10 +38,10 @@
  */
 #include "tokio_binary.h"
 #include "spawn_probe.h"
-#include "array.h"
-#include "hashmap.h"
-#include "symbolizer.h"
-#include "x86.h"
+#include "util/array.h"
+#include "util/hashmap.h"
+#include "symbols/symbolizer.h"
+#include "symbols/x86.h"
 
 #include <capstone/capstone.h>
 #include <dwarf.h>

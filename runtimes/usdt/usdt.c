@@ -2,10 +2,10 @@
 #include "usdt.h"
 #include "usdt.skel.h"
 #include "usdt_binary.h"
-#include "cpu_sampler.h"
-#include "probe_site.h"
-#include "symbolizer.h"
-#include "tasks.h"
+#include "capture/sampler.h"
+#include "capture/probe_site.h"
+#include "symbols/symbolizer.h"
+#include "model/tasks.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>

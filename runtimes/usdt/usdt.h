@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#include "collector.h"
-#include "event_loss.h"
-#include "process.h"
+#include "model/collector.h"
+#include "capture/event_loss.h"
+#include "target/process.h"
 
 /*
  * The USDT adaptor: a program that marks its own tasks and logical frames with

@@ -5,7 +5,7 @@
  * (provider, name, argument format).
  */
 #include "usdt_binary.h"
-#include "array.h"
+#include "util/array.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,9 +15,9 @@
  *
  * Usage: otlp_check FILE [--folded DIR]
  */
-#include "folded.h"
+#include "output/folded.h"
 #include "otlp_validate.h"
-#include "procmaps.h"
+#include "target/procmaps.h"
 
 #include <inttypes.h>
 #include <stdio.h>

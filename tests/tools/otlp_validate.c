@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "otlp_validate.h"
-#include "output.h"
+#include "output/file.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
-#include "otlp_pb.h"
-#include "profile.h"
+#include "export/otlp_pb.h"
+#include "model/profile.h"
 
 /*
  * otlp_validate: the checks of an OTLP profiles request that protoc --decode cannot make (it

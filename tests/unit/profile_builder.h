@@ -10,8 +10,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "folded.h"
-#include "profile.h"
+#include "output/folded.h"
+#include "model/profile.h"
 
 #define TB_PERIOD 10000000 /* 10 ms, i.e. sampling at 100 Hz */
 

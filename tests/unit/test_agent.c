@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "governor.h"
-#include "targets.h"
+#include "agent/governor.h"
+#include "agent/targets.h"
 
 Test(targets, stat_with_spaces_and_parentheses_in_the_name)
 {

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "hashmap.h"
+#include "model/collector.h"
+#include "util/hashmap.h"
 
 static bool no_boundary(const char *function)
 {

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "exporter.h"
-#include "procmaps.h"
+#include "export/exporter.h"
+#include "target/procmaps.h"
 
 /*
  * The exporter against tests/tools/otlp_receiver.py, a receiver on 127.0.0.1 that stores what it

@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "flamegraph.h"
-#include "profile.h"
+#include "output/flamegraph.h"
+#include "model/profile.h"
 #include "profile_builder.h"
 
 #define LONG_NAME "a_very_long_function_name_that_cannot_fit"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "folded.h"
-#include "profile.h"
+#include "output/folded.h"
+#include "model/profile.h"
 #include "profile_builder.h"
 
 /*

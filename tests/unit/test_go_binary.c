@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../runtimes/go/go_binary.h"
+#include "runtimes/go/go_binary.h"
 #include "go_examples.h"
 
 static const char PROGRAM[] = "package main\n"

@@ -19,11 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "go_binary.h"
+#include "runtimes/go/go_binary.h"
 #include "go_examples.h"
 #include "mutated_copy.h"
 #include "objdump.h"
-#include "probe_site.h"
+#include "capture/probe_site.h"
 
 /* The hooks the Go adaptor uses (research §1.1); exit is goexit0 up to 1.21, gdestroy after. */
 static const char *const HOOKS[] = {

@@ -22,8 +22,8 @@
 #include <sys/sysmacros.h>
 
 #include "go_examples.h"
-#include "gopclntab.h"
-#include "symbolizer.h"
+#include "symbols/gopclntab.h"
+#include "symbols/symbolizer.h"
 
 /* Every how many bytes of text the frames are compared: a prime, so no alignment is favoured. */
 #define FRAME_STEP 97

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hashmap.h"
+#include "util/hashmap.h"
 
 /* Removal from open addressing must keep every other key reachable, wherever it was placed. */
 Test(hashmap, del_keeps_the_others)

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collector.h"
-#include "offcpu.h"
-#include "offcpu_data.h"
+#include "model/collector.h"
+#include "capture/offcpu.h"
+#include "bpf/offcpu_data.h"
 
 Test(offcpu, state_names)
 {

@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include "build_file.h"
-#include "folded.h"
-#include "gzip.h"
-#include "otlp.h"
-#include "output.h"
-#include "profile.h"
+#include "output/folded.h"
+#include "util/gzip.h"
+#include "export/otlp.h"
+#include "output/file.h"
+#include "model/profile.h"
 #include "profile_builder.h"
 #include "../tools/otlp_validate.h"
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "output.h"
+#include "output/file.h"
 
 static char *read_all(const char *path)
 {

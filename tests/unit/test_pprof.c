@@ -8,9 +8,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "output.h"
-#include "pprof.h"
-#include "profile.h"
+#include "output/file.h"
+#include "output/pprof.h"
+#include "model/profile.h"
 #include "profile.pb-c.h"
 #include "profile_builder.h"
 

@@ -13,11 +13,11 @@
 #include <string.h>
 
 #include "build_file.h"
-#include "go_binary.h"
+#include "runtimes/go/go_binary.h"
 #include "go_examples.h"
 #include "objdump.h"
-#include "probe_site.h"
-#include "usdt_binary.h"
+#include "capture/probe_site.h"
+#include "runtimes/usdt/usdt_binary.h"
 
 #define MAX_FDES 8192
 

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "procmaps.h"
+#include "target/procmaps.h"
 
 static struct proc_mapping parse(const char *text)
 {

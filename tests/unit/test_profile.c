@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "profile.h"
+#include "model/profile.h"
 #include "profile_builder.h"
 
 Test(profile, new_copies_types)

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "profile.h"
+#include "model/profile.h"
 #include "profile_builder.h"
-#include "report.h"
+#include "output/report.h"
 
 static const char *const warnings[] = { "no debug info for /usr/bin/demo", "bad\xffutf8" };
 

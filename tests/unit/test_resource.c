@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "resource.h"
+#include "export/resource.h"
 
 #define ID "3f0ed06f2d1cd5b7e1f3b0b0d6e4f1b5d8c9e0f1a2b3c4d5e6f708192a3b4c5d"
 #define POD "1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718"

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "profile.h"
+#include "model/profile.h"
 #include "profile_builder.h"
-#include "summary.h"
+#include "output/summary.h"
 
 /*
  * 11 samples: work is the leaf of 5, fib (recursive) of 3, hash (inlined into helper) of 2,

@@ -23,8 +23,8 @@
 #include <sys/wait.h>
 
 #include "build_file.h"
-#include "procmaps.h"
-#include "symbolizer.h"
+#include "target/procmaps.h"
+#include "symbols/symbolizer.h"
 
 /* Where a PIE's first page would be mapped. */
 #define PIE_BASE 0x555555554000ULL

@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "hashmap.h"
-#include "tasks.h"
+#include "util/hashmap.h"
+#include "model/tasks.h"
 
 static struct task_rec *add(struct task_table *tt, uint64_t id, uint64_t parent, const char *name)
 {

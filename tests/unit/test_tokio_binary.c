@@ -22,10 +22,10 @@
 #include <unistd.h>
 
 #include "build_file.h"
-#include "spawn_probe.h"
+#include "runtimes/tokio/spawn_probe.h"
 #include "mutated_copy.h"
-#include "tokio_binary.h"
-#include "probe_site.h"
+#include "runtimes/tokio/tokio_binary.h"
+#include "capture/probe_site.h"
 
 /* Legacy mangled names: prefixes up to the hash. */
 #define RAW "_ZN5tokio7runtime4task3raw"

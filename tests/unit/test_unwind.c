@@ -9,9 +9,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "unwind.h"
-#include "symbolizer.h"
-#include "sampler.h"
+#include "symbols/unwind.h"
+#include "symbols/symbolizer.h"
+#include "bpf/sampler.h"
 
 struct snapshot {
 	uint64_t regs[SREG_COUNT];

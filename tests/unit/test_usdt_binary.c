@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "build_file.h"
-#include "usdt_binary.h"
+#include "runtimes/usdt/usdt_binary.h"
 
 static char *fixture(const char *name)
 {

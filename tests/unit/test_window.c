@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pprof.h"
-#include "procmaps.h"
+#include "output/pprof.h"
+#include "target/procmaps.h"
 #include "profile_builder.h"
-#include "window.h"
+#include "export/window.h"
 #include "../tools/otlp_validate.h"
 
 #define T0 1767225600LL /* 2026-01-01T00:00:00Z */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "governor.h"
+#include "agent/governor.h"
 
 #include <stdio.h>
 #include <string.h>

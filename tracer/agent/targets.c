@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "targets.h"
+#include "agent/targets.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <jansson.h>
 
-#include "task.h"
+#include "bpf/task.h"
 
 /*
  * event_loss: what the runtime probes sent and what they lost, per event kind (the probes count

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "offcpu.h"
-#include "offcpu_data.h"
+#include "bpf/offcpu_data.h"
 #include "offcpu.skel.h"
-#include "cpu_sampler.h"
-#include "process.h"
+#include "sampler.h"
+#include "target/process.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>

@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <sys/types.h>
 
-#include "collector.h"
+#include "model/collector.h"
 
 /*
  * offcpu: the thread off-CPU profile (--off-cpu). Loads bpf/offcpu.bpf.c, turns every block of a

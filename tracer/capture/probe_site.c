@@ -31,8 +31,8 @@
  * What a refusal costs is the caller's to say (the view it loses); this file only says why.
  */
 #include "probe_site.h"
-#include "array.h"
-#include "x86.h"
+#include "util/array.h"
+#include "symbols/x86.h"
 
 #include <bpf/libbpf.h>
 #include <capstone/capstone.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "cpu_sampler.h"
+#include "sampler.h"
 #include "sampler.skel.h"
 
 #include <bpf/libbpf.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-struct cpu_sampler {
+struct sampler {
 	struct sampler_bpf *skel;
 	struct ring_buffer *rb;
 	int ncpus;
@@ -71,7 +71,7 @@ int check_privileges(void)
 
 static int handle_event(void *ctx, void *data, size_t size)
 {
-	struct cpu_sampler *s = ctx;
+	struct sampler *s = ctx;
 
 	if (size < SAMPLE_HEADER_SIZE)
 		return 0;
@@ -79,7 +79,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int open_perf_events(struct cpu_sampler *s, unsigned int freq_hz)
+static int open_perf_events(struct sampler *s, unsigned int freq_hz)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
@@ -125,9 +125,9 @@ static int open_perf_events(struct cpu_sampler *s, unsigned int freq_hz)
 }
 
 int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
-		 struct cpu_sampler **out)
+		 struct sampler **out)
 {
-	struct cpu_sampler *s;
+	struct sampler *s;
 	int err;
 
 	verbose_libbpf = opts->verbose;
@@ -172,7 +172,7 @@ fail:
 	return err;
 }
 
-int sampler_poll(struct cpu_sampler *s, int timeout_ms, const int *wake_fds, size_t nwake)
+int sampler_poll(struct sampler *s, int timeout_ms, const int *wake_fds, size_t nwake)
 {
 	struct pollfd p[1 + SAMPLER_WAKE_FDS];
 
@@ -186,12 +186,12 @@ int sampler_poll(struct cpu_sampler *s, int timeout_ms, const int *wake_fds, siz
 	return p[0].revents ? ring_buffer__consume(s->rb) : 0;
 }
 
-int sampler_threads_map(struct cpu_sampler *s)
+int sampler_threads_map(struct sampler *s)
 {
 	return bpf_map__fd(s->skel->maps.threads);
 }
 
-int sampler_frames_map(struct cpu_sampler *s)
+int sampler_frames_map(struct sampler *s)
 {
 	return bpf_map__fd(s->skel->maps.frames);
 }
@@ -219,13 +219,13 @@ void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n)
 		out[key] = percpu_counter_sum(map_fd, key);
 }
 
-int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX])
+int sampler_counters(struct sampler *s, uint64_t counters[CNT_MAX])
 {
 	percpu_counters_sum(bpf_map__fd(s->skel->maps.counters), counters, CNT_MAX);
 	return 0;
 }
 
-void sampler_close(struct cpu_sampler *s)
+void sampler_close(struct sampler *s)
 {
 	if (!s)
 		return;

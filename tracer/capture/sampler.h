@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef ASYNCPROF_CPU_SAMPLER_H
-#define ASYNCPROF_CPU_SAMPLER_H
+#ifndef ASYNCPROF_CAPTURE_SAMPLER_H
+#define ASYNCPROF_CAPTURE_SAMPLER_H
 
 #include <stdint.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "sampler.h"
+#include "bpf/sampler.h"
 
 /*
  * sampler: loads bpf/sampler.bpf.c, opens a cpu-clock perf event on every online CPU, and
  * hands each sample of the target's threads to a callback from sampler_poll().
  */
-struct cpu_sampler;
+struct sampler;
 
 typedef void (*sample_fn)(const struct sample_event *e, size_t size, void *ctx);
 
@@ -28,7 +28,7 @@ struct sampler_opts {
 
 /* Returns 0 or -errno; on failure a message naming the cause has been printed. */
 int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
-		 struct cpu_sampler **out);
+		 struct sampler **out);
 /*
  * Consumes available samples, waiting at most timeout_ms for some, or for one of the wake_fds
  * (at most SAMPLER_WAKE_FDS: another ring buffer's epoll fd, whose events the caller must take
@@ -36,19 +36,19 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
  * (-EINTR when a signal arrived).
  */
 #define SAMPLER_WAKE_FDS 4
-int sampler_poll(struct cpu_sampler *s, int timeout_ms, const int *wake_fds, size_t nwake);
+int sampler_poll(struct sampler *s, int timeout_ms, const int *wake_fds, size_t nwake);
 /* fd of the per-thread poll-stack map, for the runtime probes to share (bpf_map__reuse_fd). */
-int sampler_threads_map(struct cpu_sampler *s);
+int sampler_threads_map(struct sampler *s);
 /* fd of the logical-frames map (struct logical_stack by struct logical_key), likewise. */
-int sampler_frames_map(struct cpu_sampler *s);
+int sampler_frames_map(struct sampler *s);
 /* Sums the per-CPU counters (enum sampler_counter). */
-int sampler_counters(struct cpu_sampler *s, uint64_t counters[CNT_MAX]);
+int sampler_counters(struct sampler *s, uint64_t counters[CNT_MAX]);
 /* Sums the per-CPU __u64 counter at key of any BPF map (a probe's drop count); 0 when it
  * cannot be read. */
 uint64_t percpu_counter_sum(int map_fd, uint32_t key);
 /* The same for keys 0 to n - 1, into out[key]. */
 void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n);
-void sampler_close(struct cpu_sampler *s); /* accepts NULL; detaches everything */
+void sampler_close(struct sampler *s); /* accepts NULL; detaches everything */
 
 /*
  * Checks that this process may load BPF programs and open system-wide perf events. Returns 0,

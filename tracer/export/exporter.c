@@ -11,7 +11,7 @@
  */
 #include "exporter.h"
 #include "otlp_pb.h"
-#include "version.h"
+#include "util/version.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -13,12 +13,12 @@
  * (see strtab.h); strings this file makes (attribute keys for labels) live in the arena.
  */
 #include "otlp.h"
-#include "arena.h"
-#include "array.h"
-#include "hashmap.h"
-#include "output.h"
-#include "strtab.h"
-#include "version.h"
+#include "util/arena.h"
+#include "util/array.h"
+#include "util/hashmap.h"
+#include "output/file.h"
+#include "util/strtab.h"
+#include "util/version.h"
 
 #include "otlp_pb.h"
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "profile.h"
+#include "model/profile.h"
 
 /*
  * otlp: profiles as an OTLP ExportProfilesServiceRequest (opentelemetry-proto v1.10/v1.11

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "resource.h"
-#include "procmaps.h"
+#include "target/procmaps.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "window.h"
-#include "gzip.h"
+#include "util/gzip.h"
 #include "otlp.h"
-#include "output.h"
-#include "pprof.h"
+#include "output/file.h"
+#include "output/pprof.h"
 
 #include <ctype.h>
 #include <dirent.h>

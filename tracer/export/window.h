@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "exporter.h"
-#include "profile.h"
+#include "model/profile.h"
 #include "resource.h"
 
 /*

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "collector.h"
-#include "array.h"
-#include "hashmap.h"
-#include "symbolizer.h"
+#include "util/array.h"
+#include "util/hashmap.h"
+#include "symbols/symbolizer.h"
 
 #include <errno.h>
 #include <malloc.h>

@@ -6,10 +6,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "sampler.h"
-#include "task.h"
+#include "bpf/sampler.h"
+#include "bpf/task.h"
 #include "profile.h"
-#include "process.h"
+#include "target/process.h"
 #include "tasks.h"
 
 /*

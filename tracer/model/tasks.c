@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "tasks.h"
-#include "array.h"
-#include "hashmap.h"
-#include "event_loss.h"
+#include "util/array.h"
+#include "util/hashmap.h"
+#include "capture/event_loss.h"
 
 #include <errno.h>
 #include <stdlib.h>

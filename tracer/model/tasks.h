@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "latency.h"
-#include "task.h"
+#include "bpf/task.h"
 
 /*
  * task_table: what user space knows of a runtime's tasks, whatever the runtime: identity,

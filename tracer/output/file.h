@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef ASYNCPROF_OUTPUT_H
-#define ASYNCPROF_OUTPUT_H
+#ifndef ASYNCPROF_OUTPUT_FILE_H
+#define ASYNCPROF_OUTPUT_FILE_H
 
 #include <stdbool.h>
 #include <stddef.h>

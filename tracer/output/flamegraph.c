@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "flamegraph.h"
 #include "folded.h"
-#include "hashmap.h"
-#include "output.h"
+#include "util/hashmap.h"
+#include "file.h"
 #include "summary.h"
 
 #include <assert.h>

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "profile.h"
+#include "model/profile.h"
 
 /*
  * flamegraph: a profile as a self-contained interactive SVG flame graph (no network, no external

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "folded.h"
-#include "hashmap.h"
-#include "output.h"
+#include "util/hashmap.h"
+#include "file.h"
 
 #include <assert.h>
 #include <errno.h>

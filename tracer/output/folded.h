@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "profile.h"
+#include "model/profile.h"
 
 /*
  * folded: a profile as "folded stacks", one line per distinct stack, read by flamegraph.pl,

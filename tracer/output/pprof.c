@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "pprof.h"
-#include "gzip.h"
-#include "output.h"
+#include "util/gzip.h"
+#include "file.h"
 #include "profile.pb-c.h"
-#include "strtab.h"
+#include "util/strtab.h"
 
 #include <errno.h>
 #include <stdlib.h>

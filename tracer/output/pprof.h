@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "profile.h"
+#include "model/profile.h"
 
 /*
  * pprof: a profile as a gzip-compressed perftools.profiles.Profile protobuf, the format read by

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "report.h"
-#include "output.h"
+#include "file.h"
 #include "summary.h"
 
 #include <errno.h>

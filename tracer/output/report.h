@@ -7,8 +7,8 @@
 #include <jansson.h>
 #include <sys/types.h>
 
-#include "profile.h"
-#include "tasks.h"
+#include "model/profile.h"
+#include "model/tasks.h"
 
 /*
  * report: report.json, the machine-readable summary of one run, next to the profiles it names:
@@ -25,8 +25,8 @@
  *	  "offcpu": { ... }, "task_events": { ... } }
  *
  * offcpu (with offcpu_pprof, offcpu_folded and offcpu_svg in files) is there when an off-CPU
- * profile was taken; its contents are offcpu_json()'s (tracer/offcpu.h). task_events (with a
- * runtime) are event_loss_json()'s (tracer/event_loss.h): what the probes sent and lost.
+ * profile was taken; its contents are offcpu_json()'s (tracer/capture/offcpu.h). task_events (with a
+ * runtime) are event_loss_json()'s (tracer/capture/event_loss.h): what the probes sent and lost.
  *
  * top_functions are the REPORT_TOP_FUNCTIONS functions with the most self value in the CPU
  * profile's default sample type (whose unit top_functions_unit names); percentages are of that

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "summary.h"
 #include "folded.h"
-#include "hashmap.h"
+#include "util/hashmap.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "profile.h"
+#include "model/profile.h"
 
 /*
  * summary: the numbers a person reads first, the functions that cost most, and how values are

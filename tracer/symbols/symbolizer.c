@@ -24,7 +24,7 @@
  */
 #include "symbolizer.h"
 #include "gopclntab.h"
-#include "hashmap.h"
+#include "util/hashmap.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>

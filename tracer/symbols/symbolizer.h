@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "procmaps.h"
+#include "target/procmaps.h"
 
 /*
  * symbolizer: addresses to function names, source lines and inline chains, for user-space ELF

@@ -9,8 +9,8 @@
  * cut at its size limit (not at the top of the stack mapping), the stack is reported truncated.
  */
 #include "unwind.h"
-#include "hashmap.h"
-#include "sampler.h"
+#include "util/hashmap.h"
+#include "bpf/sampler.h"
 
 #include <elfutils/libdwfl.h>
 #include <dwarf.h>

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "procmaps.h"
+#include "target/procmaps.h"
 
 /*
  * unwinder: turns a thread's user registers plus a copy of the top of its stack into the call

@@ -7,8 +7,8 @@
 #include <sys/types.h>
 
 #include "procmaps.h"
-#include "symbolizer.h"
-#include "unwind.h"
+#include "symbols/symbolizer.h"
+#include "symbols/unwind.h"
 
 /*
  * process: what the profiler knows about one target process: its mappings, its unwinder and

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "strtab.h"
 #include "array.h"
-#include "output.h"
+#include "output/file.h"
 
 #include <errno.h>
 #include <stdlib.h>
