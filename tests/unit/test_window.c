@@ -45,8 +45,10 @@ Test(window, otlp_request_of_two_processes)
 	struct profile *a = small_cpu(3), *b = small_cpu(5);
 	struct resource ra = fake_resource(10, "alpha"), rb = fake_resource(20, "beta");
 	struct window_profile pa[] = { { "cpu", a } }, pb[] = { { "cpu", b } };
+	/* The agent's own attributes, on beta's window only. */
+	struct otlp_attr rate = { "asyncprof.agent.sampling_rate_hz", OTLP_INT, NULL, 19 };
 	struct window w[] = { { &ra, "alpha", pa, 1, T0 * 1000000000LL },
-			      { &rb, "beta", pb, 1, T0 * 1000000000LL } };
+			      { &rb, "beta", pb, 1, T0 * 1000000000LL, &rate, 1 } };
 	struct exporter_stats drops = { .dropped_windows = 4, .dropped_bytes = 4096 };
 	PbRequest *req;
 	void *body;
@@ -68,7 +70,7 @@ Test(window, otlp_request_of_two_processes)
 		for (size_t p = 0; p < 2; p++) {
 			struct profile *back = otlp_request_profile(req, r, p);
 			PbProfile *pr = sp->profiles[p];
-			size_t found = 0;
+			size_t found = 0, rates = 0;
 
 			cr_assert_eq(profile_total(back, 0), profile_total(r ? b : a, p));
 			for (size_t i = 0; i < pr->n_attribute_indices; i++) {
@@ -80,8 +82,11 @@ Test(window, otlp_request_of_two_processes)
 					found += at->value->int_value == 4;
 				if (!strcmp(key, "asyncprof.export.dropped_bytes"))
 					found += at->value->int_value == 4096;
+				if (!strcmp(key, "asyncprof.agent.sampling_rate_hz"))
+					rates += at->value->int_value == 19;
 			}
 			cr_assert_eq(found, 2, "the drops so far on every profile");
+			cr_assert_eq(rates, r == 1, "a window's own attributes on its profiles only");
 			profile_free(back);
 		}
 	}

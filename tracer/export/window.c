@@ -17,19 +17,21 @@
 #include <unistd.h>
 
 #define MAX_PROFILES 8
+#define MAX_PROFILE_ATTRS 8 /* the exporter's drops, and a window's own */
 
 int window_encode_otlp(const struct window *w, size_t n, const struct exporter_stats *drops,
 		       void **body, size_t *len)
 {
 	struct otlp_attr drop_attrs[2];
 	struct otlp_attr(*attrs)[RESOURCE_MAX_ATTRS] = calloc(n ? n : 1, sizeof(*attrs));
+	struct otlp_attr(*pattrs)[MAX_PROFILE_ATTRS] = calloc(n ? n : 1, sizeof(*pattrs));
 	const struct profile *(*profiles)[MAX_PROFILES] = calloc(n ? n : 1, sizeof(*profiles));
 	struct otlp_process *procs = calloc(n ? n : 1, sizeof(*procs));
 	void *plain = NULL;
 	size_t plain_len;
 	int err = 0;
 
-	if (!attrs || !profiles || !procs) {
+	if (!attrs || !pattrs || !profiles || !procs) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -40,10 +42,16 @@ int window_encode_otlp(const struct window *w, size_t n, const struct exporter_s
 						    NULL, (int64_t)drops->dropped_bytes };
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (w[i].nprofiles > MAX_PROFILES) {
+		size_t np = 0;
+
+		if (w[i].nprofiles > MAX_PROFILES || w[i].nattrs > MAX_PROFILE_ATTRS - 2) {
 			err = -E2BIG;
 			goto out;
 		}
+		for (size_t j = 0; drops && j < 2; j++)
+			pattrs[i][np++] = drop_attrs[j];
+		for (size_t j = 0; j < w[i].nattrs; j++)
+			pattrs[i][np++] = w[i].attrs[j];
 		for (size_t j = 0; j < w[i].nprofiles; j++)
 			profiles[i][j] = w[i].profiles[j].prof;
 		procs[i] = (struct otlp_process){
@@ -51,8 +59,8 @@ int window_encode_otlp(const struct window *w, size_t n, const struct exporter_s
 			.nresource = resource_attributes(w[i].res, attrs[i]),
 			.profiles = profiles[i],
 			.nprofiles = w[i].nprofiles,
-			.profile_attrs = drops ? drop_attrs : NULL,
-			.nprofile_attrs = drops ? 2 : 0,
+			.profile_attrs = pattrs[i],
+			.nprofile_attrs = np,
 		};
 	}
 	err = otlp_encode(procs, n, &plain, &plain_len);
@@ -62,6 +70,7 @@ out:
 	free(plain);
 	free(procs);
 	free(profiles);
+	free(pattrs);
 	free(attrs);
 	return err;
 }

@@ -26,11 +26,13 @@ struct window {
 	const struct window_profile *profiles;
 	size_t nprofiles;
 	int64_t start_ns; /* the window's start, ns since the epoch: the files' time */
+	const struct otlp_attr *attrs; /* more attributes of every OTLP Profile (the agent's) */
+	size_t nattrs;
 };
 
 /*
  * One OTLP request (ExportProfilesServiceRequest, gzip'd) for n windows, one ResourceProfiles
- * each. With drops, every Profile carries the exporter's counts so far as attributes
+ * each, every Profile with its window's attrs. With drops, every Profile carries the exporter's counts so far as attributes
  * asyncprof.export.dropped_windows and asyncprof.export.dropped_bytes, so that a backend sees
  * what it did not get. On success *body (malloc'd, *len bytes) is for exporter_submit().
  * Returns 0 or -errno.
