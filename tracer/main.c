@@ -32,6 +32,7 @@
 #include "output/report.h"
 #include "output/summary.h"
 #include "symbols/symbolizer.h"
+#include "symbols/kallsyms.h"
 #include "model/tasks.h"
 #include "runtimes/tokio/tokio.h"
 #include "runtimes/usdt/usdt.h"

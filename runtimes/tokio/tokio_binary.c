@@ -40,6 +40,7 @@
 #include "spawn_probe.h"
 #include "util/array.h"
 #include "util/hashmap.h"
+#include "symbols/demangle.h"
 #include "symbols/symbolizer.h"
 #include "symbols/x86.h"
 
@@ -707,7 +708,7 @@ static int add_symbol(struct analysis *a, const GElf_Sym *sym, const char *name)
 	 * the names wanted contain "tokio" in either mangling. */
 	if (sym->st_shndx == SHN_UNDEF || !strstr(name, "tokio"))
 		return 0;
-	d = symbolizer_demangle(name);
+	d = demangle(name);
 	kind = classify(d ? d : name, type);
 	switch (kind) {
 	case SYM_OTHER:

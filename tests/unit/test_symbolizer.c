@@ -24,6 +24,8 @@
 
 #include "build_file.h"
 #include "target/procmaps.h"
+#include "symbols/demangle.h"
+#include "symbols/kallsyms.h"
 #include "symbols/symbolizer.h"
 
 /* Where a PIE's first page would be mapped. */
@@ -810,15 +812,15 @@ Test(demangle, demangles_cpp_and_rust)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *out = symbolizer_demangle(cases[i][0]);
+		char *out = demangle(cases[i][0]);
 
 		cr_assert_not_null(out, "%s not demangled", cases[i][0]);
 		cr_assert_str_eq(out, cases[i][1]);
 		free(out);
 	}
-	cr_assert_null(symbolizer_demangle("main"));
-	cr_assert_null(symbolizer_demangle("_Zgarbage"));
-	cr_assert_null(symbolizer_demangle(""));
+	cr_assert_null(demangle("main"));
+	cr_assert_null(demangle("_Zgarbage"));
+	cr_assert_null(demangle(""));
 }
 
 /* The address of a text symbol in /proc/kallsyms; 0 when it is not there. */

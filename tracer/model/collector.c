@@ -3,6 +3,7 @@
 #include "util/array.h"
 #include "util/hashmap.h"
 #include "symbols/symbolizer.h"
+#include "symbols/kallsyms.h"
 
 #include <errno.h>
 #include <malloc.h>

@@ -38,6 +38,7 @@ struct collector_stats {
 };
 
 struct collector;
+struct kallsyms;
 
 /* Says whether a function is part of the runtime's task-poll machinery (the cut point). */
 typedef bool (*poll_boundary_fn)(const char *function);

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include "symbolizer.h"
+#include "demangle.h"
 
 #include <string.h>
 #include <libiberty/demangle.h>
 
-char *symbolizer_demangle(const char *name)
+char *demangle(const char *name)
 {
 	char *out;
 

@@ -7,9 +7,11 @@
  * the names of the symbols kept, one after the other, and per symbol its address and where its
  * name starts (it runs up to the next symbol's address); the text itself is freed.
  */
-#include "symbolizer.h"
+#include "kallsyms.h"
+#include "target/procmaps.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -23,6 +23,7 @@
  * paths are allocated, once each.
  */
 #include "symbolizer.h"
+#include "demangle.h"
 #include "gopclntab.h"
 #include "util/hashmap.h"
 
@@ -172,7 +173,7 @@ static const char *readable_name(struct symbolizer *sym, const char *name)
 
 	if (hashmap_get(sym->demangled, name, strlen(name), &idx))
 		return idx == NOT_MANGLED ? name : sym->strings[idx];
-	out = symbolizer_demangle(name);
+	out = demangle(name);
 	if (!out) {
 		hashmap_put(sym->demangled, name, strlen(name), NOT_MANGLED);
 		return name;

@@ -67,20 +67,4 @@ uint64_t elf_object_vaddr(const struct elf_object *obj, const struct proc_mappin
 int elf_object_symbolize(struct elf_object *obj, uint64_t vaddr, struct sym_frame *frames,
 			 int max_frames);
 
-/* Demangles C++ (Itanium) and Rust (legacy and v0) names; returns a malloc'd string or NULL
- * when name is not mangled. */
-char *symbolizer_demangle(const char *name);
-
-/*
- * kallsyms: kernel symbols from /proc/kallsyms. Addresses read as zero (kptr_restrict) make
- * kallsyms_load() fail with -EPERM.
- */
-struct kallsyms;
-
-int kallsyms_load(struct kallsyms **out);
-void kallsyms_free(struct kallsyms *ks); /* accepts NULL */
-/* Name of the symbol containing addr, with its module in brackets for modules
- * ("nf_hook_slow [nf_tables]"); NULL when none. *offset, when not NULL, gets addr - start. */
-const char *kallsyms_lookup(const struct kallsyms *ks, uint64_t addr, uint64_t *offset);
-
 #endif
