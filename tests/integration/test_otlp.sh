@@ -8,40 +8,8 @@
 # - a receiver that answers 500, never answers, or is down: the recording still ends, its files
 #   are written, and it says what was dropped and why (exit 1).
 source "$(dirname "$0")/lib.sh"
-
-OTLP_CHECK="$BUILD/tests/otlp_check"
-OFFICIAL="$BUILD/otlp-proto/root/usr/include"
-RECEIVER="$(dirname "$0")/../tools/otlp_receiver.py"
-[ -x "$OTLP_CHECK" ] || fail "$OTLP_CHECK missing: make integration builds it"
-[ -d "$OFFICIAL" ] || fail "$OFFICIAL missing: make integration unpacks it"
+source "$(dirname "$0")/otlp_lib.sh"
 echo "official protos: opentelemetry-proto $(cat "$BUILD/otlp-proto/version")"
-
-# receiver_start DIR: a receiver storing into DIR; its URL in $URL.
-receiver_start() {
-	mkdir -p "$1"
-	"$RECEIVER" "$1" >/dev/null 2>&1 &
-	PIDS+=("$!")
-	for _ in $(seq 100); do [ -s "$1/port" ] && break; sleep 0.1; done
-	[ -s "$1/port" ] || fail "the receiver did not start"
-	URL="http://127.0.0.1:$(cat "$1/port")"
-}
-
-# decode_official BODY: the request as protoc reads it with the official files.
-decode_official() {
-	zcat "$1" | protoc -I"$OFFICIAL" \
-		--decode=opentelemetry.proto.collector.profiles.v1development.ExportProfilesServiceRequest \
-		opentelemetry/proto/collector/profiles/v1development/profiles_service.proto
-}
-
-# pprof_total FILE INDEX: the sum of a pprof file's values of sample type INDEX (from 0).
-pprof_total() {
-	zcat "$1" | protoc -I"$(dirname "$0")/../../tracer/proto" --decode=perftools.profiles.Profile \
-		profile.proto | awk -v want="$2" '
-		/^sample \{/ { in_sample = 1; n = 0 }
-		in_sample && /^  value: / { if (n++ == want) s += $2 }
-		/^\}/ { in_sample = 0 }
-		END { printf "%.0f\n", s }'
-}
 
 # check_request DIR OUT: the one request in DIR is valid; its summary in OUT/summary, its
 # profiles folded in OUT/folded/.
@@ -49,15 +17,7 @@ check_request() {
 	local n
 	n=$(ls "$1"/req-*.body 2>/dev/null | wc -l)
 	[ "$n" -eq 1 ] || fail "$n requests received in $1, expected 1"
-	decode_official "$1/req-1.body" >"$2.decoded" 2>"$2.protoc" ||
-		{ cat "$2.protoc"; fail "protoc cannot decode the request with the official .proto files"; }
-	if grep -qE '^ *[0-9]+:' "$2.decoded"; then
-		grep -E '^ *[0-9]+:' "$2.decoded" | head
-		fail "fields the official schema does not know"
-	fi
-	mkdir -p "$2/folded"
-	"$OTLP_CHECK" "$1/req-1.body" --folded "$2/folded" >"$2/summary" ||
-		fail "otlp_check refuses the request"
+	check_body "$1/req-1.body" "$2"
 	jq -e '.path == "/v1development/profiles" and
 		.headers["Content-Type"] == "application/x-protobuf" and
 		.headers["Content-Encoding"] == "gzip"' "$1/req-1.json" >/dev/null ||
