@@ -22,7 +22,7 @@ DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc pkg
 	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
 	    protobuf-compiler python3 yamllint libxml2-utils
 
-TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c)) \
+TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
 # The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
 PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \

@@ -27,9 +27,10 @@ const volatile __u32 targ_tgid = 0;
  * the thread pointer and its size; 0 bytes when the target has none. */
 const volatile __s64 tls_offset = 0;
 const volatile __u32 tls_bytes = 0;
-/* Set when a runtime's poll-entry and poll-exit hooks keep thread_polls (shared with them): the
- * task being polled is then known exactly, without the thread-local. */
-const volatile bool poll_stacks = false;
+/* Set when a runtime's probes keep the task running on each thread in threads (shared with
+ * them: Tokio's poll entry and exit hooks, the task_run and task_stop markers): the task is then
+ * known exactly, without the thread-local. */
+const volatile bool thread_tasks = false;
 /* Set when a runtime's probes keep logical frames (shared with them) for tasks and threads. */
 const volatile bool logical_frames = false;
 
@@ -114,7 +115,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 
 	s->e.tls_len = tls_copy(s->e.tls, tls_offset, tls_bytes);
 	s->e.task = 0;
-	if (poll_stacks)
+	if (thread_tasks)
 		s->e.task = running_task(bpf_map_lookup_elem(&threads, &s->e.tid));
 	s->e.frames.depth = 0;
 	if (logical_frames) {

@@ -362,14 +362,16 @@ static int attach_markers(struct usdt_adaptor *ua)
 	return 0;
 }
 
-int usdt_adaptor_attach(struct usdt_adaptor *ua, struct collector *col, int threads_fd,
-			int frames_fd)
+void usdt_adaptor_configure(struct usdt_adaptor *ua, struct collector *col)
 {
-	int err;
-
 	ua->col = col;
 	collector_set_runtime(col, NULL, ua->lifecycle, "task_id");
 	collector_set_task_boundary(col, is_run_function, ua, true);
+}
+
+int usdt_adaptor_attach(struct usdt_adaptor *ua, int threads_fd, int frames_fd)
+{
+	int err;
 
 	ua->skel = usdt_bpf__open();
 	if (!ua->skel)

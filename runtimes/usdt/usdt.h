@@ -32,12 +32,14 @@ int usdt_adaptor_open(struct process *proc, bool lifecycle, bool verbose,
 		      struct usdt_adaptor **out);
 void usdt_adaptor_close(struct usdt_adaptor *ua); /* accepts NULL; detaches everything */
 
+/* Sets col up for the marked tasks: their events go there. */
+void usdt_adaptor_configure(struct usdt_adaptor *ua, struct collector *col);
+
 /*
- * Sets col up for the marked tasks, then loads and attaches the probes; threads_fd and frames_fd
- * are the CPU sampler's maps (sampler_threads_map, sampler_frames_map), which the probes fill.
+ * Loads and attaches the probes; threads_fd and frames_fd are the CPU sampler's maps
+ * (sampler_threads_map, sampler_frames_map), which the probes fill.
  */
-int usdt_adaptor_attach(struct usdt_adaptor *ua, struct collector *col, int threads_fd,
-			int frames_fd);
+int usdt_adaptor_attach(struct usdt_adaptor *ua, int threads_fd, int frames_fd);
 
 /* Handles every event waiting. Call it before each CPU sample: a sample must find its task's
  * creation already known. */

@@ -147,7 +147,7 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 	s->skel->rodata->targ_tgid = opts->pid;
 	s->skel->rodata->tls_offset = opts->tls_offset;
 	s->skel->rodata->tls_bytes = opts->tls_bytes;
-	s->skel->rodata->poll_stacks = opts->poll_stacks;
+	s->skel->rodata->thread_tasks = opts->thread_tasks;
 	s->skel->rodata->logical_frames = opts->logical_frames;
 	err = sampler_bpf__load(s->skel);
 	if (err) {
@@ -184,6 +184,11 @@ int sampler_poll(struct sampler *s, int timeout_ms, const int *wake_fds, size_t 
 	if (poll(p, 1 + nwake, timeout_ms) < 0)
 		return -errno;
 	return p[0].revents ? ring_buffer__consume(s->rb) : 0;
+}
+
+int sampler_fd(struct sampler *s)
+{
+	return ring_buffer__epoll_fd(s->rb);
 }
 
 int sampler_threads_map(struct sampler *s)

@@ -22,7 +22,7 @@ struct sampler_opts {
 	bool verbose;
 	int64_t tls_offset; /* a runtime's thread-local block to copy with each sample */
 	uint32_t tls_bytes; /* 0: none */
-	bool poll_stacks;   /* a runtime's poll hooks fill the threads map (sampler_threads_map) */
+	bool thread_tasks;  /* a runtime's probes fill the threads map (sampler_threads_map) */
 	bool logical_frames; /* a runtime's probes fill the frames map (sampler_frames_map) */
 };
 
@@ -37,6 +37,8 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
  */
 #define SAMPLER_WAKE_FDS 4
 int sampler_poll(struct sampler *s, int timeout_ms, const int *wake_fds, size_t nwake);
+/* An fd that becomes readable when samples wait (to poll() several samplers at once). */
+int sampler_fd(struct sampler *s);
 /* fd of the per-thread poll-stack map, for the runtime probes to share (bpf_map__reuse_fd). */
 int sampler_threads_map(struct sampler *s);
 /* fd of the logical-frames map (struct logical_stack by struct logical_key), likewise. */

@@ -85,6 +85,23 @@ struct task_namer {
 void collector_set_task_namer(struct collector *c, const struct task_namer *namer);
 
 /*
+ * A runtime's knowledge of its language's code, for naming tasks and spawn sites after the
+ * program's own code, and for the reason of a wait: function name prefixes and source path
+ * substrings that are library code (not where a user would say a task was spawned or what it
+ * is), and the reason of a wait whose await stack has a function containing needle. Each list
+ * ends with a NULL entry; a NULL list is empty. The lists are borrowed (static).
+ */
+struct wait_rule {
+	const char *needle, *reason;
+};
+struct library_rules {
+	const char *const *function_prefixes;
+	const char *const *file_substrings;
+	const struct wait_rule *wait_rules;
+};
+void collector_set_library_rules(struct collector *c, const struct library_rules *rules);
+
+/*
  * A CPU sample; task is the runtime task current on the sampled thread, 0 when none. The
  * sample's logical frames, when it has some, go between its physical frames and the ancestry.
  */
@@ -154,6 +171,30 @@ void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs,
 
 /* End of the recording: the waits still going on count up to now_ns. */
 void collector_finish(struct collector *c, uint64_t now_ns);
+
+/* A window ends at now_ns: the waits going on count up to now_ns, and go on from there. */
+void collector_cut_waits(struct collector *c, uint64_t now_ns);
+
+/*
+ * Moves what prof (one of the collector's profiles) holds into a new profile, returned (the
+ * caller's), and starts prof afresh: the same object, empty, with the same sample types. Task
+ * state and the symbolizer's caches stay. NULL on allocation failure or when prof is not the
+ * collector's.
+ */
+struct profile *collector_take(struct collector *c, struct profile *prof);
+
+/*
+ * Sees what the collector takes, after it took it: each CPU sample (its task, 0: none, and
+ * the stack it was added with, location ids of the cpu profile, leaf first) and each task
+ * event (current as given to collector_task_event()).
+ */
+struct collector_observer {
+	void (*on_sample)(void *ctx, const struct sample_event *e, uint64_t task,
+			  const uint64_t *locs, size_t n);
+	void (*on_task_event)(void *ctx, const struct task_event *e, uint64_t current);
+	void *ctx;
+};
+void collector_set_observer(struct collector *c, const struct collector_observer *o);
 
 /*
  * An allocation sample (a runtime event with TASK_EV_PCS) standing for objects and bytes, made

@@ -129,6 +129,21 @@ static int free_string(const void *key, size_t len, uint64_t value, void *arg)
 	return 0;
 }
 
+struct profile *profile_take(struct profile *prof)
+{
+	struct profile *fresh = profile_new(prof->sample_types, prof->nsample_types,
+					    prof->default_sample_type, prof->period_type,
+					    prof->period);
+	struct profile contents;
+
+	if (!fresh)
+		return NULL;
+	contents = *prof;
+	*prof = *fresh;
+	*fresh = contents;
+	return fresh;
+}
+
 void profile_free(struct profile *prof)
 {
 	struct profile_index *ix;

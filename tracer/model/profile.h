@@ -111,6 +111,13 @@ struct profile *profile_new(const struct profile_value_type *types, size_t ntype
 			    int64_t period);
 void profile_free(struct profile *prof); /* accepts NULL */
 
+/*
+ * Moves everything prof holds into a new profile, returned, and leaves prof empty with the same
+ * sample types and period (the same object: pointers to it stay valid). NULL on allocation
+ * failure, prof then unchanged.
+ */
+struct profile *profile_take(struct profile *prof);
+
 /* Interns a string; the result lives as long as the profile. NULL stays NULL. */
 const char *profile_intern(struct profile *prof, const char *s);
 

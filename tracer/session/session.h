@@ -150,8 +150,8 @@ int session_stop(struct session *s);
  */
 const struct session_window *session_profiles(struct session *s);
 
-/* For report.json when the target is a command asyncprof ran: its wait status, and the signal
- * asyncprof ended it with (0: it ended by itself). */
+/* For report.json when the target is a command asyncprof ran and reaped: its wait status, and
+ * the signal asyncprof ended it with (0: it ended by itself). */
 void session_set_command_status(struct session *s, int wait_status, int stopped_with);
 
 /*
@@ -160,6 +160,16 @@ void session_set_command_status(struct session *s, int wait_status, int stopped_
  * last -errno after printing which file could not be written (the others are written).
  */
 int session_write_outputs(struct session *s, int dirfd, const char *dir);
+
+/*
+ * After session_stop(): sends session_profiles() as one OTLP window through ex (res: the
+ * process's resource attributes), waits at most wait_ms for its delivery, and says on stderr
+ * how it went. Returns 0, -EIO (dropped, or not delivered in time) or another -errno.
+ */
+struct exporter;
+struct resource;
+int session_export_otlp(struct session *s, struct exporter *ex, const struct resource *res,
+			unsigned int wait_ms);
 
 /* After session_stop(): the terminal summary (counts, top functions, tasks, off-CPU) to f. */
 void session_print_summary(struct session *s, FILE *f);

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The phases of a recording (see session.h). The order of what happens at the start and at the
+ * stop is what keeps the profiles right:
+ *
+ * - the runtime is configured before the sampler opens (the sampler copies the thread-local
+ *   block the runtime names, and shares the maps its probes fill), and its probes attach after;
+ * - kernel symbols are read once the probes are loaded, so their BPF programs' frames have names;
+ * - each batch of CPU samples comes after the runtime's events up to it: a sample must find its
+ *   task's spawn, name and poll known;
+ * - at the stop the runtime's probes stop first, so what they sent, lost and counted is one set
+ *   of events, then the ring buffers are drained, then waits in progress are closed at the stop
+ *   time: the recording ends when its loop does, not when the draining and detaching is over.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
+
+#include "internal.h"
+#include "capture/offcpu.h"
+#include "capture/sampler.h"
+#include "model/collector.h"
+#include "model/profile.h"
+#include "symbols/kallsyms.h"
+#include "symbols/symbolizer.h"
+#include "target/process.h"
+#include "target/recording_lock.h"
+
+/* The profiler's own CPU time (user and system, every thread) and peak RSS. */
+static double cpu_seconds_self(uint64_t *max_rss_kb)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	if (max_rss_kb)
+		*max_rss_kb = ru.ru_maxrss;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int open_target(struct session *s)
+{
+	pid_t pid = s->opts.pid, holder;
+	char why[256];
+	int err;
+
+	err = process_open(pid, s->sym, &s->proc);
+	if (!err && (s->proc->exe[0] == 0 || !s->proc->maps->count))
+		err = -EINVAL;
+	if (err) {
+		int why_err = process_check(pid, why, sizeof(why));
+
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", pid,
+			why_err ? why : strerror(-err));
+		return err;
+	}
+	s->lock_fd = recording_lock(pid, &holder);
+	if (s->lock_fd == -EBUSY) {
+		if (holder)
+			fprintf(stderr, "asyncprof: cannot attach to pid %d: asyncprof (pid %d) is "
+					"recording it; two recordings of one process disturb each "
+					"other (each one's probes show in the other's samples): wait "
+					"for it to end, or stop it\n", pid, holder);
+		else
+			fprintf(stderr, "asyncprof: cannot attach to pid %d: another asyncprof is "
+					"recording it; two recordings of one process disturb each "
+					"other: wait for it to end, or stop it\n", pid);
+		return -EBUSY;
+	}
+	if (s->lock_fd < 0)
+		fprintf(stderr, "asyncprof: warning: cannot tell whether another asyncprof records "
+				"pid %d (%s): two recordings of one process disturb each other\n",
+			pid, strerror(-s->lock_fd));
+	return 0;
+}
+
+/* The runtime of opts->runtime, or with auto the first of the registry the program has. */
+static int open_runtime(struct session *s)
+{
+	const char *want = s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0
+				   ? s->opts.runtime
+				   : NULL;
+	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose };
+	char names[128];
+
+	for (size_t i = 0; i < runtime_registry_size; i++) {
+		const struct runtime_ops *rt = runtime_registry[i];
+		int err;
+
+		if (want && strcmp(want, rt->name) != 0)
+			continue;
+		err = rt->open(&ctx, &s->rt_state);
+		if (err == -ENOENT && !want)
+			continue;
+		if (err == -ENOENT) {
+			fprintf(stderr, "asyncprof: cannot attach the %s adaptor: ", rt->label);
+			fprintf(stderr, rt->missing, s->proc->exe);
+			fputc('\n', stderr);
+		}
+		if (err)
+			return err;
+		s->rt = rt;
+		return 0;
+	}
+	fprintf(stderr, "asyncprof: cannot attach to pid %d: unknown runtime '%s' (%s)\n",
+		s->opts.pid, want ? want : "auto", runtime_names(names, sizeof(names)));
+	return -EINVAL;
+}
+
+int session_open(const struct session_opts *opts, struct session **out)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int err = -ENOMEM;
+
+	if (!s)
+		return -ENOMEM;
+	s->opts = *opts;
+	s->lock_fd = -1;
+	s->sym = opts->symbolizer;
+	if (!s->sym)
+		s->sym = s->own_sym = symbolizer_new();
+	if (!s->sym)
+		goto fail;
+	err = open_target(s);
+	if (!err)
+		err = collector_new(s->proc, NULL, 1000000000LL / opts->freq_hz, &s->col);
+	if (!err)
+		err = open_runtime(s);
+	if (err)
+		goto fail;
+	if (s->rt->configure)
+		s->rt->configure(s->rt_state, &s->cap);
+	if (!s->rt->has_tasks && opts->mode != MODE_SAMPLE)
+		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
+				"none, so this is a plain CPU profile\n",
+			task_mode_name(opts->mode), s->proc->comm);
+	*out = s;
+	return 0;
+fail:
+	session_close(s);
+	return err;
+}
+
+static void on_sample(const struct sample_event *e, size_t size, void *ctx)
+{
+	struct session *s = ctx;
+	uint64_t task;
+
+	/* The sample's task must be known first: its spawn, its name. */
+	if (s->rt->consume)
+		s->rt->consume(s->rt_state);
+	task = s->rt->sample_task ? s->rt->sample_task(s->rt_state, e) : e->task;
+	collector_add(s->col, e, size, task);
+}
+
+static int attach_runtime(struct session *s)
+{
+	struct runtime_maps maps = {
+		.threads_fd = s->cap.thread_tasks ? sampler_threads_map(s->sampler) : -1,
+		.frames_fd = s->cap.logical_frames ? sampler_frames_map(s->sampler) : -1,
+	};
+	int err;
+
+	if (!s->rt->attach)
+		return 0;
+	err = s->rt->attach(s->rt_state, &maps);
+	if (err)
+		fprintf(stderr, "asyncprof: cannot attach the %s probes: %s\n", s->rt->label,
+			strerror(-err));
+	return err;
+}
+
+static void say_started(struct session *s)
+{
+	char what[256];
+
+	if (s->opts.quiet || !s->rt->describe)
+		return;
+	s->rt->describe(s->rt_state, s->proc->comm, what, sizeof(what));
+	fprintf(stderr, "asyncprof: %s; mode %s\n", what, task_mode_name(s->opts.mode));
+}
+
+int session_start(struct session *s)
+{
+	struct sampler_opts so = {
+		.pid = s->opts.pid,
+		.freq_hz = s->opts.freq_hz,
+		.verbose = s->opts.verbose,
+		.tls_offset = s->cap.tls_offset,
+		.tls_bytes = s->cap.tls_bytes,
+		.thread_tasks = s->cap.thread_tasks,
+		.logical_frames = s->cap.logical_frames,
+	};
+	int err;
+
+	err = sampler_open(&so, on_sample, s, &s->sampler);
+	if (!err)
+		err = attach_runtime(s);
+	if (!err && s->opts.off_cpu) {
+		struct offcpu_opts oo = { .pid = s->opts.pid,
+					  .min_block_ns = s->opts.off_cpu_min_ns,
+					  .verbose = s->opts.verbose };
+
+		err = offcpu_open(&oo, s->col, &s->off);
+	}
+	if (err)
+		return err;
+	s->ks = s->opts.kallsyms;
+	if (!s->ks) {
+		err = kallsyms_load(&s->own_ks);
+		if (err) {
+			fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames "
+					"will show as [unknown]\n", strerror(-err));
+			s->no_kallsyms = true;
+		}
+		s->ks = s->own_ks;
+	}
+	collector_set_kallsyms(s->col, s->ks);
+	s->start_wall_ns = s->window_wall_ns = wall_ns();
+	s->start_ns = s->window_ns = monotonic_ns();
+	s->cpu_start_s = cpu_seconds_self(NULL);
+	s->started = true;
+	say_started(s);
+	return 0;
+}
+
+size_t session_poll_fds(const struct session *s, int *fds, size_t max)
+{
+	size_t n = 0;
+	int fd;
+
+	if (!s->sampler)
+		return 0;
+	if (n < max)
+		fds[n] = sampler_fd(s->sampler);
+	n++;
+	/* A busy service's task events fill their ring buffer (16 KiB stacks) in about 100 ms:
+	 * they must wake the loop, not wait for the next CPU sample. */
+	fd = s->rt->wait_fd ? s->rt->wait_fd(s->rt_state) : -1;
+	if (fd >= 0) {
+		if (n < max)
+			fds[n] = fd;
+		n++;
+	}
+	return n;
+}
+
+int session_step(struct session *s, int timeout_ms)
+{
+	int wake[SAMPLER_WAKE_FDS], fd, n;
+
+	if (!s->sampler || s->stopped)
+		return 0;
+	if (s->rt->consume)
+		s->rt->consume(s->rt_state);
+	if (s->off)
+		offcpu_consume(s->off);
+	fd = s->rt->wait_fd ? s->rt->wait_fd(s->rt_state) : -1;
+	if (fd >= 0)
+		wake[0] = fd;
+	n = sampler_poll(s->sampler, timeout_ms, wake, fd >= 0);
+	if (n < 0 && n != -EINTR)
+		fprintf(stderr, "asyncprof: cannot read samples: %s\n", strerror(-n));
+	return n;
+}
+
+bool session_target_alive(const struct session *s)
+{
+	return kill(s->opts.pid, 0) == 0 || errno == EPERM;
+}
+
+/* Sets the time range of every profile of w from its start to now. */
+static void set_time_range(struct session_window *w, int64_t start_wall, uint64_t start_ns,
+			   uint64_t end_ns)
+{
+	w->start_ns = start_wall;
+	w->duration_ns = (int64_t)(end_ns - start_ns);
+	for (size_t i = 0; i < w->nprofiles; i++) {
+		w->profiles[i].prof->time_nanos = w->start_ns;
+		w->profiles[i].prof->duration_nanos = w->duration_ns;
+	}
+}
+
+int session_cut_window(struct session *s, struct session_window *w)
+{
+	uint64_t now = monotonic_ns();
+	size_t i;
+
+	if (!s->started || s->stopped)
+		return -EINVAL;
+	collector_cut_waits(s->col, now);
+	session_current_profiles(s, w);
+	for (i = 0; i < w->nprofiles; i++) {
+		struct profile *taken = collector_take(s->col, w->profiles[i].prof);
+
+		if (!taken)
+			break;
+		w->profiles[i].prof = taken;
+	}
+	if (i < w->nprofiles) {
+		/* The profiles taken so far are a partial window: it is dropped. */
+		w->nprofiles = i;
+		session_window_free(w);
+		return -ENOMEM;
+	}
+	set_time_range(w, s->window_wall_ns, s->window_ns, now);
+	s->window_wall_ns = s->window_wall_ns + (int64_t)(now - s->window_ns);
+	s->window_ns = now;
+	return 0;
+}
+
+void session_window_free(struct session_window *w)
+{
+	for (size_t i = 0; i < w->nprofiles; i++)
+		profile_free(w->profiles[i].prof);
+	w->nprofiles = 0;
+}
+
+/* Takes what is still in the ring buffers once the runtime's probes have stopped. */
+static void drain(struct session *s)
+{
+	do {
+		if (s->rt->consume)
+			s->rt->consume(s->rt_state);
+	} while (sampler_poll(s->sampler, 0, NULL, 0) > 0);
+	if (s->rt->consume)
+		s->rt->consume(s->rt_state);
+}
+
+int session_stop(struct session *s)
+{
+	if (!s->started || s->stopped)
+		return 0;
+	s->stopped = true;
+	/* The recording ends now: what follows (draining, detaching probes) is not its time. */
+	s->stop_ns = monotonic_ns();
+	if (s->rt->stop)
+		s->rt->stop(s->rt_state);
+	drain(s);
+	if (s->off)
+		offcpu_stop(s->off);
+	collector_finish(s->col, s->stop_ns);
+	sampler_counters(s->sampler, s->counters);
+	if (s->rt->finish)
+		s->rt->finish(s->rt_state);
+	sampler_close(s->sampler);
+	s->sampler = NULL;
+	s->cpu_end_s = cpu_seconds_self(&s->max_rss_kb);
+	session_current_profiles(s, &s->last);
+	set_time_range(&s->last, s->window_wall_ns, s->window_ns, s->stop_ns);
+	return 0;
+}
+
+const struct session_window *session_profiles(struct session *s)
+{
+	return s->stopped ? &s->last : NULL;
+}
+
+void session_set_command_status(struct session *s, int wait_status, int stopped_with)
+{
+	s->command = true;
+	s->command_status = wait_status;
+	s->command_stopped_with = stopped_with;
+}
+
+void session_stats(struct session *s, struct session_stats *st)
+{
+	const struct collector_stats *cs = collector_stats(s->col);
+	uint64_t counters[CNT_MAX] = { 0 };
+	struct event_loss loss = { 0 };
+
+	if (s->sampler)
+		sampler_counters(s->sampler, counters);
+	else
+		memcpy(counters, s->counters, sizeof(counters));
+	if (s->rt->event_loss)
+		s->rt->event_loss(s->rt_state, &loss);
+	*st = (struct session_stats){
+		.samples = cs->samples,
+		.drops = counters[CNT_DROPS],
+		.events_lost = event_loss_dropped(&loss),
+		.threads = cs->threads,
+		.elapsed_s = s->started ? ((s->stopped ? s->stop_ns : monotonic_ns()) - s->start_ns) /
+						  1e9
+					: 0,
+	};
+}
+
+const char *session_runtime(const struct session *s)
+{
+	return s->rt->has_tasks ? s->rt->name : NULL;
+}
+
+const char *session_runtime_version(const struct session *s)
+{
+	return s->rt->version ? s->rt->version(s->rt_state) : NULL;
+}
+
+pid_t session_pid(const struct session *s)
+{
+	return s->opts.pid;
+}
+
+const char *session_comm(const struct session *s)
+{
+	return s->proc->comm;
+}
+
+size_t session_probe_groups(struct session *s, struct session_probe_group *out, size_t max)
+{
+	struct runtime_probe_group g[16];
+	size_t n;
+
+	if (!s->rt->probe_groups)
+		return 0;
+	n = s->rt->probe_groups(s->rt_state, g, sizeof(g) / sizeof(g[0]));
+	for (size_t i = 0; i < n && i < max && i < sizeof(g) / sizeof(g[0]); i++)
+		out[i] = (struct session_probe_group){ g[i].name, g[i].enabled, g[i].events };
+	return n;
+}
+
+int session_set_probe_group(struct session *s, const char *name, bool enabled)
+{
+	if (!s->rt->set_probe_group)
+		return -ENOENT;
+	return s->rt->set_probe_group(s->rt_state, name, enabled);
+}
+
+static const char *task_name(struct session *s, uint64_t task)
+{
+	struct task_table *tt = collector_tasks(s->col);
+	struct task_rec *t = tt && task ? task_find(tt, task) : NULL;
+
+	return t ? t->name : NULL;
+}
+
+static void observe_sample(void *ctx, const struct sample_event *e, uint64_t task,
+			   const uint64_t *locs, size_t n)
+{
+	struct session *s = ctx;
+	struct session_event ev = {
+		.kind = SESSION_EV_SAMPLE,
+		.time_ns = e->time_ns,
+		.tid = e->tid,
+		.task = task,
+		.task_name = task_name(s, task),
+		.prof = collector_profile(s->col),
+		.location_ids = locs,
+		.nlocations = n,
+	};
+
+	s->listener(s->listener_ctx, &ev);
+}
+
+static void observe_task_event(void *ctx, const struct task_event *e, uint64_t current)
+{
+	struct session *s = ctx;
+	struct session_event ev = {
+		.kind = SESSION_EV_TASK,
+		.time_ns = e->time_ns,
+		.tid = e->tid,
+		.task = e->task,
+		.task_kind = e->kind,
+		.other = e->kind == TASK_CREATE || e->kind == TASK_RUNNABLE ? current : 0,
+		.task_name = task_name(s, e->task),
+	};
+
+	s->listener(s->listener_ctx, &ev);
+}
+
+int session_set_listener(struct session *s, session_listener_fn fn, void *ctx)
+{
+	struct collector_observer o = { observe_sample, observe_task_event, s };
+
+	s->listener = fn;
+	s->listener_ctx = ctx;
+	collector_set_observer(s->col, fn ? &o : NULL);
+	return 0;
+}
+
+void session_close(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	offcpu_close(s->off);
+	sampler_close(s->sampler);
+	if (s->rt)
+		s->rt->close(s->rt_state);
+	collector_free(s->col);
+	process_close(s->proc);
+	kallsyms_free(s->own_ks);
+	symbolizer_free(s->own_sym);
+	free(s);
+}
