@@ -1,4 +1,4 @@
-# asyncprof: the only entry points are deps, all, check, demo, bench (see README).
+# asyncprof: the only entry points are deps, all, check, demo, bench, soak (see README).
 SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= gcc
@@ -44,7 +44,7 @@ FIXTURES := $(BUILD)/tests/fixtures/symtest $(BUILD)/tests/fixtures/symtest.stri
 	    $(BUILD)/tests/fixtures/inline_chain.debug2
 USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include probes/asyncprof.h
 
-.PHONY: all deps check unit integration demo bench examples header-check clean
+.PHONY: all deps check unit integration demo bench soak examples header-check clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -424,6 +424,12 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all examples
 	$(Q)BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+
+# The agent's soak benchmark: 20 minutes and more (tests/bench/soak.sh).
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all examples $(BUILD)/tests/otlp_check \
+		$(BUILD)/otlp-proto/version
+	$(Q)BUILD=$(abspath $(BUILD)) tests/bench/soak.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -16,6 +16,7 @@
 
 #include "launcher.h"
 #include "options.h"
+#include "agent/agent.h"
 #include "capture/sampler.h"
 #include "export/exporter.h"
 #include "export/resource.h"
@@ -247,6 +248,8 @@ int main(int argc, char **argv)
 	bool created = false;
 	int err, dirfd;
 
+	if (argc > 1 && strcmp(argv[1], "agent") == 0)
+		return agent_main(argc - 1, argv + 1);
 	if (options_parse(argc, argv, &o))
 		return 2;
 	if (o.cmd == CMD_LEAKS)

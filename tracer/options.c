@@ -3,13 +3,13 @@
 #include <argp.h>
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
 #include "runtimes/runtime.h"
+#include "util/duration.h"
 #include "util/version.h"
 
 const char *argp_program_version = "asyncprof " ASYNCPROF_VERSION;
@@ -26,6 +26,7 @@ static const char doc[] =
 	"  asyncprof attach -p PID [OPTIONS]\n"
 	"  asyncprof run [OPTIONS] -- CMD [ARGS...]\n"
 	"  asyncprof leaks -p PID [--min-age DURATION] [-d SECONDS] [--json] [--all]\n"
+	"  asyncprof agent [--pid PID]... [--comm REGEX]... [--all] [OPTIONS]  (agent --help)\n"
 	"\n"
 	"attach and run record until SECONDS pass, the target exits, or Ctrl-C, then write "
 	"cpu.pb.gz (pprof), cpu.folded, cpu.svg (flame graph) and report.json into DIR (default "
@@ -93,38 +94,6 @@ static struct argp_option options[] = {
 	{ 0 },
 };
 
-/* Longest duration taken (-d, --min-age, --off-cpu-min): a year, whose nanoseconds fit. */
-#define MAX_DURATION_S (365 * 86400.0)
-
-/*
- * A decimal number of seconds, followed with units by "ms", "us", "s", "m" or "h" ("2s",
- * "500ms", "5m"); returns seconds, or -1 when invalid: not a plain decimal number (strtod also
- * takes "nan", "inf" and hexadecimal), negative, or over MAX_DURATION_S.
- */
-static double parse_duration(const char *arg, bool units)
-{
-	static const struct {
-		const char *suffix;
-		double scale;
-	} unit[] = { { "", 1 },	    { "s", 1 },	 { "ms", 1e-3 },
-		     { "us", 1e-6 }, { "m", 60 }, { "h", 3600 } };
-	size_t digits = strspn(arg, "0123456789.eE+-");
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || end != arg + digits || !isfinite(v) || v < 0)
-		return -1;
-	for (size_t i = 0; i < (units ? sizeof(unit) / sizeof(unit[0]) : 1); i++) {
-		if (strcmp(end, unit[i].suffix) != 0)
-			continue;
-		v *= unit[i].scale;
-		return v <= MAX_DURATION_S ? v : -1;
-	}
-	return -1;
-}
-
 /* Options that make sense for one kind of command only: leaks, or attach and run. */
 static const struct {
 	int key;
@@ -185,13 +154,7 @@ static error_t parse_recording_opt(int key, char *arg, struct argp_state *state,
 		o->runtime = arg;
 		break;
 	case 'm':
-		if (strcmp(arg, "sample") == 0)
-			o->mode = MODE_SAMPLE;
-		else if (strcmp(arg, "lifecycle") == 0)
-			o->mode = MODE_LIFECYCLE;
-		else if (strcmp(arg, "full") == 0)
-			o->mode = MODE_FULL;
-		else
+		if (task_mode_parse(arg, &o->mode))
 			argp_error(state, "unknown mode '%s' (sample, lifecycle or full)", arg);
 		break;
 	default:
@@ -211,7 +174,8 @@ static void parse_arg(char *arg, struct argp_state *state, struct options *o)
 		else if (strcmp(arg, "leaks") == 0)
 			o->cmd = CMD_LEAKS;
 		else
-			argp_error(state, "unknown command '%s' (attach, run or leaks)", arg);
+			argp_error(state, "unknown command '%s' (attach, run, leaks or agent)",
+				   arg);
 		return;
 	}
 	if (o->cmd == CMD_RUN) {
@@ -228,7 +192,7 @@ static void parse_end(struct argp_state *state, struct parse_state *ps)
 	struct options *o = ps->o;
 
 	if (o->cmd == CMD_NONE)
-		argp_error(state, "missing command: attach, run or leaks");
+		argp_error(state, "missing command: attach, run, leaks or agent");
 	if ((o->cmd == CMD_ATTACH || o->cmd == CMD_LEAKS) && !o->pid)
 		argp_error(state, "%s needs -p PID", o->cmd == CMD_LEAKS ? "leaks" : "attach");
 	if (o->cmd == CMD_RUN && o->pid)
@@ -309,7 +273,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int options_parse(int argc, char **argv, struct options *o)
 {
 	static const struct argp argp = { options, parse_opt,
-					  "attach|run|leaks [-- CMD ARGS...]", doc };
+					  "attach|run|leaks|agent [-- CMD ARGS...]", doc };
 	struct parse_state ps = { .o = o };
 	char names[128], runtime_doc[192];
 

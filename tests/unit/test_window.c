@@ -160,20 +160,30 @@ Test(window, output_dir_keeps_the_last_windows)
 	}
 	/* 3 windows of 2 profiles, and the files that are not ours. */
 	cr_assert_eq(count_files(dir), 3 * 2 + 2);
-	cr_assert(has(dir, "cpu-20260101T000400Z.pb.gz"));
-	cr_assert(has(dir, "wait-20260101T000400Z.pb.gz"));
-	cr_assert(has(dir, "cpu-20260101T000200Z.pb.gz"));
-	cr_assert_not(has(dir, "cpu-20260101T000100Z.pb.gz"));
-	cr_assert_not(has(dir, "wait-20260101T000000Z.pb.gz"));
+	cr_assert(has(dir, "cpu-20260101T000400.000Z.pb.gz"));
+	cr_assert(has(dir, "wait-20260101T000400.000Z.pb.gz"));
+	cr_assert(has(dir, "cpu-20260101T000200.000Z.pb.gz"));
+	cr_assert_not(has(dir, "cpu-20260101T000100.000Z.pb.gz"));
+	cr_assert_not(has(dir, "wait-20260101T000000.000Z.pb.gz"));
 	cr_assert(has(dir, "notes.txt") && has(dir, "cpu-yesterday.pb.gz"));
 	/* Whole pprof files: the bytes pprof_encode() makes. */
 	cr_assert_eq(pprof_encode(cpu, &want, &want_len), 0);
-	snprintf(path, sizeof(path), "%s/cpu-20260101T000300Z.pb.gz", dir);
+	snprintf(path, sizeof(path), "%s/cpu-20260101T000300.000Z.pb.gz", dir);
 	cr_assert_eq(procfs_read(path, &got, &got_len), 0);
 	cr_assert_eq(got_len, want_len);
 	cr_assert_eq(memcmp(got, want, want_len), 0);
 	free(want);
 	free(got);
+
+	/* Two windows in one second (a short last one): two names. */
+	w.start_ns = (T0 + 240) * 1000000000LL + 999000000;
+	cr_assert_eq(window_write_files(dirfd, &w, 0), 0);
+	cr_assert(has(dir, "cpu-20260101T000400.999Z.pb.gz"));
+	cr_assert(has(dir, "cpu-20260101T000400.000Z.pb.gz"));
+	snprintf(path, sizeof(path), "%s/cpu-20260101T000400.999Z.pb.gz", dir);
+	cr_assert_eq(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/wait-20260101T000400.999Z.pb.gz", dir);
+	cr_assert_eq(unlink(path), 0);
 
 	/* retain 0 keeps everything. */
 	w.start_ns = (T0 + 3600) * 1000000000LL;
@@ -186,7 +196,7 @@ Test(window, output_dir_keeps_the_last_windows)
 	cr_assert_eq(symlink("/tmp", path), 0);
 	err = window_write_files(dirfd, &w, 3);
 	cr_assert(err == -ENOTDIR || err == -ELOOP, "%s", strerror(-err));
-	cr_assert_not(has("/tmp", "cpu-20260101T010000Z.pb.gz"));
+	cr_assert_not(has("/tmp", "cpu-20260101T010000.000Z.pb.gz"));
 
 	close(dirfd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);

@@ -54,8 +54,8 @@ void governor_decide(struct governor *g, double cpu_s, double wall_s,
 			g->rate_changes++;
 		} else if ((v = costliest_view(views, nviews)) < nviews) {
 			snprintf(d->why, sizeof(d->why),
-				 "the agent used %.2f%% of the host's CPU at %u Hz, over its budget "
-				 "of %.2f%%: detached %s (%llu events in the window)",
+				 "the agent used %.2f%% of the host's CPU at %u Hz, over its "
+				 "budget of %.2f%%: detached %s (%llu events in the window)",
 				 100 * share, g->freq_hz, 100 * g->budget, views[v].name,
 				 (unsigned long long)views[v].events);
 			d->action = GOV_DETACH_VIEW;

@@ -104,8 +104,8 @@ int target_filter_add_pid(struct target_filter *f, pid_t pid, char *why, size_t 
 		return err;
 	}
 	if (!proc_entry_profilable(&e)) {
-		snprintf(why, why_size, "%s", e.state == 'Z' || e.state == 'X' ? "a zombie"
-										: "a kernel thread");
+		snprintf(why, why_size, "%s",
+			 e.state == 'Z' || e.state == 'X' ? "a zombie" : "a kernel thread");
 		return -EINVAL;
 	}
 	pids = realloc(f->pids, (f->npids + 1) * sizeof(*pids));

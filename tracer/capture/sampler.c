@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <linux/perf_event.h>
 #include <linux/capability.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +20,7 @@ struct sampler {
 	struct ring_buffer *rb;
 	int ncpus;
 	int *fds;
+	uint64_t period_ns;
 	struct bpf_link **links;
 	sample_fn fn;
 	void *ctx;
@@ -90,6 +92,7 @@ static int open_perf_events(struct sampler *s, unsigned int freq_hz)
 	};
 	int err = 0, opened = 0;
 
+	s->period_ns = attr.sample_period;
 	s->ncpus = libbpf_num_possible_cpus();
 	if (s->ncpus < 0)
 		return s->ncpus;
@@ -144,6 +147,12 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 		fprintf(stderr, "asyncprof: cannot open the BPF sampler: %s\n", strerror(errno));
 		goto fail;
 	}
+	if (opts->ring_bytes &&
+	    (err = bpf_map__set_max_entries(s->skel->maps.events, opts->ring_bytes))) {
+		fprintf(stderr, "asyncprof: cannot size the sample ring buffer to %u bytes: %s\n",
+			opts->ring_bytes, strerror(-err));
+		goto fail;
+	}
 	s->skel->rodata->targ_tgid = opts->pid;
 	s->skel->rodata->tls_offset = opts->tls_offset;
 	s->skel->rodata->tls_bytes = opts->tls_bytes;
@@ -169,6 +178,23 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 	return 0;
 fail:
 	sampler_close(s);
+	return err;
+}
+
+int sampler_set_freq(struct sampler *s, unsigned int freq_hz)
+{
+	uint64_t period = 1000000000ULL / freq_hz, old = s->period_ns;
+	int err = 0, cpu;
+
+	for (cpu = 0; cpu < s->ncpus && !err; cpu++)
+		if (s->fds[cpu] >= 0 && ioctl(s->fds[cpu], PERF_EVENT_IOC_PERIOD, &period))
+			err = -errno;
+	/* All CPUs at one rate: the ones changed go back. */
+	while (err && --cpu >= 0)
+		if (s->fds[cpu] >= 0)
+			ioctl(s->fds[cpu], PERF_EVENT_IOC_PERIOD, &old);
+	if (!err)
+		s->period_ns = period;
 	return err;
 }
 

@@ -24,6 +24,7 @@ struct sampler_opts {
 	uint32_t tls_bytes; /* 0: none */
 	bool thread_tasks;  /* a runtime's probes fill the threads map (sampler_threads_map) */
 	bool logical_frames; /* a runtime's probes fill the frames map (sampler_frames_map) */
+	uint32_t ring_bytes; /* the sample ring buffer: a power of 2 pages; 0: 4 MiB */
 };
 
 /* Returns 0 or -errno; on failure a message naming the cause has been printed. */
@@ -39,6 +40,11 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 int sampler_poll(struct sampler *s, int timeout_ms, const int *wake_fds, size_t nwake);
 /* An fd that becomes readable when samples wait (to poll() several samplers at once). */
 int sampler_fd(struct sampler *s);
+/*
+ * Samples freq_hz times a second per CPU from now on (the perf events' period). Returns 0, or
+ * -errno with the rate unchanged.
+ */
+int sampler_set_freq(struct sampler *s, unsigned int freq_hz);
 /* fd of the per-thread poll-stack map, for the runtime probes to share (bpf_map__reuse_fd). */
 int sampler_threads_map(struct sampler *s);
 /* fd of the logical-frames map (struct logical_stack by struct logical_key), likewise. */

@@ -99,7 +99,8 @@ int window_export_once(struct exporter *ex, const struct window *w, unsigned int
 
 /* ---- --output-dir -------------------------------------------------------------------------- */
 
-#define STAMP_LEN 16 /* YYYYMMDDTHHMMSSZ */
+#define STAMP_LEN 20 /* YYYYMMDDTHHMMSS.mmmZ: milliseconds, so that a short last window
+			   * (the agent's at SIGTERM) does not take its predecessor's name */
 #define SUFFIX ".pb.gz"
 
 /* The time stamp of a file of ours ("STEM-STAMP.pb.gz"), or NULL when the name is not one. */
@@ -120,6 +121,7 @@ static const char *file_stamp(const char *name)
 	for (size_t i = 0; i < STAMP_LEN; i++) {
 		char c = stamp[i];
 		bool ok = i == 8	       ? c == 'T'
+			  : i == 15	       ? c == '.'
 			  : i == STAMP_LEN - 1 ? c == 'Z'
 					       : isdigit((unsigned char)c);
 
@@ -226,8 +228,10 @@ int window_write_files(int dirfd, const struct window *w, unsigned int retain)
 	struct tm tm;
 	int procfd, err = 0;
 
-	if (!gmtime_r(&start, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0)
+	if (!gmtime_r(&start, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm) == 0)
 		return -EINVAL;
+	snprintf(stamp + 15, sizeof(stamp) - 15, ".%03uZ",
+		 (unsigned int)((uint64_t)w->start_ns / 1000000 % 1000));
 	procfd = open_process_dir(dirfd, w);
 	if (procfd < 0)
 		return procfd;

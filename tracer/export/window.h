@@ -49,7 +49,7 @@ int window_export_once(struct exporter *ex, const struct window *w, unsigned int
 		       struct exporter_stats *st);
 
 /*
- * Writes every profile of w as DIR/PID-COMM/STEM-YYYYMMDDTHHMMSSZ.pb.gz (UTC, the window's
+ * Writes every profile of w as DIR/PID-COMM/STEM-YYYYMMDDTHHMMSS.mmmZ.pb.gz (UTC, the window's
  * start), DIR being the directory dirfd, then deletes the files of that process's older windows
  * beyond the last retain ones (0: keeps all). COMM keeps letters, digits, '.', '_' and '-'; any
  * other byte becomes '_'. The process's directory is created when missing and must not be a

@@ -120,6 +120,12 @@ int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 	return 0;
 }
 
+void collector_set_period(struct collector *c, int64_t period_ns)
+{
+	c->period_ns = period_ns;
+	c->cpu.prof->period = period_ns;
+}
+
 void collector_set_kallsyms(struct collector *c, struct kallsyms *ks)
 {
 	c->ks = ks;

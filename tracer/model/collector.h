@@ -46,6 +46,8 @@ typedef bool (*poll_boundary_fn)(const char *function);
 /* period_ns: CPU time one sample stands for. ks may be NULL (no kernel symbols). */
 int collector_new(struct process *proc, struct kallsyms *ks, int64_t period_ns,
 		  struct collector **out);
+/* The CPU sampling period from now on: what each sample after it weighs. */
+void collector_set_period(struct collector *c, int64_t period_ns);
 /* The kernel symbols to use from now on (borrowed; NULL: none). */
 void collector_set_kallsyms(struct collector *c, struct kallsyms *ks);
 void collector_free(struct collector *c); /* accepts NULL; does not free the process */

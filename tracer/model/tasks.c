@@ -45,6 +45,17 @@ const char *task_mode_name(enum task_mode mode)
 	return mode == MODE_FULL ? "full" : mode == MODE_LIFECYCLE ? "lifecycle" : "sample";
 }
 
+int task_mode_parse(const char *name, enum task_mode *mode)
+{
+	for (enum task_mode m = MODE_SAMPLE; m <= MODE_FULL; m++) {
+		if (strcmp(name, task_mode_name(m)) == 0) {
+			*mode = m;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 struct task_table *task_table_new(void)
 {
 	struct task_table *tt = calloc(1, sizeof(*tt));

@@ -34,6 +34,8 @@ enum task_mode {
 };
 
 const char *task_mode_name(enum task_mode mode);
+/* The mode a name (--mode) gives: 0, or -EINVAL when it names none. */
+int task_mode_parse(const char *name, enum task_mode *mode);
 
 #define TASK_ROOT 0 /* parent of a task spawned outside any task (main, block_on) */
 

@@ -203,6 +203,7 @@ int session_start(struct session *s)
 		.tls_bytes = s->cap.tls_bytes,
 		.thread_tasks = s->cap.thread_tasks,
 		.logical_frames = s->cap.logical_frames,
+		.ring_bytes = s->opts.ring_bytes,
 	};
 	int err;
 
@@ -234,6 +235,20 @@ int session_start(struct session *s)
 	s->cpu_start_s = cpu_seconds_self(NULL);
 	s->started = true;
 	say_started(s);
+	return 0;
+}
+
+int session_set_freq(struct session *s, unsigned int freq_hz)
+{
+	int err;
+
+	if (!s->sampler || !freq_hz)
+		return -EINVAL;
+	err = sampler_set_freq(s->sampler, freq_hz);
+	if (err)
+		return err;
+	s->opts.freq_hz = freq_hz;
+	collector_set_period(s->col, 1000000000LL / freq_hz);
 	return 0;
 }
 

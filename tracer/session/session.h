@@ -52,6 +52,7 @@ struct session_opts {
 	uint64_t off_cpu_min_ns; /* shorter blocks are counted, not profiled */
 	bool verbose;		 /* libbpf's and the unwinder's details on stderr */
 	bool quiet;		 /* no informational lines (errors are still printed) */
+	uint32_t ring_bytes;	 /* the CPU samples' ring buffer (a power of 2 pages); 0: 4 MiB */
 	/*
 	 * Shared between sessions, borrowed (NULL: the session makes its own): the kernel's
 	 * symbols, and the symbolizer (its ELF and DWARF caches are per file, not per process:
@@ -193,6 +194,13 @@ const char *session_runtime(const struct session *s);
 const char *session_runtime_version(const struct session *s);
 pid_t session_pid(const struct session *s);
 const char *session_comm(const struct session *s);
+
+/*
+ * Sets the CPU sampling rate from now on (the agent's governor, right after a cut): samples
+ * taken from now on weigh the new period, and so does the current profile. Returns 0, -EINVAL
+ * when the session is not capturing, or -errno from the perf events (the rate stays as it was).
+ */
+int session_set_freq(struct session *s, unsigned int freq_hz);
 
 /*
  * The runtime's event probes, in groups a cost governor may turn off and on while recording
