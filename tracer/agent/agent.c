@@ -15,11 +15,11 @@
  * window goes out with the others; then its session is closed and its memory freed.
  *
  * /proc is read every scan period (a fraction of the interval, at most 5 s) for new targets:
- * --pid and --comm targets are opened when seen; under --all a process is opened once it has
- * used CPU time since it was first seen, so that the idle processes of a host (most of them)
- * cost no BPF programs, ring buffers or symbol tables. A process that cannot be profiled (it
- * exited meanwhile, another asyncprof records it, a runtime it has cannot be read) is not tried
- * again while it lives.
+ * --pid and --comm targets are opened when seen; under --all a process is opened once it was
+ * seen two scans ago and has used CPU time since, so that the idle processes of a host (most
+ * of them) and the short-lived ones (a compiler's) cost no BPF programs, ring buffers or symbol
+ * tables. A process that cannot be profiled (it exited meanwhile, another asyncprof records
+ * it, a runtime it has cannot be read) is tried again after RETRY_NS.
  *
  * The symbolizer (ELF and DWARF caches, per file) and the kernel's symbols are shared by all
  * sessions. The governor measures the agent's own CPU (getrusage: this thread, the exporter's)
@@ -65,6 +65,8 @@
 #define SAMPLE_BYTES (17 * 1024)
 #define RING_MIN (256 * 1024)
 #define RING_MAX (4 * 1024 * 1024)
+#define TICKS_MASK ((1ULL << 40) - 1)
+#define ALL_MIN_SCANS 2 /* --all: a process is opened once seen this many scans ago, and run */
 #define REFUSED (1ULL << 63) /* in the seen map: a process not to try again before RETRY_NS */
 #define RETRY_NS (300 * 1000000000ULL)
 
@@ -82,7 +84,10 @@ struct agent {
 	const struct agent_opts *o;
 	struct target **targets;
 	size_t ntargets, cap;
-	struct hashmap *seen; /* (pid, start) of processes seen by the last scan: CPU ticks */
+	/* (pid, start) of the processes the last scan saw: REFUSED and when, or the scan that saw
+	 * it first (bits 40 and up) and its CPU ticks then (bits 0 to 39) */
+	struct hashmap *seen;
+	uint64_t scans;
 	struct exporter *ex;
 	int dirfd;
 	struct kallsyms *ks;
@@ -223,18 +228,23 @@ static int on_process(const struct proc_entry *e, void *ctx)
 	struct scan *sc = ctx;
 	struct agent *a = sc->a;
 	struct proc_key k = key_of(e);
-	uint64_t before = 0, mark = e->cpu_ticks;
+	uint64_t before = 0, mark = 0;
 	bool known = hashmap_get(a->seen, &k, sizeof(k), &before);
 	int err;
 
 	if (find_target(a, e))
 		return 0;
-	if (known && (before & REFUSED) && monotonic_ns() - (before & ~REFUSED) < RETRY_NS) {
+	if (known && (before & REFUSED)) {
 		mark = before;
-	} else if (a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
-		   (!known || e->cpu_ticks == (before & ~REFUSED))) {
-		/* --all: not before it runs (the ticks of its first sight are kept). */
-		mark = known ? before : e->cpu_ticks;
+		if (monotonic_ns() - (before & ~REFUSED) < RETRY_NS)
+			goto keep;
+		known = false; /* tried again, as a new one */
+	}
+	if (a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
+	    (!known || a->scans - (before >> 40) < ALL_MIN_SCANS ||
+	     (e->cpu_ticks & TICKS_MASK) == (before & TICKS_MASK))) {
+		/* --all: not before it has lived a while and run since first seen. */
+		mark = known ? before : (a->scans << 40) | (e->cpu_ticks & TICKS_MASK);
 	} else {
 		double cpu = self_cpu_s();
 
@@ -246,6 +256,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 		if (err)
 			mark = REFUSED | monotonic_ns();
 	}
+keep:
 	if (hashmap_put(sc->seen, &k, sizeof(k), mark))
 		return sc->err = -ENOMEM;
 	return 0;
@@ -267,6 +278,7 @@ static int scan(struct agent *a)
 	/* Only what this scan saw is kept: the map follows the host's processes. */
 	hashmap_free(a->seen);
 	a->seen = sc.seen;
+	a->scans++;
 	return sc.err ? sc.err : err;
 }
 
