@@ -2,8 +2,10 @@
 # make soak: asyncprof agent --all for SOAK_SECONDS (default 600) at 19 Hz, then at 99 Hz, on a
 # host running the Go service and the Tokio service examples, with short-lived processes started
 # and stopped throughout (a CPU burner for 1 to 3 s, shell loops, sleeps, a directory walk),
-# exporting to the test OTLP receiver every SOAK_INTERVAL (default 60s). In the 19 Hz run the
-# receiver is down from minute 4 to minute 6. Reports, per run:
+# exporting to the test OTLP receiver every SOAK_INTERVAL (default 60s), with the CPU budgets the
+# issue asks (1% at 19 Hz, 2% at 99 Hz: the governor lowers the rate above them; "Hz end" is
+# the rate of the last window). In the 19 Hz run the receiver is down from minute 4 to minute 6.
+# Reports, per run:
 #   - the agent's CPU as a share of the host: its utime + stime (/proc/PID/stat) over the run's
 #     wall time times the online CPUs, from 5 s after its start (what opening every process
 #     costs is in the first window, and in this figure);
@@ -37,14 +39,15 @@ churn() {
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
-# run HZ OUTAGE: one soak run; OUTAGE=1 takes the receiver down from minute 4 to minute 6.
+# run HZ BUDGET OUTAGE: one soak run; OUTAGE=1 takes the receiver down from minute 4 to minute 6.
 run() {
-	local hz=$1 outage=$2 dir="$WORK/$1" agent port t0 c0 c1 t1 rss1 rssn cut got sent dropped
-	local queued
+	local hz=$1 budget=$2 outage=$3 dir="$WORK/$1" agent port t0 c0 c1 t1 rss1 rssn cut got
+	local sent dropped queued hz_end
 	mkdir -p "$dir"
 	receiver_start "$dir/rcv-a"
 	port=$(cat "$dir/rcv-a/port")
-	"$ASYNCPROF" agent --all -F "$hz" --interval "$INTERVAL" --otlp-endpoint "$URL" -v \
+	"$ASYNCPROF" agent --all -F "$hz" --cpu-budget "$budget" --interval "$INTERVAL" \
+		--otlp-endpoint "$URL" -v \
 		2>"$dir/agent.err" &
 	agent=$!
 	PIDS+=("$agent")
@@ -71,7 +74,9 @@ run() {
 		's/.*agent: ([0-9]+) windows sent \([0-9]+ bytes\), ([0-9]+) dropped.*/\1 \2/p' \
 		"$dir/agent.err" | tail -1)
 	queued=$(sed -nE 's/.* ([0-9]+) queued;.*/\1/p' "$dir/agent.err" | sort -n | tail -1)
-	printf '%-4s %6s %9.3f%% %7s %7s %+6.1f%% %5s %5s %5s %7s %5s\n' "$hz" "$((t1 - t0 + 5))s" \
+	hz_end=$(sed -nE 's/.* CPU samples at ([0-9]+) Hz;.*/\1/p' "$dir/agent.err" | tail -1)
+	printf '%-4s %6s %6s %9.3f%% %7s %7s %+6.1f%% %5s %5s %5s %7s %5s\n' "$hz" "$hz_end" \
+		"$((t1 - t0 + 5))s" \
 		"$(bc -l <<<"100 * ($c1 - $c0) / $tick / (($t1 - $t0) * $ncpus)")" "$rss1" "$rssn" \
 		"$(bc -l <<<"100 * ($rssn - $rss1) / $rss1")" "$cut" "$got" "$sent" "$dropped" \
 		"${queued:-0}"
@@ -87,8 +92,8 @@ churn &
 PIDS+=("$!")
 echo "asyncprof agent --all, ${SECONDS_PER_RUN}s per run, windows of $INTERVAL, $ncpus CPUs; the Go" \
 	"service, the Tokio service and short-lived processes running"
-printf '%-4s %6s %10s %7s %7s %7s %5s %5s %5s %7s %5s\n' "Hz" "wall" "CPU/host" "RSS 1m" \
+printf '%-4s %6s %6s %10s %7s %7s %7s %5s %5s %5s %7s %5s\n' "Hz" "Hz end" "wall" "CPU/host" \
+	"RSS 1m" \
 	"RSS end" "growth" "cut" "recv" "sent" "dropped" "queue"
-run 19 1
-[ -n "${SOAK_SHOW:-}" ] && grep -v libbpf "$WORK/19/agent.err" | head -40
-run 99 0
+run 19 1 1
+run 99 2 0
