@@ -979,11 +979,8 @@ const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *p
 static void take_counters(const struct tokio_adaptor *ta, struct task_rec *t,
 			  const struct task_info *ti)
 {
-	if (!ti->polls)
-		return;
-	t->polls = ti->polls;
-	if (ta->mode == MODE_FULL)
-		t->poll = ti->poll;
+	if (ti->polls)
+		task_set_poll_counters(t, ti->polls, ta->mode == MODE_FULL ? &ti->poll : NULL);
 }
 
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)

@@ -37,10 +37,13 @@ static const struct wait_rule tokio_wait_rules[] = {
 	{ "tokio::net::", "I/O" },
 	{ NULL, NULL },
 };
+/* The worker threads' loops: a task polled only from them is a worker's launch task. */
+static const char *const tokio_worker_functions[] = { "worker::run", "blocking::pool", NULL };
 static const struct library_rules tokio_library_rules = {
 	rust_library_functions,
 	rust_library_files,
 	tokio_wait_rules,
+	tokio_worker_functions,
 };
 
 struct tokio_runtime {

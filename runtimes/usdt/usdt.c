@@ -200,12 +200,12 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (!t)
 		return 0;
 	if (e->kind == TASK_RUN) {
-		t->polls++;
+		task_count_poll(t);
 	} else if (e->kind == TASK_STOP && e->value) {
 		const struct poll_time p = { .wall_ns = e->value, .cpu_ns = e->cpu_ns,
 					     .preempted_ns = e->delay_ns };
 
-		poll_stats_add(&t->poll, &p);
+		task_add_poll_time(t, &p);
 	}
 	return 0;
 }

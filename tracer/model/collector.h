@@ -88,7 +88,8 @@ void collector_set_task_namer(struct collector *c, const struct task_namer *name
  * A runtime's knowledge of its language's code, for naming tasks and spawn sites after the
  * program's own code, and for the reason of a wait: function name prefixes and source path
  * substrings that are library code (not where a user would say a task was spawned or what it
- * is), and the reason of a wait whose await stack has a function containing needle. Each list
+ * is), the reason of a wait whose await stack has a function containing needle, and the
+ * runtime's worker loops. Each list
  * ends with a NULL entry; a NULL list is empty. The lists are borrowed (static).
  */
 struct wait_rule {
@@ -98,6 +99,9 @@ struct library_rules {
 	const char *const *function_prefixes;
 	const char *const *file_substrings;
 	const struct wait_rule *wait_rules;
+	/* A task whose frames above its poll are all library code, one of them containing one of
+	 * these, is the runtime's own (a worker thread's launch task): "[runtime worker]". */
+	const char *const *worker_functions;
 };
 void collector_set_library_rules(struct collector *c, const struct library_rules *rules);
 
