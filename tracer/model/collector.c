@@ -847,7 +847,6 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 		}
 		nlocs = task_stack(c, &c->cpu, task, e->frames.depth ? &e->frames : NULL, locs,
 				   nlocs, max);
-		c->stats.task_samples++;
 	} else if (e->frames.depth) {
 		nlocs = append_logical(&c->cpu, &e->frames, locs, nlocs, max);
 	}
@@ -1246,7 +1245,6 @@ static void task_event(struct collector *c, const struct task_event *e, size_t s
 	t = task_get(c->tasks, e->task);
 	if (!t)
 		return;
-	c->stats.task_events++;
 	if (size < TASK_EVENT_WITH_STACK || ulen > size - TASK_EVENT_WITH_STACK)
 		ulen = size > TASK_EVENT_WITH_STACK ? size - TASK_EVENT_WITH_STACK : 0;
 	if (e->flags & TASK_EV_STACK)

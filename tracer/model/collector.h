@@ -29,11 +29,9 @@
 struct collector_stats {
 	uint64_t samples;	   /* samples added to the profile */
 	uint64_t probe_samples;	   /* of which in a uprobe (the probes' own cost) */
-	uint64_t task_samples;	   /* of which inside a task */
 	uint64_t truncated_stacks; /* user stacks deeper than the copied stack */
 	uint64_t unwind_errors;	   /* user stacks that stopped early (no CFI, bad frame) */
 	uint64_t threads;	   /* distinct threads seen */
-	uint64_t task_events;	   /* runtime task events handled */
 	uint64_t task_events_by_kind[TASK_KINDS]; /* of the task model's kinds, received */
 };
 
