@@ -15,8 +15,8 @@
 
 /* Rust's and Tokio's code, and Tokio's futures that say why a task waits. */
 static const char *const rust_library_functions[] = {
-	"tokio::", "<tokio::", "core::", "<core::", "std::", "<std::", "alloc::", "<alloc::",
-	"__rust",  NULL,
+	"tokio::", "<tokio::", "core::",   "<core::", "std::",
+	"<std::",  "alloc::",  "<alloc::", "__rust",  NULL,
 };
 /* Crates from a cargo registry, Rust's own library sources. */
 static const char *const rust_library_files[] = {

@@ -87,8 +87,9 @@ static void teardown(void)
 static void event(uint32_t kind, uint64_t task, uint64_t current, bool current_known,
 		  uint64_t time_ns, const char *label, uint32_t flags)
 {
-	struct task_event e = { .kind = kind, .pid = 1, .tid = 7, .time_ns = time_ns,
-				.task = task, .flags = flags };
+	struct task_event e = {
+		.kind = kind, .pid = 1, .tid = 7, .time_ns = time_ns, .task = task, .flags = flags
+	};
 
 	if (label) {
 		e.flags |= TASK_EV_LABEL;
@@ -161,8 +162,7 @@ static void dump(const struct profile *prof)
 	}
 }
 
-static void expect_stack(const struct profile *prof, size_t v, int64_t value, const char *fmt,
-			 ...)
+static void expect_stack(const struct profile *prof, size_t v, int64_t value, const char *fmt, ...)
 {
 	char want[2048];
 	va_list ap;
@@ -254,8 +254,8 @@ Test(stack_shaping, an_exited_task_keeps_its_identity_for_late_samples)
 	event(TASK_EXIT, 3, 0, false, 2 * MS, NULL, 0);
 	/* A sample from before the exit, read after it (another ring buffer). */
 	sample(3, full, 3, NULL, 1500 * 1000);
-	expect_stack(collector_profile(col), 0, 1, "[spawn] [unknown];[task] short;%s;%s",
-		     kname[1], kname[0]);
+	expect_stack(collector_profile(col), 0, 1, "[spawn] [unknown];[task] short;%s;%s", kname[1],
+		     kname[0]);
 }
 
 Test(stack_shaping, wait_profile_and_its_reason)
