@@ -516,7 +516,7 @@ uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_
 
 /* ---- probes ------------------------------------------------------------------------------- */
 
-/* hchan.lock: what gopark is given for a channel operation (research notes §2.2). */
+/* hchan.lock: what gopark is given for a channel operation (docs/runtimes.md). */
 static uint64_t hchan_lock_offset(const struct go_binary *gb)
 {
 	if (gb->major == 1 && gb->minor <= 22)

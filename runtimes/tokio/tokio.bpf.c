@@ -3,7 +3,7 @@
  * Tokio probes: map Tokio's task machinery onto the task model (bpf/task.h).
  *
  * Hook points (found by runtimes/tokio/tokio_binary.c; why these survive inlining and LTO is
- * in ../shared/docs/research/tokio-hooks.md):
+ * in docs/runtimes.md):
  *   spawn     uprobes on the instruction after each update of task::Id::next::NEXT_ID (every
  *             spawn increments it once, with a lock xadd or cmpxchg that leaves the new id in a
  *             register: the cookie says which), or a hardware write watchpoint on NEXT_ID (the
