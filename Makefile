@@ -415,6 +415,11 @@ $(BUILD)/tests/otlp_check: $(BUILD)/tests/tools/otlp_check.o $(BUILD)/tests/tool
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# Drives several recording sessions at once through the session API (test_session_api).
+$(BUILD)/tests/session_probe: $(BUILD)/tests/tools/session_probe.o $(TRACER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 # deploy/: the Kubernetes manifest passes yamllint (strict), the systemd unit systemd-analyze
 # verify (where systemd is), on a copy whose ExecStart names the binary just built.
 $(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-agent.service \
@@ -435,7 +440,7 @@ unit: $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
 	$(Q)$(SAN_ENV) BUILD=$(abspath $(BUILD)) $(SAN)/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_elf \
-	     $(BUILD)/tests/otlp_check $(BUILD)/otlp-proto/version
+	     $(BUILD)/tests/otlp_check $(BUILD)/otlp-proto/version $(BUILD)/tests/session_probe
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 

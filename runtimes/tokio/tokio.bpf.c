@@ -282,7 +282,7 @@ static __always_inline int on_wake(__u64 header)
 	struct task_info *ti;
 	__u64 id, state;
 
-	if (!is_target())
+	if (!is_target() || !group_on(TOKIO_GROUP_WAKE))
 		return 0;
 	state = task_state_of(header);
 	/* Only a wake of an idle task schedules it; a running one is re-queued at poll end. */

@@ -767,6 +767,17 @@ void tokio_adaptor_stop(struct tokio_adaptor *ta)
 		ta->skel->bss->probes_stopped = true;
 }
 
+int tokio_set_probe_group(struct tokio_adaptor *ta, enum tokio_probe_group group, bool on)
+{
+	if (!ta->skel)
+		return -EINVAL;
+	if (on)
+		ta->skel->bss->groups_off &= ~(1u << group);
+	else
+		ta->skel->bss->groups_off |= 1u << group;
+	return 0;
+}
+
 void tokio_adaptor_close(struct tokio_adaptor *ta)
 {
 	if (!ta)
