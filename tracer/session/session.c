@@ -318,7 +318,7 @@ int session_cut_window(struct session *s, struct session_window *w)
 		w->profiles[i].prof = taken;
 	}
 	if (i < w->nprofiles) {
-		/* The profiles taken so far are a partial window: it is dropped. */
+		/* A partial window would be wrong: the profiles taken so far are dropped. */
 		w->nprofiles = i;
 		session_window_free(w);
 		return -ENOMEM;
