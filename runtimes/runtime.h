@@ -111,6 +111,19 @@ const struct runtime_ops *runtime_find(const char *name);
 /* "go, usdt, tokio or none": the names into buf, for help and error messages; returns buf. */
 const char *runtime_names(char *buf, size_t size);
 
+/*
+ * What loading every runtime's probes shares, once its skeleton (skel->skeleton) is open and its
+ * read-only data set: the sampler's maps reused by the maps named "threads" and "frames" (maps NULL, or an fd
+ * of -1: not shared), the object loaded, and a ring buffer on its "task_events" map
+ * (bpf/task_events.bpf.h) that hands each event to fn. Returns 0 and *rb, or -errno after
+ * printing why ("cannot load the LABEL probes").
+ */
+struct bpf_object_skeleton;
+struct ring_buffer;
+int runtime_bpf_load(struct bpf_object_skeleton *skel, const char *label,
+		     const struct runtime_maps *maps, int (*fn)(void *ctx, void *data, size_t size),
+		     void *ctx, struct ring_buffer **rb);
+
 /* Without CONFIG_SCHED_INFO the kernel counts no run delay, so nothing tells preemption apart:
  * the warning a runtime that measures polls gives then, or NULL. */
 const char *runtime_schedstat_warning(void);

@@ -20,6 +20,7 @@
 #include "go.skel.h"
 #include "capture/sampler.h"
 #include "capture/probe_site.h"
+#include "runtimes/runtime.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -748,14 +749,9 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
 		ga->skel->rodata->caller_at_sp = !park.probe_at_push_bp && !park.frame_before_probe;
-	err = go_bpf__load(ga->skel);
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot load the Go probes: %s\n", strerror(-err));
+	err = runtime_bpf_load(ga->skel->skeleton, "Go", NULL, on_event, ga, &ga->rb);
+	if (err)
 		return err;
-	}
-	ga->rb = ring_buffer__new(bpf_map__fd(ga->skel->maps.task_events), on_event, ga, NULL);
-	if (!ga->rb)
-		return -errno;
 	if (mode >= MODE_LIFECYCLE)
 		read_size_classes(ga);
 	err = probe_image_open(ga->path, &ga->image);
