@@ -18,9 +18,9 @@ LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcu
 BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	      protobuf-c-compiler libprotobuf-c-dev libjansson-dev zlib1g-dev libcapstone-dev \
 	      libcurl4-openssl-dev
-DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc pkg-config elfutils \
+DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elfutils \
 	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
-	    protobuf-compiler python3 yamllint libxml2-utils
+	    protobuf-compiler python3 yamllint libxml2-utils eslint
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
@@ -32,7 +32,7 @@ TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(PROTO_OBJS)
 BPF_SRCS    := $(wildcard bpf/*.bpf.c runtimes/*/*.bpf.c)
 SKELS       := $(patsubst %.bpf.c,$(BUILD)/%.skel.h,$(notdir $(BPF_SRCS)))
 vpath %.bpf.c bpf $(wildcard runtimes/*)
-GEN_HDRS    := $(SKELS) $(patsubst %,$(BUILD)/gen/%.pb-c.h,$(PROTOS))
+GEN_HDRS    := $(SKELS) $(patsubst %,$(BUILD)/gen/%.pb-c.h,$(PROTOS)) $(BUILD)/gen/flamegraph_js.h
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SRCS)) $(BUILD)/tests/tools/otlp_validate.o
 
@@ -51,14 +51,19 @@ USDT_CFLAGS := -O2 -g -Wall -Wextra -Werror -Iprobes # programs that include pro
 all: $(BUILD)/asyncprof
 
 # golang-1.23-go exists only in bookworm-backports: make sure that apt source is configured
-# (the apt-get update below runs whenever something is missing).
+# (the apt-get update below runs whenever something is missing), on the archive the system's
+# own Debian source uses (its URI, from apt-get indextargets), with the release's backports suite.
 BACKPORTS_SRC := /etc/apt/sources.list.d/bookworm-backports.sources
 
 deps:
 	$(Q)if [ ! -e $(BACKPORTS_SRC) ] && ! grep -qsE '^[^#]*bookworm-backports' /etc/apt/sources.list \
 		/etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then \
-		echo "adding apt source $(BACKPORTS_SRC)"; \
-		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
+		uri=$$(apt-get indextargets --format '$$(REPO_URI)' 'Release: bookworm' \
+			'Label: Debian' 'Identifier: Packages' | sort -u | head -1); \
+		[ -n "$$uri" ] || { echo "deps: no Debian bookworm source in apt's configuration" \
+			"to take bookworm-backports from" >&2; exit 1; }; \
+		echo "adding apt source $(BACKPORTS_SRC): $$uri bookworm-backports"; \
+		printf '%s\n' 'Types: deb' "URIs: $$uri" 'Suites: bookworm-backports' \
 			'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
 			> $(BACKPORTS_SRC); \
 	fi
@@ -100,6 +105,13 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: tracer/proto/%.proto
 	$(call msg,PROTO,$<)
 	$(Q)mkdir -p $(BUILD)/gen
 	$(Q)protoc-c --proto_path=tracer/proto --c_out=$(BUILD)/gen $<
+
+# The flame graph's viewer, a JavaScript file, as a C string (od and sed: no other tool).
+$(BUILD)/gen/flamegraph_js.h: tracer/output/flamegraph.js
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q){ echo 'static const char flamegraph_js[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0 };'; } >$@
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(GEN_HDRS)
 	$(call msg,CC,$@)
@@ -314,6 +326,20 @@ $(BUILD)/tests/fixtures/markers: $(MARKER_SRCS) probes/asyncprof.h
 HEADER_COMPILERS := "gcc -std=c99" "gcc -std=c11" "clang -std=c99" "clang -std=c11" \
 		    "g++ -x c++ -std=c++17"
 
+# No function of the tracer or the runtimes is over 120 lines.
+.PHONY: function-length
+function-length:
+	$(call msg,CHECK,function length)
+	$(Q)tests/tools/function_length.py 120 $(TRACER_SRCS) tracer/main.c
+
+# The flame graph's viewer passes eslint (tracer/output/.eslintrc.json). NODE_PATH: Debian's
+# eslint finds its modules there whichever Node.js runs it.
+$(BUILD)/tests/flamegraph-js.ok: tracer/output/flamegraph.js tracer/output/.eslintrc.json
+	$(call msg,ESLINT,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)NODE_PATH=/usr/share/nodejs eslint $<
+	$(Q)touch $@
+
 header-check: $(BUILD)/tests/header-check.ok
 
 $(BUILD)/tests/header-check.ok: probes/asyncprof.h $(MARKER_SRCS)
@@ -389,6 +415,11 @@ $(BUILD)/tests/otlp_check: $(BUILD)/tests/tools/otlp_check.o $(BUILD)/tests/tool
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# Drives several recording sessions at once through the session API (test_session_api).
+$(BUILD)/tests/session_probe: $(BUILD)/tests/tools/session_probe.o $(TRACER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 # deploy/: the Kubernetes manifest passes yamllint (strict), the systemd unit systemd-analyze
 # verify (where systemd is), on a copy whose ExecStart names the binary just built.
 $(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-agent.service \
@@ -404,11 +435,12 @@ $(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-
 	$(Q)touch $@
 
 unit: $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
-      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok
+      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok \
+      function-length $(BUILD)/tests/flamegraph-js.ok
 	$(Q)$(SAN_ENV) BUILD=$(abspath $(BUILD)) $(SAN)/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_elf \
-	     $(BUILD)/tests/otlp_check $(BUILD)/otlp-proto/version
+	     $(BUILD)/tests/otlp_check $(BUILD)/otlp-proto/version $(BUILD)/tests/session_probe
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 

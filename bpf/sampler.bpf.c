@@ -93,7 +93,6 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 
 	if ((pid_tgid >> 32) != targ_tgid)
 		return 0;
-	count(CNT_SAMPLES, 1);
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)

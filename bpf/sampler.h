@@ -81,7 +81,6 @@ struct sample_event {
 
 /* Indexes of the per-CPU counters in the "counters" map. */
 enum sampler_counter {
-	CNT_SAMPLES,	 /* target samples seen */
 	CNT_DROPS,	 /* samples lost: ring buffer full */
 	CNT_MAX
 };

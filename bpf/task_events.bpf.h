@@ -21,6 +21,14 @@ const volatile __u32 targ_tgid = 0;
 /* Set by user space to end the recording at once: removing uprobes one by one takes long, and
  * their events and counts would go on meanwhile. */
 volatile bool probes_stopped = false;
+/* Groups of probes user space has turned off while recording (bit n: the runtime's group n), so
+ * that a cost governor can duty-cycle the costliest without detaching them. */
+volatile __u32 groups_off = 0;
+
+static __always_inline bool group_on(__u32 group)
+{
+	return !(groups_off & (1u << group));
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -4,7 +4,6 @@
  * it), then Tokio; "none" always matches. Adding a runtime is one line here. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "runtime.h"
 
@@ -33,15 +32,9 @@ const char *runtime_names(char *buf, size_t size)
 	buf[0] = 0;
 	for (size_t i = 0; i < runtime_registry_size && len < size; i++)
 		len += snprintf(buf + len, size - len, "%s%s",
-				i == 0 ? "" : i + 1 == runtime_registry_size ? " or " : ", ",
+				i == 0				 ? ""
+				: i + 1 == runtime_registry_size ? " or "
+								 : ", ",
 				runtime_registry[i]->name);
 	return buf;
-}
-
-const char *runtime_schedstat_warning(void)
-{
-	if (access("/proc/self/schedstat", R_OK) == 0)
-		return NULL;
-	return "the kernel does not count the time threads wait for a CPU (no /proc/PID/schedstat): "
-	       "poll times preempted read 0, and a long poll's own time includes them";
 }

@@ -37,7 +37,7 @@ struct runtime_ctx {
 
 /* What a runtime asks of the CPU sampler (configure fills it). */
 struct runtime_capture {
-	int64_t tls_offset;  /* the thread-local block each sample copies (tls_bytes 0: none) */
+	int64_t tls_offset; /* the thread-local block each sample copies (tls_bytes 0: none) */
 	uint32_t tls_bytes;
 	bool thread_tasks;   /* the runtime's probes fill the sampler's threads map with the task
 			      * running on each thread (sampler_threads_map) */
@@ -59,7 +59,7 @@ struct runtime_probe_group {
 };
 
 struct runtime_ops {
-	const char *name;  /* --runtime NAME, report.json's "runtime", OTLP's process.runtime.name */
+	const char *name; /* --runtime NAME, report.json's "runtime", OTLP's process.runtime.name */
 	const char *label; /* for messages: "Tokio" */
 	/* Why --runtime NAME cannot be used, after "PROGRAM " ("has no Tokio runtime (...)"). */
 	const char *missing;
@@ -76,7 +76,8 @@ struct runtime_ops {
 	void (*describe)(void *state, const char *comm, char *buf, size_t size);
 	/* Hands every event the probes sent to the collector: before each batch of samples. */
 	int (*consume)(void *state);
-	/* A ring buffer's epoll fd that must wake the loop (a busy runtime fills it fast), or -1. */
+	/* A ring buffer's epoll fd that must wake the loop (a busy runtime fills it fast), or -1.
+	 */
 	int (*wait_fd)(void *state);
 	/* The task a CPU sample ran (0: none), from what the sample copied; feeds calibration. */
 	uint64_t (*sample_task)(void *state, const struct sample_event *e);
@@ -109,6 +110,19 @@ const struct runtime_ops *runtime_find(const char *name);
 
 /* "go, usdt, tokio or none": the names into buf, for help and error messages; returns buf. */
 const char *runtime_names(char *buf, size_t size);
+
+/*
+ * What loading every runtime's probes shares, once its skeleton (skel->skeleton) is open and its
+ * read-only data set: the sampler's maps reused by the maps named "threads" and "frames" (maps NULL, or an fd
+ * of -1: not shared), the object loaded, and a ring buffer on its "task_events" map
+ * (bpf/task_events.bpf.h) that hands each event to fn. Returns 0 and *rb, or -errno after
+ * printing why ("cannot load the LABEL probes").
+ */
+struct bpf_object_skeleton;
+struct ring_buffer;
+int runtime_bpf_load(struct bpf_object_skeleton *skel, const char *label,
+		     const struct runtime_maps *maps, int (*fn)(void *ctx, void *data, size_t size),
+		     void *ctx, struct ring_buffer **rb);
 
 /* Without CONFIG_SCHED_INFO the kernel counts no run delay, so nothing tells preemption apart:
  * the warning a runtime that measures polls gives then, or NULL. */

@@ -87,8 +87,9 @@ static bool record_loop(const struct options *o, struct session *s, struct launc
 			break;
 		session_stats(s, &st);
 		if (tty && monotonic_ns() - last_status > 500000000ULL) {
-			fprintf(stderr, "\r\033[Kasyncprof: recording pid %d: %.0fs, %llu samples, "
-					"%llu dropped",
+			fprintf(stderr,
+				"\r\033[Kasyncprof: recording pid %d: %.0fs, %llu samples, "
+				"%llu dropped",
 				o->pid, st.elapsed_s, (unsigned long long)st.samples,
 				(unsigned long long)st.drops);
 			last_status = monotonic_ns();
@@ -102,8 +103,7 @@ static bool record_loop(const struct options *o, struct session *s, struct launc
 }
 
 /* Says how the recording ended, and ends the command that outlived it. */
-static void say_end(const struct options *o, struct session *s, struct launcher *child,
-		    bool exited)
+static void say_end(const struct options *o, struct session *s, struct launcher *child, bool exited)
 {
 	struct session_stats st;
 	char ended[64];
@@ -114,9 +114,11 @@ static void say_end(const struct options *o, struct session *s, struct launcher 
 	if (exited) {
 		if (child)
 			launcher_describe_status(child->status, ended, sizeof(ended));
-		fprintf(stderr, "asyncprof: pid %d exited after %.1fs%s%s%s; writing what was "
-				"collected\n",
-			o->pid, st.elapsed_s, child ? " (" : "", child ? ended : "", child ? ")" : "");
+		fprintf(stderr,
+			"asyncprof: pid %d exited after %.1fs%s%s%s; writing what was "
+			"collected\n",
+			o->pid, st.elapsed_s, child ? " (" : "", child ? ended : "",
+			child ? ")" : "");
 	} else if (stop_signal) {
 		fprintf(stderr, "asyncprof: stopped by %s after %.1fs\n", strsignal(stop_signal),
 			st.elapsed_s);
@@ -177,8 +179,10 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 	int err = child ? launcher_exec(child) : 0;
 
 	if (err == -ECHILD)
-		fprintf(stderr, "asyncprof: cannot run %s: it ended before its first instruction "
-				"(the dynamic loader failed: see its message above)\n", o->argv[0]);
+		fprintf(stderr,
+			"asyncprof: cannot run %s: it ended before its first instruction "
+			"(the dynamic loader failed: see its message above)\n",
+			o->argv[0]);
 	else if (err)
 		fprintf(stderr, "asyncprof: cannot run %s: %s\n", o->argv[0], strerror(-err));
 	if (!err)

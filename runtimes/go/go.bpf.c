@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Go probes: map the Go scheduler onto the task model (bpf/task.h), a goroutine being a task
- * keyed by its goid. Facts, costs and hazards: ../shared/docs/research/go-hooks.md.
+ * keyed by its goid. Facts, costs and hazards: docs/runtimes.md.
  *
  *   newproc1 entry + its RETs   creation: parent (callergp), function (fn) and creation stack
  *                               at entry, the new g in rax at each RET; runnable from there

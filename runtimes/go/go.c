@@ -20,6 +20,7 @@
 #include "go.skel.h"
 #include "capture/sampler.h"
 #include "capture/probe_site.h"
+#include "runtimes/runtime.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -406,19 +407,15 @@ static void name_goroutine(struct go_adaptor *ga, struct task_rec *t, const stru
 	char text[512];
 
 	/* Go 1.21+ records the creator; the main goroutine and runtime ones have 0. */
-	if (ga->gb->g.parent_goid && !t->parent_known) {
-		t->parent = g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT;
-		t->parent_known = true;
-	}
+	if (ga->gb->g.parent_goid && !t->parent_known)
+		task_set_parent(t, g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT);
 	if (!t->spawned_at && g->gopc && go_describe_pc(ga->proc, g->gopc - 1, text, sizeof(text)))
 		/* The main goroutine and the runtime's own are started by the runtime. */
 		task_set_string(&t->spawned_at,
 				strncmp(text, "runtime.", 8) == 0 ? "[runtime]" : text);
-	if (goroutine_name(ga, g->startpc, t->spawned_at, text, sizeof(text))) {
-		task_set_string(&t->name, text);
-		t->name_inferred = false;
-	}
-	t->internal = is_runtime_goroutine(t->name);
+	if (goroutine_name(ga, g->startpc, t->spawned_at, text, sizeof(text)))
+		task_name_given(t, text);
+	task_set_internal(t, is_runtime_goroutine(t->name));
 	if (ga->col && g->status == G_WAITING)
 		name_from_wrapper(ga, g->goid, g->pcs, g->npcs);
 }
@@ -478,7 +475,7 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 					   go_reason(&ga->gp, g->waitreason), since_last);
 		/* Without the ready/execute probes, time runnable is sampled the same way. */
 		if (sample_runnable && g->status == G_RUNNABLE)
-			t->runnable_ns += since_last;
+			task_add_runnable(t, since_last);
 	}
 	free(gs);
 	hashmap_free(ga->goids);
@@ -520,7 +517,7 @@ uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_
 
 /* ---- probes ------------------------------------------------------------------------------- */
 
-/* hchan.lock: what gopark is given for a channel operation (research notes §2.2). */
+/* hchan.lock: what gopark is given for a channel operation (docs/runtimes.md). */
 static uint64_t hchan_lock_offset(const struct go_binary *gb)
 {
 	if (gb->major == 1 && gb->minor <= 22)
@@ -752,14 +749,9 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
 		ga->skel->rodata->caller_at_sp = !park.probe_at_push_bp && !park.frame_before_probe;
-	err = go_bpf__load(ga->skel);
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot load the Go probes: %s\n", strerror(-err));
+	err = runtime_bpf_load(ga->skel->skeleton, "Go", NULL, on_event, ga, &ga->rb);
+	if (err)
 		return err;
-	}
-	ga->rb = ring_buffer__new(bpf_map__fd(ga->skel->maps.task_events), on_event, ga, NULL);
-	if (!ga->rb)
-		return -errno;
 	if (mode >= MODE_LIFECYCLE)
 		read_size_classes(ga);
 	err = probe_image_open(ga->path, &ga->image);
@@ -1017,8 +1009,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		if (t && !t->spawned_at)
 			task_set_string(&t->spawned_at, "[runtime]");
 		if (t && e->type && goroutine_name(ga, e->type, t->spawned_at, name, sizeof(name))) {
-			task_set_string(&t->name, name);
-			t->internal = is_runtime_goroutine(name);
+			task_name_given(t, name);
+			task_set_internal(t, is_runtime_goroutine(name));
 		}
 		break;
 	case TASK_AWAIT:
@@ -1050,7 +1042,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		collector_task_event(ga->col, e, size, 0, false, NULL, false);
 		t = task_find(collector_tasks(ga->col), e->task);
 		if (t)
-			t->polls++;
+			task_count_poll(t);
 		break;
 	case GO_EV_GC_START:
 	case GO_EV_GC_MARK_TERM:

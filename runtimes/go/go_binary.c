@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Static analysis of one Go executable (facts: docs/research/go-hooks.md §2-3).
+ * Static analysis of one Go executable (facts: docs/runtimes.md).
  *
  * The version comes from the build information blob the linker always writes, which survives
  * `-s -w`: the .go.buildinfo section, or, when section headers are gone, the start of a 16-byte
@@ -10,7 +10,7 @@
  * and any GOEXPERIMENT. Without DWARF (`-w`), a table measured per minor version is used; it
  * assumes default experiments, and versions it does not list are refused rather than guessed.
  *
- * Hook points for uprobes (research §1.3, §4, §7.1) are decoded with capstone from the file
+ * Hook points for uprobes (docs/runtimes.md) are decoded with capstone from the file
  * kept open for it: the entry probe goes right after the stack-bound check, never at +0 where
  * morestack re-enters, and returns are every RET instruction, since kernel return probes break
  * Go's moving stacks. Functions are found in .gopclntab, the table the runtime itself runs by;
@@ -284,7 +284,7 @@ static int g_offsets_from_dwarf(Dwarf *dw, struct go_g_offsets *off)
 	return -ENOENT;
 }
 
-/* runtime.g layout per minor version on amd64 with default GOEXPERIMENTs (research §2.2). */
+/* runtime.g layout per minor version on amd64 with default GOEXPERIMENTs (measured from the DWARF of reference builds). */
 static const struct {
 	int minor;
 	uint32_t atomicstatus, goid, waitsince, waitreason, gopc, startpc, size, gobuf_bp;
@@ -1050,7 +1050,7 @@ static int find_wait_reasons(struct go_binary *gb)
 
 /*
  * Without .symtab, the data symbols the goroutine snapshots read are recovered from the
- * functions that use them, located in .gopclntab (research §2.3). They stay 0 when the code
+ * functions that use them, located in .gopclntab (docs/runtimes.md). They stay 0 when the code
  * does not have the expected shape.
  */
 static int find_data_in_code(struct go_binary *gb)
@@ -1065,8 +1065,8 @@ static int find_data_in_code(struct go_binary *gb)
 }
 
 /*
- * Wait reasons the profiler reports, and their numeric value per minor version (research
- * §3.2). 0 marks a reason the version does not have (value 0 is waitReasonZero, never parked
+ * Wait reasons the profiler reports, and their numeric value per minor version (from each
+ * version's runtime2.go). 0 marks a reason the version does not have (value 0 is waitReasonZero, never parked
  * with). The enum is renumbered often, 1.26 regrouped it, so no row is shared across versions.
  */
 static const char *const reason_names[] = {

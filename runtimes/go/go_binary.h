@@ -8,7 +8,7 @@
 
 /*
  * go_binary: what the Go adaptor needs to know about one Go executable, found by static
- * analysis (facts: ../shared/docs/research/go-hooks.md §2-3).
+ * analysis (facts: docs/runtimes.md).
  *
  * Addresses are link-time virtual addresses (add the load bias for a PIE). Offsets are byte
  * offsets inside the runtime structures. Strings are owned by the go_binary, which keeps the

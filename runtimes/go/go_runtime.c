@@ -15,6 +15,7 @@ static const struct library_rules go_library_rules = {
 	go_library_functions,
 	go_library_files,
 	NULL, /* Go says why a goroutine waits (collector_set_wait_reason) */
+	NULL,
 };
 
 struct go_runtime {

@@ -31,6 +31,12 @@ enum tokio_spawn_reg {
 #define TOKIO_SPAWN_REG_MASK 0xff
 #define TOKIO_SPAWN_CMPXCHG 0x100 /* cookie flag */
 
+/* Groups of the Tokio probes that can be turned off while recording (task_events.bpf.h's
+ * groups_off): the wake-ups (lifecycle and full modes). */
+enum tokio_probe_group {
+	TOKIO_GROUP_WAKE,
+};
+
 /* Counters of the Tokio probes (tokio.bpf.c's "counters" map). */
 enum tokio_counter {
 	TOKIO_CNT_SPAWNS,	  /* new ids seen by the spawn hook in use */

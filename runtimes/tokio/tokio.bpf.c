@@ -3,7 +3,7 @@
  * Tokio probes: map Tokio's task machinery onto the task model (bpf/task.h).
  *
  * Hook points (found by runtimes/tokio/tokio_binary.c; why these survive inlining and LTO is
- * in ../shared/docs/research/tokio-hooks.md):
+ * in docs/runtimes.md):
  *   spawn     uprobes on the instruction after each update of task::Id::next::NEXT_ID (every
  *             spawn increments it once, with a lock xadd or cmpxchg that leaves the new id in a
  *             register: the cookie says which), or a hardware write watchpoint on NEXT_ID (the
@@ -282,7 +282,7 @@ static __always_inline int on_wake(__u64 header)
 	struct task_info *ti;
 	__u64 id, state;
 
-	if (!is_target())
+	if (!is_target() || !group_on(TOKIO_GROUP_WAKE))
 		return 0;
 	state = task_state_of(header);
 	/* Only a wake of an idle task schedules it; a running one is re-queued at poll end. */

@@ -6,6 +6,7 @@
 #include "capture/sampler.h"
 #include "spawn_probe.h"
 #include "capture/probe_site.h"
+#include "runtimes/runtime.h"
 
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -684,19 +685,11 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	ta->skel->rodata->tls_bytes = tb->has_tls ? ta->tls_len : 0;
 	ta->skel->rodata->await_stacks = lifecycle;
 	ta->skel->rodata->poll_exits = ta->mode == MODE_FULL;
-	if (threads_fd >= 0) {
-		err = bpf_map__reuse_fd(ta->skel->maps.threads, threads_fd);
-		if (err)
-			return err;
-	}
-	err = tokio_bpf__load(ta->skel);
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot load the Tokio probes: %s\n", strerror(-err));
+	err = runtime_bpf_load(ta->skel->skeleton, "Tokio",
+			       &(struct runtime_maps){ .threads_fd = threads_fd, .frames_fd = -1 },
+			       fn, ctx, &ta->rb);
+	if (err)
 		return err;
-	}
-	ta->rb = ring_buffer__new(bpf_map__fd(ta->skel->maps.task_events), fn, ctx, NULL);
-	if (!ta->rb)
-		return -errno;
 
 	report_disputes(ta);
 	ta->mem_fd = open_target_mem(ta->proc->pid);
@@ -765,6 +758,17 @@ void tokio_adaptor_stop(struct tokio_adaptor *ta)
 {
 	if (ta->skel)
 		ta->skel->bss->probes_stopped = true;
+}
+
+int tokio_set_probe_group(struct tokio_adaptor *ta, enum tokio_probe_group group, bool on)
+{
+	if (!ta->skel)
+		return -EINVAL;
+	if (on)
+		ta->skel->bss->groups_off &= ~(1u << group);
+	else
+		ta->skel->bss->groups_off |= 1u << group;
+	return 0;
 }
 
 void tokio_adaptor_close(struct tokio_adaptor *ta)
@@ -979,11 +983,8 @@ const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *p
 static void take_counters(const struct tokio_adaptor *ta, struct task_rec *t,
 			  const struct task_info *ti)
 {
-	if (!ti->polls)
-		return;
-	t->polls = ti->polls;
-	if (ta->mode == MODE_FULL)
-		t->poll = ti->poll;
+	if (ti->polls)
+		task_set_poll_counters(t, ti->polls, ta->mode == MODE_FULL ? &ti->poll : NULL);
 }
 
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)

@@ -9,6 +9,7 @@
 #include "task.h"
 #include "target/process.h"
 #include "tokio_binary.h"
+#include "spawn_probe.h"
 #include "model/tasks.h"
 #include "capture/event_loss.h"
 
@@ -39,6 +40,10 @@ void tokio_adaptor_close(struct tokio_adaptor *ta); /* accepts NULL; detaches ev
 /* Stops the probes at once (they stay attached until closed, doing nothing); what they sent and
  * counted stays readable (tokio_consume, counters). */
 void tokio_adaptor_stop(struct tokio_adaptor *ta);
+
+/* Turns a group of probes (spawn_probe.h) off or on while recording: the probes stay attached
+ * and return at once. Returns 0, or -EINVAL before tokio_adaptor_attach(). */
+int tokio_set_probe_group(struct tokio_adaptor *ta, enum tokio_probe_group group, bool on);
 
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Static analysis of one ELF file for the Tokio adaptor (facts: docs/research/tokio-hooks.md).
+ * Static analysis of one ELF file for the Tokio adaptor (facts: docs/runtimes.md).
  *
  * Everything hangs off the task vtables. A vtable is a static `Vtable` whose first slot is
  * raw::poll<T,S>, so it exists for every spawned future type whatever LTO did to the code

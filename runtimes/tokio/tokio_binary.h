@@ -8,7 +8,7 @@
 
 /*
  * tokio_binary: what the Tokio adaptor needs to know about one ELF file, found by static
- * analysis at attach time (see ../shared/docs/research/tokio-hooks.md for the facts).
+ * analysis at attach time (see docs/runtimes.md for the facts).
  *
  * All addresses are link-time virtual addresses of the file (what symbols use); attach uprobes
  * through probe_site (probe_site.h), or add the load bias for runtime addresses. Arrays and

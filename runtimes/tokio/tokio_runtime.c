@@ -15,8 +15,8 @@
 
 /* Rust's and Tokio's code, and Tokio's futures that say why a task waits. */
 static const char *const rust_library_functions[] = {
-	"tokio::", "<tokio::", "core::", "<core::", "std::", "<std::", "alloc::", "<alloc::",
-	"__rust",  NULL,
+	"tokio::", "<tokio::", "core::",   "<core::", "std::",
+	"<std::",  "alloc::",  "<alloc::", "__rust",  NULL,
 };
 /* Crates from a cargo registry, Rust's own library sources. */
 static const char *const rust_library_files[] = {
@@ -37,15 +37,20 @@ static const struct wait_rule tokio_wait_rules[] = {
 	{ "tokio::net::", "I/O" },
 	{ NULL, NULL },
 };
+/* The worker threads' loops: a task polled only from them is a worker's launch task. */
+static const char *const tokio_worker_functions[] = { "worker::run", "blocking::pool", NULL };
 static const struct library_rules tokio_library_rules = {
 	rust_library_functions,
 	rust_library_files,
 	tokio_wait_rules,
+	tokio_worker_functions,
 };
 
 struct tokio_runtime {
 	struct runtime_ctx ctx;
 	struct tokio_adaptor *ta;
+	bool wake_on;	    /* the wake probes (lifecycle and full modes) send */
+	bool wake_was_off;  /* they were turned off for part of the recording */
 };
 
 static uint64_t decode_task(void *ctx, const uint8_t *tls, uint32_t len)
@@ -100,6 +105,7 @@ static int rt_open(const struct runtime_ctx *ctx, void **state)
 	if (!r)
 		return -ENOMEM;
 	r->ctx = *ctx;
+	r->wake_on = true;
 	err = tokio_adaptor_open(ctx->proc, ctx->mode, ctx->verbose, &r->ta);
 	if (err) {
 		if (err != -ENOENT)
@@ -187,6 +193,10 @@ static size_t rt_warnings(void *state, const char **out, size_t max)
 
 	if (r->ctx.mode >= MODE_LIFECYCLE && runtime_schedstat_warning() && max)
 		out[n++] = runtime_schedstat_warning();
+	if (r->wake_was_off && n < max)
+		out[n++] = "the wake probes were turned off for part of the recording: the waits and "
+			   "scheduling latencies of then are counted up to the next poll, not the "
+			   "wake-up";
 	return n + tokio_warnings(r->ta, out + n, max - n);
 }
 
@@ -198,6 +208,35 @@ static void rt_event_loss(void *state, struct event_loss *loss)
 static json_t *rt_report(void *state)
 {
 	return tokio_report_json(((struct tokio_runtime *)state)->ta);
+}
+
+/* The one group: the wake-ups, in the modes that attach them. */
+static size_t rt_probe_groups(void *state, struct runtime_probe_group *out, size_t max)
+{
+	struct tokio_runtime *r = state;
+	const struct collector_stats *st = collector_stats(r->ctx.col);
+
+	if (r->ctx.mode < MODE_LIFECYCLE)
+		return 0;
+	if (max)
+		out[0] = (struct runtime_probe_group){ "wake", r->wake_on,
+						       st->task_events_by_kind[TASK_RUNNABLE] };
+	return 1;
+}
+
+static int rt_set_probe_group(void *state, const char *name, bool on)
+{
+	struct tokio_runtime *r = state;
+	int err;
+
+	if (r->ctx.mode < MODE_LIFECYCLE || strcmp(name, "wake") != 0)
+		return -ENOENT;
+	err = tokio_set_probe_group(r->ta, TOKIO_GROUP_WAKE, on);
+	if (err)
+		return err;
+	r->wake_on = on;
+	r->wake_was_off |= !on;
+	return 0;
 }
 
 static void rt_close(void *state)
@@ -227,5 +266,7 @@ const struct runtime_ops tokio_runtime = {
 	.warnings = rt_warnings,
 	.event_loss = rt_event_loss,
 	.report = rt_report,
+	.probe_groups = rt_probe_groups,
+	.set_probe_group = rt_set_probe_group,
 	.close = rt_close,
 };

@@ -4,6 +4,7 @@
 #include "usdt_binary.h"
 #include "capture/sampler.h"
 #include "capture/probe_site.h"
+#include "runtimes/runtime.h"
 #include "symbols/symbolizer.h"
 #include "model/tasks.h"
 
@@ -200,12 +201,12 @@ static int handle_event(void *ctx, void *data, size_t size)
 	if (!t)
 		return 0;
 	if (e->kind == TASK_RUN) {
-		t->polls++;
+		task_count_poll(t);
 	} else if (e->kind == TASK_STOP && e->value) {
 		const struct poll_time p = { .wall_ns = e->value, .cpu_ns = e->cpu_ns,
 					     .preempted_ns = e->delay_ns };
 
-		poll_stats_add(&t->poll, &p);
+		task_add_poll_time(t, &p);
 	}
 	return 0;
 }
@@ -377,19 +378,11 @@ int usdt_adaptor_attach(struct usdt_adaptor *ua, int threads_fd, int frames_fd)
 	if (!ua->skel)
 		return -errno;
 	ua->skel->rodata->targ_tgid = ua->proc->pid;
-	err = bpf_map__reuse_fd(ua->skel->maps.threads, threads_fd);
-	if (!err)
-		err = bpf_map__reuse_fd(ua->skel->maps.frames, frames_fd);
+	err = runtime_bpf_load(ua->skel->skeleton, "USDT",
+			       &(struct runtime_maps){ .threads_fd = threads_fd, .frames_fd = frames_fd },
+			       handle_event, ua, &ua->rb);
 	if (err)
 		return err;
-	err = usdt_bpf__load(ua->skel);
-	if (err) {
-		fprintf(stderr, "asyncprof: cannot load the USDT probes: %s\n", strerror(-err));
-		return err;
-	}
-	ua->rb = ring_buffer__new(bpf_map__fd(ua->skel->maps.task_events), handle_event, ua, NULL);
-	if (!ua->rb)
-		return -errno;
 	err = attach_markers(ua);
 	if (err)
 		return err;

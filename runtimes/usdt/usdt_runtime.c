@@ -11,7 +11,7 @@
 
 /* C++'s standard library: not where a marked task was spawned. */
 static const char *const cxx_library_functions[] = { "std::", "<std::", NULL };
-static const struct library_rules usdt_library_rules = { cxx_library_functions, NULL, NULL };
+static const struct library_rules usdt_library_rules = { cxx_library_functions, NULL, NULL, NULL };
 
 struct usdt_runtime {
 	struct runtime_ctx ctx;

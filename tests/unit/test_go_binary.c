@@ -2,7 +2,7 @@
 /*
  * go_binary against small programs built here with Go 1.19 and 1.23, each three ways: default
  * (DWARF and .symtab), -ldflags=-w (symbols, no DWARF: the built-in table) and -ldflags='-s -w'
- * (neither). The expected runtime.g offsets are the ones measured in research §2.2.
+ * (neither). The expected runtime.g offsets are the ones measured from the DWARF of reference builds.
  *
  * Symbol addresses are checked against nm, and the built-in wait reason names against the
  * binary's own runtime.waitReasonStrings, read here with libelf. The stripped build lays its
@@ -343,7 +343,7 @@ Test(go_binary, not_go)
 	go_binary_free(NULL);
 }
 
-/* The values the research measured, with no binary: the table must not depend on one. */
+/* The values measured from reference builds, with no binary: the table must not depend on one. */
 Test(go_binary, wait_reason_names)
 {
 	struct go_binary g119 = {.major = 1, .minor = 19};

@@ -25,7 +25,7 @@
 #include "objdump.h"
 #include "capture/probe_site.h"
 
-/* The hooks the Go adaptor uses (research §1.1); exit is goexit0 up to 1.21, gdestroy after. */
+/* The hooks the Go adaptor uses (docs/runtimes.md); exit is goexit0 up to 1.21, gdestroy after. */
 static const char *const HOOKS[] = {
     "runtime.gopark",
     "runtime.newproc1",

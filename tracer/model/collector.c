@@ -579,21 +579,6 @@ static size_t task_stack(struct collector *c, struct sink *s, uint64_t task,
 	return append_ancestry(c, s, task, locs, n, max);
 }
 
-/*
- * Gives t the runtime's type for it unless it has as good a name already: a tentative name (a
- * static guess) gives way to one read from the task's own code, a guess from sampled frames
- * to either.
- */
-static void name_task(struct task_rec *t, const char *type, bool internal, bool tentative)
-{
-	if (t->name && !t->name_inferred && (!t->name_tentative || tentative))
-		return;
-	task_set_string(&t->name, type);
-	t->name_inferred = false;
-	t->name_tentative = tentative;
-	t->internal = internal;
-}
-
 /* The type of the innermost task poll frame among pcs (leaf first), at *at; NULL when none. */
 static const char *innermost_poll(struct collector *c, const uint64_t *pcs, size_t n, size_t *at,
 				  bool *internal)
@@ -648,7 +633,7 @@ static bool name_from_sample(struct collector *c, struct task_rec *t, const uint
 		}
 	}
 	if (!nested || own_code)
-		name_task(t, type, internal, false);
+		task_name_from_runtime(t, type, internal, false);
 	return true;
 }
 
@@ -679,8 +664,7 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 		}
 	}
 	if (found[0]) {
-		task_set_string(&t->name, found);
-		t->name_inferred = true;
+		task_name_guessed(t, found, false);
 		return;
 	}
 	/*
@@ -694,10 +678,8 @@ static void infer_task_name(struct collector *c, struct task_rec *t, const uint6
 		for (size_t l = 0; loc && l < loc->nlines; l++) {
 			const char *fn = profile_function(c->cpu.prof, loc->lines[l].function_id)->name;
 
-			if (strstr(fn, "worker::run") || strstr(fn, "blocking::pool")) {
-				task_set_string(&t->name, "[runtime worker]");
-				t->name_inferred = true;
-				t->internal = true;
+			if (has_substring_in(fn, c->library.worker_functions)) {
+				task_name_guessed(t, "[runtime worker]", true);
 				return;
 			}
 		}
@@ -858,7 +840,7 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 		struct task_rec *t = task_get(c->tasks, task);
 
 		if (t) {
-			t->cpu_ns += c->period_ns;
+			task_add_cpu(t, c->period_ns);
 			bool named = c->namer.type_at && name_from_sample(c, t, locs, nlocs);
 
 			if (!named && !t->name)
@@ -871,7 +853,6 @@ void collector_add(struct collector *c, const struct sample_event *e, size_t siz
 		}
 		nlocs = task_stack(c, &c->cpu, task, e->frames.depth ? &e->frames : NULL, locs,
 				   nlocs, max);
-		c->stats.task_samples++;
 	} else if (e->frames.depth) {
 		nlocs = append_logical(&c->cpu, &e->frames, locs, nlocs, max);
 	}
@@ -1021,7 +1002,7 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 	int64_t values[2] = { 1, (int64_t)ns };
 	char frame[160];
 
-	t->wait_ns += ns;
+	task_add_wait(t, ns);
 	for (size_t i = 0; i < npcs && n <= MAX_FRAMES; i++) {
 		uint64_t id = user_location(c, &c->wait, pcs[i], now);
 
@@ -1058,9 +1039,8 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
  * nanoseconds go to the wait profile at its await stack. */
 static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now, uint64_t waker)
 {
-	uint64_t since = t->suspended_since;
+	uint64_t since = task_resumed(t);
 
-	t->suspended_since = 0;
 	/* A runtime's own idle tasks (Go's GC workers, Tokio's worker launch tasks) wait all the
 	 * time by design: their waits would drown the application's. */
 	if (since && now > since && !t->internal)
@@ -1101,8 +1081,7 @@ void collector_resolve_parents(struct collector *c,
 
 		if (!t || t->parent_known)
 			continue;
-		t->parent = decode(ctx, c->pending[i].tls, c->pending[i].len);
-		t->parent_known = true;
+		task_set_parent(t, decode(ctx, c->pending[i].tls, c->pending[i].len));
 	}
 	c->npending = 0;
 }
@@ -1132,18 +1111,10 @@ void collector_suspend(struct collector *c, uint64_t task, const uint64_t *pcs, 
 		       uint64_t since_ns)
 {
 	struct task_rec *t = c->tasks ? task_get(c->tasks, task) : NULL;
-	uint64_t *copy;
+	struct task_event at = { .time_ns = since_ns };
 
-	if (!t || t->suspended_since)
-		return;
-	copy = n ? malloc(n * sizeof(*copy)) : NULL;
-	if (n && !copy)
-		return;
-	memcpy(copy, pcs, n * sizeof(*copy));
-	free(t->await_pcs);
-	t->await_pcs = copy;
-	t->nawait = n;
-	t->suspended_since = since_ns;
+	if (t && !t->suspended_since && !t->exited_ns)
+		task_awaiting(t, &at, pcs, n, NULL, NULL);
 }
 
 void collector_finish(struct collector *c, uint64_t now_ns)
@@ -1173,7 +1144,7 @@ void collector_cut_waits(struct collector *c, uint64_t now_ns)
 		if (!t->suspended_since || t->exited_ns || now_ns <= t->suspended_since)
 			continue;
 		end_suspension(c, t, now_ns, 0);
-		t->suspended_since = now_ns;
+		task_suspended(t, now_ns);
 	}
 }
 
@@ -1227,34 +1198,41 @@ static const char *event_label(const struct task_event *e, size_t size, char *bu
 	return buf[0] ? buf : NULL;
 }
 
-/*
- * Without poll-exit hooks (Tokio's lifecycle mode), a poll is known to last at least until the
- * task registers its waker: its longest poll is measured from its start to its await (the last
- * one, when a poll awaits several futures), a lower bound.
- */
-static void poll_to_await(struct task_rec *t, const struct task_event *e)
+/* A spawn: the task's parent (the task running on the spawning thread), its spawn site, its
+ * name (a label, else what the spawn's stack says), and the parent's name from the spawn. */
+static void created(struct collector *c, struct task_rec *t, const struct task_event *e,
+		    const uint64_t *pcs, size_t n, uint64_t current, bool current_known,
+		    const char *label)
 {
-	const struct thread_clock now = { .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
-					   .delay_ns = e->delay_ns };
-	struct poll_time p;
+	char site[512];
 
-	poll_time_between(&p, &t->poll_start, &now);
-	if (poll_own_ns(&p) > poll_own_ns(&t->poll.longest))
-		t->poll.longest = p;
-}
+	if (current_known) {
+		struct task_rec *parent = current ? task_get(c->tasks, current) : NULL;
+		const char *type;
+		size_t at;
+		bool parent_internal;
 
-/* Keeps the logical frames a task suspended in (none when depth is 0). */
-static void set_await_frames(struct task_rec *t, const struct logical_stack *ls)
-{
-	if (!ls->depth) {
-		free(t->await_frames);
-		t->await_frames = NULL;
-		return;
+		task_set_parent(t, current);
+		/* The parent is running: the spawn is in its future's code, inside its poll. */
+		if (parent && c->namer.type_at &&
+		    (type = innermost_poll(c, pcs, n, &at, &parent_internal)))
+			task_name_from_runtime(parent, type, parent_internal, false);
+	} else {
+		remember_parent(c, e);
 	}
-	if (!t->await_frames)
-		t->await_frames = malloc(sizeof(*t->await_frames));
-	if (t->await_frames)
-		*t->await_frames = *ls;
+	describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
+	if (site[0])
+		task_set_string(&t->spawned_at, site);
+	if (label) {
+		task_name_given(t, label);
+	} else if (c->namer.spawned && (!t->name || t->name_inferred)) {
+		bool spawned_internal = false;
+		const char *type = c->namer.spawned(c->namer.ctx, pcs, n, &spawned_internal);
+
+		/* what the task's own code or its runtime says later is more direct */
+		if (type)
+			task_name_from_runtime(t, type, spawned_internal, true);
+	}
 }
 
 static void task_event(struct collector *c, const struct task_event *e, size_t size,
@@ -1263,7 +1241,7 @@ static void task_event(struct collector *c, const struct task_event *e, size_t s
 	uint64_t pcs[MAX_FRAMES];
 	size_t ulen = e->ustack_len, n = 0;
 	struct task_rec *t;
-	char site[512], buf[TASK_LABEL_LEN + 1];
+	char buf[TASK_LABEL_LEN + 1];
 	const char *label = event_label(e, size, buf);
 
 	if (e->kind < TASK_KINDS)
@@ -1273,7 +1251,6 @@ static void task_event(struct collector *c, const struct task_event *e, size_t s
 	t = task_get(c->tasks, e->task);
 	if (!t)
 		return;
-	c->stats.task_events++;
 	if (size < TASK_EVENT_WITH_STACK || ulen > size - TASK_EVENT_WITH_STACK)
 		ulen = size > TASK_EVENT_WITH_STACK ? size - TASK_EVENT_WITH_STACK : 0;
 	if (e->flags & TASK_EV_STACK)
@@ -1283,96 +1260,36 @@ static void task_event(struct collector *c, const struct task_event *e, size_t s
 
 	switch (e->kind) {
 	case TASK_CREATE:
-		t->created_ns = e->time_ns;
-		if (current_known) {
-			struct task_rec *parent = current ? task_get(c->tasks, current) : NULL;
-			const char *type;
-			size_t at;
-			bool parent_internal;
-
-			t->parent = current;
-			t->parent_known = true;
-			/* The parent is running: the spawn is in its future's code, inside its
-			 * poll. */
-			if (parent && c->namer.type_at &&
-			    (type = innermost_poll(c, pcs, n, &at, &parent_internal)))
-				name_task(parent, type, parent_internal, false);
-		} else {
-			remember_parent(c, e);
-		}
-		describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
-		if (site[0])
-			task_set_string(&t->spawned_at, site);
-		if (label) {
-			task_set_string(&t->name, label);
-			t->name_inferred = false;
-		} else if (c->namer.spawned && (!t->name || t->name_inferred)) {
-			bool spawned_internal = false;
-			const char *type =
-			    c->namer.spawned(c->namer.ctx, pcs, n, &spawned_internal);
-
-			/* what the task's own code or its runtime says later is more direct */
-			if (type)
-				name_task(t, type, spawned_internal, true);
-		}
+		task_created(t, e->time_ns);
+		created(c, t, e, pcs, n, current, current_known, label);
 		break;
 	case TASK_RUNNABLE:
 		end_suspension(c, t, e->time_ns, current);
-		t->poll_start.wall_ns = 0; /* woken: its poll is over, even if its stop was lost */
+		task_woken(t);
 		break;
 	case TASK_RUN:
 		/* The future's type overrides what samples suggested, internal or not. */
 		if (type_name)
-			name_task(t, type_name, internal, false);
+			task_name_from_runtime(t, type_name, internal, false);
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns, 0);
-		t->poll_start = (struct thread_clock){ .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
-						       .delay_ns = e->delay_ns };
-		t->poll_tid = e->tid;
-		if (e->flags & TASK_EV_LATENCY)
-			task_add_latency(t, e->value);
+		task_poll_started(t, e);
 		break;
 	case TASK_STOP:
-		if (!(e->flags & TASK_EV_WAS_NOTIFIED) && !t->exited_ns)
-			t->suspended_since = e->time_ns;
-		t->poll_start.wall_ns = 0;
+		task_poll_stopped(t, e);
 		break;
 	case TASK_AWAIT:
-		if (n) {
-			uint64_t *copy = malloc(n * sizeof(*copy));
-
-			if (copy) {
-				memcpy(copy, pcs, n * sizeof(*copy));
-				free(t->await_pcs);
-				t->await_pcs = copy;
-				t->nawait = n;
-			}
-		}
-		/* Without poll-exit hooks (lifecycle mode) the await is when it suspends, and the
-		 * poll lasted at least until there (full mode's exact figures replace this). */
-		t->suspended_since = e->time_ns;
-		if (label)
-			task_set_string(&t->await_reason, label);
-		t->await_object = e->flags & TASK_EV_WAIT_OBJECT ? e->object : 0;
-		if ((e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK)
-			set_await_frames(t, &e->frames);
-		if (t->poll_start.wall_ns && t->poll_tid == e->tid &&
-		    e->time_ns > t->poll_start.wall_ns)
-			poll_to_await(t, e);
+		task_awaiting(t, e, pcs, n, label,
+			      (e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK
+				      ? &e->frames
+				      : NULL);
 		break;
 	case TASK_EXIT:
 		if (type_name)
-			name_task(t, type_name, internal, false);
-		t->exited_ns = e->time_ns;
+			task_name_from_runtime(t, type_name, internal, false);
+		task_exited(t, e->time_ns);
 		fold_tasks(c, e->time_ns);
-		t->suspended_since = 0;
-		/* Services make tasks by the million: keep an exited task's figures, not its stacks. */
-		free(t->await_pcs);
-		t->await_pcs = NULL;
-		t->nawait = 0;
-		free(t->await_frames);
-		t->await_frames = NULL;
 		break;
 	default:
 		break;

@@ -29,11 +29,9 @@
 struct collector_stats {
 	uint64_t samples;	   /* samples added to the profile */
 	uint64_t probe_samples;	   /* of which in a uprobe (the probes' own cost) */
-	uint64_t task_samples;	   /* of which inside a task */
 	uint64_t truncated_stacks; /* user stacks deeper than the copied stack */
 	uint64_t unwind_errors;	   /* user stacks that stopped early (no CFI, bad frame) */
 	uint64_t threads;	   /* distinct threads seen */
-	uint64_t task_events;	   /* runtime task events handled */
 	uint64_t task_events_by_kind[TASK_KINDS]; /* of the task model's kinds, received */
 };
 
@@ -90,7 +88,8 @@ void collector_set_task_namer(struct collector *c, const struct task_namer *name
  * A runtime's knowledge of its language's code, for naming tasks and spawn sites after the
  * program's own code, and for the reason of a wait: function name prefixes and source path
  * substrings that are library code (not where a user would say a task was spawned or what it
- * is), and the reason of a wait whose await stack has a function containing needle. Each list
+ * is), the reason of a wait whose await stack has a function containing needle, and the
+ * runtime's worker loops. Each list
  * ends with a NULL entry; a NULL list is empty. The lists are borrowed (static).
  */
 struct wait_rule {
@@ -100,6 +99,9 @@ struct library_rules {
 	const char *const *function_prefixes;
 	const char *const *file_substrings;
 	const struct wait_rule *wait_rules;
+	/* A task whose frames above its poll are all library code, one of them containing one of
+	 * these, is the runtime's own (a worker thread's launch task): "[runtime worker]". */
+	const char *const *worker_functions;
 };
 void collector_set_library_rules(struct collector *c, const struct library_rules *rules);
 

@@ -758,3 +758,165 @@ void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll
 		  key_max_poll, long_poll_ns, 10, loss, "max_poll_ns");
 	free(tasks);
 }
+
+void task_created(struct task_rec *t, uint64_t time_ns)
+{
+	t->created_ns = time_ns;
+}
+
+void task_set_parent(struct task_rec *t, uint64_t parent)
+{
+	t->parent = parent;
+	t->parent_known = true;
+}
+
+void task_name_from_runtime(struct task_rec *t, const char *type, bool internal, bool tentative)
+{
+	if (t->name && !t->name_inferred && (!t->name_tentative || tentative))
+		return;
+	task_set_string(&t->name, type);
+	t->name_inferred = false;
+	t->name_tentative = tentative;
+	t->internal = internal;
+}
+
+void task_name_given(struct task_rec *t, const char *name)
+{
+	task_set_string(&t->name, name);
+	t->name_inferred = false;
+}
+
+void task_name_guessed(struct task_rec *t, const char *name, bool internal)
+{
+	task_set_string(&t->name, name);
+	t->name_inferred = true;
+	if (internal)
+		t->internal = true;
+}
+
+void task_poll_started(struct task_rec *t, const struct task_event *e)
+{
+	t->poll_start = (struct thread_clock){ .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
+					       .delay_ns = e->delay_ns };
+	t->poll_tid = e->tid;
+	if (e->flags & TASK_EV_LATENCY)
+		task_add_latency(t, e->value);
+}
+
+void task_poll_stopped(struct task_rec *t, const struct task_event *e)
+{
+	if (!(e->flags & TASK_EV_WAS_NOTIFIED) && !t->exited_ns)
+		t->suspended_since = e->time_ns;
+	t->poll_start.wall_ns = 0;
+}
+
+void task_woken(struct task_rec *t)
+{
+	t->poll_start.wall_ns = 0;
+}
+
+/* Keeps the logical frames a task suspended in (none when depth is 0). */
+static void set_await_frames(struct task_rec *t, const struct logical_stack *ls)
+{
+	if (!ls->depth) {
+		free(t->await_frames);
+		t->await_frames = NULL;
+		return;
+	}
+	if (!t->await_frames)
+		t->await_frames = malloc(sizeof(*t->await_frames));
+	if (t->await_frames)
+		*t->await_frames = *ls;
+}
+
+void task_awaiting(struct task_rec *t, const struct task_event *e, const uint64_t *pcs, size_t n,
+		   const char *reason, const struct logical_stack *frames)
+{
+	if (n) {
+		uint64_t *copy = malloc(n * sizeof(*copy));
+
+		if (copy) {
+			memcpy(copy, pcs, n * sizeof(*copy));
+			free(t->await_pcs);
+			t->await_pcs = copy;
+			t->nawait = n;
+		}
+	}
+	t->suspended_since = e->time_ns;
+	if (reason)
+		task_set_string(&t->await_reason, reason);
+	t->await_object = e->flags & TASK_EV_WAIT_OBJECT ? e->object : 0;
+	if (frames)
+		set_await_frames(t, frames);
+	if (t->poll_start.wall_ns && t->poll_tid == e->tid && e->time_ns > t->poll_start.wall_ns) {
+		const struct thread_clock now = { .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
+						   .delay_ns = e->delay_ns };
+		struct poll_time p;
+
+		poll_time_between(&p, &t->poll_start, &now);
+		if (poll_own_ns(&p) > poll_own_ns(&t->poll.longest))
+			t->poll.longest = p;
+	}
+}
+
+void task_suspended(struct task_rec *t, uint64_t since_ns)
+{
+	if (!t->suspended_since && !t->exited_ns)
+		t->suspended_since = since_ns;
+}
+
+uint64_t task_resumed(struct task_rec *t)
+{
+	uint64_t since = t->suspended_since;
+
+	t->suspended_since = 0;
+	return since;
+}
+
+void task_exited(struct task_rec *t, uint64_t time_ns)
+{
+	t->exited_ns = time_ns;
+	t->suspended_since = 0;
+	free(t->await_pcs);
+	t->await_pcs = NULL;
+	t->nawait = 0;
+	free(t->await_frames);
+	t->await_frames = NULL;
+}
+
+void task_count_poll(struct task_rec *t)
+{
+	t->polls++;
+}
+
+void task_add_cpu(struct task_rec *t, uint64_t ns)
+{
+	t->cpu_ns += ns;
+}
+
+void task_add_wait(struct task_rec *t, uint64_t ns)
+{
+	t->wait_ns += ns;
+}
+
+void task_add_runnable(struct task_rec *t, uint64_t ns)
+{
+	t->runnable_ns += ns;
+}
+
+void task_set_internal(struct task_rec *t, bool internal)
+{
+	t->internal = internal;
+}
+
+void task_add_poll_time(struct task_rec *t, const struct poll_time *p)
+{
+	poll_stats_add(&t->poll, p);
+}
+
+void task_set_poll_counters(struct task_rec *t, uint64_t polls, const struct poll_stats *poll)
+{
+	t->polls = polls;
+	if (poll)
+		t->poll = *poll;
+}

@@ -95,6 +95,58 @@ struct task_identity {
 /* The identity of task id; false when unknown. */
 bool task_identity(const struct task_table *tt, uint64_t id, struct task_identity *out);
 
+/*
+ * The task state machine: a task is created, runs (a poll), stops, suspends (awaits), is woken,
+ * runs again, and exits. Every change of a task's state goes through the functions below; the
+ * collector adds what the changes mean to the profiles (a suspension that ends is a wait).
+ */
+
+/* Created at time_ns (its spawn); its parent is given apart (task_set_parent), when known. */
+void task_created(struct task_rec *t, uint64_t time_ns);
+void task_set_parent(struct task_rec *t, uint64_t parent);
+/*
+ * Gives t the runtime's type for it unless it has as good a name already: a tentative name (a
+ * static guess) gives way to one read from the task's own code, a guess from sampled frames
+ * to either.
+ */
+void task_name_from_runtime(struct task_rec *t, const char *type, bool internal,
+			    bool tentative);
+/* Named by the program itself (a marker's label): the best name there is. */
+void task_name_given(struct task_rec *t, const char *name);
+/* Named from sampled frames, a guess that any name from the runtime replaces. */
+void task_name_guessed(struct task_rec *t, const char *name, bool internal);
+/* A poll starts (a RUN event, with the thread's clocks); its latency, when the event has one. */
+void task_poll_started(struct task_rec *t, const struct task_event *e);
+/* The poll ended (STOP): the task is suspended from then on, unless it was woken during it. */
+void task_poll_stopped(struct task_rec *t, const struct task_event *e);
+/* Woken (RUNNABLE): its poll is over, even if its stop was lost. */
+void task_woken(struct task_rec *t);
+/*
+ * Suspended at an await point (AWAIT): its stack (pcs, leaf first, copied), the reason and
+ * logical frames the runtime gave (NULL: none). Without poll-exit hooks the await is when it
+ * suspends, and its poll lasted at least until there.
+ */
+void task_awaiting(struct task_rec *t, const struct task_event *e, const uint64_t *pcs, size_t n,
+		   const char *reason, const struct logical_stack *frames);
+/* Suspended since since_ns (found waiting, or a window cut), when it is not already. */
+void task_suspended(struct task_rec *t, uint64_t since_ns);
+/* No longer suspended: returns since when it was (0: it was not). */
+uint64_t task_resumed(struct task_rec *t);
+/* Exited at time_ns: its figures stay, its stacks go (services make tasks by the million). */
+void task_exited(struct task_rec *t, uint64_t time_ns);
+/* One more poll, and CPU time, counted where no RUN event carries them. */
+void task_count_poll(struct task_rec *t);
+void task_add_cpu(struct task_rec *t, uint64_t ns);
+void task_add_wait(struct task_rec *t, uint64_t ns);
+/* Time runnable, estimated where no latency is measured (Go's snapshots). */
+void task_add_runnable(struct task_rec *t, uint64_t ns);
+/* A runtime-internal task (its waits are not the application's). */
+void task_set_internal(struct task_rec *t, bool internal);
+/* A poll's times, measured at its end (its STOP event). */
+void task_add_poll_time(struct task_rec *t, const struct poll_time *p);
+/* What the runtime's probes counted in the kernel: polls, and their times (NULL: not kept). */
+void task_set_poll_counters(struct task_rec *t, uint64_t polls, const struct poll_stats *poll);
+
 /* Sets a string field (name, spawned_at) to a copy of s, replacing the old value. */
 void task_set_string(char **field, const char *s);
 /* Records one scheduling latency (it also counts towards runnable_ns). */

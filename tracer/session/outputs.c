@@ -218,19 +218,22 @@ void session_print_summary(struct session *s, FILE *f)
 	double cpu = s->cpu_end_s - s->cpu_start_s;
 
 	gather(s);
-	fprintf(f, "\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu truncated "
-		   "stacks, %llu unwind errors)\n",
+	fprintf(f,
+		"\n%llu samples over %.1fs from %llu threads (%llu dropped, %llu truncated "
+		"stacks, %llu unwind errors)\n",
 		(unsigned long long)st->samples, elapsed, (unsigned long long)st->threads,
 		(unsigned long long)s->counters[CNT_DROPS],
 		(unsigned long long)st->truncated_stacks, (unsigned long long)st->unwind_errors);
 	if (st->probe_samples)
-		fprintf(f, "probes: %.1f%% of these samples (%llu) are the probes' own cost "
-			   "([uprobe] frames: the breakpoint, the handlers, the probed instruction "
-			   "stepped out of line)\n",
+		fprintf(f,
+			"probes: %.1f%% of these samples (%llu) are the probes' own cost "
+			"([uprobe] frames: the breakpoint, the handlers, the probed instruction "
+			"stepped out of line)\n",
 			100.0 * st->probe_samples / st->samples,
 			(unsigned long long)st->probe_samples);
-	fprintf(f, "profiler: %.2fs CPU while recording (%.2f%% of one core), %.2fs in all, peak "
-		   "RSS %.1f MB\n",
+	fprintf(f,
+		"profiler: %.2fs CPU while recording (%.2f%% of one core), %.2fs in all, peak "
+		"RSS %.1f MB\n",
 		cpu, 100 * cpu / elapsed, s->cpu_end_s, s->max_rss_kb / 1024.0);
 	summary_print_top(f, collector_profile(s->col), 1, 10);
 	if (tasks) {
@@ -261,8 +264,9 @@ int session_export_otlp(struct session *s, struct exporter *ex, const struct res
 	if (err != -EIO)
 		fprintf(stderr, "asyncprof: cannot export the profiles: %s\n", strerror(-err));
 	else
-		fprintf(stderr, "asyncprof: cannot export the profiles to %s: %s; %s (%llu bytes); "
-				"the files are written\n",
+		fprintf(stderr,
+			"asyncprof: cannot export the profiles to %s: %s; %s (%llu bytes); "
+			"the files are written\n",
 			exporter_url(ex), st.last_error[0] ? st.last_error : "no answer",
 			st.dropped_windows ? "the window was dropped"
 					   : "not delivered in time, the window is dropped",

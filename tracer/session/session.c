@@ -70,19 +70,24 @@ static int open_target(struct session *s)
 	s->lock_fd = recording_lock(pid, &holder);
 	if (s->lock_fd == -EBUSY) {
 		if (holder)
-			fprintf(stderr, "asyncprof: cannot attach to pid %d: asyncprof (pid %d) is "
-					"recording it; two recordings of one process disturb each "
-					"other (each one's probes show in the other's samples): wait "
-					"for it to end, or stop it\n", pid, holder);
+			fprintf(stderr,
+				"asyncprof: cannot attach to pid %d: asyncprof (pid %d) is "
+				"recording it; two recordings of one process disturb each "
+				"other (each one's probes show in the other's samples): wait "
+				"for it to end, or stop it\n",
+				pid, holder);
 		else
-			fprintf(stderr, "asyncprof: cannot attach to pid %d: another asyncprof is "
-					"recording it; two recordings of one process disturb each "
-					"other: wait for it to end, or stop it\n", pid);
+			fprintf(stderr,
+				"asyncprof: cannot attach to pid %d: another asyncprof is "
+				"recording it; two recordings of one process disturb each "
+				"other: wait for it to end, or stop it\n",
+				pid);
 		return -EBUSY;
 	}
 	if (s->lock_fd < 0)
-		fprintf(stderr, "asyncprof: warning: cannot tell whether another asyncprof records "
-				"pid %d (%s): two recordings of one process disturb each other\n",
+		fprintf(stderr,
+			"asyncprof: warning: cannot tell whether another asyncprof records "
+			"pid %d (%s): two recordings of one process disturb each other\n",
 			pid, strerror(-s->lock_fd));
 	return 0;
 }
@@ -90,9 +95,8 @@ static int open_target(struct session *s)
 /* The runtime of opts->runtime, or with auto the first of the registry the program has. */
 static int open_runtime(struct session *s)
 {
-	const char *want = s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0
-				   ? s->opts.runtime
-				   : NULL;
+	const char *want =
+	    s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0 ? s->opts.runtime : NULL;
 	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose };
 	char names[128];
 
@@ -144,8 +148,9 @@ int session_open(const struct session_opts *opts, struct session **out)
 	if (s->rt->configure)
 		s->rt->configure(s->rt_state, &s->cap);
 	if (!s->rt->has_tasks && opts->mode != MODE_SAMPLE)
-		fprintf(stderr, "asyncprof: warning: --mode %s needs an async runtime; %s has "
-				"none, so this is a plain CPU profile\n",
+		fprintf(stderr,
+			"asyncprof: warning: --mode %s needs an async runtime; %s has "
+			"none, so this is a plain CPU profile\n",
 			task_mode_name(opts->mode), s->proc->comm);
 	*out = s;
 	return 0;
@@ -223,8 +228,10 @@ int session_start(struct session *s)
 	if (!s->ks) {
 		err = kallsyms_load(&s->own_ks);
 		if (err) {
-			fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames "
-					"will show as [unknown]\n", strerror(-err));
+			fprintf(stderr,
+				"asyncprof: warning: no kernel symbols (%s); kernel frames "
+				"will show as [unknown]\n",
+				strerror(-err));
 			s->no_kallsyms = true;
 		}
 		s->ks = s->own_ks;
@@ -326,7 +333,7 @@ int session_cut_window(struct session *s, struct session_window *w)
 		w->profiles[i].prof = taken;
 	}
 	if (i < w->nprofiles) {
-		/* The profiles taken so far are a partial window: it is dropped. */
+		/* A partial window would be wrong: the profiles taken so far are dropped. */
 		w->nprofiles = i;
 		session_window_free(w);
 		return -ENOMEM;
@@ -408,9 +415,9 @@ void session_stats(struct session *s, struct session_stats *st)
 		.drops = counters[CNT_DROPS],
 		.events_lost = event_loss_dropped(&loss),
 		.threads = cs->threads,
-		.elapsed_s = s->started ? ((s->stopped ? s->stop_ns : monotonic_ns()) - s->start_ns) /
-						  1e9
-					: 0,
+		.elapsed_s = s->started
+				 ? ((s->stopped ? s->stop_ns : monotonic_ns()) - s->start_ns) / 1e9
+				 : 0,
 	};
 }
 

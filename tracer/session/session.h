@@ -128,8 +128,8 @@ struct session_window {
  * its time range set, and starts fresh, empty ones with the same sample types. Task state
  * (tasks running, waiting, their ancestry and names), the symbol and unwind caches and the
  * probes are kept: a wait that spans the cut counts in each window for its part in it. The
- * caller owns w's profiles (session_window_free). Returns 0 or -errno (-ENOMEM: nothing was
- * cut, the profiles keep growing).
+ * caller owns w's profiles (session_window_free). Returns 0 or -errno (-ENOMEM: the window is
+ * lost, its profiles dropped; the recording goes on with fresh ones).
  */
 int session_cut_window(struct session *s, struct session_window *w);
 

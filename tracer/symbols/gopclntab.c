@@ -304,11 +304,6 @@ static int fill_func(const struct gopclntab *t, uint32_t i, struct gopcln_func *
 	return out->name ? 0 : -EINVAL;
 }
 
-int gopclntab_format(const struct gopclntab *t)
-{
-	return t->go120 ? 20 : 18;
-}
-
 int gopclntab_find(const struct gopclntab *t, const char *name, struct gopcln_func *f)
 {
 	for (uint32_t i = 0; i < t->nfunc; i++) {

@@ -38,9 +38,6 @@ struct gopcln_frame {
 int gopclntab_open(Elf *elf, struct gopclntab **out);
 void gopclntab_free(struct gopclntab *t); /* accepts NULL */
 
-/* The Go 1.N minor version class of the table: 18 (1.18-1.19) or 20 (1.20 and later). */
-int gopclntab_format(const struct gopclntab *t);
-
 /* The function called name; -ENOENT when there is none. */
 int gopclntab_find(const struct gopclntab *t, const char *name, struct gopcln_func *f);
 

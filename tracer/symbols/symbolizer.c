@@ -1124,19 +1124,9 @@ const char *elf_object_build_id(const struct elf_object *obj)
 	return obj->build_id;
 }
 
-const char *elf_object_path(const struct elf_object *obj)
-{
-	return obj->path;
-}
-
 bool elf_object_has_symbols(const struct elf_object *obj)
 {
 	return obj->nsyms > obj->nplt || obj->pcln;
-}
-
-bool elf_object_has_dwarf(const struct elf_object *obj)
-{
-	return obj->dwarf != NULL;
 }
 
 bool elf_object_has_lines(const struct elf_object *obj)

@@ -43,11 +43,8 @@ struct elf_object *symbolizer_object(struct symbolizer *sym, pid_t pid,
 
 /* Lowercase hex build-id, or "" when the object has none. Never NULL. */
 const char *elf_object_build_id(const struct elf_object *obj);
-/* Path of the object as the target names it. */
-const char *elf_object_path(const struct elf_object *obj);
 /* .symtab or .dynsym with functions, or a Go executable's pclntab */
 bool elf_object_has_symbols(const struct elf_object *obj);
-bool elf_object_has_dwarf(const struct elf_object *obj);   /* .debug_info with line tables */
 /* file:line and inlined frames: DWARF, or a Go executable's pclntab */
 bool elf_object_has_lines(const struct elf_object *obj);
 
