@@ -32,9 +32,12 @@ enum tokio_spawn_reg {
 #define TOKIO_SPAWN_CMPXCHG 0x100 /* cookie flag */
 
 /* Groups of the Tokio probes that can be turned off while recording (task_events.bpf.h's
- * groups_off): the wake-ups (lifecycle and full modes). */
+ * groups_off): the wake-ups (lifecycle and full modes); the spawn events, each with its 16 KiB
+ * stack to unwind (every mode: a service that spawns a task per request sends thousands a
+ * second). */
 enum tokio_probe_group {
 	TOKIO_GROUP_WAKE,
+	TOKIO_GROUP_SPAWN,
 };
 
 /* Counters of the Tokio probes (tokio.bpf.c's "counters" map). */

@@ -98,6 +98,9 @@ static __always_inline int on_spawn(__u64 id)
 	struct task_info *ti;
 
 	count(TOKIO_CNT_SPAWNS, 1);
+	/* Counted all the same: the check of the hook against NEXT_ID stays true. */
+	if (!group_on(TOKIO_GROUP_SPAWN))
+		return 0;
 	e = event_begin(TASK_CREATE, id, 0);
 	if (!e)
 		return 0;

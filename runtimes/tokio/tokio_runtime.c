@@ -51,6 +51,8 @@ struct tokio_runtime {
 	struct tokio_adaptor *ta;
 	bool wake_on;	    /* the wake probes (lifecycle and full modes) send */
 	bool wake_was_off;  /* they were turned off for part of the recording */
+	bool spawn_on;	    /* the spawn hook sends its events */
+	bool spawn_was_off;
 };
 
 static uint64_t decode_task(void *ctx, const uint8_t *tls, uint32_t len)
@@ -106,6 +108,7 @@ static int rt_open(const struct runtime_ctx *ctx, void **state)
 		return -ENOMEM;
 	r->ctx = *ctx;
 	r->wake_on = true;
+	r->spawn_on = true;
 	err = tokio_adaptor_open(ctx->proc, ctx->mode, ctx->verbose, &r->ta);
 	if (err) {
 		if (err != -ENOENT)
@@ -197,6 +200,9 @@ static size_t rt_warnings(void *state, const char **out, size_t max)
 		out[n++] = "the wake probes were turned off for part of the recording: the waits and "
 			   "scheduling latencies of then are counted up to the next poll, not the "
 			   "wake-up";
+	if (r->spawn_was_off && n < max)
+		out[n++] = "the spawn events were turned off for part of the recording: the tasks "
+			   "spawned then have no parent, spawn site or name from their spawn";
 	return n + tokio_warnings(r->ta, out + n, max - n);
 }
 
@@ -210,32 +216,43 @@ static json_t *rt_report(void *state)
 	return tokio_report_json(((struct tokio_runtime *)state)->ta);
 }
 
-/* The one group: the wake-ups, in the modes that attach them. */
+/* The groups: the spawn events, and the wake-ups in the modes that attach them. */
 static size_t rt_probe_groups(void *state, struct runtime_probe_group *out, size_t max)
 {
 	struct tokio_runtime *r = state;
 	const struct collector_stats *st = collector_stats(r->ctx.col);
+	size_t n = 0;
 
+	if (n < max)
+		out[n] = (struct runtime_probe_group){ "spawn", r->spawn_on,
+						       st->task_events_by_kind[TASK_CREATE] };
+	n++;
 	if (r->ctx.mode < MODE_LIFECYCLE)
-		return 0;
-	if (max)
-		out[0] = (struct runtime_probe_group){ "wake", r->wake_on,
+		return n;
+	if (n < max)
+		out[n] = (struct runtime_probe_group){ "wake", r->wake_on,
 						       st->task_events_by_kind[TASK_RUNNABLE] };
-	return 1;
+	return n + 1;
 }
 
 static int rt_set_probe_group(void *state, const char *name, bool on)
 {
 	struct tokio_runtime *r = state;
+	bool spawn = strcmp(name, "spawn") == 0;
 	int err;
 
-	if (r->ctx.mode < MODE_LIFECYCLE || strcmp(name, "wake") != 0)
+	if (!spawn && (r->ctx.mode < MODE_LIFECYCLE || strcmp(name, "wake") != 0))
 		return -ENOENT;
-	err = tokio_set_probe_group(r->ta, TOKIO_GROUP_WAKE, on);
+	err = tokio_set_probe_group(r->ta, spawn ? TOKIO_GROUP_SPAWN : TOKIO_GROUP_WAKE, on);
 	if (err)
 		return err;
-	r->wake_on = on;
-	r->wake_was_off |= !on;
+	if (spawn) {
+		r->spawn_on = on;
+		r->spawn_was_off |= !on;
+	} else {
+		r->wake_on = on;
+		r->wake_was_off |= !on;
+	}
 	return 0;
 }
 

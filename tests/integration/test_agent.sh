@@ -77,11 +77,11 @@ OUT="$WORK/windows"
 agent_start main --comm '^(service-go1\.23|agtest)$' --interval 2s -F 49 --cpu-budget 50 \
 	--otlp-endpoint "$URL" --output-dir "$OUT" --retain 100
 sleep 1
-"$WORK/agtest" 3 &
+"$WORK/agtest" 4 &
 first=$!
 wait "$first"
 sleep 1.5
-"$WORK/agtest" 3 &
+"$WORK/agtest" 4 &
 second=$!
 wait "$second"
 sleep 1.5
@@ -192,12 +192,12 @@ agent_start down --pid "$go_pid" --interval 2s -F 49 --cpu-budget 50 --otlp-endp
 sleep 3
 kill "$RECEIVER_PID"
 wait "$RECEIVER_PID" 2>/dev/null || true
-before=$(ls "$WORK"/rcv-a/req-*.body 2>/dev/null | wc -l)
+before=$(find "$WORK/rcv-a" -name "req-*.body" | wc -l)
 sleep 4.5
 receiver_start "$WORK/rcv-b" "$port"
 sleep 8
 agent_stop
-after=$(ls "$WORK"/rcv-b/req-*.body 2>/dev/null | wc -l)
+after=$(find "$WORK/rcv-b" -name "req-*.body" | wc -l)
 [ "$after" -ge 2 ] || { cat "$WORK/down.err"; fail "$after windows arrived after the receiver came back"; }
 read -r sent dropped < <(final_counts down)
 cut=$(windows_with_samples down)

@@ -172,12 +172,12 @@ Test(governor, over_budget_lowers_the_rate_in_proportion)
 
 	/* 2 CPUs, 1%: 0.6 s of CPU over 10 s is 3%, three times the budget. */
 	governor_init(&g, 0.01, 2, 99);
-	governor_decide(&g, 0.6, 10, NULL, 0, &d);
+	governor_decide(&g, 0.6, 10, 1000, NULL, 0, &d);
 	cr_assert_eq(d.action, GOV_LOWER_RATE);
 	cr_assert_eq(d.freq_hz, 26, "99 Hz * 0.8 / 3 = 26, got %u", d.freq_hz);
 	cr_assert(strstr(d.why, "3.00%") && strstr(d.why, "99 to 26 Hz"), "%s", d.why);
 	/* Within budget: kept. */
-	governor_decide(&g, 0.15, 10, NULL, 0, &d);
+	governor_decide(&g, 0.15, 10, 1000, NULL, 0, &d);
 	cr_assert_eq(d.action, GOV_KEEP);
 	cr_assert_eq(d.freq_hz, 26);
 }
@@ -193,18 +193,41 @@ Test(governor, at_the_lowest_rate_the_busiest_view_goes)
 	};
 
 	governor_init(&g, 0.01, 2, 1);
-	governor_decide(&g, 1.0, 10, views, 3, &d);
+	governor_decide(&g, 1.0, 10, 10, views, 3, &d);
 	cr_assert_eq(d.action, GOV_DETACH_VIEW);
 	cr_assert_eq(d.view, 2, "the busiest attached view");
 	cr_assert(strstr(d.why, "off-CPU"), "%s", d.why);
 	views[2].attached = false;
-	governor_decide(&g, 1.0, 10, views, 3, &d);
+	governor_decide(&g, 1.0, 10, 10, views, 3, &d);
 	cr_assert_eq(d.view, 0);
 	views[0].attached = false;
-	governor_decide(&g, 1.0, 10, views, 3, &d);
+	governor_decide(&g, 1.0, 10, 10, views, 3, &d);
 	cr_assert_eq(d.action, GOV_KEEP);
 	cr_assert(strstr(d.why, "no view left"), "%s", d.why);
 	cr_assert_eq(g.views_detached, 2);
+}
+
+Test(governor, a_view_busier_than_the_samples_goes_before_the_rate)
+{
+	struct governor g;
+	struct governor_decision d;
+	struct governor_view views[] = {
+		{ "the spawn probes of pid 1 (svc)", 120000, true },
+		{ "the wake probes of pid 1 (svc)", 30000, true },
+	};
+
+	/* 60 000 samples in the window, 120 000 spawn events: the spawns cost more. */
+	governor_init(&g, 0.01, 2, 99);
+	governor_decide(&g, 0.6, 10, 60000, views, 2, &d);
+	cr_assert_eq(d.action, GOV_DETACH_VIEW);
+	cr_assert_eq(d.view, 0);
+	cr_assert_eq(d.freq_hz, 99, "the rate stays");
+	cr_assert(strstr(d.why, "turned off the spawn probes"), "%s", d.why);
+	/* Still over, and now the samples outweigh the last view: the rate goes down. */
+	views[0].attached = false;
+	governor_decide(&g, 0.6, 10, 60000, views, 2, &d);
+	cr_assert_eq(d.action, GOV_LOWER_RATE);
+	cr_assert_eq(d.freq_hz, 26);
 }
 
 Test(governor, the_rate_comes_back_when_the_load_goes)
@@ -213,21 +236,21 @@ Test(governor, the_rate_comes_back_when_the_load_goes)
 	struct governor_decision d;
 
 	governor_init(&g, 0.01, 2, 99);
-	governor_decide(&g, 0.8, 10, NULL, 0, &d); /* 4%: 99 -> 19 */
+	governor_decide(&g, 0.8, 10, 1000, NULL, 0, &d); /* 4%: 99 -> 19 */
 	cr_assert_eq(d.freq_hz, 19);
 	/* One quiet window is not enough; two are, and the rate at most doubles. */
-	governor_decide(&g, 0.01, 10, NULL, 0, &d);
+	governor_decide(&g, 0.01, 10, 1000, NULL, 0, &d);
 	cr_assert_eq(d.action, GOV_KEEP);
-	governor_decide(&g, 0.01, 10, NULL, 0, &d);
+	governor_decide(&g, 0.01, 10, 1000, NULL, 0, &d);
 	cr_assert_eq(d.action, GOV_RAISE_RATE);
 	cr_assert_eq(d.freq_hz, 38);
 	/* Never above what the last measure says fits: 0.06 s at 38 Hz is 0.3%, so 38 * 0.8 / 0.3
 	 * = 101 Hz would fit, but only a doubling (76) is taken, and then the rate asked for. */
-	governor_decide(&g, 0.06, 10, NULL, 0, &d);
-	governor_decide(&g, 0.06, 10, NULL, 0, &d);
+	governor_decide(&g, 0.06, 10, 1000, NULL, 0, &d);
+	governor_decide(&g, 0.06, 10, 1000, NULL, 0, &d);
 	cr_assert_eq(d.freq_hz, 76);
-	governor_decide(&g, 0.01, 10, NULL, 0, &d);
-	governor_decide(&g, 0.01, 10, NULL, 0, &d);
+	governor_decide(&g, 0.01, 10, 1000, NULL, 0, &d);
+	governor_decide(&g, 0.01, 10, 1000, NULL, 0, &d);
 	cr_assert_eq(d.freq_hz, 99);
 	cr_assert_eq(g.rate_changes, 4);
 }

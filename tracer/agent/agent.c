@@ -558,14 +558,14 @@ static size_t collect_views(struct agent *a, struct governor_view **out, struct 
 }
 
 /* Applies the governor's decision for the next window. */
-static void govern(struct agent *a, double cpu_s, double wall_s)
+static void govern(struct agent *a, double cpu_s, double wall_s, uint64_t samples)
 {
 	struct governor_view *views;
 	struct governor_decision d;
 	struct view_ref *refs;
 	size_t n = collect_views(a, &views, &refs);
 
-	governor_decide(&a->gov, cpu_s, wall_s, views, n, &d);
+	governor_decide(&a->gov, cpu_s, wall_s, samples, views, n, &d);
 	if (d.action == GOV_LOWER_RATE || d.action == GOV_RAISE_RATE) {
 		for (size_t i = 0; i < a->ntargets; i++)
 			if (!a->targets[i]->ended)
@@ -634,7 +634,7 @@ static int end_window(struct agent *a, bool last)
 	/* Opening sessions (loading BPF programs, reading symbol tables) costs once per process,
 	 * whatever the rate: the rate answers for the rest. */
 	if (!last)
-		govern(a, cpu_s - a->window_cpu_s - a->open_cpu_s, wall_s);
+		govern(a, cpu_s - a->window_cpu_s - a->open_cpu_s, wall_s, c.samples);
 	a->windows++;
 	a->window_cpu_s = self_cpu_s();
 	a->open_cpu_s = 0;

@@ -28,13 +28,27 @@ static size_t costliest_view(const struct governor_view *views, size_t nviews)
 	return best;
 }
 
-void governor_decide(struct governor *g, double cpu_s, double wall_s,
+/* Detaches view v: fills d. */
+static void detach(struct governor *g, double share, const struct governor_view *v, size_t i,
+		   struct governor_decision *d)
+{
+	snprintf(d->why, sizeof(d->why),
+		 "the agent used %.2f%% of the host's CPU at %u Hz, over its budget of %.2f%%: "
+		 "turned off %s (%llu events in the window)",
+		 100 * share, g->freq_hz, 100 * g->budget, v->name,
+		 (unsigned long long)v->events);
+	d->action = GOV_DETACH_VIEW;
+	d->view = i;
+	g->views_detached++;
+}
+
+void governor_decide(struct governor *g, double cpu_s, double wall_s, uint64_t samples,
 		     const struct governor_view *views, size_t nviews,
 		     struct governor_decision *d)
 {
 	double share = wall_s > 0 ? cpu_s / (wall_s * g->ncpus) : 0;
+	size_t v = costliest_view(views, nviews);
 	unsigned int hz;
-	size_t v;
 
 	memset(d, 0, sizeof(*d));
 	d->action = GOV_KEEP;
@@ -44,7 +58,9 @@ void governor_decide(struct governor *g, double cpu_s, double wall_s,
 		hz = (unsigned int)(g->freq_hz * TARGET * g->budget / share);
 		if (hz < g->min_hz)
 			hz = g->min_hz;
-		if (hz < g->freq_hz) {
+		if (v < nviews && views[v].events > samples) {
+			detach(g, share, &views[v], v, d);
+		} else if (hz < g->freq_hz) {
 			snprintf(d->why, sizeof(d->why),
 				 "the agent used %.2f%% of the host's CPU, over its budget of "
 				 "%.2f%%: sampling rate lowered from %u to %u Hz",
@@ -52,19 +68,12 @@ void governor_decide(struct governor *g, double cpu_s, double wall_s,
 			d->action = GOV_LOWER_RATE;
 			g->freq_hz = hz;
 			g->rate_changes++;
-		} else if ((v = costliest_view(views, nviews)) < nviews) {
-			snprintf(d->why, sizeof(d->why),
-				 "the agent used %.2f%% of the host's CPU at %u Hz, over its "
-				 "budget of %.2f%%: detached %s (%llu events in the window)",
-				 100 * share, g->freq_hz, 100 * g->budget, views[v].name,
-				 (unsigned long long)views[v].events);
-			d->action = GOV_DETACH_VIEW;
-			d->view = v;
-			g->views_detached++;
+		} else if (v < nviews) {
+			detach(g, share, &views[v], v, d);
 		} else {
 			snprintf(d->why, sizeof(d->why),
 				 "the agent used %.2f%% of the host's CPU at %u Hz with no view "
-				 "left to detach, over its budget of %.2f%%",
+				 "left to turn off, over its budget of %.2f%%",
 				 100 * share, g->freq_hz, 100 * g->budget);
 		}
 	} else if (share < g->budget / 2 && g->freq_hz < g->asked_hz) {

@@ -11,14 +11,16 @@
  * time: 1% of a 2-CPU host is 20 ms of CPU a second).
  *
  * After each window the agent gives it the CPU time it used over the window (all its threads:
- * unwinding, symbolizing, encoding, exporting) and the events each view it can detach made
- * the agent handle. Almost all of that work is per sample or per event, so it scales with
- * the sampling rate and the views' event rates:
+ * unwinding, symbolizing, encoding, exporting), the CPU samples it took and the events each
+ * view it can detach made it handle. Almost all of that work is per sample or per event (an
+ * event with a stack costs what a sample does), so it scales with the sampling rate and the
+ * views' event rates, and the larger of the two goes first:
  *
- *	- over budget, the rate is lowered in proportion, with a margin (to 80% of the budget),
- *	  down to min_hz;
- *	- over budget at min_hz, the view with the most events is detached (one a window: its
- *	  share is then measured again);
+ *	- over budget, when a view sent more events than there were samples, the view with the
+ *	  most events is detached (one a window: the share is then measured again);
+ *	- else the rate is lowered in proportion, with a margin (to 80% of the budget), down to
+ *	  min_hz;
+ *	- over budget at min_hz, the view with the most events is detached;
  *	- under half the budget for two windows in a row, the rate is raised again, at most
  *	  doubled a window, never above the rate asked for and never above what the last
  *	  measure says fits (detached views stay detached: their probes cost the targets too).
@@ -55,10 +57,10 @@ struct governor_decision {
 void governor_init(struct governor *g, double budget, unsigned int ncpus, unsigned int asked_hz);
 
 /*
- * Decides from the last window: cpu_s seconds of the agent's CPU over wall_s seconds, and the
- * views that can be detached. Updates g (freq_hz, the counters).
+ * Decides from the last window: cpu_s seconds of the agent's CPU over wall_s seconds, the CPU
+ * samples taken, and the views that can be detached. Updates g (freq_hz, the counters).
  */
-void governor_decide(struct governor *g, double cpu_s, double wall_s,
+void governor_decide(struct governor *g, double cpu_s, double wall_s, uint64_t samples,
 		     const struct governor_view *views, size_t nviews,
 		     struct governor_decision *d);
 
