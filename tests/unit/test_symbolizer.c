@@ -489,6 +489,37 @@ Test(symbolizer, caches_objects_per_file)
 	free(path);
 }
 
+Test(symbolizer, frees_the_objects_no_process_holds_beyond_max_idle)
+{
+	char *path = fixture("symtest"), *stripped = fixture("symtest.stripped");
+	struct proc_mapping m = pie_text_mapping(path, PIE_BASE);
+	struct proc_mapping sm = pie_text_mapping(stripped, PIE_BASE);
+	struct symbolizer *sym = symbolizer_new();
+	struct elf_object *a = object_for(sym, getpid(), &m), *b = object_for(sym, getpid(), &sm);
+	struct sym_frame f[SYM_MAX_INLINE];
+	uint64_t leaf = symbol_in_file(path, "leaf");
+
+	symbolizer_set_max_idle(sym, 1);
+	symbolizer_hold(sym, a);
+	symbolizer_hold(sym, b);
+	symbolizer_hold(sym, b); /* a second process maps it */
+	symbolizer_release(sym, b);
+	symbolizer_release(sym, a);
+	cr_assert_eq(object_for(sym, getpid(), &m), a, "one idle object is kept");
+	cr_assert_eq(object_for(sym, getpid(), &sm), b, "held by the second process");
+	/* b idle too: two idle, one kept, the one idle the longest (a) is freed. */
+	symbolizer_release(sym, b);
+	cr_assert_eq(object_for(sym, getpid(), &sm), b);
+	/* a is parsed again when a process maps it: its symbols are there. */
+	a = object_for(sym, getpid(), &m);
+	cr_assert_not_null(a);
+	cr_assert_eq(elf_object_symbolize(a, leaf, f, SYM_MAX_INLINE), 1);
+	cr_assert_str_eq(f[0].function, "leaf");
+	symbolizer_free(sym);
+	free(path);
+	free(stripped);
+}
+
 /* Copies the file at from to a new file at to. */
 static void copy_file(const char *from, const char *to)
 {

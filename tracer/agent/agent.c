@@ -67,6 +67,9 @@
 #define RING_MAX (4 * 1024 * 1024)
 #define TICKS_MASK ((1ULL << 40) - 1)
 #define ALL_MIN_SCANS 2 /* --all: a process is opened once seen this many scans ago, and run */
+/* Executables and libraries no profiled process maps any more, kept parsed for the next one
+ * that maps them (a command run again and again): beyond, the oldest are freed. */
+#define MAX_IDLE_OBJECTS 16
 #define REFUSED (1ULL << 63) /* in the seen map: a process not to try again before RETRY_NS */
 #define RETRY_NS (300 * 1000000000ULL)
 
@@ -689,6 +692,7 @@ static int setup(struct agent *a)
 		fprintf(stderr, "asyncprof: cannot start the agent: %s\n", strerror(ENOMEM));
 		return 1;
 	}
+	symbolizer_set_max_idle(a->sym, MAX_IDLE_OBJECTS);
 	err = kallsyms_load(&a->ks);
 	if (err)
 		fprintf(stderr, "asyncprof: warning: no kernel symbols (%s); kernel frames will "

@@ -82,6 +82,11 @@ struct dwarf_unit {
 
 struct elf_object {
 	struct symbolizer *sym;
+	size_t index;		/* in sym->objects */
+	unsigned char *content_key; /* its key in sym->by_content */
+	size_t content_key_len;
+	size_t holds;		/* processes that map it (symbolizer_hold) */
+	uint64_t idle_since;	/* 0, or when the last hold went: an order, not a time */
 	char *path;
 	char *build_id; /* lowercase hex, "" when none */
 	struct load_segment *segments;
@@ -107,8 +112,10 @@ struct elf_object {
 struct symbolizer {
 	struct hashmap *by_mapping; /* mapping_key -> object index, or CACHED_ERROR | errno */
 	struct hashmap *by_content; /* build-id or file identity -> object index */
-	struct elf_object **objects;
+	struct elf_object **objects; /* NULL where one was freed */
 	size_t nobjects, objects_cap;
+	size_t nidle, max_idle;	     /* objects no process holds; how many are kept */
+	uint64_t idle_clock;
 	struct hashmap *demangled; /* mangled name -> index into strings, or NOT_MANGLED */
 	struct hashmap *interned;  /* string -> index into strings */
 	char **strings;
@@ -1141,6 +1148,7 @@ static void object_free(struct elf_object *obj)
 	if (!obj)
 		return;
 	hashmap_free(obj->results);
+	free(obj->content_key);
 	gopclntab_free(obj->pcln);
 	free(obj->pool);
 	for (size_t i = 0; i < obj->nunits; i++)
@@ -1205,10 +1213,15 @@ static int object_new(struct symbolizer *sym, Elf *elf, void *image, int fd, pid
 static int add_object(struct symbolizer *sym, struct elf_object *obj, const void *content_key,
 		      size_t len, uint64_t *idx)
 {
-	if (reserve((void **)&sym->objects, &sym->objects_cap, sym->nobjects,
+	obj->content_key = malloc(len);
+	if (!obj->content_key ||
+	    reserve((void **)&sym->objects, &sym->objects_cap, sym->nobjects,
 		    sizeof(*sym->objects)) ||
 	    hashmap_put(sym->by_content, content_key, len, sym->nobjects))
 		return -ENOMEM;
+	memcpy(obj->content_key, content_key, len);
+	obj->content_key_len = len;
+	obj->index = sym->nobjects;
 	sym->objects[sym->nobjects] = obj;
 	*idx = sym->nobjects++;
 	return 0;
@@ -1403,6 +1416,7 @@ struct symbolizer *symbolizer_new(void)
 	sym = calloc(1, sizeof(*sym));
 	if (!sym)
 		return NULL;
+	sym->max_idle = SIZE_MAX;
 	sym->by_mapping = hashmap_new();
 	sym->by_content = hashmap_new();
 	sym->demangled = hashmap_new();
@@ -1413,6 +1427,106 @@ struct symbolizer *symbolizer_new(void)
 		return NULL;
 	}
 	return sym;
+}
+
+/* ---- Objects no process maps any more -------------------------------------------------- */
+
+struct keys {
+	uint64_t value;
+	void **keys;
+	size_t *lens;
+	size_t n, cap;
+	bool failed;
+};
+
+static int collect_key(const void *key, size_t len, uint64_t value, void *arg)
+{
+	struct keys *k = arg;
+
+	if (value != k->value)
+		return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 8;
+		void **keys = realloc(k->keys, cap * sizeof(*keys));
+		size_t *lens = keys ? realloc(k->lens, cap * sizeof(*lens)) : NULL;
+
+		if (keys)
+			k->keys = keys;
+		if (!keys || !lens) {
+			k->failed = true;
+			return 1;
+		}
+		k->lens = lens;
+		k->cap = cap;
+	}
+	k->keys[k->n] = malloc(len);
+	if (!k->keys[k->n]) {
+		k->failed = true;
+		return 1;
+	}
+	memcpy(k->keys[k->n], key, len);
+	k->lens[k->n++] = len;
+	return 0;
+}
+
+/*
+ * Frees obj, which no process holds: the mappings that named it and its content key go, so a
+ * process that maps it later parses it again. Returns 0, or -ENOMEM (obj is kept).
+ */
+static int evict(struct symbolizer *sym, struct elf_object *obj)
+{
+	struct keys k = { .value = obj->index };
+	int err = 0;
+
+	hashmap_each(sym->by_mapping, collect_key, &k);
+	if (k.failed) {
+		err = -ENOMEM;
+	} else {
+		for (size_t i = 0; i < k.n; i++)
+			hashmap_del(sym->by_mapping, k.keys[i], k.lens[i]);
+		hashmap_del(sym->by_content, obj->content_key, obj->content_key_len);
+		sym->objects[obj->index] = NULL;
+		sym->nidle--;
+		object_free(obj);
+	}
+	for (size_t i = 0; i < k.n; i++)
+		free(k.keys[i]);
+	free(k.keys);
+	free(k.lens);
+	return err;
+}
+
+void symbolizer_set_max_idle(struct symbolizer *sym, size_t max_idle)
+{
+	sym->max_idle = max_idle;
+}
+
+void symbolizer_hold(struct symbolizer *sym, struct elf_object *obj)
+{
+	if (obj->holds++ == 0 && obj->idle_since) {
+		obj->idle_since = 0;
+		sym->nidle--;
+	}
+}
+
+void symbolizer_release(struct symbolizer *sym, struct elf_object *obj)
+{
+	if (--obj->holds)
+		return;
+	obj->idle_since = ++sym->idle_clock;
+	sym->nidle++;
+	while (sym->nidle > sym->max_idle) {
+		struct elf_object *oldest = NULL;
+
+		for (size_t i = 0; i < sym->nobjects; i++) {
+			struct elf_object *o = sym->objects[i];
+
+			if (o && o->idle_since && (!oldest || o->idle_since < oldest->idle_since))
+				oldest = o;
+		}
+		if (!oldest || evict(sym, oldest))
+			break;
+	}
 }
 
 void symbolizer_free(struct symbolizer *sym)

@@ -34,6 +34,17 @@ struct symbolizer *symbolizer_new(void);
 void symbolizer_free(struct symbolizer *sym); /* accepts NULL */
 
 /*
+ * A process holds the objects it maps while it is profiled (process.c), so that what they
+ * answered (names point into them) stays valid. An object no process holds any more is kept for
+ * the next process that maps it, up to max_idle such objects: beyond, the one idle the longest is
+ * freed (its names with it). The default keeps them all (attach and run: one process); the
+ * agent, which sees processes come and go, bounds them.
+ */
+void symbolizer_set_max_idle(struct symbolizer *sym, size_t max_idle);
+void symbolizer_hold(struct symbolizer *sym, struct elf_object *obj);
+void symbolizer_release(struct symbolizer *sym, struct elf_object *obj);
+
+/*
  * The ELF object behind a file-backed or [vdso] mapping of process pid, opened through
  * /proc/PID/root (or read from the process memory for the vdso). Returns NULL with errno set
  * when the file cannot be opened or is not ELF; the failure is cached, so calling again is cheap.

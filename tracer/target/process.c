@@ -56,14 +56,36 @@ static void read_comm(pid_t pid, char *comm, size_t size)
 	fclose(f);
 }
 
+/* Holds obj for p, once. */
+static void hold(struct process *p, struct elf_object *obj)
+{
+	for (size_t i = 0; i < p->nheld; i++)
+		if (p->held[i] == obj)
+			return;
+	if (p->nheld == p->held_cap) {
+		size_t cap = p->held_cap ? 2 * p->held_cap : 16;
+		struct elf_object **held = realloc(p->held, cap * sizeof(*held));
+
+		/* Not held, it may be freed once idle and parsed again: only slower. */
+		if (!held)
+			return;
+		p->held = held;
+		p->held_cap = cap;
+	}
+	symbolizer_hold(p->sym, obj);
+	p->held[p->nheld++] = obj;
+}
+
 /* Opens the ELF objects of every executable mapping while the files can still be reached. */
 static void preload_objects(struct process *p)
 {
 	for (size_t i = 0; i < p->maps->count; i++) {
 		const struct proc_mapping *m = &p->maps->mappings[i];
+		struct elf_object *obj;
 
-		if (m->executable && (procmaps_is_file(m) || strcmp(m->path, "[vdso]") == 0))
-			symbolizer_object(p->sym, p->pid, m);
+		if (m->executable && (procmaps_is_file(m) || strcmp(m->path, "[vdso]") == 0) &&
+		    (obj = symbolizer_object(p->sym, p->pid, m)))
+			hold(p, obj);
 	}
 }
 
@@ -170,6 +192,9 @@ void process_close(struct process *p)
 		return;
 	unwinder_free(p->unwinder);
 	procmaps_free(p->maps);
+	for (size_t i = 0; i < p->nheld; i++)
+		symbolizer_release(p->sym, p->held[i]);
+	free(p->held);
 	free(p->exe);
 	free(p->cmdline);
 	free(p);

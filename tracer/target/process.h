@@ -26,6 +26,8 @@ struct process {
 	struct proc_maps *maps;
 	struct unwinder *unwinder;
 	struct symbolizer *sym; /* borrowed */
+	struct elf_object **held; /* the objects it maps, held in sym (symbolizer_hold) */
+	size_t nheld, held_cap;
 	uint64_t generation;
 	uint64_t last_refresh_ns;
 	double refresh_tokens; /* refreshes allowed now, see process_mapping() */
