@@ -90,6 +90,8 @@ struct go_adaptor {
 	struct hashmap *wrappers; /* wrapper start pc -> the function it starts (a name), or 1 */
 	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
 	bool stale; /* a sample ran a goroutine the last snapshot did not have */
+	bool slow_snapshots; /* go_set_slow_snapshots(): every MAX_REFRESH_NS, not sooner */
+	uint64_t goroutines_read; /* by every snapshot so far */
 	bool waits_sampled; /* the wait profile comes from snapshots (sample mode, no gopark) */
 
 	enum task_mode mode;
@@ -430,7 +432,7 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	size_t n;
 
 	if (!ga->gb->allgs || (since_last < ga->refresh_every_ns &&
-				(!ga->stale || since_last < STALE_REFRESH_NS ||
+				(ga->slow_snapshots || !ga->stale || since_last < STALE_REFRESH_NS ||
 				 since_last < 20 * ga->snapshot_ns)))
 		return;
 	ga->stale = false;
@@ -438,6 +440,7 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		return;
 	took = monotonic_ns() - start;
 	ga->snapshot_ns = took;
+	ga->goroutines_read += n;
 	ga->last_refresh_ns = start;
 	goids = hashmap_new();
 	/* Sample mode has no exit probe: a goroutine is gone when a snapshot no longer has it. */
@@ -492,8 +495,20 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	/* Back off when reading is slow (many goroutines): at most ~5% of the profiler's time.
 	 * Symbolizing new goroutines is not counted: it is paid once per function. */
 	ga->refresh_every_ns = 20 * took < REFRESH_NS ? REFRESH_NS : 20 * took;
-	if (ga->refresh_every_ns > MAX_REFRESH_NS)
+	if (ga->refresh_every_ns > MAX_REFRESH_NS || ga->slow_snapshots)
 		ga->refresh_every_ns = MAX_REFRESH_NS;
+}
+
+void go_set_slow_snapshots(struct go_adaptor *ga, bool slow)
+{
+	ga->slow_snapshots = slow;
+	if (slow)
+		ga->refresh_every_ns = MAX_REFRESH_NS;
+}
+
+uint64_t go_goroutines_read(const struct go_adaptor *ga)
+{
+	return ga->goroutines_read;
 }
 
 uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_t len)

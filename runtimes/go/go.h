@@ -37,6 +37,14 @@ void go_tls_block(const struct go_adaptor *ga, int64_t *offset, uint32_t *len);
 /* Reads the goroutines again (at most every 100 ms) and updates their tasks in tt. */
 void go_refresh(struct go_adaptor *ga, struct task_table *tt);
 
+/*
+ * Snapshots every 2 s, not up to 10 a second (a cost governor's choice): goroutines younger than
+ * the last snapshot stay unnamed longer, and the sampled waits and exits are coarser. Sample
+ * mode's only lever on the goroutine reads, whose count go_goroutines_read() gives.
+ */
+void go_set_slow_snapshots(struct go_adaptor *ga, bool slow);
+uint64_t go_goroutines_read(const struct go_adaptor *ga);
+
 /* The goid of the goroutine whose g a sample copied; 0 for the scheduler (g0) or unknown. */
 uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_t len);
 

@@ -21,6 +21,8 @@ static const struct library_rules go_library_rules = {
 struct go_runtime {
 	struct runtime_ctx ctx;
 	struct go_adaptor *ga;
+	bool snapshots_slowed; /* the "snapshots" group was turned off for a while */
+	bool snapshots_on;
 };
 
 static int rt_open(const struct runtime_ctx *ctx, void **state)
@@ -31,6 +33,7 @@ static int rt_open(const struct runtime_ctx *ctx, void **state)
 	if (!r)
 		return -ENOMEM;
 	r->ctx = *ctx;
+	r->snapshots_on = true;
 	err = go_adaptor_open(ctx->proc, &r->ga);
 	if (err) {
 		if (err != -ENOENT)
@@ -92,7 +95,14 @@ static void rt_finish(void *state)
 
 static size_t rt_warnings(void *state, const char **out, size_t max)
 {
-	return go_warnings(((struct go_runtime *)state)->ga, out, max);
+	struct go_runtime *r = state;
+	size_t n = 0;
+
+	if (r->snapshots_slowed && max)
+		out[n++] = "the goroutine snapshots were slowed to one every 2 s for part of the "
+			   "recording: the sampled waits of then are coarser, and goroutines "
+			   "younger than a snapshot are named later";
+	return n + go_warnings(r->ga, out + n, max - n);
 }
 
 static void rt_event_loss(void *state, struct event_loss *loss)
@@ -108,6 +118,31 @@ static json_t *rt_report(void *state)
 static const char *rt_version(void *state)
 {
 	return go_runtime_version(((struct go_runtime *)state)->ga);
+}
+
+/* Sample mode's group: the goroutine snapshots at their full rate ("events": goroutines read). */
+static size_t rt_probe_groups(void *state, struct runtime_probe_group *out, size_t max)
+{
+	struct go_runtime *r = state;
+
+	if (r->ctx.mode != MODE_SAMPLE)
+		return 0;
+	if (max)
+		out[0] = (struct runtime_probe_group){ "snapshots", r->snapshots_on,
+						       go_goroutines_read(r->ga) };
+	return 1;
+}
+
+static int rt_set_probe_group(void *state, const char *name, bool on)
+{
+	struct go_runtime *r = state;
+
+	if (r->ctx.mode != MODE_SAMPLE || strcmp(name, "snapshots") != 0)
+		return -ENOENT;
+	go_set_slow_snapshots(r->ga, !on);
+	r->snapshots_on = on;
+	r->snapshots_slowed |= !on;
+	return 0;
 }
 
 static void rt_close(void *state)
@@ -136,5 +171,7 @@ const struct runtime_ops go_runtime = {
 	.event_loss = rt_event_loss,
 	.report = rt_report,
 	.version = rt_version,
+	.probe_groups = rt_probe_groups,
+	.set_probe_group = rt_set_probe_group,
 	.close = rt_close,
 };

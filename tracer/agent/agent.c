@@ -547,7 +547,7 @@ static size_t collect_views(struct agent *a, struct governor_view **out, struct 
 			t->group_events[j] = g[j].events;
 			r[n].t = t;
 			r[n].group = strdup(g[j].name);
-			if (!r[n].group || asprintf(&r[n].name, "the %s probes of pid %d (%s)",
+			if (!r[n].group || asprintf(&r[n].name, "the %s group of pid %d (%s)",
 						    g[j].name, t->id.pid, t->id.comm) < 0) {
 				free(r[n].group);
 				r[n].group = NULL;
