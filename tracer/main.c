@@ -85,8 +85,8 @@ static bool record_loop(const struct options *o, struct session *s, struct launc
 
 		if (err < 0 && err != -EINTR)
 			break;
-		session_stats(s, &st);
 		if (tty && monotonic_ns() - last_status > 500000000ULL) {
+			session_stats(s, &st);
 			fprintf(stderr,
 				"\r\033[Kasyncprof: recording pid %d: %.0fs, %llu samples, "
 				"%llu dropped",

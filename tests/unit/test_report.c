@@ -15,6 +15,8 @@
 
 static const char *const warnings[] = { "no debug info for /usr/bin/demo", "bad\xffutf8" };
 
+static const char *const cpu_stem[] = { "cpu" };
+
 static struct report_info sample_info(void)
 {
 	return (struct report_info){
@@ -32,6 +34,8 @@ static struct report_info sample_info(void)
 		.threads = 6,
 		.warnings = warnings,
 		.nwarnings = 2,
+		.stems = cpu_stem,
+		.nstems = 1,
 	};
 }
 
@@ -206,8 +210,11 @@ Test(report, offcpu_section_and_files)
 	struct report_info info = sample_info();
 	struct profile *p = sample_profile();
 	json_t *off = json_pack("{sI}", "events", (json_int_t)7), *r, *files, *o;
+	static const char *const stems[] = { "cpu", "offcpu" };
 
 	info.offcpu = off;
+	info.stems = stems;
+	info.nstems = 2;
 	r = write_and_load(&info, p);
 	o = json_object_get(r, "offcpu");
 	cr_assert(json_is_object(o), "no offcpu section");
@@ -221,6 +228,7 @@ Test(report, offcpu_section_and_files)
 	profile_free(p);
 
 	info.offcpu = NULL;
+	info.nstems = 1;
 	p = sample_profile();
 	r = write_and_load(&info, p);
 	cr_assert_null(json_object_get(r, "offcpu"), "offcpu section without an off-CPU profile");

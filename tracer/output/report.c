@@ -172,23 +172,17 @@ static json_t *files(const struct report_info *info, const struct profile *cpu)
 
 	if (!o || !cpu)
 		return o;
-	err |= json_object_set_new(o, "cpu_pprof", json_string(REPORT_CPU_PPROF));
-	err |= json_object_set_new(o, "cpu_folded", json_string(REPORT_CPU_FOLDED));
-	err |= json_object_set_new(o, "cpu_svg", json_string(REPORT_CPU_SVG));
-	if (info->has_wait) {
-		err |= json_object_set_new(o, "wait_pprof", json_string("wait.pb.gz"));
-		err |= json_object_set_new(o, "wait_folded", json_string("wait.folded"));
-		err |= json_object_set_new(o, "wait_svg", json_string("wait.svg"));
-	}
-	if (info->has_alloc) {
-		err |= json_object_set_new(o, "alloc_pprof", json_string("alloc.pb.gz"));
-		err |= json_object_set_new(o, "alloc_folded", json_string("alloc.folded"));
-		err |= json_object_set_new(o, "alloc_svg", json_string("alloc.svg"));
-	}
-	if (info->offcpu) {
-		err |= json_object_set_new(o, "offcpu_pprof", json_string("offcpu.pb.gz"));
-		err |= json_object_set_new(o, "offcpu_folded", json_string("offcpu.folded"));
-		err |= json_object_set_new(o, "offcpu_svg", json_string("offcpu.svg"));
+	for (size_t i = 0; i < info->nstems; i++) {
+		static const struct {
+			const char *key, *suffix;
+		} kinds[] = { { "pprof", ".pb.gz" }, { "folded", ".folded" }, { "svg", ".svg" } };
+		char key[64], file[64];
+
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			snprintf(key, sizeof(key), "%s_%s", info->stems[i], kinds[k].key);
+			snprintf(file, sizeof(file), "%s%s", info->stems[i], kinds[k].suffix);
+			err |= json_object_set_new(o, key, json_string(file));
+		}
 	}
 	if (err) {
 		json_decref(o);

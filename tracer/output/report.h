@@ -24,7 +24,7 @@
  *	  "files": { "cpu_pprof": "cpu.pb.gz", "cpu_folded": "cpu.folded", "cpu_svg": "cpu.svg" },
  *	  "offcpu": { ... }, "task_events": { ... } }
  *
- * offcpu (with offcpu_pprof, offcpu_folded and offcpu_svg in files) is there when an off-CPU
+ * offcpu (the off-CPU profile is then in files, see stems) is there when an off-CPU
  * profile was taken; its contents are offcpu_json()'s (tracer/capture/offcpu.h). task_events (with a
  * runtime) are event_loss_json()'s (tracer/capture/event_loss.h): what the probes sent and lost.
  *
@@ -34,9 +34,6 @@
  * a missing string (NULL) is written as null.
  */
 #define REPORT_FILE "report.json"
-#define REPORT_CPU_PPROF "cpu.pb.gz"
-#define REPORT_CPU_FOLDED "cpu.folded"
-#define REPORT_CPU_SVG "cpu.svg"
 #define REPORT_TOP_FUNCTIONS 20
 /* tasks[] entries: as many as the task table keeps exited tasks whole; spawn_sites[] sums them
  * all */
@@ -65,8 +62,10 @@ struct report_info {
 	size_t tasks_omitted;	/* tasks left out of tasks (REPORT_MAX_TASKS) */
 	size_t tasks_unnamed;	/* tasks whose name is unknown ("[unknown]"), all of them */
 	json_t *spawn_sites;	/* borrowed: task_sites_json(), or NULL */
-	bool has_wait;		/* wait.* files were written */
-	bool has_alloc;		/* alloc.* files were written */
+	/* The profiles written, by file stem: STEM.pb.gz, STEM.folded and STEM.svg are in
+	 * "files" as STEM_pprof, STEM_folded and STEM_svg. */
+	const char *const *stems;
+	size_t nstems;
 	const char *runtime_key; /* the runtime's own object in the report ("go"), or NULL */
 	json_t *runtime_json;	 /* borrowed: its value */
 	json_t *offcpu;		/* borrowed: offcpu_json() when offcpu.* were written, or NULL */

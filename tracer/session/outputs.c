@@ -133,7 +133,8 @@ static int write_profile(const struct session_profile *p, int dirfd, const char 
 
 /* report.json's view of the recording; its json_t members are new references for the caller
  * to drop (report_info_free). */
-static void report_info(struct session *s, struct report_info *info)
+static void report_info(struct session *s, struct report_info *info,
+			const char *stems[SESSION_MAX_PROFILES])
 {
 	const struct collector_stats *st = collector_stats(s->col);
 	struct task_table *tasks = collector_tasks(s->col);
@@ -162,8 +163,6 @@ static void report_info(struct session *s, struct report_info *info)
 		.tasks = tasks ? task_table_json(tasks, REPORT_MAX_TASKS, &omitted) : NULL,
 		.spawn_sites = tasks ? task_sites_json(tasks) : NULL,
 		.tasks_unnamed = tasks ? task_table_unnamed(tasks) : 0,
-		.has_wait = s->cap.wait_profile && collector_wait_profile(s->col),
-		.has_alloc = collector_alloc_profile(s->col) != NULL,
 		.runtime_json = s->rt->report ? s->rt->report(s->rt_state) : NULL,
 		.task_events = tasks ? event_loss_json(&s->loss) : NULL,
 		.offcpu = s->off ? offcpu_json(s->off) : NULL,
@@ -174,6 +173,10 @@ static void report_info(struct session *s, struct report_info *info)
 		.nwarnings = s->nwarnings,
 	};
 	info->tasks_omitted = omitted;
+	for (size_t i = 0; i < w->nprofiles; i++)
+		stems[i] = w->profiles[i].stem;
+	info->stems = stems;
+	info->nstems = w->nprofiles;
 	info->runtime_key = info->runtime_json ? s->rt->name : NULL;
 }
 
@@ -188,6 +191,7 @@ static void report_info_free(struct report_info *info)
 
 int session_write_outputs(struct session *s, int dirfd, const char *dir)
 {
+	const char *stems[SESSION_MAX_PROFILES];
 	struct report_info info;
 	int err, ret = 0;
 
@@ -199,7 +203,7 @@ int session_write_outputs(struct session *s, int dirfd, const char *dir)
 		if (err)
 			ret = err;
 	}
-	report_info(s, &info);
+	report_info(s, &info, stems);
 	err = report_write(&info, collector_profile(s->col), dirfd);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot write %s/report.json: %s\n", dir,

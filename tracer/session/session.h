@@ -186,6 +186,8 @@ struct session_stats {
 	uint64_t threads;     /* distinct threads seen */
 	double elapsed_s;     /* since session_start(), up to session_stop() */
 };
+/* Reads the sampler's and the probes' counters in the kernel (system calls): a status line's
+ * or a window's worth, not every step's. */
 void session_stats(struct session *s, struct session_stats *st);
 
 /* The runtime found ("tokio", "go", "usdt", or NULL: none) and its version (NULL: unknown), for
