@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "agent/targets.h"
+#include "target/procmaps.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,20 +45,16 @@ int proc_stat_parse(const char *text, struct proc_entry *e)
 
 int proc_entry_read(pid_t pid, struct proc_entry *e)
 {
-	char path[64], buf[1024];
-	ssize_t n;
-	int fd;
+	char path[64], *text;
+	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return errno == ESRCH ? -ESRCH : -errno;
-	buf[n] = 0;
-	return proc_stat_parse(buf, e);
+	err = procfs_read_text(path, &text);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	err = proc_stat_parse(text, e);
+	free(text);
+	return err;
 }
 
 bool proc_entry_profilable(const struct proc_entry *e)
