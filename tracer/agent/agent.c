@@ -52,6 +52,12 @@
 
 #define SCAN_MAX_S 5.0
 #define POLL_MAX_MS 1000
+/*
+ * The shortest time between two wake-ups of the loop. A ring buffer wakes its reader for every
+ * record: a busy runtime's events would wake the agent thousands of times a second, each wake-up
+ * a few system calls per session. The rings hold far more than this (RING_S for the samples).
+ */
+#define BATCH_NS 50000000ULL
 #define FDS_PER_SESSION 8
 #define MAX_GROUPS 16
 #define FLUSH_MS 10000	      /* at exit, how long the last windows may take to go out */
@@ -104,6 +110,7 @@ struct agent {
 	uint64_t windows;
 	long page_size;
 	uint32_t ring_bytes; /* each session's CPU sample ring */
+	uint64_t last_wake_ns;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -315,6 +322,7 @@ static int step_all(struct agent *a, int timeout_ms)
 	struct pollfd *pfd = calloc(n * FDS_PER_SESSION + 1, sizeof(*pfd));
 	size_t *first = calloc(n + 1, sizeof(*first));
 	int fds[FDS_PER_SESSION], rc;
+	uint64_t since;
 
 	if (!pfd || !first) {
 		free(pfd);
@@ -330,7 +338,18 @@ static int step_all(struct agent *a, int timeout_ms)
 			pfd[nfds++] = (struct pollfd){ .fd = fds[j], .events = POLLIN };
 	}
 	first[n] = nfds;
+	/* Events that came since the last wake-up wait for the next one, BATCH_NS after it. */
+	since = monotonic_ns() - a->last_wake_ns;
+	if (since < BATCH_NS && timeout_ms > 0) {
+		uint64_t pause = BATCH_NS - since < timeout_ms * 1000000ULL
+					 ? BATCH_NS - since
+					 : timeout_ms * 1000000ULL;
+
+		nanosleep(&(struct timespec){ 0, (long)pause }, NULL);
+		timeout_ms -= pause / 1000000;
+	}
 	rc = poll(pfd, nfds, timeout_ms);
+	a->last_wake_ns = monotonic_ns();
 	for (size_t i = 0; i < n; i++) {
 		struct target *t = a->targets[i];
 		bool ready = rc < 0, due;
