@@ -1053,6 +1053,8 @@ static int record(struct child *child, int dirfd, const char *dir, struct export
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	start_ns = monotonic_ns();
+	if (off)
+		offcpu_start(off, start_ns);
 	cpu_start = cpu_seconds_self(NULL);
 	if (child)
 		resume_child(child);
@@ -1102,6 +1104,9 @@ static int record(struct child *child, int dirfd, const char *dir, struct export
 	/* The recording ends now: what follows (draining, detaching probes) is not its time. */
 	stop_ns = monotonic_ns();
 	err = 0;
+	/* Blocks that end while the runtimes' probes are drained are not the recording's. */
+	if (off)
+		offcpu_stop(off);
 	/* The Tokio probes stop first, so that what they sent, lost and counted (polls) is the
 	 * same set of events; then take what is still in the ring buffers. */
 	if (rec.tokio)
@@ -1120,8 +1125,6 @@ static int record(struct child *child, int dirfd, const char *dir, struct export
 		go_consume(rec.go);
 	if (rec.usdt)
 		usdt_consume(rec.usdt);
-	if (off)
-		offcpu_stop(off);
 	/* All the Go probes had to say is read: they go before the results are put together. */
 	go_adaptor_detach(rec.go);
 	collector_finish(rec.col, stop_ns);
