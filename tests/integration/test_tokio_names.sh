@@ -38,7 +38,7 @@ for dir in $(tokio_builds); do
 		{ cat "$WORK/stdout"; fail "$tc: the summary's long polls do not name handlers::compactor"; }
 	ok "$tc: full mode names every task"
 
-	start_bg "$dir/handlers" 8
+	start_bg "$dir/handlers" 0 # until killed: a slow attach must not outlive it
 	sleep 1
 	out="$WORK/attach-$(basename "$dir")"
 	"$ASYNCPROF" attach --runtime tokio -p "$BG_PID" -d 3 -o "$out" >"$WORK/stdout" 2>"$WORK/stderr" ||
