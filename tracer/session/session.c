@@ -239,6 +239,8 @@ int session_start(struct session *s)
 	collector_set_kallsyms(s->col, s->ks);
 	s->start_wall_ns = s->window_wall_ns = wall_ns();
 	s->start_ns = s->window_ns = monotonic_ns();
+	if (s->off)
+		offcpu_start(s->off, s->start_ns);
 	s->cpu_start_s = cpu_seconds_self(NULL);
 	s->started = true;
 	say_started(s);
@@ -369,11 +371,12 @@ int session_stop(struct session *s)
 	s->stopped = true;
 	/* The recording ends now: what follows (draining, detaching probes) is not its time. */
 	s->stop_ns = monotonic_ns();
+	/* Blocks that end while the runtimes' probes are drained are not the recording's. */
+	if (s->off)
+		offcpu_stop(s->off);
 	if (s->rt->stop)
 		s->rt->stop(s->rt_state);
 	drain(s);
-	if (s->off)
-		offcpu_stop(s->off);
 	collector_finish(s->col, s->stop_ns);
 	sampler_counters(s->sampler, s->counters);
 	if (s->rt->finish)
