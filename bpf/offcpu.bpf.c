@@ -68,6 +68,28 @@ struct thread_slot {
 /* Blocks pending in all threads: lets sys_exit return at once in the common case. */
 __u64 pending_blocks = 0;
 
+/*
+ * When the recording began (bpf_ktime_get_ns), set by user space once everything is attached;
+ * 0 until then. A block that ended before it is not the recording's; one that began before it
+ * weighs its part after it, flagged as cut at the start, as the threads blocked at the attach.
+ */
+volatile __u64 window_start_ns = 0;
+
+/*
+ * Where the part of t's block inside the recording began: its switch-out, or the recording's
+ * start (then *cut is set).
+ */
+static __always_inline __u64 block_from(const struct offcpu_thread *t, bool *cut)
+{
+	__u64 start = window_start_ns;
+
+	*cut = t->flags & OFFCPU_THREAD_SEEDED;
+	if (t->off_ns >= start)
+		return t->off_ns;
+	*cut = true;
+	return start;
+}
+
 /* A new thread's record: too large for the BPF stack. */
 static const __u8 empty_slot[sizeof(struct thread_slot)];
 
@@ -263,6 +285,7 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 {
 	struct thread_slot *slot = bpf_map_lookup_elem(&threads, &tid);
 	struct pt_regs *uregs;
+	bool cut;
 	__u64 d;
 	int err;
 
@@ -274,7 +297,12 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 			slot->t.flags &= ~OFFCPU_THREAD_HELD;
 		return;
 	}
-	d = now - slot->t.off_ns;
+	/* Ended before the recording began: not the recording's. */
+	if (!window_start_ns || now < window_start_ns) {
+		slot->t.off_ns = 0;
+		return;
+	}
+	d = now - block_from(&slot->t, &cut);
 	slot->t.off_ns = 0;
 	if (slot->t.state == OFFCPU_PREEMPTED) {
 		count(OFFCPU_CNT_RUNNABLE, 1);
@@ -289,7 +317,7 @@ static __always_inline void switch_in(__u32 tid, struct task_struct *next, bool 
 	count(OFFCPU_CNT_LONG, 1);
 	count(OFFCPU_CNT_LONG_NS, d);
 	slot->t.pending_state = slot->t.state;
-	slot->t.flags = slot->t.flags & OFFCPU_THREAD_SEEDED ? OFFCPU_THREAD_PENDING_SEEDED : 0;
+	slot->t.flags = cut ? OFFCPU_THREAD_PENDING_SEEDED : 0;
 	slot->t.pending_ns = d;
 	__sync_fetch_and_add(&pending_blocks, 1);
 	if (!next)
@@ -459,7 +487,8 @@ int flush_threads(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct thread_slot *slot;
 	struct pt_regs *uregs;
-	__u64 now, blocked;
+	__u64 now, blocked, from;
+	bool cut;
 	__u32 tid;
 
 	if (!task || task->tgid != targ_tgid || !off_cpu(task))
@@ -483,11 +512,12 @@ int flush_threads(struct bpf_iter__task *ctx)
 		}
 	}
 	now = bpf_ktime_get_ns();
-	if (!slot->t.off_ns || slot->t.state == OFFCPU_PREEMPTED || now < slot->t.off_ns ||
-	    now - slot->t.off_ns < min_block_ns)
+	if (!slot->t.off_ns || slot->t.state == OFFCPU_PREEMPTED)
 		return 0;
-	send_sleeping(task, tid, now - slot->t.off_ns, slot->t.state,
-		      OFFCPU_EV_IN_PROGRESS |
-			      (slot->t.flags & OFFCPU_THREAD_SEEDED ? OFFCPU_EV_FROM_START : 0));
+	from = block_from(&slot->t, &cut);
+	if (now < from || now - from < min_block_ns)
+		return 0;
+	send_sleeping(task, tid, now - from, slot->t.state,
+		      OFFCPU_EV_IN_PROGRESS | (cut ? OFFCPU_EV_FROM_START : 0));
 	return 0;
 }

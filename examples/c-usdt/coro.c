@@ -14,7 +14,9 @@
  * timer thread while the worker runs another coroutine, so the woken task waits for the
  * worker's current step (at most 3 ms): its scheduling latency. At the end it prints how many
  * times the worker ran the parser and for how long in all, as it measured them around each
- * switch to it ("parser runs N wall_us N": a busy machine stretches a run).
+ * switch to it ("parser runs N wall_us N": a busy machine stretches a run), and for each wait
+ * reason how many waits the tasks made and how long they lasted in all, from suspending to
+ * running again ("wait REASON N us N": a busy machine stretches them too).
  *
  * Usage: coro SECONDS
  */
@@ -25,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <ucontext.h>
@@ -103,9 +106,28 @@ static void yield(void)
 	switch_out();
 }
 
+/* Each reason's waits as the tasks saw them, from suspending to running again (printed at exit). */
+static struct {
+	const char *reason;
+	uint64_t n, ns;
+} waits[4];
+
+static void count_wait(const char *reason, uint64_t ns)
+{
+	size_t i = 0;
+
+	while (i < sizeof(waits) / sizeof(waits[0]) - 1 && waits[i].reason &&
+	       strcmp(waits[i].reason, reason))
+		i++;
+	waits[i].reason = reason;
+	waits[i].n++;
+	waits[i].ns += ns;
+}
+
 static void sleep_ms(uint64_t ms, const char *reason)
 {
 	struct task *self = current, **p;
+	uint64_t t0 = now_ns();
 
 	ASYNCPROF_TASK_SUSPEND(self->id, reason, self);
 	pthread_mutex_lock(&lock);
@@ -117,6 +139,7 @@ static void sleep_ms(uint64_t ms, const char *reason)
 	pthread_cond_signal(&timers_changed);
 	pthread_mutex_unlock(&lock);
 	switch_out();
+	count_wait(reason, now_ns() - t0);
 }
 
 /* Waits until every task this one spawned has finished. */
@@ -363,5 +386,8 @@ int main(int argc, char **argv)
 	pthread_join(tt, NULL);
 	printf("parser runs %llu wall_us %llu\n", (unsigned long long)parser_runs,
 	       (unsigned long long)parser_busy_ns / 1000);
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]) && waits[i].reason; i++)
+		printf("wait %s %llu us %llu\n", waits[i].reason, (unsigned long long)waits[i].n,
+		       (unsigned long long)waits[i].ns / 1000);
 	return 0;
 }

@@ -10,9 +10,10 @@
  * CFI.
  *
  * Usage: offcpu_sleep SECONDS [OUTFILE]
- *   OUTFILE gets "naps N", "nap_us N", "naps_40ms N" and "reads N": how many naps completed,
- *   how long they took in all and how many took 40 ms or more (measured around each nanosleep:
- *   what a busy machine adds is in it), and how many reads completed.
+ *   OUTFILE gets "naps N", "nap_us N", "nap_min_us N", "nap_max_us N", "naps_40ms N" and
+ *   "reads N": how many naps completed, how long they took in all, the shortest and the longest,
+ *   and how many took 40 ms or more (measured around each nanosleep: what a busy machine adds
+ *   is in it), and how many reads completed.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -25,7 +26,7 @@ static volatile int done;
 static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
 static int pipe_fds[2];
 static unsigned long naps, naps_40ms, reads;
-static double nap_seconds;
+static double nap_seconds, nap_min = 1e9, nap_max;
 
 static double monotonic_seconds(void)
 {
@@ -51,6 +52,8 @@ static void *sleeper(void *arg)
 		nap();
 		t = monotonic_seconds() - t;
 		nap_seconds += t;
+		nap_min = t < nap_min ? t : nap_min;
+		nap_max = t > nap_max ? t : nap_max;
 		naps_40ms += t >= 0.040;
 		naps++;
 	}
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
 	out = argc > 2 ? fopen(argv[2], "w") : stdout;
 	if (!out)
 		return 1;
-	fprintf(out, "naps %lu\nnap_us %.0f\nnaps_40ms %lu\nreads %lu\n", naps, nap_seconds * 1e6,
-		naps_40ms, reads);
+	fprintf(out, "naps %lu\nnap_us %.0f\nnap_min_us %.0f\nnap_max_us %.0f\nnaps_40ms %lu\nreads %lu\n",
+		naps, nap_seconds * 1e6, naps ? nap_min * 1e6 : 0, nap_max * 1e6, naps_40ms, reads);
 	return fclose(out) ? 1 : 0;
 }

@@ -997,8 +997,10 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &ti) == 0) {
-			struct task_rec *t = task_find(tt, key);
+		/* A task whose every event was lost is known by its counters only: its polls
+		 * count all the same (its parent and spawn site stay unknown). */
+		if (bpf_map_lookup_elem(fd, &key, &ti) == 0 && ti.polls) {
+			struct task_rec *t = task_get(tt, key);
 
 			if (t)
 				take_counters(ta, t, &ti);

@@ -85,7 +85,8 @@ const char *tokio_type_at(const struct tokio_adaptor *ta, uint64_t pc, bool *int
 const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *pcs, size_t n,
 			       bool *internal);
 
-/* Per-task counters kept by the probes: fills polls (and in full mode poll) of each known task. */
+/* Per-task counters kept by the probes: fills polls (and in full mode poll) of each task, making
+ * the tasks whose events were all lost. */
 struct task_table;
 struct task_rec;
 void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);

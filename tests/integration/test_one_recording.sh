@@ -4,7 +4,7 @@
 # process can be recorded again.
 source "$(dirname "$0")/lib.sh"
 
-start_bg "$EXAMPLES/tokio/long_poll" 20
+start_bg "$EXAMPLES/tokio/long_poll" 0 # until killed
 target=$BG_PID
 sleep 0.5
 "$ASYNCPROF" attach -p "$target" --mode lifecycle -d 4 -o "$WORK/first" >"$WORK/first.log" 2>&1 &
@@ -26,8 +26,12 @@ ok "a second recording of a recorded process is refused, naming the first"
 "$ASYNCPROF" attach -p "$target" -d 10 -o "$WORK/third" >"$WORK/third.log" 2>&1 &
 third=$!
 PIDS+=("$third")
-for _ in $(seq 50); do grep -q "recording pid" "$WORK/third.log" && break; sleep 0.1; done
-kill -9 "$third"
+for _ in $(seq 300); do
+	grep -q "recording pid" "$WORK/third.log" && break
+	kill -0 "$third" 2>/dev/null || { cat "$WORK/third.log"; fail "the third recording ended before recording"; }
+	sleep 0.1
+done
+kill -9 "$third" || { cat "$WORK/third.log"; fail "the third recording ended on its own"; }
 wait "$third" || true
 "$ASYNCPROF" attach -p "$target" -d 1 -o "$WORK/fourth" >/dev/null 2>&1 ||
 	fail "no recording possible after the previous one was killed"

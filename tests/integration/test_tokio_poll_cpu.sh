@@ -8,9 +8,9 @@
 # call).
 source "$(dirname "$0")/lib.sh"
 
-taskset -c 0 "$EXAMPLES/spin" 10 "$WORK/spin-rate" &
+taskset -c 0 "$EXAMPLES/spin" 60 "$WORK/spin-rate" &
 PIDS+=("$!")
-taskset -c 0 "$EXAMPLES/tokio/realistic" 8 "$WORK/rate" >"$WORK/realistic.log" 2>&1 &
+taskset -c 0 "$EXAMPLES/tokio/realistic" 60 "$WORK/rate" >"$WORK/realistic.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 sleep 1

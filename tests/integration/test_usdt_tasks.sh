@@ -53,18 +53,24 @@ pprof -raw "$WORK/out/wait.pb.gz" | awk '
 	/^ +[0-9]+ +[0-9]+:/ { n = $1; ns = $2 + 0; next }
 	/reason:\[/ { match($0, /reason:\[[^]]*\]/); r = substr($0, RSTART + 8, RLENGTH - 9)
 		count[r] += n; total[r] += ns }
-	END { for (r in count) print r, count[r], total[r] }' >"$WORK/reasons.txt"
+	END { for (r in count) printf "%s %d %.0f\n", r, count[r], total[r] }' >"$WORK/reasons.txt"
 cat "$WORK/reasons.txt"
-mean_ms() { awk -v r="$1" '$1 == r { if ($2) printf "%d", $3 / $2 / 1e5; else print 0 }' "$WORK/reasons.txt"; }
-expect_between "mean 'timer' wait (ticker's 20 ms), 0.1 ms" "$(mean_ms timer)" 190 240
-expect_between "mean 'io' wait (ingest's 50 ms), 0.1 ms" "$(mean_ms io)" 490 560
-expect_between "mean 'disk' wait (parser's 2 ms), 0.1 ms" "$(mean_ms disk)" 19 40
+# Each reason's waits, their count and mean length: each lasts at least what it asks for (ticker
+# 20 ms, ingest 50 ms, parser 2 ms), and at most what the program measured from its suspending
+# to its running again (which adds the wait for the worker once woken, long on a busy machine).
+for want in timer:20000 io:50000 disk:2000; do
+	reason=${want%:*} asked_us=${want#*:}
+	read -r n us < <(awk -v r="$reason" '$1 == "wait" && $2 == r { print $3, $5 }' "$WORK/stdout")
+	[ "${n:-0}" -gt 0 ] || fail "coro printed no '$reason' waits"
+	read -r pn pns < <(awk -v r="$reason" '$1 == r { print $2, $3 }' "$WORK/reasons.txt")
+	expect_between "'$reason' waits, % of the $n the program counted" $((${pn:-0} * 100 / n)) 97 101
+	expect_between "mean '$reason' wait us, asked $asked_us, the program's mean $((us / n))" \
+		$((${pns:-0} / 1000 / ${pn:-1})) $((asked_us * 97 / 100)) $((us / n * 103 / 100))
+done
 # root waits for its children from its first run to the end, once.
 join=$(awk '$1 == "join" { printf "%d %d", $2, $3 / 1e6 }' "$WORK/reasons.txt")
 [ "${join%% *}" = 1 ] || fail "root's join: '$join', expected one suspension"
 expect_between "root's join wait ms" "${join##* }" 3700 4300
-timer=$(awk '$1 == "timer" { print $2 }' "$WORK/reasons.txt")
-expect_between "ticker suspensions (4 s / 21 ms and the latencies)" "$timer" 150 195
 wfolded="$WORK/out/wait.folded"
 parser_wait=$(count_matching "$wfolded" ';parser_main;sleep_ms;\[wait\] disk$')
 in_frames=$(count_matching "$wfolded" "^$root$ingest$parser\\[frame\\] batch;\\[frame\\] checksum;.*;parser_main;sleep_ms;\\[wait\\] disk$")
@@ -96,7 +102,10 @@ jq -e '[.tasks[] | .exited] | all' "$r" >/dev/null || fail "a task is not marked
 [ "$waker" = "$(id ingest)" ] || [ "$waker" = "$(id ticker)" ] ||
 	fail "root's join ended by waker '$waker', expected ingest or ticker"
 [ "$(task root | jq .polls)" = 2 ] || fail "root polls $(task root | jq .polls), expected 2"
-expect_between "ticker polls" "$(task ticker | jq .polls)" 150 195
+# A poll per timer wait it ends, and the first.
+ticks=$(awk '$1 == "wait" && $2 == "timer" { print $3 }' "$WORK/stdout")
+expect_between "ticker polls (the program counted $ticks timer waits)" "$(task ticker | jq .polls)" \
+	"$ticks" $((ticks + 2))
 # A batch is 4 runs of the parser: 3 ms, 3 ms, 2 ms and a short one after its disk wait (of wall
 # time: the work is timed by the clock); it is 8 of every 10 ms. The program counted its runs and
 # measured their wall time itself, which is what a busy machine stretches. The runs make no
@@ -107,8 +116,10 @@ wall=$(task parser | jq .poll_wall_ns)
 expect_between "parser runs' wall time, % of the program's own measure ($((wall_us / 1000)) ms)" \
 	$((wall / 10 / wall_us)) 100 105
 busy=$(task parser | jq .busy_ns) preempted=$(task parser | jq .poll_preempted_ns)
+# A run is on a CPU or preempted, but for the odd wait for the run queue's lock (whose holder a
+# busy machine preempts): the rest is a few per cent at most.
 expect_between "parser runs' wall - CPU - preempted, per mille of the wall" \
-	$(((wall - busy - preempted) * 1000 / wall)) -20 20
+	$(((wall - busy - preempted) * 1000 / wall)) -20 50
 expect_between "parser longest poll, 0.1 ms" "$(($(task parser | jq .max_poll_ns) / 100000))" 29 10000
 # A woken task waits for the parser's current step: at most 3 ms, mostly less.
 for n in ticker ingest; do

@@ -40,6 +40,7 @@ struct offcpu {
 	uint64_t in_progress, in_progress_ns; /* blocks that had not ended at the end */
 	uint64_t in_progress_profiled;	      /* of which in the profile, with their stacks */
 	bool iterators;			      /* seed_threads and flush_threads are loaded */
+	uint64_t start_ns;		      /* the recording's start (offcpu_start) */
 };
 
 const char *offcpu_state_name(uint32_t state)
@@ -246,6 +247,12 @@ fail:
 	return err;
 }
 
+void offcpu_start(struct offcpu *o, uint64_t start_ns)
+{
+	o->start_ns = start_ns;
+	o->skel->bss->window_start_ns = start_ns;
+}
+
 int offcpu_consume(struct offcpu *o)
 {
 	return o->rb ? ring_buffer__consume(o->rb) : 0;
@@ -275,9 +282,11 @@ static void thread_comm(pid_t pid, uint32_t tid, char *comm)
 static void account_thread(struct offcpu *o, uint32_t tid, const struct offcpu_thread *t,
 			   uint64_t now, struct sample_event *s)
 {
-	if (t->off_ns && t->state != OFFCPU_PREEMPTED && now > t->off_ns) {
+	uint64_t from = t->off_ns > o->start_ns ? t->off_ns : o->start_ns;
+
+	if (t->off_ns && t->state != OFFCPU_PREEMPTED && now > from) {
 		o->in_progress++;
-		o->in_progress_ns += now - t->off_ns;
+		o->in_progress_ns += now - from;
 	}
 	if (!t->pending_ns)
 		return;

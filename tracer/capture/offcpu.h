@@ -33,6 +33,11 @@ struct offcpu_opts {
  * lives in col, which must outlive the offcpu. */
 int offcpu_open(const struct offcpu_opts *opts, struct collector *col, struct offcpu **out);
 /* Adds the events available now to the profile. Returns the number handled or -errno. */
+/*
+ * The recording begins at start_ns (CLOCK_MONOTONIC): blocks that ended before it are left out,
+ * blocks under way weigh their part after it (label cut_at). Until then nothing is recorded.
+ */
+void offcpu_start(struct offcpu *o, uint64_t start_ns);
 int offcpu_consume(struct offcpu *o);
 /*
  * Ends the recording: detaches, adds the remaining events, and accounts for the blocks still in

@@ -8,13 +8,14 @@
 // runtime preempts it (it does so after about 10 ms), so the worker waits for a
 // thread. The worker measures that wait itself, from the time stamped in the
 // item to the moment it receives it; RESULT_FILE gets
-// "items mean_latency_ms max_latency_ms".
+// "items mean_latency_ms max_latency_ms median_latency_ms".
 package main
 
 import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -48,6 +49,7 @@ func spin(items chan<- time.Time, stop <-chan struct{}) {
 type latency struct {
 	n        int
 	sum, max time.Duration
+	all      []time.Duration
 }
 
 //go:noinline
@@ -56,6 +58,7 @@ func worker(items <-chan time.Time, stats *latency, done chan<- struct{}) {
 		late := time.Since(sent)
 		stats.n++
 		stats.sum += late
+		stats.all = append(stats.all, late)
 		if late > stats.max {
 			stats.max = late
 		}
@@ -83,11 +86,13 @@ func main() {
 	time.Sleep(time.Duration(secs * float64(time.Second)))
 	close(stop)
 	<-done
-	mean := 0.0
+	mean, median := 0.0, 0.0
 	if stats.n > 0 {
 		mean = float64(stats.sum) / float64(stats.n) / 1e6
+		sort.Slice(stats.all, func(i, j int) bool { return stats.all[i] < stats.all[j] })
+		median = float64(stats.all[stats.n/2]) / 1e6
 	}
-	out := fmt.Sprintf("%d %.3f %.3f\n", stats.n, mean, float64(stats.max)/1e6)
+	out := fmt.Sprintf("%d %.3f %.3f %.3f\n", stats.n, mean, float64(stats.max)/1e6, median)
 	if len(os.Args) > 2 {
 		os.WriteFile(os.Args[2], []byte(out), 0o644)
 	} else {
