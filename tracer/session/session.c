@@ -8,8 +8,9 @@
  * - kernel symbols are read once the probes are loaded, so their BPF programs' frames have names;
  * - each batch of CPU samples comes after the runtime's events up to it: a sample must find its
  *   task's spawn, name and poll known;
- * - at the stop the runtime's probes stop first, so what they sent, lost and counted is one set
- *   of events, then the ring buffers are drained, then waits in progress are closed at the stop
+ * - at the stop, off-CPU stops first (blocks that end while the probes are drained are not the
+ *   recording's), then the runtime's probes, so what they sent, lost and counted is one set of
+ *   events; then the ring buffers are drained, and waits in progress are closed at the stop
  *   time: the recording ends when its loop does, not when the draining and detaching is over.
  */
 #include <errno.h>
@@ -371,7 +372,7 @@ int session_stop(struct session *s)
 	s->stopped = true;
 	/* The recording ends now: what follows (draining, detaching probes) is not its time. */
 	s->stop_ns = monotonic_ns();
-	/* Blocks that end while the runtimes' probes are drained are not the recording's. */
+	/* Blocks that end while the runtime's probes are drained are not the recording's. */
 	if (s->off)
 		offcpu_stop(s->off);
 	if (s->rt->stop)
