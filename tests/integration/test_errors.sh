@@ -159,7 +159,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups mkdir "$WORK/shared/theirs"
 expect_refused "-o of another user" 1 'it belongs to user 65534' \
 	"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/shared/theirs"
 chmod 1777 "$WORK/shared"
-for s in 0 1 2 3; do
+for s in $(seq 0 15); do # the seconds asyncprof may take to start on a loaded machine
 	setpriv --reuid=65534 --regid=65534 --clear-groups ln -s "$WORK/victim" \
 		"$WORK/shared/asyncprof-$BG_PID-$(date -d "@$(($(date +%s) + s))" +%Y%m%d-%H%M%S)"
 done
