@@ -444,10 +444,13 @@ integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 
+# The builds in parallel (one job per CPU); the tests themselves each run alone.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
 check: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory unit
-	$(Q)$(MAKE) --no-print-directory integration
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) unit
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) integration
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all examples
