@@ -444,13 +444,14 @@ integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 
-# The builds in parallel (one job per CPU); the tests themselves each run alone.
+# The profiler's two builds compile in parallel (one job per CPU); the examples, the fixtures
+# and the tests, one at a time.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all
-	$(Q)$(MAKE) --no-print-directory -j$(NPROC) unit
-	$(Q)$(MAKE) --no-print-directory -j$(NPROC) integration
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(SAN)/asyncprof $(SAN)/unit_tests
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integration
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all examples
