@@ -84,10 +84,17 @@ struct target {
 	struct session *s;
 	struct proc_entry id;
 	struct resource res;
-	bool ended; /* the process exited: stopped, its last window due at the next cut */
+	/*
+	 * The recording ended (the process exited, the agent gave way, the agent stops): the
+	 * session is closed at once, with its BPF programs, buffers and per-process state, and
+	 * only its last window (last) and counts wait for the next cut.
+	 */
+	bool ended;
+	struct session_window last;
 	uint64_t last_step_ns;
 	uint64_t group_events[MAX_GROUPS]; /* each probe group's count at the last cut */
 	uint64_t drops, events_lost;	   /* the session's counts at the last cut */
+	uint64_t final_drops, final_events_lost; /* ended: its counts at the end */
 };
 
 struct agent {
@@ -306,17 +313,35 @@ static int scan(struct agent *a)
 	return sc.err ? sc.err : err;
 }
 
+/* Stops t's recording and closes its session, keeping its last window and counts for the next
+ * cut; returns how long it recorded. */
+static double retire(struct target *t)
+{
+	struct session_stats st;
+	int err;
+
+	session_give_way(t->s); /* stopped: nothing more to record, the lock is free */
+	session_stats(t->s, &st);
+	err = session_take_profiles(t->s, &t->last);
+	if (err)
+		fprintf(stderr, "asyncprof: agent: the last window of pid %d (%s) is lost: %s\n",
+			t->id.pid, t->id.comm, strerror(-err));
+	t->final_drops = st.drops;
+	t->final_events_lost = st.events_lost;
+	session_close(t->s);
+	t->s = NULL;
+	t->ended = true;
+	return st.elapsed_s;
+}
+
 /* Ends the session of a process that exited: its last window waits for the next cut. */
 static void end_target(struct agent *a, struct target *t)
 {
-	struct session_stats st;
+	double elapsed_s = retire(t);
 
-	t->ended = true;
-	session_give_way(t->s); /* stopped: nothing more to record, the lock is free */
-	session_stats(t->s, &st);
 	if (a->o->verbose)
 		fprintf(stderr, "asyncprof: agent: pid %d (%s) exited after %.1fs\n", t->id.pid,
-			t->id.comm, st.elapsed_s);
+			t->id.comm, elapsed_s);
 }
 
 /* Whether t's pid is still the process it was, and not a zombie (its parent has not reaped it
@@ -342,8 +367,7 @@ static bool give_way(struct agent *a, struct target *t, const struct pollfd *p, 
 	    !session_asked_to_give_way(t->s, &asker))
 		return false;
 	session_step(t->s, 0);
-	session_give_way(t->s);
-	t->ended = true;
+	retire(t);
 	fprintf(stderr,
 		"asyncprof: agent: asyncprof (pid %d) asked for pid %d (%s): gave way; its "
 		"window so far is kept, and it is profiled again once that recording ends\n",
@@ -484,7 +508,11 @@ static int cut_all(struct agent *a, struct cut *c, const struct otlp_attr *attrs
 		size_t k = 0;
 
 		if (t->ended) {
-			c->sw[i] = *session_profiles(t->s);
+			c->sw[i] = t->last; /* the cut's now */
+			memset(&t->last, 0, sizeof(t->last));
+			c->owned[i] = true;
+			st.drops = t->final_drops;
+			st.events_lost = t->final_events_lost;
 		} else {
 			int err = session_cut_window(t->s, &c->sw[i]);
 
@@ -496,8 +524,8 @@ static int cut_all(struct agent *a, struct cut *c, const struct otlp_attr *attrs
 				continue;
 			}
 			c->owned[i] = true;
+			session_stats(t->s, &st);
 		}
-		session_stats(t->s, &st);
 		c->drops += st.drops - t->drops;
 		c->events_lost += st.events_lost - t->events_lost;
 		t->drops = st.drops;
@@ -568,7 +596,7 @@ static void release_ended(struct agent *a)
 			a->targets[k++] = t;
 			continue;
 		}
-		session_close(t->s);
+		session_window_free(&t->last); /* when the cut could not take it */
 		resource_free(&t->res);
 		free(t);
 	}
@@ -767,6 +795,7 @@ static void teardown(struct agent *a)
 
 	for (size_t i = 0; i < a->ntargets; i++) {
 		session_close(a->targets[i]->s);
+		session_window_free(&a->targets[i]->last);
 		resource_free(&a->targets[i]->res);
 		free(a->targets[i]);
 	}
@@ -835,7 +864,7 @@ static int run(struct agent *a)
 			strsignal(stop_signal));
 	for (size_t i = 0; i < a->ntargets; i++)
 		if (!a->targets[i]->ended)
-			session_stop(a->targets[i]->s), a->targets[i]->ended = true;
+			retire(a->targets[i]);
 	if (end_window(a, true) && !err)
 		err = -ENOMEM;
 	return err;

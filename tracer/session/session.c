@@ -375,6 +375,29 @@ int session_cut_window(struct session *s, struct session_window *w)
 	return 0;
 }
 
+int session_take_profiles(struct session *s, struct session_window *w)
+{
+	size_t i;
+
+	if (!s->stopped)
+		return -EINVAL;
+	*w = s->last;
+	s->last.nprofiles = 0;
+	for (i = 0; i < w->nprofiles; i++) {
+		struct profile *taken = collector_take(s->col, w->profiles[i].prof);
+
+		if (!taken)
+			break;
+		w->profiles[i].prof = taken;
+	}
+	if (i < w->nprofiles) {
+		w->nprofiles = i;
+		session_window_free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void session_window_free(struct session_window *w)
 {
 	for (size_t i = 0; i < w->nprofiles; i++)

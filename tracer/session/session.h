@@ -140,6 +140,14 @@ struct session_window {
  */
 int session_cut_window(struct session *s, struct session_window *w);
 
+/*
+ * After session_stop(): hands session_profiles()'s over to w (the caller frees them with
+ * session_window_free), so that the session can be closed before they are written or sent (an
+ * agent frees an exited process's session at once). Returns 0, -EINVAL (not stopped) or -ENOMEM
+ * (the window is lost). session_profiles() is empty after it.
+ */
+int session_take_profiles(struct session *s, struct session_window *w);
+
 /* Frees the profiles of a window from session_cut_window(); accepts a zeroed one. */
 void session_window_free(struct session_window *w);
 
