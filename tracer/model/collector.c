@@ -1099,6 +1099,48 @@ static size_t return_addresses(const uint8_t *bytes, size_t len, uint64_t *pcs)
 	return n;
 }
 
+void collector_gc_event(struct collector *c, uint64_t time_ns, enum collector_gc_phase phase)
+{
+	if (c->observer.on_gc)
+		c->observer.on_gc(c->observer.ctx, time_ns, phase);
+}
+
+/* The first wait rule a function of pcs (leaf first) matches, or NULL. */
+static const char *wait_reason_of_pcs(struct collector *c, const uint64_t *pcs, size_t n,
+				      uint64_t seen_ns)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_mapping *m;
+		struct elf_object *obj;
+		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
+
+		for (int f = 0; f < nf; f++)
+			for (const struct wait_rule *r = c->library.wait_rules;
+			     r && r->needle && frames[f].function; r++)
+				if (strstr(frames[f].function, r->needle))
+					return r->reason;
+	}
+	return NULL;
+}
+
+bool collector_await_point(struct collector *c, uint64_t task, char *reason, size_t reason_size,
+			   char *where, size_t where_size)
+{
+	struct task_rec *t = c->tasks && task ? task_find(c->tasks, task) : NULL;
+	const char *why;
+
+	if (!t || !t->suspended_since)
+		return false;
+	why = t->await_reason;
+	if (!why)
+		why = wait_reason_of_pcs(c, t->await_pcs, t->nawait, t->suspended_since);
+	snprintf(reason, reason_size, "%s", why ? why : "other");
+	describe_site(c, t->await_pcs, t->nawait, t->suspended_since, where, where_size);
+	return true;
+}
+
 void collector_set_wait_reason(struct collector *c, uint64_t task, const char *reason)
 {
 	struct task_rec *t = c->tasks ? task_get(c->tasks, task) : NULL;
