@@ -164,8 +164,8 @@ static error_t parse_recording_opt(int key, char *arg, struct argp_state *state,
 	case OPT_TIMELINE_MAX_EVENTS:
 		errno = 0;
 		n = strtol(arg, &end, 10);
-		if (errno || *end || n < 1000 || n > 100000000)
-			argp_error(state, "invalid event count '%s' (1000 to 100000000)", arg);
+		if (errno || *end || n < 100 || n > 100000000)
+			argp_error(state, "invalid event count '%s' (100 to 100000000)", arg);
 		o->timeline_events = n;
 		break;
 	case OPT_OTLP_HEADER:

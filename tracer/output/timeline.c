@@ -59,10 +59,20 @@ enum rec_kind {
 struct rec {
 	uint64_t start, end; /* end == start: an instant */
 	uint64_t task;	     /* the task the slice is of (the sample ran; 0: none) */
-	uint64_t other;	     /* REC_SPAWN, REC_WAKE: the task spawned or woken */
-	uint64_t flow;	     /* a flow starts (instants) or ends (states) here; 0: none */
+	union {
+		struct {
+			uint64_t other; /* REC_SPAWN, REC_WAKE: the task spawned or woken */
+			uint64_t flow;	/* a flow starts (instants) or ends (states) here; 0: none */
+		};
+		struct {
+			/* REC_POLL ended by its STOP: its time on a CPU and preempted */
+			uint64_t cpu_ns, preempted_ns;
+		} poll;
+	};
 	uint32_t tid;
-	uint32_t str, str2;  /* string ids (0: none); REC_SAMPLE: str is the callstack id */
+	/* string ids (0: none); REC_SAMPLE: str is the callstack id; REC_POLL: str is 1 when
+	 * poll's times are known */
+	uint32_t str, str2;
 	uint8_t kind;
 };
 
@@ -295,26 +305,34 @@ static void set_state(struct timeline *tl, struct task_live *t, enum task_state 
 	t->since = now;
 }
 
-/* The poll of task at depth i on th ends at now. */
-static void end_poll(struct timeline *tl, struct thread_live *th, size_t i, uint64_t now)
+/* The poll of task at depth i on th ends at now, by its STOP stop (NULL: it ends because
+ * something else happened). */
+static void end_poll(struct timeline *tl, struct thread_live *th, size_t i, uint64_t now,
+		     const struct session_event *stop)
 {
 	struct rec r = { .kind = REC_POLL, .start = th->start[i], .end = now, .task = th->task[i],
 			 .tid = th->tid };
 
+	if (stop) {
+		r.poll.cpu_ns = stop->cpu_ns;
+		r.poll.preempted_ns = stop->preempted_ns;
+		r.str = 1; /* the times are known */
+	}
 	record(tl, &r);
 	memmove(&th->task[i], &th->task[i + 1], (th->depth - i - 1) * sizeof(uint64_t));
 	memmove(&th->start[i], &th->start[i + 1], (th->depth - i - 1) * sizeof(uint64_t));
 	th->depth--;
 }
 
-/* Ends task's poll on thread tid, if one is under way. */
-static void end_poll_of(struct timeline *tl, uint32_t tid, uint64_t task, uint64_t now)
+/* Ends task's poll on thread tid, if one is under way (stop: as end_poll()). */
+static void end_poll_of(struct timeline *tl, uint32_t tid, uint64_t task, uint64_t now,
+			const struct session_event *stop)
 {
 	struct thread_live *th = thread(tl, tid);
 
 	for (size_t i = th ? th->depth : 0; i-- > 0;)
 		if (th->task[i] == task) {
-			end_poll(tl, th, i, now);
+			end_poll(tl, th, i, now, stop);
 			return;
 		}
 }
@@ -348,7 +366,7 @@ static void on_run(struct timeline *tl, const struct session_event *e, struct ta
 
 		if (prev && prev != t && prev->state == ST_RUNNING && prev->tid == e->tid)
 			set_state(tl, prev, ST_RUNNABLE, e->time_ns);
-		end_poll(tl, th, th->depth - 1, e->time_ns);
+		end_poll(tl, th, th->depth - 1, e->time_ns, NULL);
 	}
 	if (t->state == ST_WAITING && woken > t->since)
 		set_state(tl, t, ST_RUNNABLE, woken);
@@ -358,7 +376,7 @@ static void on_run(struct timeline *tl, const struct session_event *e, struct ta
 	t->tid = e->tid;
 	t->awaited = false;
 	if (th->depth == POLL_DEPTH)
-		end_poll(tl, th, 0, e->time_ns);
+		end_poll(tl, th, 0, e->time_ns, NULL);
 	th->task[th->depth] = t->id;
 	th->start[th->depth++] = e->time_ns;
 }
@@ -372,14 +390,14 @@ static void on_await(struct timeline *tl, const struct session_event *e, struct 
 		return;
 	}
 	if (t->state == ST_RUNNING)
-		end_poll_of(tl, t->tid, t->id, e->time_ns);
+		end_poll_of(tl, t->tid, t->id, e->time_ns, NULL);
 	set_state(tl, t, ST_WAITING, e->time_ns);
 }
 
 static void on_stop(struct timeline *tl, const struct session_event *e, struct task_live *t)
 {
 	tl->stops_seen = true;
-	end_poll_of(tl, e->tid, t->id, e->time_ns);
+	end_poll_of(tl, e->tid, t->id, e->time_ns, e);
 	if (t->exited) {
 		end_state(tl, t, e->time_ns);
 		forget_task(tl, t);
@@ -433,7 +451,7 @@ static void on_task(struct timeline *tl, const struct session_event *e)
 			break;
 		}
 		if (t->state == ST_RUNNING)
-			end_poll_of(tl, t->tid, t->id, e->time_ns);
+			end_poll_of(tl, t->tid, t->id, e->time_ns, NULL);
 		end_state(tl, t, e->time_ns);
 		forget_task(tl, t);
 		break;
@@ -552,7 +570,7 @@ void timeline_finish(struct timeline *tl, uint64_t now_ns)
 
 	for (size_t i = 0; i < tl->nthreads; i++)
 		while (tl->threads[i].depth)
-			end_poll(tl, &tl->threads[i], tl->threads[i].depth - 1, now_ns);
+			end_poll(tl, &tl->threads[i], tl->threads[i].depth - 1, now_ns, NULL);
 	for (size_t i = 0; i < tl->nlive; i++)
 		end_state(tl, &tl->live[i], now_ns);
 	if (tl->gc_start || tl->gc_mark_term)
@@ -870,10 +888,12 @@ static void put_point(struct writer *w, const struct point *pt)
 	const struct rec *r = pt->r;
 	Perfetto__Protos__TracePacket p = PERFETTO__PROTOS__TRACE_PACKET__INIT;
 	Perfetto__Protos__TrackEvent ev = PERFETTO__PROTOS__TRACK_EVENT__INIT;
-	Perfetto__Protos__DebugAnnotation a[3], *pa[3];
-	const char *tname = task_name_of(tl, r->task), *oname = task_name_of(tl, r->other);
+	Perfetto__Protos__DebugAnnotation a[4], *pa[4];
+	bool flows = r->kind != REC_POLL; /* a poll's union holds its times */
+	const char *tname = task_name_of(tl, r->task);
+	const char *oname = flows ? task_name_of(tl, r->other) : NULL;
 	char name[640];
-	uint64_t flow = r->flow;
+	uint64_t flow = flows ? r->flow : 0;
 	bool instant = r->end == r->start && (r->kind == REC_SAMPLE || r->kind == REC_SPAWN ||
 					       r->kind == REC_WAKE);
 	size_t na = 0;
@@ -887,7 +907,7 @@ static void put_point(struct writer *w, const struct point *pt)
 	ev.type = instant ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_INSTANT
 		  : pt->begin ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
 			      : PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		perfetto__protos__debug_annotation__init(&a[i]);
 		a[i].name_field_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__NAME_FIELD_NAME;
 		pa[i] = &a[i];
@@ -911,6 +931,16 @@ static void put_point(struct writer *w, const struct point *pt)
 		switch (r->kind) {
 		case REC_POLL:
 			snprintf(name, sizeof(name), "%s", tname ? tname : "[unknown]");
+			if (!r->str)
+				break;
+			/* what the poll's wall time is made of: its own work or blocking, and
+			 * time preempted (other threads had the CPU) */
+			a[na].name = "cpu_ns";
+			a[na].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_UINT_VALUE;
+			a[na++].uint_value = r->poll.cpu_ns;
+			a[na].name = "preempted_ns";
+			a[na].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_UINT_VALUE;
+			a[na++].uint_value = r->poll.preempted_ns;
 			break;
 		case REC_RUNNING:
 		case REC_RUNNABLE:

@@ -560,6 +560,8 @@ static void observe_task_event(void *ctx, const struct task_event *e, uint64_t c
 		.value = e->kind == TASK_RUN && (e->flags & TASK_EV_LATENCY) ? e->value
 			 : e->kind == TASK_STOP				  ? e->value
 									  : 0,
+		.cpu_ns = e->kind == TASK_STOP ? e->cpu_ns : 0,
+		.preempted_ns = e->kind == TASK_STOP ? e->delay_ns : 0,
 	};
 
 	if (e->kind == TASK_AWAIT &&

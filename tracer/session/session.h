@@ -256,6 +256,7 @@ struct session_event {
 	/* SESSION_EV_TASK: RUN: ns the task was runnable before it (0: unknown); STOP: the poll's
 	 * wall time in ns */
 	uint64_t value;
+	uint64_t cpu_ns, preempted_ns; /* STOP: the poll's time on a CPU and time preempted */
 	const char *spawned_at;	 /* the task's spawn site, "function (file:line)"; NULL: unknown */
 	bool internal;		 /* the task is the runtime's own (a worker's loop, a GC worker) */
 	const char *reason;	 /* AWAIT: what it waits for ("timer", "chan receive"); NULL */
