@@ -45,14 +45,14 @@
 #include "util/hashmap.h"
 
 enum rec_kind {
-	REC_POLL,	/* thread track: a poll of task */
-	REC_RUNNING,	/* task track: its states */
+	REC_POLL,    /* thread track: a poll of task */
+	REC_RUNNING, /* task track: its states */
 	REC_RUNNABLE,
-	REC_WAITING,	/* str: the reason, str2: the await point */
-	REC_SAMPLE,	/* thread track: a CPU sample; str: its callstack */
-	REC_SPAWN,	/* task track (the parent's): it spawned task (other); flow */
-	REC_WAKE,	/* task track (the waker's): it woke other; flow */
-	REC_GC,		/* GC track */
+	REC_WAITING, /* str: the reason, str2: the await point */
+	REC_SAMPLE,  /* thread track: a CPU sample; str: its callstack */
+	REC_SPAWN,   /* task track (the parent's): it spawned task (other); flow */
+	REC_WAKE,    /* task track (the waker's): it woke other; flow */
+	REC_GC,	     /* GC track */
 	REC_GC_MARK_TERM,
 };
 
@@ -62,7 +62,7 @@ struct rec {
 	union {
 		struct {
 			uint64_t other; /* REC_SPAWN, REC_WAKE: the task spawned or woken */
-			uint64_t flow;	/* a flow starts (instants) or ends (states) here; 0: none */
+			uint64_t flow; /* a flow starts (instants) or ends (states) here; 0: none */
 		};
 		struct {
 			/* REC_POLL ended by its STOP: its time on a CPU and preempted */
@@ -84,8 +84,8 @@ struct task_live {
 	enum task_state state;
 	uint64_t since;
 	uint64_t flow_in;
-	uint32_t tid;		    /* running: its thread */
-	uint32_t reason, where;	    /* waiting (or the await seen in the running poll) */
+	uint32_t tid;		/* running: its thread */
+	uint32_t reason, where; /* waiting (or the await seen in the running poll) */
 	bool awaited, exited;
 };
 
@@ -93,7 +93,7 @@ struct task_live {
 #define POLL_DEPTH 8
 struct thread_live {
 	uint32_t tid;
-	uint32_t name;		    /* string id, 0: unknown */
+	uint32_t name; /* string id, 0: unknown */
 	size_t depth;
 	uint64_t task[POLL_DEPTH], start[POLL_DEPTH];
 };
@@ -101,9 +101,9 @@ struct thread_live {
 /* A task as its track shows it (kept after its exit: records still name it). */
 struct task_track {
 	uint64_t id;
-	uint32_t name, site;	    /* string ids */
+	uint32_t name, site; /* string ids */
 	uint64_t uuid;
-	bool internal;		    /* the runtime's own: left out */
+	bool internal; /* the runtime's own: left out */
 };
 
 struct timeline {
@@ -125,17 +125,17 @@ struct timeline {
 	/* tasks and threads */
 	struct task_live *live;
 	size_t nlive, cap_live;
-	struct hashmap *live_index;	/* task id -> index + 1 in live */
+	struct hashmap *live_index; /* task id -> index + 1 in live */
 	struct task_track *info;
 	size_t ninfo, cap_info;
-	struct hashmap *info_index;	/* task id -> index + 1 in info */
+	struct hashmap *info_index; /* task id -> index + 1 in info */
 	struct thread_live *threads;
 	size_t nthreads, cap_threads;
-	struct hashmap *thread_index;	/* tid -> index + 1 */
+	struct hashmap *thread_index; /* tid -> index + 1 */
 	bool stops_seen;
 	uint64_t next_flow;
 	uint64_t gc_start, gc_mark_term;
-	int err;			/* the first ENOMEM: the trace lacks events */
+	int err; /* the first ENOMEM: the trace lacks events */
 };
 
 /* ---- strings, tasks, threads --------------------------------------------------------------- */
@@ -150,7 +150,8 @@ static uint32_t str_id(struct timeline *tl, const char *s)
 	if (hashmap_get(tl->str_index, s, strlen(s), &id))
 		return (uint32_t)id;
 	copy = strdup(s);
-	if (!copy || !array_grow((void **)&tl->strs, &tl->cap_strs, tl->nstrs + 1, sizeof(char *)) ||
+	if (!copy ||
+	    !array_grow((void **)&tl->strs, &tl->cap_strs, tl->nstrs + 1, sizeof(char *)) ||
 	    hashmap_put(tl->str_index, copy, strlen(copy), tl->nstrs + 1)) {
 		free(copy);
 		tl->err = -ENOMEM;
@@ -280,10 +281,12 @@ static void record(struct timeline *tl, const struct rec *r)
 /* The task's current state ends at now (a slice of it when it lasted). */
 static void end_state(struct timeline *tl, struct task_live *t, uint64_t now)
 {
-	static const uint8_t kinds[] = { [ST_RUNNABLE] = REC_RUNNABLE, [ST_RUNNING] = REC_RUNNING,
-					 [ST_WAITING] = REC_WAITING };
-	struct rec r = { .start = t->since, .end = now, .task = t->id, .tid = t->tid,
-			 .flow = t->flow_in };
+	static const uint8_t kinds[] = {
+		[ST_RUNNABLE] = REC_RUNNABLE, [ST_RUNNING] = REC_RUNNING, [ST_WAITING] = REC_WAITING
+	};
+	struct rec r = {
+		.start = t->since, .end = now, .task = t->id, .tid = t->tid, .flow = t->flow_in
+	};
 
 	if (t->state == ST_NONE || !t->since || now < t->since)
 		goto out;
@@ -310,7 +313,10 @@ static void set_state(struct timeline *tl, struct task_live *t, enum task_state 
 static void end_poll(struct timeline *tl, struct thread_live *th, size_t i, uint64_t now,
 		     const struct session_event *stop)
 {
-	struct rec r = { .kind = REC_POLL, .start = th->start[i], .end = now, .task = th->task[i],
+	struct rec r = { .kind = REC_POLL,
+			 .start = th->start[i],
+			 .end = now,
+			 .task = th->task[i],
 			 .tid = th->tid };
 
 	if (stop) {
@@ -341,7 +347,11 @@ static void end_poll_of(struct timeline *tl, uint32_t tid, uint64_t task, uint64
 static void flow(struct timeline *tl, uint8_t kind, uint64_t from, struct task_live *to,
 		 uint64_t now)
 {
-	struct rec r = { .kind = kind, .start = now, .end = now, .task = from, .other = to->id,
+	struct rec r = { .kind = kind,
+			 .start = now,
+			 .end = now,
+			 .task = from,
+			 .other = to->id,
 			 .flow = ++tl->next_flow };
 
 	if (!from || !task_track(tl, from))
@@ -475,7 +485,7 @@ static uint32_t callstack(struct timeline *tl, const struct session_event *e)
 
 		for (size_t l = loc ? loc->nlines : 0; l-- > 0 && n < sizeof(frames) / 4;) {
 			const struct profile_function *f =
-				profile_function(prof, loc->lines[l].function_id);
+			    profile_function(prof, loc->lines[l].function_id);
 			uint32_t s = f ? str_id(tl, f->name) : 0;
 
 			if (s)
@@ -487,8 +497,9 @@ static uint32_t callstack(struct timeline *tl, const struct session_event *e)
 	if (hashmap_get(tl->stack_index, frames, n * sizeof(*frames), &id))
 		return (uint32_t)id;
 	copy = malloc(n * sizeof(*copy));
-	if (!copy || !array_grow((void **)&tl->stacks, &tl->cap_stacks, tl->nstacks + 1,
-				 sizeof(*tl->stacks)) ||
+	if (!copy ||
+	    !array_grow((void **)&tl->stacks, &tl->cap_stacks, tl->nstacks + 1,
+			sizeof(*tl->stacks)) ||
 	    !array_grow((void **)&tl->stack_len, &tl->cap_stack_len, tl->nstacks + 1,
 			sizeof(*tl->stack_len))) {
 		free(copy);
@@ -509,8 +520,11 @@ static uint32_t callstack(struct timeline *tl, const struct session_event *e)
 static void on_sample(struct timeline *tl, const struct session_event *e)
 {
 	struct thread_live *th = thread(tl, e->tid);
-	struct rec r = { .kind = REC_SAMPLE, .start = e->time_ns, .end = e->time_ns,
-			 .task = e->task, .tid = e->tid };
+	struct rec r = { .kind = REC_SAMPLE,
+			 .start = e->time_ns,
+			 .end = e->time_ns,
+			 .task = e->task,
+			 .tid = e->tid };
 
 	learn_task(tl, e);
 	if (th && e->thread_name && e->thread_name[0])
@@ -565,7 +579,8 @@ void timeline_event(struct timeline *tl, const struct session_event *e)
 
 void timeline_finish(struct timeline *tl, uint64_t now_ns)
 {
-	struct session_event gc = { .kind = SESSION_EV_GC, .task_kind = SESSION_GC_END,
+	struct session_event gc = { .kind = SESSION_EV_GC,
+				    .task_kind = SESSION_GC_END,
 				    .time_ns = now_ns };
 
 	for (size_t i = 0; i < tl->nthreads; i++)
@@ -594,7 +609,8 @@ void timeline_finish(struct timeline *tl, uint64_t now_ns)
 struct point {
 	uint64_t ts;
 	const struct rec *r;
-	uint8_t order; /* at one time: ends, then begins, then instants, then ends of empty slices */
+	uint8_t
+	    order; /* at one time: ends, then begins, then instants, then ends of empty slices */
 	bool begin;
 };
 
@@ -634,11 +650,12 @@ static void put_packet(struct writer *w, Perfetto__Protos__TracePacket *p)
 	if (w->err)
 		return;
 	p->optional_trusted_packet_sequence_id_case =
-		PERFETTO__PROTOS__TRACE_PACKET__OPTIONAL_TRUSTED_PACKET_SEQUENCE_ID_TRUSTED_PACKET_SEQUENCE_ID;
+	    PERFETTO__PROTOS__TRACE_PACKET__OPTIONAL_TRUSTED_PACKET_SEQUENCE_ID_TRUSTED_PACKET_SEQUENCE_ID;
 	p->trusted_packet_sequence_id = SEQUENCE_ID;
 	p->has_sequence_flags = true;
-	p->sequence_flags = w->first ? PERFETTO__PROTOS__TRACE_PACKET__SEQUENCE_FLAGS__SEQ_INCREMENTAL_STATE_CLEARED
-				     : PERFETTO__PROTOS__TRACE_PACKET__SEQUENCE_FLAGS__SEQ_NEEDS_INCREMENTAL_STATE;
+	p->sequence_flags =
+	    w->first ? PERFETTO__PROTOS__TRACE_PACKET__SEQUENCE_FLAGS__SEQ_INCREMENTAL_STATE_CLEARED
+		     : PERFETTO__PROTOS__TRACE_PACKET__SEQUENCE_FLAGS__SEQ_NEEDS_INCREMENTAL_STATE;
 	w->first = false;
 	len = perfetto__protos__trace_packet__get_packed_size(p);
 	if (!array_grow((void **)&w->buf, &w->cap, len, 1)) {
@@ -682,9 +699,12 @@ static void put_clocks(struct writer *w)
 		clockid_t id;
 		uint32_t perfetto;
 	} clocks[3] = {
-		{ CLOCK_BOOTTIME, PERFETTO__PROTOS__CLOCK_SNAPSHOT__CLOCK__BUILTIN_CLOCKS__BOOTTIME },
-		{ CLOCK_MONOTONIC, PERFETTO__PROTOS__CLOCK_SNAPSHOT__CLOCK__BUILTIN_CLOCKS__MONOTONIC },
-		{ CLOCK_REALTIME, PERFETTO__PROTOS__CLOCK_SNAPSHOT__CLOCK__BUILTIN_CLOCKS__REALTIME },
+		{ CLOCK_BOOTTIME,
+		  PERFETTO__PROTOS__CLOCK_SNAPSHOT__CLOCK__BUILTIN_CLOCKS__BOOTTIME },
+		{ CLOCK_MONOTONIC,
+		  PERFETTO__PROTOS__CLOCK_SNAPSHOT__CLOCK__BUILTIN_CLOCKS__MONOTONIC },
+		{ CLOCK_REALTIME,
+		  PERFETTO__PROTOS__CLOCK_SNAPSHOT__CLOCK__BUILTIN_CLOCKS__REALTIME },
 	};
 
 	for (size_t i = 0; i < 3; i++) {
@@ -780,8 +800,7 @@ out:
 
 /* The tracks: the process, its threads, the tasks (under their spawn sites when there are
  * many), the GC. */
-static void put_tracks(struct writer *w, const bool *task_used, const bool *thread_used,
-		       bool gc)
+static void put_tracks(struct writer *w, const bool *task_used, const bool *thread_used, bool gc)
 {
 	struct timeline *tl = w->tl;
 	Perfetto__Protos__ProcessDescriptor pd = PERFETTO__PROTOS__PROCESS_DESCRIPTOR__INIT;
@@ -839,7 +858,7 @@ static void put_tracks(struct writer *w, const bool *task_used, const bool *thre
 		if (ntasks > TASKS_UNGROUPED) {
 			if (!site_used[ti->site]) {
 				Perfetto__Protos__TrackDescriptor sd =
-					PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
+				    PERFETTO__PROTOS__TRACK_DESCRIPTOR__INIT;
 
 				site_used[ti->site] = true;
 				snprintf(name, sizeof(name), "spawned at %s",
@@ -875,28 +894,125 @@ static uint64_t task_uuid(struct timeline *tl, uint64_t task)
 	uint64_t idx;
 
 	return task && hashmap_get(tl->info_index, &task, sizeof(task), &idx)
-		       ? tl->info[idx - 1].uuid
-		       : 0;
+		   ? tl->info[idx - 1].uuid
+		   : 0;
+}
+
+/* An event's debug annotations, at most ANNOTATIONS. */
+#define ANNOTATIONS 4
+struct annotations {
+	Perfetto__Protos__DebugAnnotation a[ANNOTATIONS], *pa[ANNOTATIONS];
+	size_t n;
+};
+
+static void annotate_str(struct annotations *an, const char *key, const char *value)
+{
+	Perfetto__Protos__DebugAnnotation *a = &an->a[an->n];
+
+	perfetto__protos__debug_annotation__init(a);
+	a->name_field_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__NAME_FIELD_NAME;
+	a->name = (char *)key;
+	a->value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
+	a->string_value = (char *)value;
+	an->pa[an->n] = a;
+	an->n++;
+}
+
+static void annotate_uint(struct annotations *an, const char *key, uint64_t value)
+{
+	Perfetto__Protos__DebugAnnotation *a = &an->a[an->n];
+
+	perfetto__protos__debug_annotation__init(a);
+	a->name_field_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__NAME_FIELD_NAME;
+	a->name = (char *)key;
+	a->value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_UINT_VALUE;
+	a->uint_value = value;
+	an->pa[an->n] = a;
+	an->n++;
+}
+
+/* The name and annotations of the slice or instant r begins. */
+static void describe(struct timeline *tl, const struct rec *r, Perfetto__Protos__TrackEvent *ev,
+		     char *name, size_t size, struct annotations *an)
+{
+	const char *tname = task_name_of(tl, r->task), *why = str_of(tl, r->str);
+	const char *oname;
+
+	switch (r->kind) {
+	case REC_POLL:
+		snprintf(name, size, "%s", tname ? tname : "[unknown]");
+		/* what the poll's wall time is made of: its own work or blocking, and time
+		 * preempted (other threads had the CPU) */
+		if (r->str) {
+			annotate_uint(an, "cpu_ns", r->poll.cpu_ns);
+			annotate_uint(an, "preempted_ns", r->poll.preempted_ns);
+		}
+		break;
+	case REC_RUNNING:
+	case REC_RUNNABLE:
+		snprintf(name, size, "%s", r->kind == REC_RUNNING ? "running" : "runnable");
+		break;
+	case REC_WAITING:
+		snprintf(name, size, "waiting: %s", why ? why : "other");
+		annotate_str(an, "reason", why ? why : "other");
+		if (str_of(tl, r->str2))
+			annotate_str(an, "await_point", str_of(tl, r->str2));
+		break;
+	case REC_SAMPLE:
+		snprintf(name, size, "cpu sample");
+		if (r->str) {
+			ev->callstack_field_case =
+			    PERFETTO__PROTOS__TRACK_EVENT__CALLSTACK_FIELD_CALLSTACK_IID;
+			ev->callstack_iid = r->str;
+		}
+		if (tname)
+			annotate_str(an, "task", tname);
+		break;
+	case REC_SPAWN:
+	case REC_WAKE:
+		oname = task_name_of(tl, r->other);
+		snprintf(name, size, "%s %s #%llu", r->kind == REC_SPAWN ? "spawn" : "wake",
+			 oname ? oname : "[unknown]", (unsigned long long)r->other);
+		break;
+	case REC_GC:
+		snprintf(name, size, "GC cycle");
+		break;
+	case REC_GC_MARK_TERM:
+		snprintf(name, size, "mark termination");
+		break;
+	}
+	if (r->task && r->kind != REC_GC && r->kind != REC_GC_MARK_TERM)
+		annotate_uint(an, "task_id", r->task);
+}
+
+static uint64_t track_of(struct timeline *tl, const struct rec *r)
+{
+	switch (r->kind) {
+	case REC_POLL:
+	case REC_SAMPLE:
+		return UUID_THREAD(r->tid);
+	case REC_GC:
+	case REC_GC_MARK_TERM:
+		return UUID_GC;
+	default:
+		return task_uuid(tl, r->task);
+	}
+}
+
+static bool is_instant(const struct rec *r)
+{
+	return r->kind == REC_SAMPLE || r->kind == REC_SPAWN || r->kind == REC_WAKE;
 }
 
 /* One end (or the instant) of a kept record. */
 static void put_point(struct writer *w, const struct point *pt)
 {
-	static const char *const states[] = { [REC_RUNNING] = "running",
-					      [REC_RUNNABLE] = "runnable" };
-	struct timeline *tl = w->tl;
 	const struct rec *r = pt->r;
 	Perfetto__Protos__TracePacket p = PERFETTO__PROTOS__TRACE_PACKET__INIT;
 	Perfetto__Protos__TrackEvent ev = PERFETTO__PROTOS__TRACK_EVENT__INIT;
-	Perfetto__Protos__DebugAnnotation a[4], *pa[4];
-	bool flows = r->kind != REC_POLL; /* a poll's union holds its times */
-	const char *tname = task_name_of(tl, r->task);
-	const char *oname = flows ? task_name_of(tl, r->other) : NULL;
+	struct annotations an = { .n = 0 };
 	char name[640];
-	uint64_t flow = flows ? r->flow : 0;
-	bool instant = r->end == r->start && (r->kind == REC_SAMPLE || r->kind == REC_SPAWN ||
-					       r->kind == REC_WAKE);
-	size_t na = 0;
+	uint64_t flow = r->kind != REC_POLL ? r->flow : 0; /* a poll's union holds its times */
 
 	p.has_timestamp = p.has_timestamp_clock_id = true;
 	p.timestamp = pt->ts;
@@ -904,98 +1020,18 @@ static void put_point(struct writer *w, const struct point *pt)
 	p.data_case = PERFETTO__PROTOS__TRACE_PACKET__DATA_TRACK_EVENT;
 	p.track_event = &ev;
 	ev.has_type = ev.has_track_uuid = true;
-	ev.type = instant ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_INSTANT
-		  : pt->begin ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
-			      : PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END;
-	for (size_t i = 0; i < 4; i++) {
-		perfetto__protos__debug_annotation__init(&a[i]);
-		a[i].name_field_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__NAME_FIELD_NAME;
-		pa[i] = &a[i];
-	}
-	switch (r->kind) {
-	case REC_POLL:
-	case REC_SAMPLE:
-		ev.track_uuid = UUID_THREAD(r->tid);
-		break;
-	case REC_GC:
-	case REC_GC_MARK_TERM:
-		ev.track_uuid = UUID_GC;
-		break;
-	default:
-		ev.track_uuid = task_uuid(tl, r->task);
-		break;
-	}
+	ev.type = is_instant(r) ? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_INSTANT
+		  : pt->begin	? PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_BEGIN
+				: PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END;
+	ev.track_uuid = track_of(w->tl, r);
 	if (ev.type != PERFETTO__PROTOS__TRACK_EVENT__TYPE__TYPE_SLICE_END) {
 		ev.name_field_case = PERFETTO__PROTOS__TRACK_EVENT__NAME_FIELD_NAME;
 		ev.name = name;
-		switch (r->kind) {
-		case REC_POLL:
-			snprintf(name, sizeof(name), "%s", tname ? tname : "[unknown]");
-			if (!r->str)
-				break;
-			/* what the poll's wall time is made of: its own work or blocking, and
-			 * time preempted (other threads had the CPU) */
-			a[na].name = "cpu_ns";
-			a[na].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_UINT_VALUE;
-			a[na++].uint_value = r->poll.cpu_ns;
-			a[na].name = "preempted_ns";
-			a[na].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_UINT_VALUE;
-			a[na++].uint_value = r->poll.preempted_ns;
-			break;
-		case REC_RUNNING:
-		case REC_RUNNABLE:
-			snprintf(name, sizeof(name), "%s", states[r->kind]);
-			break;
-		case REC_WAITING:
-			snprintf(name, sizeof(name), "waiting: %s",
-				 str_of(tl, r->str) ? str_of(tl, r->str) : "other");
-			a[na].name = "reason";
-			a[na].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
-			a[na++].string_value = (char *)(str_of(tl, r->str) ? str_of(tl, r->str)
-									: "other");
-			if (str_of(tl, r->str2)) {
-				a[na].name = "await_point";
-				a[na].value_case =
-					PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
-				a[na++].string_value = (char *)str_of(tl, r->str2);
-			}
-			break;
-		case REC_SAMPLE:
-			snprintf(name, sizeof(name), "cpu sample");
-			if (r->str) {
-				ev.callstack_field_case =
-					PERFETTO__PROTOS__TRACK_EVENT__CALLSTACK_FIELD_CALLSTACK_IID;
-				ev.callstack_iid = r->str;
-			}
-			if (tname) {
-				a[na].name = "task";
-				a[na].value_case =
-					PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_STRING_VALUE;
-				a[na++].string_value = (char *)tname;
-			}
-			break;
-		case REC_SPAWN:
-		case REC_WAKE:
-			snprintf(name, sizeof(name), "%s %s #%llu",
-				 r->kind == REC_SPAWN ? "spawn" : "wake",
-				 oname ? oname : "[unknown]", (unsigned long long)r->other);
-			break;
-		case REC_GC:
-			snprintf(name, sizeof(name), "GC cycle");
-			break;
-		case REC_GC_MARK_TERM:
-			snprintf(name, sizeof(name), "mark termination");
-			break;
-		}
-		if (r->task && r->kind != REC_GC && r->kind != REC_GC_MARK_TERM) {
-			a[na].name = "task_id";
-			a[na].value_case = PERFETTO__PROTOS__DEBUG_ANNOTATION__VALUE_UINT_VALUE;
-			a[na++].uint_value = r->task;
-		}
-		ev.n_debug_annotations = na;
-		ev.debug_annotations = pa;
+		describe(w->tl, r, &ev, name, sizeof(name), &an);
+		ev.n_debug_annotations = an.n;
+		ev.debug_annotations = an.pa;
 		/* a flow leaves the spawn or wake instant and ends at the state it led to */
-		if (flow && instant) {
+		if (flow && is_instant(r)) {
 			ev.n_flow_ids = 1;
 			ev.flow_ids = &flow;
 		} else if (flow && hashmap_get(w->flows, &flow, sizeof(flow), NULL)) {
@@ -1030,8 +1066,6 @@ static int write_trace(struct writer *w)
 	}
 	for (size_t k = 0; k < tl->n; k++) {
 		const struct rec *r = &tl->ring[(first + k) % tl->cap];
-		bool instant = r->kind == REC_SAMPLE || r->kind == REC_SPAWN ||
-			       r->kind == REC_WAKE;
 		uint64_t idx;
 
 		if (r->kind == REC_SAMPLE && r->str)
@@ -1049,7 +1083,7 @@ static int write_trace(struct writer *w)
 		} else {
 			continue; /* a task the timeline has no track for */
 		}
-		if (instant) {
+		if (is_instant(r)) {
 			if (r->flow && hashmap_put(w->flows, &r->flow, sizeof(r->flow), 1))
 				w->err = -ENOMEM;
 			pts[np++] = (struct point){ r->start, r, 2, true };
@@ -1119,9 +1153,9 @@ json_t *timeline_json(const struct timeline *tl, uint64_t start_ns)
 	uint64_t from, to;
 
 	kept_span(tl, &from, &to);
-	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:b}", "file", TIMELINE_FILE,
-			 "max_events", (json_int_t)tl->cap, "events", (json_int_t)tl->n,
-			 "dropped", (json_int_t)tl->dropped, "kept_from_s",
+	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:b}", "file", TIMELINE_FILE, "max_events",
+			 (json_int_t)tl->cap, "events", (json_int_t)tl->n, "dropped",
+			 (json_int_t)tl->dropped, "kept_from_s",
 			 from > start_ns ? (from - start_ns) / 1e9 : 0.0, "kept_s",
 			 to > from ? (to - from) / 1e9 : 0.0, "complete", !tl->err);
 }
@@ -1133,8 +1167,9 @@ void timeline_print_summary(const struct timeline *tl, uint64_t start_ns, FILE *
 	kept_span(tl, &from, &to);
 	fprintf(f, "\ntimeline: %zu events in %s", tl->n, TIMELINE_FILE);
 	if (tl->dropped)
-		fprintf(f, " (%llu older ones dropped at the cap of %zu: the last %.1fs are whole, "
-			   "from %.1fs on)",
+		fprintf(f,
+			" (%llu older ones dropped at the cap of %zu: the last %.1fs are whole, "
+			"from %.1fs on)",
 			(unsigned long long)tl->dropped, tl->cap, (to - from) / 1e9,
 			from > start_ns ? (from - start_ns) / 1e9 : 0.0);
 	if (tl->err)

@@ -20,8 +20,8 @@ struct timeline;
 
 struct timeline_opts {
 	pid_t pid;
-	const char *comm;	/* the process's name (its track) */
-	size_t max_events;	/* the cap: the last max_events events are kept */
+	const char *comm;  /* the process's name (its track) */
+	size_t max_events; /* the cap: the last max_events events are kept */
 };
 
 #define TIMELINE_DEFAULT_MAX_EVENTS 1000000

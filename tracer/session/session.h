@@ -236,9 +236,9 @@ int session_set_probe_group(struct session *s, const char *name, bool enabled);
  * garbage collection cycle (Go). Strings are valid during the call only.
  */
 enum session_gc_phase {
-	SESSION_GC_START = 1,	  /* a cycle's mark phase begins */
-	SESSION_GC_MARK_TERM,	  /* mark termination (the world is stopped) */
-	SESSION_GC_END,		  /* the cycle is over */
+	SESSION_GC_START = 1, /* a cycle's mark phase begins */
+	SESSION_GC_MARK_TERM, /* mark termination (the world is stopped) */
+	SESSION_GC_END,	      /* the cycle is over */
 };
 
 struct session_event {
