@@ -557,10 +557,10 @@ static void observe_task_event(void *ctx, const struct task_event *e, uint64_t c
 		.task_name = t ? t->name : NULL,
 		.spawned_at = t ? t->spawned_at : NULL,
 		.internal = t && t->internal,
-		.value = (e->kind == TASK_RUN && (e->flags & TASK_EV_LATENCY)) ||
-					 e->kind == TASK_STOP
-				 ? e->value
-				 : 0,
+		.value =
+		    (e->kind == TASK_RUN && (e->flags & TASK_EV_LATENCY)) || e->kind == TASK_STOP
+			? e->value
+			: 0,
 		.cpu_ns = e->kind == TASK_STOP ? e->cpu_ns : 0,
 		.preempted_ns = e->kind == TASK_STOP ? e->delay_ns : 0,
 	};
