@@ -23,7 +23,7 @@
  *	RUN of another task on	without STOPs, ends the thread's poll: the task it ran goes
  *	the same thread		runnable (Go's preemption, a yield)
  *	EXIT			the current state ends, the task is forgotten
- * Whether the runtime sends STOPs is learnt from the first STOP.
+ * Whether the runtime sends STOPs is the runtime's to say (timeline_opts.poll_ends).
  *
  * Bounded: a finished slice or an instant is a record in a ring of max_events; when the ring is
  * full the oldest is overwritten and counted as dropped, so the trace keeps the last events
@@ -132,7 +132,6 @@ struct timeline {
 	struct thread_live *threads;
 	size_t nthreads, cap_threads;
 	struct hashmap *thread_index; /* tid -> index + 1 */
-	bool stops_seen;
 	uint64_t next_flow;
 	uint64_t gc_start, gc_mark_term;
 	int err; /* the first ENOMEM: the trace lacks events */
@@ -371,7 +370,7 @@ static void on_run(struct timeline *tl, const struct session_event *e, struct ta
 		return;
 	/* Without STOPs, a run ends the thread's poll under way: its task was preempted or
 	 * yielded, and is runnable. */
-	while (!tl->stops_seen && th->depth) {
+	while (!tl->o.poll_ends && th->depth) {
 		struct task_live *prev = live_task(tl, th->task[th->depth - 1], false);
 
 		if (prev && prev != t && prev->state == ST_RUNNING && prev->tid == e->tid)
@@ -395,7 +394,7 @@ static void on_await(struct timeline *tl, const struct session_event *e, struct 
 {
 	t->reason = str_id(tl, e->reason);
 	t->where = str_id(tl, e->await_point);
-	if (tl->stops_seen && t->state == ST_RUNNING) {
+	if (tl->o.poll_ends && t->state == ST_RUNNING) {
 		t->awaited = true; /* the poll goes on to its STOP */
 		return;
 	}
@@ -406,7 +405,6 @@ static void on_await(struct timeline *tl, const struct session_event *e, struct 
 
 static void on_stop(struct timeline *tl, const struct session_event *e, struct task_live *t)
 {
-	tl->stops_seen = true;
 	end_poll_of(tl, e->tid, t->id, e->time_ns, e);
 	if (t->exited) {
 		end_state(tl, t, e->time_ns);
@@ -456,7 +454,7 @@ static void on_task(struct timeline *tl, const struct session_event *e)
 		on_stop(tl, e, t);
 		break;
 	case TASK_EXIT:
-		if (t->state == ST_RUNNING && tl->stops_seen) {
+		if (t->state == ST_RUNNING && tl->o.poll_ends) {
 			t->exited = true; /* its poll's STOP ends it */
 			break;
 		}
@@ -830,9 +828,10 @@ static void put_tracks(struct writer *w, const bool *task_used, const bool *thre
 		th.pid = tl->o.pid;
 		th.tid = tl->threads[i].tid;
 		th.thread_name = (char *)str_of(tl, tl->threads[i].name);
-		td.has_uuid = td.has_parent_uuid = true;
+		/* a thread's track is the process's by its pid: Perfetto's thread tracks name no
+		 * parent */
+		td.has_uuid = true;
 		td.uuid = UUID_THREAD(th.tid);
-		td.parent_uuid = UUID_PROCESS;
 		td.thread = &th;
 		put_track(w, &td);
 	}

@@ -22,6 +22,8 @@ struct timeline_opts {
 	pid_t pid;
 	const char *comm;  /* the process's name (its track) */
 	size_t max_events; /* the cap: the last max_events events are kept */
+	bool poll_ends;	   /* a STOP ends each poll; else a poll ends at the task's await or when
+			    * its thread runs another task */
 };
 
 #define TIMELINE_DEFAULT_MAX_EVENTS 1000000

@@ -128,14 +128,15 @@ static int open_runtime(struct session *s)
 
 static void update_observer(struct session *s);
 
-/* The timeline needs the task events: a runtime with tasks, and its lifecycle probes unless
- * its sample mode already sends runs and stops (the markers). */
+/* The timeline is made of the runs of tasks: the runtime's probes must send them in this mode
+ * (Tokio and Go: lifecycle and full; the markers: every mode). */
 static int open_timeline(struct session *s)
 {
-	struct timeline_opts o = { s->opts.pid, s->proc->comm, s->opts.timeline_events };
+	struct timeline_opts o = { s->opts.pid, s->proc->comm, s->opts.timeline_events,
+				   s->cap.poll_ends };
 	int err;
 
-	if (!s->rt->has_tasks || (s->opts.mode == MODE_SAMPLE && strcmp(s->rt->name, "usdt"))) {
+	if (!s->cap.runs) {
 		fprintf(stderr,
 			"asyncprof: cannot record a timeline of %s: %s; use --mode lifecycle or "
 			"full on a Tokio or Go program, or a program with asyncprof markers\n",
