@@ -44,16 +44,30 @@ check_outputs "$d"
 slices "$d"
 stall_us=$(awk '$1 == "stall_max_us" { print $2 }' "$WORK/stdout")
 [ "${stall_us:-0}" -ge 60000 ] || fail "long_poll measured no 60 ms stall"
+# On a loaded machine (or the sanitizer build) the probes may lose task events: the slices they
+# would have made are missing, and the trace says so. The figures below are then bounds: a
+# poll slice is never invented, and no slice is longer than its poll.
+lost=$(jq '.task_events.dropped' "$d/report.json")
+jq -e --argjson lost "$lost" '.timeline | .task_events_lost == $lost and
+	.complete == ($lost == 0)' "$d/report.json" >/dev/null ||
+	fail "long_poll: the timeline does not say that $lost task events were lost"
+if [ "$lost" -gt 0 ]; then
+	echo "note: $lost task events lost in this recording: the counts below are upper bounds"
+	low() { echo 0; }
+else
+	low() { echo "$1"; }
+fi
 # slow_poller's polls of 50 ms or more on the worker threads' tracks: one per stall (every
 # 300 ms). The longest one's own time (its wall time less the time its thread was preempted,
 # which its annotations say) is at least the 60 ms sleep and at most the longest stall the
 # program measured (which includes such waits), plus what the poll does besides.
 awk -F'\t' '$2 ~ /^thread / && $3 ~ /slow_poller/ && $5 >= 50000000' "$d/slices.tsv" >"$WORK/long"
 n=$(wc -l <"$WORK/long")
-expect_between "long_poll: slow_poller's long poll slices in 3 s (every 300 ms)" "$n" 7 11
+expect_between "long_poll: slow_poller's long poll slices in 3 s (every 300 ms)" "$n" "$(low 7)" 11
 longest_us=$(awk -F'\t' '{ p = $7; sub(/.*preempted_ns=/, "", p); sub(/;.*/, "", p)
 	if ($5 - p > m) m = $5 - p } END { printf "%d", m / 1000 }' "$WORK/long")
-expect_between "long_poll: the longest poll slice's own time, us (the program's longest stall: $stall_us us)" \
+[ "$n" -gt 0 ] && expect_between \
+	"long_poll: the longest poll slice's own time, us (the program's longest stall: $stall_us us)" \
 	"$longest_us" 60000 $((stall_us * 105 / 100))
 # ONE slice: no other slice of slow_poller on any thread overlaps a long one, and the task's own
 # track shows it running exactly then.
@@ -71,7 +85,7 @@ over=$(awk -F'\t' 'NR == FNR { s[NR] = $4; e[NR] = $4 + $5; n = NR; next }
 	$2 ~ /^task long_poll::quick_task/ && $3 == "runnable" {
 		for (i = 1; i <= n; i++) if ($4 < e[i] && $4 + $5 > s[i]) { c++; break } }
 	END { print c + 0 }' "$WORK/long" "$d/slices.tsv")
-expect_between "long_poll: quick tasks' runnable intervals during the stalls" "$over" 1 100000
+expect_between "long_poll: quick tasks' runnable intervals during the stalls" "$over" "$(low 1)" 100000
 # Each task's poll slices add up to the wall time of its polls in report.json (the probes' own
 # clocks: within 2%), which holds its busy time (on a CPU) and its time preempted.
 jq -r '.tasks[] | select(.polls > 0 and .internal == false) |
@@ -81,10 +95,11 @@ while read -r id wall busy polls; do
 	read -r sum count < <(awk -F'\t' -v id="$id" '$2 ~ /^thread / && $1 == "slice" && $6 == id {
 		s += $5; c++ } END { printf "%d %d\n", s, c }' "$d/slices.tsv")
 	expect_between "long_poll: task $id's poll slices ($count) / its polls ($polls), %" \
-		$((count * 100 / polls)) 98 100
+		$((count * 100 / polls)) "$(low 98)" 100
 	expect_between "long_poll: task $id's poll slices' sum, % of its poll_wall_ns" \
-		$((sum / (wall / 1000))) 980 1020
-	[ "$busy" -le "$sum" ] || fail "long_poll: task $id is busier ($busy ns) than its slices ($sum ns)"
+		$((sum / (wall / 1000))) "$(low 980)" 1020
+	[ "$lost" -gt 0 ] || [ "$busy" -le "$sum" ] ||
+		fail "long_poll: task $id is busier ($busy ns) than its slices ($sum ns)"
 done <"$WORK/tasks"
 # CPU samples are instants on the threads' tracks with their stacks, root first: the task's
 # ancestry, then its poll.
@@ -92,6 +107,7 @@ awk -F'\t' '$3 == "cpu sample" && $7 ~ /task=long_poll::quick_task/ &&
 	$7 ~ /stack=\[spawn\] [^|]*\|\[task\] long_poll::quick_task\|.*poll/' "$d/slices.tsv" |
 	grep -q . || { grep "cpu sample" "$d/slices.tsv" | cut -c1-300; fail "long_poll: no CPU sample of a quick task with its stack"; }
 samples=$(awk -F'\t' '$3 == "cpu sample"' "$d/slices.tsv" | wc -l)
+# (samples are not task events: none is lost)
 [ "$samples" = "$(jq .samples "$d/report.json")" ] ||
 	fail "long_poll: $samples samples in the timeline, $(jq .samples "$d/report.json") in report.json"
 ok "long_poll: polls and samples"

@@ -121,7 +121,7 @@ static void write_and_read(struct timeline *tl, struct trace *t)
 	for (size_t k = 0; k < ntracks; k++)
 		cr_assert_eq(depth[k], 0, "slices never end on %s", names[k]);
 	perfetto__protos__trace__free_unpacked(tr, NULL);
-	t->json = timeline_json(tl, 0);
+	t->json = timeline_json(tl, 0, 0);
 }
 
 /* The slice on a track whose name starts with track, named name, beginning at ts. */
@@ -324,6 +324,27 @@ Test(timeline, internal_tasks_and_gc)
 	expect(&t, "thread 6", "main.work", 1500, 1500);
 	cr_expect_eq(count(&t, "task runtime.bgsweep", "running"), 0);
 	cr_expect_eq(count(&t, "thread 4", "runtime.bgsweep"), 0);
+	json_decref(t.json);
+	timeline_free(tl);
+}
+
+/* A run of a task that is running: the end of its last poll was lost. That poll is left out,
+ * not drawn until now, and counted. */
+Test(timeline, a_lost_poll_end)
+{
+	struct timeline *tl = new_timeline(1000, true);
+	static struct trace t;
+
+	task_ev(tl, TASK_RUN, 100, 1, 4, "app::lossy", 0, 0);
+	task_ev(tl, TASK_RUN, 1000, 1, 4, "app::lossy", 0, 0);
+	task_ev(tl, TASK_STOP, 1200, 1, 4, "app::lossy", 0, 200);
+	timeline_finish(tl, 2000);
+	write_and_read(tl, &t);
+
+	cr_expect_eq(count(&t, "thread 1", "app::lossy"), 1);
+	expect(&t, "thread 1", "app::lossy", 1000, 200);
+	cr_expect_eq(count(&t, "task app::lossy #4", "running"), 1);
+	cr_expect_eq(json_integer_value(json_object_get(t.json, "polls_unended")), 1);
 	json_decref(t.json);
 	timeline_free(tl);
 }

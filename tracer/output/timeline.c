@@ -133,6 +133,7 @@ struct timeline {
 	size_t nthreads, cap_threads;
 	struct hashmap *thread_index; /* tid -> index + 1 */
 	uint64_t next_flow;
+	uint64_t polls_unended; /* polls whose end was lost, left out */
 	uint64_t gc_start, gc_mark_term;
 	int err; /* the first ENOMEM: the trace lacks events */
 };
@@ -307,6 +308,13 @@ static void set_state(struct timeline *tl, struct task_live *t, enum task_state 
 	t->since = now;
 }
 
+static void forget_poll(struct thread_live *th, size_t i)
+{
+	memmove(&th->task[i], &th->task[i + 1], (th->depth - i - 1) * sizeof(uint64_t));
+	memmove(&th->start[i], &th->start[i + 1], (th->depth - i - 1) * sizeof(uint64_t));
+	th->depth--;
+}
+
 /* The poll of task at depth i on th ends at now, by its STOP stop (NULL: it ends because
  * something else happened). */
 static void end_poll(struct timeline *tl, struct thread_live *th, size_t i, uint64_t now,
@@ -324,9 +332,7 @@ static void end_poll(struct timeline *tl, struct thread_live *th, size_t i, uint
 		r.str = 1; /* the times are known */
 	}
 	record(tl, &r);
-	memmove(&th->task[i], &th->task[i + 1], (th->depth - i - 1) * sizeof(uint64_t));
-	memmove(&th->start[i], &th->start[i + 1], (th->depth - i - 1) * sizeof(uint64_t));
-	th->depth--;
+	forget_poll(th, i);
 }
 
 /* Ends task's poll on thread tid, if one is under way (stop: as end_poll()). */
@@ -377,6 +383,20 @@ static void on_run(struct timeline *tl, const struct session_event *e, struct ta
 			set_state(tl, prev, ST_RUNNABLE, e->time_ns);
 		end_poll(tl, th, th->depth - 1, e->time_ns, NULL);
 	}
+	/* Running already: the end of its last poll was lost (the probes' buffer was full).
+	 * When it ended is unknown: that poll and that state are left out, not drawn to now. */
+	if (t->state == ST_RUNNING && tl->o.poll_ends) {
+		struct thread_live *was = thread(tl, t->tid);
+
+		for (size_t i = was ? was->depth : 0; i-- > 0;)
+			if (was->task[i] == t->id) {
+				forget_poll(was, i);
+				break;
+			}
+		t->state = ST_NONE;
+		t->flow_in = 0;
+		tl->polls_unended++;
+	}
 	if (t->state == ST_WAITING && woken > t->since)
 		set_state(tl, t, ST_RUNNABLE, woken);
 	else if (t->state == ST_NONE && woken)
@@ -384,8 +404,10 @@ static void on_run(struct timeline *tl, const struct session_event *e, struct ta
 	set_state(tl, t, ST_RUNNING, e->time_ns);
 	t->tid = e->tid;
 	t->awaited = false;
-	if (th->depth == POLL_DEPTH)
-		end_poll(tl, th, 0, e->time_ns, NULL);
+	if (th->depth == POLL_DEPTH) {
+		forget_poll(th, 0); /* the oldest: its end was lost */
+		tl->polls_unended++;
+	}
 	th->task[th->depth] = t->id;
 	th->start[th->depth++] = e->time_ns;
 }
@@ -1147,19 +1169,21 @@ static void kept_span(const struct timeline *tl, uint64_t *from, uint64_t *to)
 		*from = tl->dropped_until;
 }
 
-json_t *timeline_json(const struct timeline *tl, uint64_t start_ns)
+json_t *timeline_json(const struct timeline *tl, uint64_t start_ns, uint64_t events_lost)
 {
 	uint64_t from, to;
 
 	kept_span(tl, &from, &to);
-	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:b}", "file", TIMELINE_FILE, "max_events",
-			 (json_int_t)tl->cap, "events", (json_int_t)tl->n, "dropped",
-			 (json_int_t)tl->dropped, "kept_from_s",
-			 from > start_ns ? (from - start_ns) / 1e9 : 0.0, "kept_s",
-			 to > from ? (to - from) / 1e9 : 0.0, "complete", !tl->err);
+	return json_pack(
+	    "{s:s, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:b}", "file", TIMELINE_FILE, "max_events",
+	    (json_int_t)tl->cap, "events", (json_int_t)tl->n, "dropped", (json_int_t)tl->dropped,
+	    "kept_from_s", from > start_ns ? (from - start_ns) / 1e9 : 0.0, "kept_s",
+	    to > from ? (to - from) / 1e9 : 0.0, "task_events_lost", (json_int_t)events_lost,
+	    "polls_unended", (json_int_t)tl->polls_unended, "complete", !tl->err && !events_lost);
 }
 
-void timeline_print_summary(const struct timeline *tl, uint64_t start_ns, FILE *f)
+void timeline_print_summary(const struct timeline *tl, uint64_t start_ns, uint64_t events_lost,
+			    FILE *f)
 {
 	uint64_t from, to;
 
@@ -1171,6 +1195,11 @@ void timeline_print_summary(const struct timeline *tl, uint64_t start_ns, FILE *
 			"from %.1fs on)",
 			(unsigned long long)tl->dropped, tl->cap, (to - from) / 1e9,
 			from > start_ns ? (from - start_ns) / 1e9 : 0.0);
+	if (events_lost)
+		fprintf(f,
+			" (incomplete: %llu task events were lost, so were their slices; %llu "
+			"polls whose end was lost are left out)",
+			(unsigned long long)events_lost, (unsigned long long)tl->polls_unended);
 	if (tl->err)
 		fprintf(f, " (incomplete: out of memory while recording)");
 	fprintf(f, "\n");

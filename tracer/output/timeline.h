@@ -43,12 +43,15 @@ void timeline_finish(struct timeline *tl, uint64_t now_ns);
 int timeline_write(struct timeline *tl, int dirfd, const char *file);
 
 /* report.json's "timeline": file, max_events, events (kept), dropped, kept_from_s and
- * kept_s (what the kept events span, from the recording's start at start_ns). A new
- * reference, or NULL on ENOMEM. */
-json_t *timeline_json(const struct timeline *tl, uint64_t start_ns);
+ * kept_s (what the kept events span, from the recording's start at start_ns),
+ * task_events_lost (the probes' events lost, given: the slices they would have made are
+ * missing), polls_unended (polls whose end was lost, left out), complete. A new reference, or
+ * NULL on ENOMEM. */
+json_t *timeline_json(const struct timeline *tl, uint64_t start_ns, uint64_t events_lost);
 
 /* One line for the terminal summary. */
-void timeline_print_summary(const struct timeline *tl, uint64_t start_ns, FILE *f);
+void timeline_print_summary(const struct timeline *tl, uint64_t start_ns, uint64_t events_lost,
+			    FILE *f);
 
 void timeline_free(struct timeline *tl); /* accepts NULL */
 

@@ -167,7 +167,9 @@ static void report_info(struct session *s, struct report_info *info,
 		.runtime_json = s->rt->report ? s->rt->report(s->rt_state) : NULL,
 		.task_events = tasks ? event_loss_json(&s->loss) : NULL,
 		.offcpu = s->off ? offcpu_json(s->off) : NULL,
-		.timeline = s->timeline ? timeline_json(s->timeline, s->start_ns) : NULL,
+		.timeline = s->timeline ? timeline_json(s->timeline, s->start_ns,
+							event_loss_dropped(&s->loss))
+					: NULL,
 		.command_ended = s->command,
 		.command_status = s->command_status,
 		.command_stopped_with = s->command_stopped_with,
@@ -258,7 +260,7 @@ void session_print_summary(struct session *s, FILE *f)
 	if (s->off)
 		offcpu_print_summary(f, s->off);
 	if (s->timeline)
-		timeline_print_summary(s->timeline, s->start_ns, f);
+		timeline_print_summary(s->timeline, s->start_ns, event_loss_dropped(&s->loss), f);
 }
 
 int session_export_otlp(struct session *s, struct exporter *ex, const struct resource *res,
