@@ -1125,6 +1125,36 @@ static const char *wait_reason_of_pcs(struct collector *c, const uint64_t *pcs, 
 	return NULL;
 }
 
+/*
+ * "function (file:line)" of the innermost frame of an await stack that is the program's own:
+ * as a spawn site (describe_frame), but a function in a library's file is the library's too
+ * (tokio's waker registration, which Rust names "<&core::task::wake::Waker as ...>").
+ */
+static void describe_await(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
+			   char *out, size_t size)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_mapping *m;
+		struct elf_object *obj;
+		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
+
+		if (!m || strcmp(m->path, c->proc->exe) != 0)
+			continue;
+		for (int f = 0; f < nf; f++) {
+			const struct sym_frame *fr = &frames[f];
+
+			if (fr->function && !is_library_function(c, fr->function) &&
+			    is_library_file(c, fr->file))
+				continue;
+			if (describe_frame(c, fr->function, fr->file, fr->line, out, size))
+				return;
+		}
+	}
+}
+
 bool collector_await_point(struct collector *c, uint64_t task, char *reason, size_t reason_size,
 			   char *where, size_t where_size)
 {
@@ -1137,7 +1167,7 @@ bool collector_await_point(struct collector *c, uint64_t task, char *reason, siz
 	if (!why)
 		why = wait_reason_of_pcs(c, t->await_pcs, t->nawait, t->suspended_since);
 	snprintf(reason, reason_size, "%s", why ? why : "other");
-	describe_site(c, t->await_pcs, t->nawait, t->suspended_since, where, where_size);
+	describe_await(c, t->await_pcs, t->nawait, t->suspended_since, where, where_size);
 	return true;
 }
 
