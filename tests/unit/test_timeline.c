@@ -219,8 +219,7 @@ Test(timeline, polls_and_states_with_stops)
 	expect(&t, "task app::sleepy #10", "running", 2000, 1000);
 	expect(&t, "task app::sleepy #10", "waiting: timer", 3000, 2000);
 	s = find(&t, "task app::sleepy #10", "waiting: timer", 3000);
-	cr_expect(strstr(s->args, "reason=timer;await_point=app::sleepy (main.rs:12);"), "%s",
-		  s->args);
+	cr_expect_str_eq(s->args, "reason=timer;await_point=app::sleepy (main.rs:12);");
 	expect(&t, "task app::sleepy #10", "runnable", 5000, 2000);
 	expect(&t, "task app::sleepy #10", "running", 7000, 1000);
 	/* no await in its last poll: it yielded, runnable until the end */

@@ -1002,7 +1002,8 @@ static void describe(struct timeline *tl, const struct rec *r, Perfetto__Protos_
 		snprintf(name, size, "mark termination");
 		break;
 	}
-	if (r->task && r->kind != REC_GC && r->kind != REC_GC_MARK_TERM)
+	/* on a thread's track, which task (a task's own track says it in its name) */
+	if (r->task && (r->kind == REC_POLL || r->kind == REC_SAMPLE))
 		annotate_uint(an, "task_id", r->task);
 }
 
