@@ -956,9 +956,13 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 
 /* ---- task events ---------------------------------------------------------------------------- */
 
-/* "function (file:line)" of the innermost non-library frame of a spawn stack. */
+/*
+ * "function (file:line)" of the innermost non-library frame of a spawn stack, or of an await
+ * stack (await: a function in a library's file is the library's too, such as tokio's waker
+ * registration, which Rust names "<&core::task::wake::Waker as ...>").
+ */
 static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
-			  char *out, size_t size)
+			  bool await, char *out, size_t size)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];
 
@@ -970,10 +974,15 @@ static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, ui
 
 		if (!m || strcmp(m->path, c->proc->exe) != 0)
 			continue; /* user code is the executable's, not libc's */
-		for (int f = 0; f < nf; f++)
-			if (describe_frame(c, frames[f].function, frames[f].file, frames[f].line, out,
-					   size))
+		for (int f = 0; f < nf; f++) {
+			const struct sym_frame *fr = &frames[f];
+
+			if (await && fr->function && !is_library_function(c, fr->function) &&
+			    is_library_file(c, fr->file))
+				continue;
+			if (describe_frame(c, fr->function, fr->file, fr->line, out, size))
 				return;
+		}
 	}
 }
 
@@ -1135,36 +1144,6 @@ static const char *wait_reason_of_pcs(struct collector *c, const uint64_t *pcs, 
 	return NULL;
 }
 
-/*
- * "function (file:line)" of the innermost frame of an await stack that is the program's own:
- * as a spawn site (describe_frame), but a function in a library's file is the library's too
- * (tokio's waker registration, which Rust names "<&core::task::wake::Waker as ...>").
- */
-static void describe_await(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
-			   char *out, size_t size)
-{
-	struct sym_frame frames[SYM_MAX_INLINE];
-
-	out[0] = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct proc_mapping *m;
-		struct elf_object *obj;
-		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
-
-		if (!m || strcmp(m->path, c->proc->exe) != 0)
-			continue;
-		for (int f = 0; f < nf; f++) {
-			const struct sym_frame *fr = &frames[f];
-
-			if (fr->function && !is_library_function(c, fr->function) &&
-			    is_library_file(c, fr->file))
-				continue;
-			if (describe_frame(c, fr->function, fr->file, fr->line, out, size))
-				return;
-		}
-	}
-}
-
 bool collector_await_point(struct collector *c, uint64_t task, char *reason, size_t reason_size,
 			   char *where, size_t where_size)
 {
@@ -1177,7 +1156,7 @@ bool collector_await_point(struct collector *c, uint64_t task, char *reason, siz
 	if (!why)
 		why = wait_reason_of_pcs(c, t->await_pcs, t->nawait, t->suspended_since);
 	snprintf(reason, reason_size, "%s", why ? why : "other");
-	describe_await(c, t->await_pcs, t->nawait, t->suspended_since, where, where_size);
+	describe_site(c, t->await_pcs, t->nawait, t->suspended_since, true, where, where_size);
 	return true;
 }
 
@@ -1302,7 +1281,7 @@ static void created(struct collector *c, struct task_rec *t, const struct task_e
 	} else {
 		remember_parent(c, e);
 	}
-	describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
+	describe_site(c, pcs, n, e->time_ns, false, site, sizeof(site));
 	if (site[0])
 		task_set_string(&t->spawned_at, site);
 	if (label) {
