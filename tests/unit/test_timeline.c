@@ -347,3 +347,29 @@ Test(timeline, a_lost_poll_end)
 	json_decref(t.json);
 	timeline_free(tl);
 }
+
+/* Tasks by the thousand, a cap of 100 events: the tracks of tasks no kept event refers to are
+ * forgotten as it goes, and the kept ones keep their names. */
+Test(timeline, many_tasks_few_events)
+{
+	struct timeline *tl = new_timeline(100, true);
+	static struct trace t;
+	char name[32];
+
+	for (uint64_t i = 1; i <= 20000; i++) {
+		snprintf(name, sizeof(name), "app::job%llu", (unsigned long long)i);
+		task_ev(tl, TASK_CREATE, 1000 * i, 1, i, name, 0, 0);
+		task_ev(tl, TASK_RUN, 1000 * i + 100, 1, i, name, 0, 100);
+		task_ev(tl, TASK_STOP, 1000 * i + 300, 1, i, name, 0, 200);
+		task_ev(tl, TASK_EXIT, 1000 * i + 400, 1, i, name, 0, 0);
+	}
+	timeline_finish(tl, 100000000);
+	write_and_read(tl, &t);
+
+	expect(&t, "thread 1", "app::job20000", 20000100, 200);
+	expect(&t, "task app::job20000 #20000", "running", 20000100, 200);
+	expect(&t, "task app::job19990 #19990", "runnable", 19990000, 100);
+	cr_expect_null(find(&t, "thread 1", "app::job1", 1100));
+	json_decref(t.json);
+	timeline_free(tl);
+}

@@ -25,10 +25,16 @@
  *	EXIT			the current state ends, the task is forgotten
  * Whether the runtime sends STOPs is the runtime's to say (timeline_opts.poll_ends).
  *
+ * A RUN of a task that is running means the end of its last poll was lost (the probes' buffer
+ * was full): that poll is left out rather than drawn to an end nobody saw. The runtime's own
+ * tasks (internal) are left out.
+ *
  * Bounded: a finished slice or an instant is a record in a ring of max_events; when the ring is
  * full the oldest is overwritten and counted as dropped, so the trace keeps the last events
- * (the last seconds), not the first. Records are made when a slice ends; the trace is written
- * at the end, sorted by time, with the strings and stacks the kept records use.
+ * (the last seconds), not the first. The tasks' tracks that no kept record nor live task refers
+ * to are forgotten as the table grows (prune_tracks). Records are made when a slice ends; the
+ * trace is written at the end, sorted by time, with the strings and stacks the kept records
+ * use.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -112,7 +118,7 @@ struct timeline {
 	/* the ring of records: next is where the next one goes; n <= cap are held */
 	struct rec *ring;
 	size_t cap, next, n;
-	uint64_t dropped, total;
+	uint64_t dropped;
 	uint64_t dropped_until; /* the latest end of a dropped record: complete from there */
 	/* strings (1-based ids), owned */
 	char **strs;
@@ -129,6 +135,7 @@ struct timeline {
 	struct task_track *info;
 	size_t ninfo, cap_info;
 	struct hashmap *info_index; /* task id -> index + 1 in info */
+	size_t prune_at;	    /* prune_tracks() when info has that many */
 	struct thread_live *threads;
 	size_t nthreads, cap_threads;
 	struct hashmap *thread_index; /* tid -> index + 1 */
@@ -166,6 +173,52 @@ static const char *str_of(const struct timeline *tl, uint32_t id)
 	return id && id <= tl->nstrs ? tl->strs[id - 1] : NULL;
 }
 
+static void keep_task(struct hashmap *keep, uint64_t task, bool *failed)
+{
+	if (task && hashmap_put(keep, &task, sizeof(task), 1))
+		*failed = true;
+}
+
+/*
+ * Forgets the tasks that no kept record and no live task refers to: a service makes tasks by
+ * the million, and the timeline holds at most max_events records. On ENOMEM it keeps them all.
+ */
+static void prune_tracks(struct timeline *tl)
+{
+	struct hashmap *keep = hashmap_new(), *index = hashmap_new();
+	bool failed = !keep || !index;
+	size_t n = 0;
+
+	for (size_t k = 0; k < tl->n && !failed; k++) { /* n < cap: the first n; else all */
+		const struct rec *r = &tl->ring[k];
+
+		keep_task(keep, r->task, &failed);
+		if (r->kind == REC_SPAWN || r->kind == REC_WAKE)
+			keep_task(keep, r->other, &failed);
+	}
+	for (size_t i = 0; i < tl->nlive && !failed; i++)
+		keep_task(keep, tl->live[i].id, &failed);
+	/* the new index first: info is compacted only once it is whole */
+	for (size_t i = 0; i < tl->ninfo && !failed; i++)
+		if (hashmap_get(keep, &tl->info[i].id, sizeof(uint64_t), NULL) &&
+		    hashmap_put(index, &tl->info[i].id, sizeof(uint64_t), ++n))
+			failed = true;
+	if (failed) {
+		tl->err = -ENOMEM;
+		hashmap_free(index);
+		hashmap_free(keep);
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < tl->ninfo; i++)
+		if (hashmap_get(keep, &tl->info[i].id, sizeof(uint64_t), NULL))
+			tl->info[n++] = tl->info[i];
+	hashmap_free(tl->info_index);
+	tl->info_index = index;
+	tl->ninfo = n;
+	hashmap_free(keep);
+}
+
 static struct task_track *task_track(struct timeline *tl, uint64_t task)
 {
 	uint64_t idx;
@@ -173,6 +226,10 @@ static struct task_track *task_track(struct timeline *tl, uint64_t task)
 
 	if (hashmap_get(tl->info_index, &task, sizeof(task), &idx))
 		return &tl->info[idx - 1];
+	if (tl->ninfo >= tl->prune_at) {
+		prune_tracks(tl);
+		tl->prune_at = 2 * tl->ninfo + 4096;
+	}
 	if (!array_grow((void **)&tl->info, &tl->cap_info, tl->ninfo + 1, sizeof(*tl->info)) ||
 	    hashmap_put(tl->info_index, &task, sizeof(task), tl->ninfo + 1)) {
 		tl->err = -ENOMEM;
@@ -264,7 +321,6 @@ static void record(struct timeline *tl, const struct rec *r)
 {
 	if (r->end < r->start)
 		return;
-	tl->total++;
 	if (tl->n == tl->cap) {
 		const struct rec *old = &tl->ring[tl->next];
 
@@ -1219,6 +1275,7 @@ int timeline_new(const struct timeline_opts *o, struct timeline **out)
 		return -ENOMEM;
 	tl->o = *o;
 	tl->cap = o->max_events;
+	tl->prune_at = 4096;
 	tl->ring = malloc(tl->cap * sizeof(*tl->ring));
 	tl->comm = strdup(o->comm ? o->comm : "");
 	tl->str_index = hashmap_new();
