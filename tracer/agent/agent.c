@@ -77,6 +77,7 @@
  * that maps them (a command run again and again): beyond, the oldest are freed. */
 #define MAX_IDLE_OBJECTS 16
 #define REFUSED (1ULL << 63) /* in the seen map: a process not to try again before RETRY_NS */
+#define BUSY (1ULL << 62) /* in the seen map: another asyncprof records it (said once) */
 #define RETRY_NS (300 * 1000000000ULL)
 
 struct target {
@@ -97,6 +98,7 @@ struct agent {
 	 * it first (bits 40 and up) and its CPU ticks then (bits 0 to 39) */
 	struct hashmap *seen;
 	uint64_t scans;
+	size_t busy; /* processes of the last scan that another asyncprof records */
 	struct exporter *ex;
 	int dirfd;
 	struct kallsyms *ks;
@@ -186,6 +188,7 @@ static int open_target(struct agent *a, const struct proc_entry *e)
 		.ring_bytes = a->ring_bytes,
 		.kallsyms = a->ks,
 		.symbolizer = a->sym,
+		.agent = true,
 	};
 	struct target *t, **grown;
 	int err;
@@ -239,7 +242,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 	struct agent *a = sc->a;
 	struct proc_key k = key_of(e);
 	uint64_t before = 0, mark = 0;
-	bool known = hashmap_get(a->seen, &k, sizeof(k), &before);
+	bool known = hashmap_get(a->seen, &k, sizeof(k), &before), busy = known && (before & BUSY);
 	int err;
 
 	if (find_target(a, e))
@@ -250,7 +253,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 			goto keep;
 		known = false; /* tried again, as a new one */
 	}
-	if (a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
+	if (!busy && a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
 	    (!known || a->scans - (before >> 40) < ALL_MIN_SCANS ||
 	     (e->cpu_ticks & TICKS_MASK) == (before & TICKS_MASK))) {
 		/* --all: not before it has lived a while and run since first seen. */
@@ -260,11 +263,21 @@ static int on_process(const struct proc_entry *e, void *ctx)
 
 		err = open_target(a, e);
 		a->open_cpu_s += self_cpu_s() - cpu;
-		/* A --pid the agent cannot profile from the start is an error, as for attach. */
-		if (err == -ENOMEM || (err && !a->windows && only_pids(a->o)))
+		/* A --pid the agent cannot profile from the start is an error, as for attach; one
+		 * that another asyncprof records is profiled once that recording ends. */
+		if (err == -ENOMEM || (err && err != -EBUSY && !a->windows && only_pids(a->o)))
 			return sc->err = err;
-		if (err)
+		if (err == -EBUSY) {
+			if (!busy)
+				fprintf(stderr,
+					"asyncprof: agent: pid %d (%s) is recorded by another "
+					"asyncprof: profiled again once that recording ends\n",
+					e->pid, e->comm);
+			mark = BUSY;
+			a->busy++;
+		} else if (err) {
 			mark = REFUSED | monotonic_ns();
+		}
 	}
 keep:
 	if (hashmap_put(sc->seen, &k, sizeof(k), mark))
@@ -280,6 +293,7 @@ static int scan(struct agent *a)
 
 	if (!sc.seen)
 		return -ENOMEM;
+	a->busy = 0;
 	err = targets_scan(&a->o->filter, on_process, &sc);
 	if (err && !sc.err) {
 		fprintf(stderr, "asyncprof: cannot read /proc: %s\n", strerror(-err));
@@ -298,7 +312,7 @@ static void end_target(struct agent *a, struct target *t)
 	struct session_stats st;
 
 	t->ended = true;
-	session_stop(t->s);
+	session_give_way(t->s); /* stopped: nothing more to record, the lock is free */
 	session_stats(t->s, &st);
 	if (a->o->verbose)
 		fprintf(stderr, "asyncprof: agent: pid %d (%s) exited after %.1fs\n", t->id.pid,
@@ -315,11 +329,33 @@ static bool same_process(const struct target *t)
 	       proc_entry_profilable(&e);
 }
 
+/*
+ * A person's recording asked for t's process (attach, run: target/recording_lock.h): the
+ * session stops, its window so far goes out at the next cut, and the process is profiled again
+ * once that recording ends. Returns whether it gave way.
+ */
+static bool give_way(struct agent *a, struct target *t, const struct pollfd *p, size_t n)
+{
+	pid_t asker;
+
+	if (!n || p[n - 1].fd != session_lock_fd(t->s) || !p[n - 1].revents ||
+	    !session_asked_to_give_way(t->s, &asker))
+		return false;
+	session_step(t->s, 0);
+	session_give_way(t->s);
+	t->ended = true;
+	fprintf(stderr,
+		"asyncprof: agent: asyncprof (pid %d) asked for pid %d (%s): gave way; its "
+		"window so far is kept, and it is profiled again once that recording ends\n",
+		asker, t->id.pid, t->id.comm);
+	return true;
+}
+
 /* Takes what every session has: those whose fds fired, and each at least once a second. */
 static int step_all(struct agent *a, int timeout_ms)
 {
 	size_t n = a->ntargets, nfds = 0;
-	struct pollfd *pfd = calloc(n * FDS_PER_SESSION + 1, sizeof(*pfd));
+	struct pollfd *pfd = calloc(n * (FDS_PER_SESSION + 1) + 1, sizeof(*pfd));
 	size_t *first = calloc(n + 1, sizeof(*first));
 	int fds[FDS_PER_SESSION], rc;
 	uint64_t since;
@@ -336,6 +372,10 @@ static int step_all(struct agent *a, int timeout_ms)
 		first[i] = nfds;
 		for (size_t j = 0; j < k && j < FDS_PER_SESSION; j++)
 			pfd[nfds++] = (struct pollfd){ .fd = fds[j], .events = POLLIN };
+		/* Last: the lock, readable when another asyncprof asks for the process. */
+		if (!a->targets[i]->ended && session_lock_fd(a->targets[i]->s) >= 0)
+			pfd[nfds++] = (struct pollfd){ .fd = session_lock_fd(a->targets[i]->s),
+						       .events = POLLIN };
 	}
 	first[n] = nfds;
 	/* Events that came since the last wake-up wait for the next one, BATCH_NS after it. */
@@ -359,6 +399,8 @@ static int step_all(struct agent *a, int timeout_ms)
 			continue;
 		for (size_t j = first[i]; j < first[i + 1]; j++)
 			ready |= pfd[j].revents != 0;
+		if (rc > 0 && give_way(a, t, &pfd[first[i]], first[i + 1] - first[i]))
+			continue;
 		due = monotonic_ns() - t->last_step_ns >= POLL_MAX_MS * 1000000ULL;
 		if (!ready && !due)
 			continue;
@@ -767,7 +809,7 @@ static int run(struct agent *a)
 			if (err)
 				break;
 			next_scan = now + (uint64_t)(scan_s * 1e9);
-			if (only_pids(o) && !a->ntargets) {
+			if (only_pids(o) && !a->ntargets && !a->busy) {
 				fprintf(stderr,
 					"asyncprof: agent: every --pid target has exited\n");
 				break;

@@ -58,6 +58,13 @@ struct session_opts {
 	 * or the markers (-EINVAL from session_open otherwise). */
 	size_t timeline_events;
 	/*
+	 * An always-on agent's session: a process another asyncprof records is -EBUSY without a
+	 * message (the agent says it once, and tries again later), and it gives way when a
+	 * person's recording asks for its process (session_asked_to_give_way). Other sessions
+	 * ask an agent that records their target to give way, and wait for it a few seconds.
+	 */
+	bool agent;
+	/*
 	 * Shared between sessions, borrowed (NULL: the session makes its own): the kernel's
 	 * symbols, and the symbolizer (its ELF and DWARF caches are per file, not per process:
 	 * sessions of processes that map the same libraries share them).
@@ -269,6 +276,16 @@ typedef void (*session_listener_fn)(void *ctx, const struct session_event *e);
 /* Sets the listener (NULL: none); a session's own timeline sees the events all the same.
  * Returns 0 or -errno. */
 int session_set_listener(struct session *s, session_listener_fn fn, void *ctx);
+
+/*
+ * Giving way (target/recording_lock.h). session_lock_fd(): the per-process lock, readable when
+ * another asyncprof asks for it (-1: none). session_asked_to_give_way(): when it is readable,
+ * whether someone asked (*asker: its pid, 0 unknown). session_give_way(): stops the recording
+ * (session_stop(): its profiles so far stay) and lets the lock go.
+ */
+int session_lock_fd(const struct session *s);
+bool session_asked_to_give_way(struct session *s, pid_t *asker);
+void session_give_way(struct session *s);
 
 /* Detaches what is still attached and frees everything (the windows cut are the caller's);
  * accepts NULL. */
