@@ -25,7 +25,7 @@ DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elf
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
 # The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
-PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
+PROTOS      := profile perfetto/trace $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
 	       profiles/v1development/profiles collector/profiles/v1development/profiles_service)
 PROTO_OBJS  := $(patsubst %,$(BUILD)/gen/%.pb-c.o,$(PROTOS))
 TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(PROTO_OBJS)
