@@ -26,9 +26,9 @@
 #include "session/session.h"
 #include "target/process.h"
 
-/* How long the end of attach or run waits for its OTLP export: a request's timeout (10 s), and
- * time to try again after a refused connection or a 503. */
-#define OTLP_WAIT_MS 15000
+/* How long the end of attach or run waits for its OTLP export, by default: a request's timeout
+ * (10 s), and time to try again after a refused connection or a 503 (half a timeout more). */
+#define OTLP_TIMEOUT_MS 10000
 
 static volatile sig_atomic_t stop_signal;
 
@@ -138,8 +138,9 @@ static void say_end(const struct options *o, struct session *s, struct launcher 
 
 /* Writes the files, the summary and the warnings, and exports. Returns 0 or -errno. */
 static int finish(struct session *s, int dirfd, const char *dir, struct exporter *ex,
-		  const struct resource *res, bool timeline)
+		  const struct resource *res, const struct options *o)
 {
+	bool timeline = o->timeline;
 	const struct session_window *w = session_profiles(s);
 	const char *warnings[32];
 	size_t nwarn = session_warnings(s, warnings, 32);
@@ -161,7 +162,9 @@ static int finish(struct session *s, int dirfd, const char *dir, struct exporter
 				dir, TIMELINE_FILE);
 	}
 	if (ex) {
-		e = session_export_otlp(s, ex, res, OTLP_WAIT_MS);
+		unsigned int timeout = o->otlp_timeout_ms ? o->otlp_timeout_ms : OTLP_TIMEOUT_MS;
+
+		e = session_export_otlp(s, ex, res, timeout + timeout / 2);
 		if (!err)
 			err = e;
 	}
@@ -207,7 +210,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 		exited = record_loop(o, s, child);
 		session_stop(s);
 		say_end(o, s, child, exited);
-		err = finish(s, dirfd, dir, ex, &res, o->timeline);
+		err = finish(s, dirfd, dir, ex, &res, o);
 	}
 	resource_free(&res);
 	session_close(s);
@@ -238,6 +241,7 @@ static int new_exporter(const struct options *o, struct exporter **ex)
 	struct exporter_opts eo = { .endpoint = o->otlp_endpoint,
 				    .headers = o->otlp_headers,
 				    .nheaders = o->n_otlp_headers,
+				    .timeout_ms = o->otlp_timeout_ms,
 				    .verbose = o->verbose,
 				    .quiet = true /* session_export_otlp() says it */ };
 	char why[256] = "";

@@ -22,6 +22,7 @@ enum {
 	OPT_OTLP_ENDPOINT,
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX_EVENTS,
+	OPT_OTLP_TIMEOUT,
 	OPT_OTLP_HEADER, /* the last: parse_state.given's size */
 };
 
@@ -109,6 +110,9 @@ static struct argp_option options[] = {
 	  "http://localhost:4318)", 0 },
 	{ "otlp-header", OPT_OTLP_HEADER, "KEY=VALUE", 0,
 	  "HTTP header for --otlp-endpoint (repeatable: authorization, tenant)", 0 },
+	{ "otlp-timeout", OPT_OTLP_TIMEOUT, "DURATION", 0,
+	  "How long the request may take (default 10s); the end of the recording waits for it "
+	  "and a retry, 1.5 times as long", 0 },
 	{ 0 },
 };
 
@@ -124,6 +128,7 @@ static const struct {
 	{ OPT_OFF_CPU_MIN, "--off-cpu-min", false }, { OPT_OTLP_ENDPOINT, "--otlp-endpoint", false },
 	{ OPT_OTLP_HEADER, "--otlp-header", false }, { OPT_TIMELINE, "--timeline", false },
 	{ OPT_TIMELINE_MAX_EVENTS, "--timeline-max-events", false },
+	{ OPT_OTLP_TIMEOUT, "--otlp-timeout", false },
 };
 
 /* What parse_opt() fills: the options, and which were given (by key). */
@@ -167,6 +172,12 @@ static error_t parse_recording_opt(int key, char *arg, struct argp_state *state,
 		if (errno || *end || n < 100 || n > 100000000)
 			argp_error(state, "invalid event count '%s' (100 to 100000000)", arg);
 		o->timeline_events = n;
+		break;
+	case OPT_OTLP_TIMEOUT:
+		d = parse_duration(arg, true);
+		if (d < 0.1 || d > 3600)
+			argp_error(state, "invalid --otlp-timeout '%s' (100ms to 1h)", arg);
+		o->otlp_timeout_ms = (unsigned int)(d * 1000 + 0.5);
 		break;
 	case OPT_OTLP_HEADER:
 		if (o->n_otlp_headers == sizeof(o->otlp_headers) / sizeof(o->otlp_headers[0]))
@@ -238,6 +249,8 @@ static void parse_end(struct argp_state *state, struct parse_state *ps)
 		o->timeline_events = TIMELINE_DEFAULT_MAX_EVENTS;
 	if (o->n_otlp_headers && !o->otlp_endpoint)
 		argp_error(state, "--otlp-header goes with --otlp-endpoint");
+	if (o->otlp_timeout_ms && !o->otlp_endpoint)
+		argp_error(state, "--otlp-timeout goes with --otlp-endpoint");
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)

@@ -31,6 +31,7 @@ struct options {
 	const char *otlp_endpoint;
 	const char *otlp_headers[16];
 	size_t n_otlp_headers;
+	unsigned int otlp_timeout_ms; /* one request; 0: the exporter's default (10 s) */
 };
 
 /* Parses argv into o. Returns 0, or 2 after argp printed what is wrong (or it exited, for
