@@ -967,6 +967,34 @@ static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, ui
 	}
 }
 
+/* The runtime's rule that names the wait at a function, or NULL. */
+static const char *reason_of_function(const struct collector *c, const char *fn)
+{
+	for (const struct wait_rule *r = c->library.wait_rules; fn && r && r->needle; r++)
+		if (strstr(fn, r->needle))
+			return r->reason;
+	return NULL;
+}
+
+const char *collector_await_point(struct collector *c, const struct task_rec *t, char *out,
+				  size_t size)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+	const char *reason = t->await_reason;
+	uint64_t now = monotonic_ns();
+
+	describe_site(c, t->await_pcs, t->nawait, now, out, size);
+	for (size_t i = 0; !reason && i < t->nawait; i++) {
+		const struct proc_mapping *m;
+		struct elf_object *obj;
+		int nf = symbolize_pc(c, t->await_pcs[i], now, &m, &obj, frames);
+
+		for (int f = 0; !reason && f < nf; f++)
+			reason = reason_of_function(c, frames[f].function);
+	}
+	return reason;
+}
+
 /* The reason of a wait guessed from its await stack by the runtime's rules; "other" when none
  * matches. */
 static const char *wait_reason(const struct collector *c, const uint64_t *locs, size_t n)
@@ -978,10 +1006,10 @@ static const char *wait_reason(const struct collector *c, const uint64_t *locs, 
 
 		for (size_t l = 0; loc && l < loc->nlines; l++) {
 			const char *fn = profile_function(prof, loc->lines[l].function_id)->name;
+			const char *reason = reason_of_function(c, fn);
 
-			for (const struct wait_rule *r = c->library.wait_rules; r && r->needle; r++)
-				if (strstr(fn, r->needle))
-					return r->reason;
+			if (reason)
+				return reason;
 		}
 	}
 	return "other";

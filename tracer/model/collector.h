@@ -207,6 +207,14 @@ void collector_set_observer(struct collector *c, const struct collector_observer
 void collector_add_alloc(struct collector *c, uint64_t task, const struct task_event *e,
 			 size_t size, int64_t objects, int64_t bytes);
 
+/*
+ * Where t waits (a live view): "function (file:line)" of the innermost user frame of its last
+ * await stack into out ("" when unknown); returns why it waits, the runtime's reason or one the
+ * runtime's rules read in that stack, or NULL when neither tells.
+ */
+const char *collector_await_point(struct collector *c, const struct task_rec *t, char *out,
+				  size_t size);
+
 struct profile *collector_profile(struct collector *c);	 /* cpu; owned by the collector */
 struct profile *collector_alloc_profile(struct collector *c); /* NULL without allocations */
 struct profile *collector_wait_profile(struct collector *c); /* NULL without a runtime */

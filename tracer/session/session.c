@@ -517,6 +517,23 @@ int session_set_listener(struct session *s, session_listener_fn fn, void *ctx)
 	return 0;
 }
 
+struct task_table *session_tasks(struct session *s)
+{
+	return collector_tasks(s->col);
+}
+
+void session_refresh_tasks(struct session *s)
+{
+	if (s->started && !s->stopped && s->rt->refresh)
+		s->rt->refresh(s->rt_state);
+}
+
+const char *session_await_point(struct session *s, const struct task_rec *t, char *out,
+				size_t size)
+{
+	return collector_await_point(s->col, t, out, size);
+}
+
 void session_close(struct session *s)
 {
 	if (!s)

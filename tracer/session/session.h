@@ -246,6 +246,20 @@ typedef void (*session_listener_fn)(void *ctx, const struct session_event *e);
 /* Sets the listener (NULL: none). Returns 0 or -errno. */
 int session_set_listener(struct session *s, session_listener_fn fn, void *ctx);
 
+/*
+ * A live view's look at the tasks (asyncprof top), while recording: the task table (NULL when
+ * the runtime has no tasks), valid until the next session_step(). session_refresh_tasks() first
+ * reads into it what the runtime counts in the kernel (Tokio's poll counts: a system call per
+ * task, so once a refresh, not every step).
+ */
+struct task_table *session_tasks(struct session *s);
+void session_refresh_tasks(struct session *s);
+
+/* Where task t waits: its await point into out ("" when unknown); returns the reason (NULL:
+ * unknown). See collector_await_point(). */
+const char *session_await_point(struct session *s, const struct task_rec *t, char *out,
+				size_t size);
+
 /* Detaches what is still attached and frees everything (the windows cut are the caller's);
  * accepts NULL. */
 void session_close(struct session *s);
