@@ -39,12 +39,17 @@ struct thread_count {
 	uint64_t samples, at_refresh;
 };
 
+/* The cumulative figures of every task or site, by id or site string. */
+struct cumset {
+	struct hashmap *index; /* key -> position in cum + 1 */
+	struct cum *cum;
+	size_t n, cap;
+};
+
 struct rowset {
 	struct top_row *rows;
 	size_t n, cap;
-	struct hashmap *index; /* id or site -> position in cum + 1 */
-	struct cum *cum;
-	size_t ncum, cap_cum;
+	struct cumset prev; /* at the last refresh */
 };
 
 struct top_model {
@@ -66,9 +71,9 @@ struct top_model {
 };
 
 static const char *const sort_names[SORT_KEYS] = {
-	[SORT_CPU] = "CPU%",	     [SORT_POLLS] = "polls/s", [SORT_BUSY] = "busy%",
-	[SORT_WAIT] = "waiting",     [SORT_P99] = "lat p99",   [SORT_MAX_POLL] = "longest poll",
-	[SORT_AGE] = "age",	     [SORT_NAME] = "name",
+	[SORT_CPU] = "CPU%",	 [SORT_POLLS] = "polls/s", [SORT_BUSY] = "busy%",
+	[SORT_WAIT] = "waiting", [SORT_P99] = "lat p99",   [SORT_MAX_POLL] = "longest poll",
+	[SORT_AGE] = "age",	 [SORT_NAME] = "name",
 };
 
 const char *top_sort_name(enum top_sort key)
@@ -96,23 +101,36 @@ struct top_model *top_model_new(struct session *s, unsigned int freq_hz, const c
 	m->freq_hz = freq_hz;
 	m->mode = mode;
 	m->start_ns = m->last_ns = monotonic_ns();
-	m->tasks.index = hashmap_new();
-	m->sites.index = hashmap_new();
+	m->tasks.prev.index = hashmap_new();
+	m->sites.prev.index = hashmap_new();
 	m->thread_index = hashmap_new();
 	m->reasons = hashmap_new();
 	m->ring = calloc(RING_SAMPLES, sizeof(*m->ring));
-	if (!m->tasks.index || !m->sites.index || !m->thread_index || !m->reasons || !m->ring) {
+	if (!m->tasks.prev.index || !m->sites.prev.index || !m->thread_index || !m->reasons ||
+	    !m->ring) {
 		top_model_free(m);
 		return NULL;
 	}
 	return m;
 }
 
+static void cumset_free(struct cumset *cs)
+{
+	free(cs->cum);
+	hashmap_free(cs->index);
+}
+
+/* The figures of this refresh become the last refresh's. */
+static void cumset_replace(struct cumset *prev, struct cumset *now)
+{
+	cumset_free(prev);
+	*prev = *now;
+}
+
 static void rowset_free(struct rowset *rs)
 {
 	free(rs->rows);
-	free(rs->cum);
-	hashmap_free(rs->index);
+	cumset_free(&rs->prev);
 }
 
 void top_model_free(struct top_model *m)
@@ -178,25 +196,24 @@ void top_model_listen(void *ctx, const struct session_event *e)
 }
 
 /* The cumulative figures of key at the last refresh (zeros when it was not there). */
-static struct cum prev_cum(const struct rowset *rs, const void *key, size_t len)
+static struct cum prev_cum(const struct cumset *cs, const void *key, size_t len)
 {
 	uint64_t pos;
 
-	if (hashmap_get(rs->index, key, len, &pos))
-		return rs->cum[pos - 1];
+	if (hashmap_get(cs->index, key, len, &pos))
+		return cs->cum[pos - 1];
 	return (struct cum){ 0 };
 }
 
-/* Keeps cum for the next refresh, in the new index. Returns 0 or -ENOMEM. */
-static int keep_cum(struct rowset *rs, struct hashmap *index, const void *key, size_t len,
-		    const struct cum *c, size_t *ncum, struct cum **cums, size_t *cap)
+/* Keeps c under key for the next refresh. Returns 0 or -ENOMEM. */
+static int keep_cum(struct cumset *cs, const void *key, size_t len, const struct cum *c)
 {
-	if (!array_grow((void **)cums, cap, *ncum + 1, sizeof(**cums)))
+	if (!array_grow((void **)&cs->cum, &cs->cap, cs->n + 1, sizeof(*cs->cum)))
 		return -ENOMEM;
-	(*cums)[*ncum] = *c;
-	if (hashmap_put(index, key, len, *ncum + 1))
+	cs->cum[cs->n] = *c;
+	if (hashmap_put(cs->index, key, len, cs->n + 1))
 		return -ENOMEM;
-	(*ncum)++;
+	cs->n++;
 	return 0;
 }
 
@@ -240,27 +257,26 @@ static const char *wait_reason(struct top_model *m, const struct task_rec *t)
 	return reason;
 }
 
-static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now, double secs,
+static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns, double secs,
 		     bool since_start)
 {
 	struct rowset *rs = &m->tasks;
-	struct hashmap *index = hashmap_new();
-	struct cum *cums = NULL;
-	size_t ncum = 0, cap = 0, n;
+	struct cumset now = { .index = hashmap_new() };
+	size_t n;
 	struct task_rec **all = task_list(tt, &n);
-	int err = index ? 0 : -ENOMEM;
+	int err = now.index ? 0 : -ENOMEM;
 
 	rs->n = 0;
 	for (size_t i = 0; !err && i < n; i++) {
 		const struct task_rec *t = all[i];
 		struct cum c = { t->cpu_ns, t->polls, t->poll.total.cpu_ns, 1 };
-		struct cum before = since_start ? (struct cum){ 0 } :
-						  prev_cum(rs, &t->id, sizeof(t->id));
+		struct cum before =
+		    since_start ? (struct cum){ 0 } : prev_cum(&rs->prev, &t->id, sizeof(t->id));
 		struct latency_stats ls;
 		struct top_row *r;
 		const char *reason;
 
-		err = keep_cum(rs, index, &t->id, sizeof(t->id), &c, &ncum, &cums, &cap);
+		err = keep_cum(&now, &t->id, sizeof(t->id), &c);
 		if (err || t->exited_ns)
 			continue;
 		r = new_row(rs);
@@ -274,22 +290,17 @@ static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now, d
 		snprintf(r->site, sizeof(r->site), "%s", t->spawned_at ? t->spawned_at : "");
 		set_rates(r, &c, &before, secs, m->busy_measured);
 		r->live = r->total = 1;
-		r->wait_ns = t->suspended_since && now > t->suspended_since ?
-				     now - t->suspended_since :
-				     0;
+		r->wait_ns = t->suspended_since && now_ns > t->suspended_since
+				 ? now_ns - t->suspended_since
+				 : 0;
 		reason = r->wait_ns ? wait_reason(m, t) : NULL;
 		snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
 		latency_summary(&t->lat, &ls);
 		r->p99_ns = ls.p99;
 		r->max_poll_ns = t->poll.longest.wall_ns;
-		r->age_ns = t->created_ns && now > t->created_ns ? now - t->created_ns : 0;
+		r->age_ns = t->created_ns && now_ns > t->created_ns ? now_ns - t->created_ns : 0;
 	}
-	hashmap_free(rs->index);
-	free(rs->cum);
-	rs->index = index;
-	rs->cum = cums;
-	rs->ncum = ncum;
-	rs->cap_cum = cap;
+	cumset_replace(&rs->prev, &now);
 	return err;
 }
 
@@ -299,8 +310,8 @@ static uint64_t json_u64(const json_t *o, const char *key)
 }
 
 /* A site's row from report.json's spawn_sites entry (the same figures, folded tasks included). */
-static int site_row(struct top_model *m, const json_t *o, struct hashmap *index,
-		    struct cum **cums, size_t *ncum, size_t *cap, double secs, bool since_start)
+static int site_row(struct top_model *m, const json_t *o, struct cumset *now, double secs,
+		    bool since_start)
 {
 	struct rowset *rs = &m->sites;
 	const char *site = json_string_value(json_object_get(o, "spawned_at"));
@@ -311,8 +322,8 @@ static int site_row(struct top_model *m, const json_t *o, struct hashmap *index,
 
 	if (!site)
 		return 0;
-	before = since_start ? (struct cum){ 0 } : prev_cum(rs, site, strlen(site));
-	if (keep_cum(rs, index, site, strlen(site), &c, ncum, cums, cap))
+	before = since_start ? (struct cum){ 0 } : prev_cum(&rs->prev, site, strlen(site));
+	if (keep_cum(now, site, strlen(site), &c))
 		return -ENOMEM;
 	r = new_row(rs);
 	if (!r)
@@ -370,35 +381,29 @@ static void site_live(struct rowset *rs, struct task_table *tt, uint64_t now)
 	hashmap_free(pos);
 }
 
-static int site_rows(struct top_model *m, struct task_table *tt, uint64_t now, double secs,
+static int site_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns, double secs,
 		     bool since_start)
 {
 	struct rowset *rs = &m->sites;
 	json_t *sites = task_sites_json(tt), *o;
-	struct hashmap *index = hashmap_new();
-	struct cum *cums = NULL;
-	size_t ncum = 0, cap = 0, i;
-	int err = sites && index ? 0 : -ENOMEM;
+	struct cumset now = { .index = hashmap_new() };
+	size_t i;
+	int err = sites && now.index ? 0 : -ENOMEM;
 
 	rs->n = 0;
 	m->hdr.spawned_s = 0;
-	json_array_foreach(sites, i, o) {
+	json_array_foreach(sites, i, o)
+	{
 		if (!err)
-			err = site_row(m, o, index, &cums, &ncum, &cap, secs, since_start);
+			err = site_row(m, o, &now, secs, since_start);
 	}
 	json_decref(sites);
 	if (err) {
-		hashmap_free(index);
-		free(cums);
+		cumset_free(&now);
 		return err;
 	}
-	site_live(rs, tt, now);
-	hashmap_free(rs->index);
-	free(rs->cum);
-	rs->index = index;
-	rs->cum = cums;
-	rs->ncum = ncum;
-	rs->cap_cum = cap;
+	site_live(rs, tt, now_ns);
+	cumset_replace(&rs->prev, &now);
 	return 0;
 }
 
@@ -441,9 +446,9 @@ static void header_threads(struct top_model *m, double secs, bool since_start)
 int top_model_refresh(struct top_model *m, bool since_start)
 {
 	uint64_t now = monotonic_ns();
-	double secs = ((since_start ? m->start_ns : m->last_ns) < now ?
-			       now - (since_start ? m->start_ns : m->last_ns) :
-			       1) /
+	double secs = ((since_start ? m->start_ns : m->last_ns) < now
+			   ? now - (since_start ? m->start_ns : m->last_ns)
+			   : 1) /
 		      1e9;
 	struct session_stats st;
 	struct task_table *tt;
@@ -539,7 +544,7 @@ struct lines {
 };
 
 static void say(const struct lines *l, bool heading, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void say(const struct lines *l, bool heading, const char *fmt, ...)
 {
@@ -608,8 +613,7 @@ static const char *location_name(const struct profile *prof, uint64_t id)
 }
 
 /* The commonest stacks among the recent samples of a task (task != 0) or of a site's tasks. */
-static int say_hot_stacks(struct top_model *m, const struct lines *l, uint64_t task,
-			  uint64_t site)
+static int say_hot_stacks(struct top_model *m, const struct lines *l, uint64_t task, uint64_t site)
 {
 	struct hashmap *seen = hashmap_new();
 	struct stack_count *counts = calloc(m->ring_used ? m->ring_used : 1, sizeof(*counts));
@@ -654,10 +658,11 @@ static int say_hot_stacks(struct top_model *m, const struct lines *l, uint64_t t
 static void say_figures(const struct lines *l, const struct top_row *r)
 {
 	say(l, true, "Figures (%s)", r->live > 1 || !r->task ? "all its tasks" : "this task");
-	say(l, false, "  CPU %.1f%%, %.1f polls/s, busy %s, scheduling latency p99 %.3f ms, "
-		      "longest poll %.3f ms, age %.1f s",
-	    r->cpu_pct, r->polls_s, r->busy_pct < 0 ? "not measured" : "measured",
-	    r->p99_ns / 1e6, r->max_poll_ns / 1e6, r->age_ns / 1e9);
+	say(l, false,
+	    "  CPU %.1f%%, %.1f polls/s, busy %s, scheduling latency p99 %.3f ms, "
+	    "longest poll %.3f ms, age %.1f s",
+	    r->cpu_pct, r->polls_s, r->busy_pct < 0 ? "not measured" : "measured", r->p99_ns / 1e6,
+	    r->max_poll_ns / 1e6, r->age_ns / 1e9);
 	if (r->busy_pct >= 0)
 		say(l, false, "  busy (on a CPU inside its polls) %.1f%%", r->busy_pct);
 }

@@ -22,17 +22,26 @@ struct top_model;
 
 enum top_view { TOP_TASKS, TOP_SITES };
 
-enum top_sort { SORT_CPU, SORT_POLLS, SORT_BUSY, SORT_WAIT, SORT_P99, SORT_MAX_POLL, SORT_AGE,
-		SORT_NAME, SORT_KEYS };
+enum top_sort {
+	SORT_CPU,
+	SORT_POLLS,
+	SORT_BUSY,
+	SORT_WAIT,
+	SORT_P99,
+	SORT_MAX_POLL,
+	SORT_AGE,
+	SORT_NAME,
+	SORT_KEYS
+};
 
 struct top_row {
-	uint64_t task;	  /* TOP_TASKS: the task's id */
-	char name[160];	  /* the task's name, or the name of a site's tasks */
-	bool mixed;	  /* TOP_SITES: its tasks have different names ("NAME and others") */
-	char site[200];	  /* where it is spawned ("" when unknown) */
-	double cpu_pct;	  /* of one CPU, from samples */
+	uint64_t task;	/* TOP_TASKS: the task's id */
+	char name[160]; /* the task's name, or the name of a site's tasks */
+	bool mixed;	/* TOP_SITES: its tasks have different names ("NAME and others") */
+	char site[200]; /* where it is spawned ("" when unknown) */
+	double cpu_pct; /* of one CPU, from samples */
 	double polls_s;
-	double busy_pct;  /* time on a CPU inside its polls (full mode; < 0: not measured) */
+	double busy_pct;      /* time on a CPU inside its polls (full mode; < 0: not measured) */
 	uint64_t live, total; /* TOP_SITES: live tasks, every task spawned there */
 	uint64_t waiting;     /* TOP_SITES: live tasks suspended now */
 	uint64_t wait_ns;     /* TOP_TASKS: suspended this long now (0: not suspended) */
@@ -49,7 +58,7 @@ struct top_header {
 	double workers_pct;   /* mean on-CPU share of the worker threads */
 	double worker_pct[8]; /* of the first 8 */
 	uint64_t live_tasks;
-	double spawned_s;     /* tasks spawned per second */
+	double spawned_s; /* tasks spawned per second */
 	uint64_t events_lost;
 };
 

@@ -46,8 +46,8 @@ struct ui {
 	enum top_sort sort;
 	bool since_start;
 	bool color;
-	size_t sel, first;	  /* selected row, first row shown */
-	uint64_t sel_task;	  /* the selected row's identity, kept across refreshes */
+	size_t sel, first; /* selected row, first row shown */
+	uint64_t sel_task; /* the selected row's identity, kept across refreshes */
 	char sel_site[200];
 	bool detail;
 	enum top_view detail_view;
@@ -109,8 +109,7 @@ static void draw_header(const struct ui *u)
 		 (unsigned long long)h->live_tasks, h->spawned_s,
 		 h->events_lost ? "  (events lost: figures incomplete)" : "");
 	clrtoeol();
-	mvprintw(2, 0,
-		 "%s, %s; sort %s [c p b w l m a n]; v %s; t %s; Enter detail; q quit",
+	mvprintw(2, 0, "%s, %s; sort %s [c p b w l m a n]; v %s; t %s; Enter detail; q quit",
 		 u->view == TOP_SITES ? "spawn sites" : "tasks",
 		 u->since_start ? "rates since the start" : "rates over the last second",
 		 top_sort_name(u->sort), u->view == TOP_SITES ? "tasks" : "spawn sites",
@@ -144,8 +143,9 @@ static void draw_row(const struct ui *u, int y, const struct top_row *r, bool se
 	move(y, 0);
 	clrtoeol();
 	if (u->view == TOP_SITES)
-		printw("%6.1f %8.1f %6s %9s %8s %8s %7s %7llu  %s @ %s", r->cpu_pct, r->polls_s, busy,
-		       wait, p99, longest, age, (unsigned long long)r->total, r->name, r->site);
+		printw("%6.1f %8.1f %6s %9s %8s %8s %7s %7llu  %s @ %s", r->cpu_pct, r->polls_s,
+		       busy, wait, p99, longest, age, (unsigned long long)r->total, r->name,
+		       r->site);
 	else
 		printw("%6.1f %8.1f %6s %-16.16s %8s %8s %7s  %s%s%s", r->cpu_pct, r->polls_s, busy,
 		       wait, p99, longest, age, r->name, r->site[0] ? " @ " : "", r->site);
@@ -246,8 +246,8 @@ static void load_rows(struct ui *u)
 	/* The detail's figures follow the refreshes while its row is there. */
 	if (u->detail && u->detail_view == u->view)
 		for (size_t i = 0; i < u->nrows; i++)
-			if (u->view == TOP_SITES ? !strcmp(u->rows[i].site, u->detail_row.site) :
-						   u->rows[i].task == u->detail_row.task)
+			if (u->view == TOP_SITES ? !strcmp(u->rows[i].site, u->detail_row.site)
+						 : u->rows[i].task == u->detail_row.task)
 				u->detail_row = u->rows[i];
 	if (u->sel >= u->nrows)
 		u->sel = u->nrows ? u->nrows - 1 : 0;
@@ -278,7 +278,8 @@ static void choose_view(struct ui *u)
 	double rows = LINES > HEADER_LINES ? LINES - HEADER_LINES : 1;
 
 	if (!u->view_chosen)
-		u->view = h->live_tasks + h->spawned_s * h->interval_s > rows ? TOP_SITES : TOP_TASKS;
+		u->view =
+		    h->live_tasks + h->spawned_s * h->interval_s > rows ? TOP_SITES : TOP_TASKS;
 }
 
 static void move_sel(struct ui *u, long by)
@@ -300,8 +301,8 @@ static const struct {
 	int key;
 	enum top_sort sort;
 } sort_keys[] = {
-	{ 'c', SORT_CPU },	{ 'p', SORT_POLLS },	 { 'b', SORT_BUSY }, { 'w', SORT_WAIT },
-	{ 'l', SORT_P99 },	{ 'm', SORT_MAX_POLL }, { 'a', SORT_AGE },  { 'n', SORT_NAME },
+	{ 'c', SORT_CPU }, { 'p', SORT_POLLS },	   { 'b', SORT_BUSY }, { 'w', SORT_WAIT },
+	{ 'l', SORT_P99 }, { 'm', SORT_MAX_POLL }, { 'a', SORT_AGE },  { 'n', SORT_NAME },
 };
 
 /* One key; returns false when it says to quit. refresh_now: the figures must be made again. */
@@ -403,7 +404,8 @@ static enum top_end run_screen(const struct options *o, struct session *s, struc
 			redraw = true;
 		}
 		if (refresh_now || monotonic_ns() >= next) {
-			/* Without memory a refresh shows what it could: the next one tries again. */
+			/* Without memory a refresh shows what it could: the next one tries again.
+			 */
 			top_model_refresh(u->m, u->since_start);
 			choose_view(u);
 			if (monotonic_ns() >= next)
@@ -435,8 +437,9 @@ static int check_terminal(void)
 		return -ENOTTY;
 	}
 	if (!term || !term[0] || !strcmp(term, "dumb")) {
-		fprintf(stderr, "asyncprof: cannot show top: TERM %s%s%s does not say how to draw "
-				"a screen\n",
+		fprintf(stderr,
+			"asyncprof: cannot show top: TERM %s%s%s does not say how to draw "
+			"a screen\n",
 			term ? "'" : "is not set", term ? term : "", term ? "'" : "");
 		return -EINVAL;
 	}
@@ -452,8 +455,10 @@ int top_main(const struct options *o, int dirfd, const char *dir)
 				   .runtime = o->runtime,
 				   .verbose = o->verbose };
 	struct ui u = { .pid = o->pid, .view = TOP_TASKS, .sort = SORT_CPU };
-	static const char *const why[] = { [END_KEY] = "q", [END_SIGNAL] = "a signal",
-					   [END_DURATION] = "-d", [END_TARGET] = "the target's exit",
+	static const char *const why[] = { [END_KEY] = "q",
+					   [END_SIGNAL] = "a signal",
+					   [END_DURATION] = "-d",
+					   [END_TARGET] = "the target's exit",
 					   [END_ERROR] = "an error" };
 	struct session_stats st;
 	struct session *s = NULL;
@@ -467,8 +472,9 @@ int top_main(const struct options *o, int dirfd, const char *dir)
 	if (!err)
 		err = session_open(&so, &s);
 	if (!err && !session_runtime(s))
-		fprintf(stderr, "asyncprof: warning: %s has no task runtime asyncprof knows: top "
-				"shows only its workers and samples\n",
+		fprintf(stderr,
+			"asyncprof: warning: %s has no task runtime asyncprof knows: top "
+			"shows only its workers and samples\n",
 			session_comm(s));
 	if (!err)
 		err = session_start(s);
@@ -494,8 +500,8 @@ int top_main(const struct options *o, int dirfd, const char *dir)
 		end == END_TARGET ? "" : ", the process runs on");
 	err = end == END_ERROR ? -EIO : 0;
 	if (dirfd >= 0 && session_write_outputs(s, dirfd, dir) == 0)
-		fprintf(stderr, "asyncprof: the recording is in %s/ (report.json, cpu.pb.gz, ...)\n",
-			dir);
+		fprintf(stderr,
+			"asyncprof: the recording is in %s/ (report.json, cpu.pb.gz, ...)\n", dir);
 	else if (dirfd >= 0)
 		err = -EIO;
 	session_set_listener(s, NULL, NULL);
