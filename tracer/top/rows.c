@@ -483,6 +483,26 @@ const struct top_header *top_model_header(const struct top_model *m)
 	return &m->hdr;
 }
 
+/* "1.23s", "12.3ms", "45us", "-" for 0: a duration in at most 7 columns. */
+const char *top_fmt_ns(uint64_t ns, char *buf, size_t size)
+{
+	if (!ns)
+		snprintf(buf, size, "-");
+	else if (ns < 1000000)
+		snprintf(buf, size, "%lluus", (unsigned long long)(ns / 1000));
+	else if (ns < 1000000000)
+		snprintf(buf, size, "%.1fms", ns / 1e6);
+	else if (ns < 100000000000ULL)
+		snprintf(buf, size, "%.2fs", ns / 1e9);
+	else if (ns < 3600000000000ULL)
+		snprintf(buf, size, "%llum%02llus", (unsigned long long)(ns / 60000000000ULL),
+			 (unsigned long long)(ns / 1000000000 % 60));
+	else
+		snprintf(buf, size, "%lluh%02llum", (unsigned long long)(ns / 3600000000000ULL),
+			 (unsigned long long)(ns / 60000000000ULL % 60));
+	return buf;
+}
+
 static enum top_sort sort_key;
 
 static double sort_value(const struct top_row *r)
@@ -605,11 +625,17 @@ static int by_count_desc(const void *a, const void *b)
 	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
-static const char *location_name(const struct profile *prof, uint64_t id)
+/* The function at a location (its innermost inlined one), 0 when unknown. */
+static uint64_t location_function(const struct profile *prof, uint64_t id)
 {
 	const struct profile_location *loc = profile_location(prof, id);
 
-	return loc && loc->nlines ? profile_function(prof, loc->lines[0].function_id)->name : "?";
+	return loc && loc->nlines ? loc->lines[0].function_id : 0;
+}
+
+static const char *function_name(const struct profile *prof, uint64_t id)
+{
+	return id ? profile_function(prof, id)->name : "?";
 }
 
 /* The commonest stacks among the recent samples of a task (task != 0) or of a site's tasks. */
@@ -626,16 +652,18 @@ static int say_hot_stacks(struct top_model *m, const struct lines *l, uint64_t t
 	}
 	for (size_t i = 0; i < m->ring_used; i++) {
 		const struct ring_sample *r = &m->ring[i];
-		uint64_t at;
+		uint64_t fns[RING_FRAMES], at;
 
 		if (!r->n || (task ? r->task != task : r->site_hash != site))
 			continue;
 		total++;
-		if (hashmap_get(seen, r->locs, r->n * sizeof(r->locs[0]), &at)) {
+		/* By function: samples at other lines of the same functions are one stack. */
+		for (uint32_t f = 0; f < r->n; f++)
+			fns[f] = location_function(m->prof, r->locs[f]);
+		if (hashmap_get(seen, fns, r->n * sizeof(fns[0]), &at))
 			counts[at].count++;
-		} else if (!hashmap_put(seen, r->locs, r->n * sizeof(r->locs[0]), n)) {
+		else if (!hashmap_put(seen, fns, r->n * sizeof(fns[0]), n))
 			counts[n++] = (struct stack_count){ i, 1 };
-		}
 	}
 	qsort(counts, n, sizeof(*counts), by_count_desc);
 	say(l, true, "Hottest stacks (%zu of the last %zu CPU samples, leaf first)", total,
@@ -646,7 +674,8 @@ static int say_hot_stacks(struct top_model *m, const struct lines *l, uint64_t t
 		say(l, false, "  %5.1f%%  %llu samples", counts[i].count * 100.0 / total,
 		    (unsigned long long)counts[i].count);
 		for (uint32_t f = 0; f < r->n && f < HOT_FRAMES; f++)
-			say(l, false, "          %s", location_name(m->prof, r->locs[f]));
+			say(l, false, "          %s",
+			    function_name(m->prof, location_function(m->prof, r->locs[f])));
 		if (r->n > HOT_FRAMES)
 			say(l, false, "          ... %u more", r->n - HOT_FRAMES);
 	}
@@ -657,12 +686,14 @@ static int say_hot_stacks(struct top_model *m, const struct lines *l, uint64_t t
 
 static void say_figures(const struct lines *l, const struct top_row *r)
 {
+	char p99[16], longest[16], age[16];
+
 	say(l, true, "Figures (%s)", r->live > 1 || !r->task ? "all its tasks" : "this task");
 	say(l, false,
-	    "  CPU %.1f%%, %.1f polls/s, busy %s, scheduling latency p99 %.3f ms, "
-	    "longest poll %.3f ms, age %.1f s",
-	    r->cpu_pct, r->polls_s, r->busy_pct < 0 ? "not measured" : "measured", r->p99_ns / 1e6,
-	    r->max_poll_ns / 1e6, r->age_ns / 1e9);
+	    "  CPU %.1f%%, %.1f polls/s, scheduling latency p99 %s, longest poll %s, age %s",
+	    r->cpu_pct, r->polls_s, top_fmt_ns(r->p99_ns, p99, sizeof(p99)),
+	    top_fmt_ns(r->max_poll_ns, longest, sizeof(longest)),
+	    r->age_ns ? top_fmt_ns(r->age_ns, age, sizeof(age)) : "unknown");
 	if (r->busy_pct >= 0)
 		say(l, false, "  busy (on a CPU inside its polls) %.1f%%", r->busy_pct);
 }

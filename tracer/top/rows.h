@@ -87,4 +87,7 @@ int top_model_detail(struct top_model *m, enum top_view v, const struct top_row 
 
 const char *top_sort_name(enum top_sort key);
 
+/* "1.23s", "12.3ms", "45us", "-" for 0: a duration in at most 7 columns, into buf. */
+const char *top_fmt_ns(uint64_t ns, char *buf, size_t size);
+
 #endif

@@ -57,26 +57,6 @@ struct ui {
 	size_t nrows;
 };
 
-/* "1.23s", "12.3ms", "45us", "-" for 0: a duration in at most 7 columns. */
-static const char *fmt_ns(uint64_t ns, char *buf, size_t size)
-{
-	if (!ns)
-		snprintf(buf, size, "-");
-	else if (ns < 1000000)
-		snprintf(buf, size, "%lluus", (unsigned long long)(ns / 1000));
-	else if (ns < 1000000000)
-		snprintf(buf, size, "%.1fms", ns / 1e6);
-	else if (ns < 100000000000ULL)
-		snprintf(buf, size, "%.2fs", ns / 1e9);
-	else if (ns < 3600000000000ULL)
-		snprintf(buf, size, "%llum%02llus", (unsigned long long)(ns / 60000000000ULL),
-			 (unsigned long long)(ns / 1000000000 % 60));
-	else
-		snprintf(buf, size, "%lluh%02llum", (unsigned long long)(ns / 3600000000000ULL),
-			 (unsigned long long)(ns / 60000000000ULL % 60));
-	return buf;
-}
-
 static void style_on(const struct ui *u, int pair, int attr)
 {
 	attron(attr | (u->color && pair ? COLOR_PAIR(pair) : 0));
@@ -125,14 +105,14 @@ static void draw_row(const struct ui *u, int y, const struct top_row *r, bool se
 		snprintf(busy, sizeof(busy), "-");
 	else
 		snprintf(busy, sizeof(busy), "%.1f", r->busy_pct);
-	fmt_ns(r->p99_ns, p99, sizeof(p99));
-	fmt_ns(r->max_poll_ns, longest, sizeof(longest));
-	fmt_ns(r->age_ns, age, sizeof(age));
+	top_fmt_ns(r->p99_ns, p99, sizeof(p99));
+	top_fmt_ns(r->max_poll_ns, longest, sizeof(longest));
+	top_fmt_ns(r->age_ns, age, sizeof(age));
 	if (u->view == TOP_SITES)
 		snprintf(wait, sizeof(wait), "%llu/%llu", (unsigned long long)r->waiting,
 			 (unsigned long long)r->live);
 	else if (r->wait_ns)
-		snprintf(wait, sizeof(wait), "%s %s", fmt_ns(r->wait_ns, w, sizeof(w)),
+		snprintf(wait, sizeof(wait), "%s %s", top_fmt_ns(r->wait_ns, w, sizeof(w)),
 			 r->reason[0] ? r->reason : "?");
 	else
 		snprintf(wait, sizeof(wait), "-");
