@@ -946,9 +946,13 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 
 /* ---- task events ---------------------------------------------------------------------------- */
 
-/* "function (file:line)" of the innermost non-library frame of a spawn stack. */
+/*
+ * "function (file:line)" of the innermost non-library frame of a spawn stack. in_user_file: only
+ * a frame in a file of the user's (an await point: a library's code with a name the rules do
+ * not know, a trait impl "<&Waker as tokio::...>::f", is not where the user awaits).
+ */
 static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
-			  char *out, size_t size)
+			  bool in_user_file, char *out, size_t size)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];
 
@@ -961,7 +965,8 @@ static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, ui
 		if (!m || strcmp(m->path, c->proc->exe) != 0)
 			continue; /* user code is the executable's, not libc's */
 		for (int f = 0; f < nf; f++)
-			if (describe_frame(c, frames[f].function, frames[f].file, frames[f].line, out,
+			if (!(in_user_file && is_library_file(c, frames[f].file)) &&
+			    describe_frame(c, frames[f].function, frames[f].file, frames[f].line, out,
 					   size))
 				return;
 	}
@@ -983,7 +988,7 @@ const char *collector_await_point(struct collector *c, const struct task_rec *t,
 	const char *reason = t->await_reason;
 	uint64_t now = monotonic_ns();
 
-	describe_site(c, t->await_pcs, t->nawait, now, out, size);
+	describe_site(c, t->await_pcs, t->nawait, now, true, out, size);
 	for (size_t i = 0; !reason && i < t->nawait; i++) {
 		const struct proc_mapping *m;
 		struct elf_object *obj;
@@ -1248,7 +1253,7 @@ static void created(struct collector *c, struct task_rec *t, const struct task_e
 	} else {
 		remember_parent(c, e);
 	}
-	describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
+	describe_site(c, pcs, n, e->time_ns, false, site, sizeof(site));
 	if (site[0])
 		task_set_string(&t->spawned_at, site);
 	if (label) {
