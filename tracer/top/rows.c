@@ -698,7 +698,8 @@ static void say_figures(const struct lines *l, const struct top_row *r)
 		say(l, false, "  busy (on a CPU inside its polls) %.1f%%", r->busy_pct);
 }
 
-/* The first live task of a site, preferring one that waits (its await point tells most). */
+/* A live task of a site: the one that suspended last, if any waits (its await point tells
+ * most, and a task whose wake was lost does not stay the example), else the first. */
 static struct task_rec *site_example(struct task_table *tt, const char *site)
 {
 	struct task_rec *pick = NULL;
@@ -706,11 +707,11 @@ static struct task_rec *site_example(struct task_table *tt, const char *site)
 	struct task_rec **all = task_list(tt, &n);
 
 	for (size_t i = 0; i < n; i++) {
-		if (all[i]->exited_ns || strcmp(site_of(all[i]), site) != 0)
+		const struct task_rec *t = all[i];
+
+		if (t->exited_ns || strcmp(site_of(t), site) != 0)
 			continue;
-		if (all[i]->suspended_since)
-			return all[i];
-		if (!pick)
+		if (!pick || t->suspended_since > pick->suspended_since)
 			pick = all[i];
 	}
 	return pick;

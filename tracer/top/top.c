@@ -381,6 +381,8 @@ static enum top_end run_screen(const struct options *o, struct session *s, struc
 			} else if (!on_key(u, ch, &refresh_now)) {
 				return END_KEY;
 			}
+			/* The next key moves in the order this one made (a sort, a view). */
+			load_rows(u);
 			redraw = true;
 		}
 		if (refresh_now || monotonic_ns() >= next) {
