@@ -26,7 +26,7 @@
 #include "target/process.h"
 
 #define REFRESH_NS 1000000000ULL
-#define FIRST_REFRESH_NS 300000000ULL /* the first figures sooner: something to show at once */
+#define FIRST_REFRESH_NS 100000000ULL /* the first figures sooner: something to show at once */
 #define HEADER_LINES 4
 
 static volatile sig_atomic_t top_signal;
@@ -77,7 +77,7 @@ static void draw_header(const struct ui *u)
 		at += snprintf(workers + at, sizeof(workers) - at, "%s%.0f", i ? " " : "",
 			       h->worker_pct[i]);
 	style_on(u, PAIR_TITLE, A_BOLD);
-	mvprintw(0, 0, "asyncprof top - pid %d (%s) - %s%s%s - mode %s - %.0fs", u->pid,
+	mvprintw(0, 0, "asyncprof top - pid %d (%s) - %s%s%s - mode %s - %.1fs", u->pid,
 		 h->comm ? h->comm : "?", h->runtime ? h->runtime : "no runtime",
 		 h->version ? " " : "", h->version ? h->version : "", h->mode, h->elapsed_s);
 	style_off(u, PAIR_TITLE, A_BOLD);
