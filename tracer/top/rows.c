@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 
 #include "rows.h"
@@ -420,8 +421,18 @@ static bool busy_measured(struct task_table *tt)
 	return false;
 }
 
+/* Whether thread tid of the target is still there (a blocking pool's threads come and go). */
+static bool thread_alive(pid_t pid, uint32_t tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", pid, tid);
+	return access(path, F_OK) == 0;
+}
+
 static void header_threads(struct top_model *m, double secs, bool since_start)
 {
+	pid_t pid = session_pid(m->s);
 	double sum = 0;
 
 	m->hdr.nworkers = 0;
@@ -431,6 +442,8 @@ static void header_threads(struct top_model *m, double secs, bool since_start)
 		double pct = n * 100.0 / (m->freq_hz * secs);
 
 		th->at_refresh = th->samples;
+		if (th->worker && !thread_alive(pid, th->tid))
+			th->worker = false;
 		if (!th->worker)
 			continue;
 		if (pct > 100)
