@@ -33,6 +33,9 @@ struct runtime_ctx {
 	struct collector *col; /* the runtime's tasks, events and rules go there */
 	enum task_mode mode;
 	bool verbose;
+	/* The CPU sampling rate: a runtime that samples the process's state by reading it
+	 * (Go's goroutine snapshots) paces itself on it. */
+	unsigned int freq_hz;
 };
 
 /* What a runtime asks of the CPU sampler (configure fills it). */

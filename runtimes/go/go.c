@@ -89,6 +89,7 @@ struct go_adaptor {
 	struct hashmap *closures; /* goid -> 1: a closure found not to be a go-statement wrapper */
 	struct hashmap *wrappers; /* wrapper start pc -> the function it starts (a name), or 1 */
 	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
+	uint64_t base_refresh_ns; /* go_set_snapshot_period(); REFRESH_NS at least */
 	bool stale; /* a sample ran a goroutine the last snapshot did not have */
 	bool slow_snapshots; /* go_set_slow_snapshots(): every MAX_REFRESH_NS, not sooner */
 	uint64_t goroutines_read; /* by every snapshot so far */
@@ -171,7 +172,7 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 		return -ENOMEM;
 	ga->proc = proc;
 	ga->gp.mem_fd = -1;
-	ga->refresh_every_ns = REFRESH_NS;
+	ga->refresh_every_ns = ga->base_refresh_ns = REFRESH_NS;
 	snprintf(ga->path, sizeof(ga->path), "/proc/%d/root%s", proc->pid, proc->exe);
 	ga->bias = m->start - elf_object_vaddr(obj, m, m->start);
 	err = go_binary_analyze(ga->path, &ga->gb);
@@ -494,9 +495,16 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	}
 	/* Back off when reading is slow (many goroutines): at most ~5% of the profiler's time.
 	 * Symbolizing new goroutines is not counted: it is paid once per function. */
-	ga->refresh_every_ns = 20 * took < REFRESH_NS ? REFRESH_NS : 20 * took;
+	ga->refresh_every_ns = 20 * took < ga->base_refresh_ns ? ga->base_refresh_ns : 20 * took;
 	if (ga->refresh_every_ns > MAX_REFRESH_NS || ga->slow_snapshots)
 		ga->refresh_every_ns = MAX_REFRESH_NS;
+}
+
+void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns)
+{
+	ga->base_refresh_ns = ns < REFRESH_NS ? REFRESH_NS : ns > MAX_REFRESH_NS ? MAX_REFRESH_NS : ns;
+	if (!ga->slow_snapshots)
+		ga->refresh_every_ns = ga->base_refresh_ns;
 }
 
 void go_set_slow_snapshots(struct go_adaptor *ga, bool slow)

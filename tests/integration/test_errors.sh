@@ -32,6 +32,12 @@ expect_fail "not privileged" 1 'missing CAP_BPF and CAP_PERFMON' \
 	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
 	"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/unpriv"
 
+# In a PID namespace of its own (a container without --pid=host) no sample would match its
+# target: refused up front, saying why, nothing created.
+expect_fail "pid namespace" 1 'runs in a PID namespace of its own' \
+	unshare --pid --fork --mount-proc "$ASYNCPROF" attach -p 1 -d 1 -o "$WORK/pidns"
+[ ! -e "$WORK/pidns" ] || fail "an output directory was created in a PID namespace"
+
 # The target exits mid-run: what was collected is written, exit 0.
 "$ASYNCPROF" run -F 999 -d 30 -o "$WORK/exit" -- "$EXAMPLES/cpu_split" 2 >"$WORK/o" 2>"$WORK/e" ||
 	{ cat "$WORK/e"; fail "run with an exiting target failed"; }
@@ -90,6 +96,7 @@ PIDS+=($!)
 sleep 0.5
 expect_fail "zombie" 1 'it is a zombie' "$ASYNCPROF" attach -p "$(cat "$WORK/zombie.pid")" -d 1 \
 	-o "$WORK/zombie"
+start_bg "$EXAMPLES/cpu_split" 20 # its own: the first one may be gone on a loaded machine
 expect_fail "no ptrace access" 1 'permission denied to read its memory maps' \
 	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+bpf,+perfmon \
 	--ambient-caps=+bpf,+perfmon "$ASYNCPROF" attach -p "$BG_PID" -d 1 -o /tmp/asyncprof-perm-$$

@@ -14,9 +14,15 @@
 #define MAX_FRAMES 512
 #define MAX_ANCESTRY 32
 #define KERNEL_START 0xffff800000000000ULL
-/* Exited tasks are folded (task_table_fold) every second, once they have been gone for two:
- * samples and events still in flight for one find it whole. */
-#define FOLD_EVERY_NS 1000000000ULL
+/* Exited tasks are folded (task_table_fold) every 5 s, once they have been gone for two:
+ * samples and events still in flight for one find it whole. A fold walks the profiles (their
+ * labels of the tasks gone): every second, it was a tenth of what a Tokio service spawning a
+ * thousand tasks a second cost an always-on agent; every 5 s, memory holds 5 s more of them. */
+#define FOLD_EVERY_NS 5000000000ULL
+/* The heap is given back to the system at most this often: malloc_trim walks all of it (and
+ * every session of an agent folds). */
+#define TRIM_EVERY_NS 30000000000ULL
+static uint64_t last_trim_ns; /* CLOCK_MONOTONIC; process-wide as the heap is */
 #define FOLD_AFTER_NS 2000000000ULL
 
 /* Where a profile's locations come from: per-profile caches of resolved addresses. */
@@ -810,8 +816,12 @@ static void fold_tasks(struct collector *c, uint64_t now)
 		if (c->alloc.prof)
 			profile_drop_labels(c->alloc.prof, drop_gone_label, &g);
 		/* What was freed is scattered through the heap, among what lives on: give its pages
-		 * back, or the resident size grows as if nothing had been folded. */
-		malloc_trim(0);
+		 * back, or the resident size grows as if nothing had been folded. The heap is the
+		 * process's, so is when it was last trimmed (the sessions share one thread). */
+		if (!last_trim_ns || now - last_trim_ns >= TRIM_EVERY_NS || now < last_trim_ns) {
+			malloc_trim(0);
+			last_trim_ns = now;
+		}
 	}
 	hashmap_free(gone);
 }

@@ -98,7 +98,8 @@ static int open_runtime(struct session *s)
 {
 	const char *want =
 	    s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0 ? s->opts.runtime : NULL;
-	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose };
+	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose,
+				   s->opts.freq_hz };
 	char names[128];
 
 	for (size_t i = 0; i < runtime_registry_size; i++) {
