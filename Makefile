@@ -21,6 +21,9 @@ BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-
 DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elfutils tmux \
 	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
 	    protobuf-compiler python3 yamllint libxml2-utils eslint
+# Only for docs/top-screenshot.sh (the README's picture of asyncprof top), not for the build or
+# the tests: make deps DEB_PKGS='$(DOC_PKGS)'.
+DOC_PKGS := chromium tmux
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))

@@ -4,7 +4,8 @@
 # handle_connection spawn site). Runs the demo service and asyncprof top on it in a 150x16 tmux
 # window for a few seconds, captures the pane (tmux capture-pane, -e for the colours), writes
 # the coloured capture as HTML and renders it with chromium --headless.
-# Needs root, tmux and chromium. Usage: BUILD=build docs/top-screenshot.sh
+# Needs root, tmux and chromium (make deps DEB_PKGS='chromium tmux'). Usage: BUILD=build
+# docs/top-screenshot.sh
 set -euo pipefail
 BUILD=$(realpath "${BUILD:-build}")
 here=$(cd "$(dirname "$0")" && pwd)
