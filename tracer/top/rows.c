@@ -56,7 +56,6 @@ struct rowset {
 struct top_model {
 	struct session *s;
 	unsigned int freq_hz;
-	const char *mode;
 	uint64_t start_ns, last_ns;
 	struct rowset tasks, sites;
 	struct top_header hdr;
@@ -68,7 +67,7 @@ struct top_model {
 	size_t ring_next, ring_used;
 	const struct profile *prof; /* the cpu profile the ring's location ids are in */
 	struct hashmap *reasons;    /* await stack hash -> reason (static) + 1, or 1: none */
-	bool busy_measured;
+	bool busy_measured, polls_measured;
 };
 
 static const char *const sort_names[SORT_KEYS] = {
@@ -92,7 +91,7 @@ static const char *site_of(const struct task_rec *t)
 	return t->spawned_at ? t->spawned_at : "[unknown]";
 }
 
-struct top_model *top_model_new(struct session *s, unsigned int freq_hz, const char *mode)
+struct top_model *top_model_new(struct session *s, unsigned int freq_hz, enum task_mode mode)
 {
 	struct top_model *m = calloc(1, sizeof(*m));
 
@@ -100,7 +99,8 @@ struct top_model *top_model_new(struct session *s, unsigned int freq_hz, const c
 		return NULL;
 	m->s = s;
 	m->freq_hz = freq_hz;
-	m->mode = mode;
+	m->hdr.mode = task_mode_name(mode);
+	m->hdr.waits_live = mode >= MODE_LIFECYCLE;
 	m->start_ns = m->last_ns = monotonic_ns();
 	m->tasks.prev.index = hashmap_new();
 	m->sites.prev.index = hashmap_new();
@@ -225,12 +225,13 @@ static uint64_t growth(uint64_t now, uint64_t before)
 }
 
 /* The rates of a row from its figures now and at the last refresh, over secs. */
-static void set_rates(struct top_row *r, const struct cum *now, const struct cum *before,
-		      double secs, bool busy_measured)
+static void set_rates(const struct top_model *m, struct top_row *r, const struct cum *now,
+		      const struct cum *before, double secs)
 {
 	r->cpu_pct = growth(now->cpu_ns, before->cpu_ns) / 1e9 / secs * 100;
-	r->polls_s = growth(now->polls, before->polls) / secs;
-	r->busy_pct = busy_measured ? growth(now->busy_ns, before->busy_ns) / 1e9 / secs * 100 : -1;
+	r->polls_s = m->polls_measured ? growth(now->polls, before->polls) / secs : -1;
+	r->busy_pct =
+	    m->busy_measured ? growth(now->busy_ns, before->busy_ns) / 1e9 / secs * 100 : -1;
 }
 
 static struct top_row *new_row(struct rowset *rs)
@@ -289,9 +290,9 @@ static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns
 		snprintf(r->name, sizeof(r->name), "%s%s", t->name ? t->name : "[unknown]",
 			 t->internal ? " [runtime]" : "");
 		snprintf(r->site, sizeof(r->site), "%s", t->spawned_at ? t->spawned_at : "");
-		set_rates(r, &c, &before, secs, m->busy_measured);
+		set_rates(m, r, &c, &before, secs);
 		r->live = r->total = 1;
-		r->wait_ns = t->suspended_since && now_ns > t->suspended_since
+		r->wait_ns = m->hdr.waits_live && t->suspended_since && now_ns > t->suspended_since
 				 ? now_ns - t->suspended_since
 				 : 0;
 		reason = r->wait_ns ? wait_reason(m, t) : NULL;
@@ -330,7 +331,7 @@ static int site_row(struct top_model *m, const json_t *o, struct cumset *now, do
 	if (!r)
 		return -ENOMEM;
 	snprintf(r->site, sizeof(r->site), "%s", site);
-	set_rates(r, &c, &before, secs, m->busy_measured);
+	set_rates(m, r, &c, &before, secs);
 	r->total = c.tasks;
 	r->p99_ns = json_u64(json_object_get(o, "sched_latency_ns"), "p99");
 	r->max_poll_ns = json_u64(o, "max_poll_ns");
@@ -339,7 +340,7 @@ static int site_row(struct top_model *m, const json_t *o, struct cumset *now, do
 }
 
 /* What only the live tasks tell of a site: how many, how many wait, their name, the oldest. */
-static void site_live(struct rowset *rs, struct task_table *tt, uint64_t now)
+static void site_live(struct rowset *rs, struct task_table *tt, uint64_t now, bool waits_live)
 {
 	struct hashmap *pos = hashmap_new();
 	struct task_rec **all;
@@ -366,7 +367,7 @@ static void site_live(struct rowset *rs, struct task_table *tt, uint64_t now)
 		if (t->exited_ns)
 			continue;
 		r->live++;
-		r->waiting += t->suspended_since != 0;
+		r->waiting += waits_live && t->suspended_since;
 		if (t->created_ns && now > t->created_ns && now - t->created_ns > r->age_ns)
 			r->age_ns = now - t->created_ns;
 	}
@@ -403,22 +404,22 @@ static int site_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns
 		cumset_free(&now);
 		return err;
 	}
-	site_live(rs, tt, now_ns);
+	site_live(rs, tt, now_ns, m->hdr.waits_live);
 	cumset_replace(&rs->prev, &now);
 	return 0;
 }
 
-/* Whether the runtime measures its polls' time on a CPU (busy_ns): Tokio's full mode, the
- * markers; once a poll's time is seen, it is. */
-static bool busy_measured(struct task_table *tt)
+/* Whether the runtime counts polls (Tokio and Go from lifecycle mode on, the markers always) and
+ * measures their time on a CPU (busy_ns: Tokio's full mode, the markers): once seen, they are. */
+static void see_measures(struct top_model *m, struct task_table *tt)
 {
 	size_t n;
 	struct task_rec **all = task_list(tt, &n);
 
-	for (size_t i = 0; i < n; i++)
-		if (all[i]->poll.total.cpu_ns)
-			return true;
-	return false;
+	for (size_t i = 0; i < n && !(m->busy_measured && m->polls_measured); i++) {
+		m->busy_measured |= all[i]->poll.total.cpu_ns != 0;
+		m->polls_measured |= all[i]->polls != 0;
+	}
 }
 
 /* Whether thread tid of the target is still there (a blocking pool's threads come and go). */
@@ -470,7 +471,7 @@ int top_model_refresh(struct top_model *m, bool since_start)
 	session_refresh_tasks(m->s);
 	tt = session_tasks(m->s);
 	if (tt) {
-		m->busy_measured = m->busy_measured || busy_measured(tt);
+		see_measures(m, tt);
 		err = task_rows(m, tt, now, secs, since_start);
 		if (!err)
 			err = site_rows(m, tt, now, secs, since_start);
@@ -479,7 +480,6 @@ int top_model_refresh(struct top_model *m, bool since_start)
 	m->hdr.runtime = session_runtime(m->s);
 	m->hdr.version = session_runtime_version(m->s);
 	m->hdr.comm = session_comm(m->s);
-	m->hdr.mode = m->mode;
 	m->hdr.elapsed_s = (now - m->start_ns) / 1e9;
 	m->hdr.interval_s = secs;
 	m->hdr.samples_s = (m->samples - (since_start ? 0 : m->samples_at_refresh)) / secs;
@@ -616,6 +616,11 @@ static void say_wait(struct top_model *m, const struct lines *l, const struct ta
 	char point[200];
 	const char *reason;
 
+	if (!m->hdr.waits_live) {
+		say(l, false,
+		    "State: not followed in sample mode (--mode lifecycle follows waits)");
+		return;
+	}
 	if (!t->suspended_since) {
 		say(l, false, "State: %s", t->poll_start.wall_ns ? "in a poll" : "not waiting");
 		return;
@@ -733,6 +738,7 @@ static struct task_rec *site_example(struct task_table *tt, const char *site)
 int top_model_detail(struct top_model *m, enum top_view v, const struct top_row *r, int width,
 		     void (*put)(void *ctx, bool heading, const char *line), void *ctx)
 {
+	char waiting[24];
 	struct lines l = { put, ctx, width };
 	struct task_table *tt = session_tasks(m->s);
 	uint64_t now = monotonic_ns();
@@ -754,9 +760,10 @@ int top_model_detail(struct top_model *m, enum top_view v, const struct top_row 
 		return say_hot_stacks(m, &l, r->task, 0);
 	}
 	say(&l, true, "Spawn site: %s", r->site);
-	say(&l, false, "Tasks: %s; %llu live, %llu waiting, %llu spawned since the start", r->name,
-	    (unsigned long long)r->live, (unsigned long long)r->waiting,
-	    (unsigned long long)r->total);
+	snprintf(waiting, sizeof(waiting), m->hdr.waits_live ? "%llu" : "-",
+		 (unsigned long long)r->waiting);
+	say(&l, false, "Tasks: %s; %llu live, %s waiting, %llu spawned since the start", r->name,
+	    (unsigned long long)r->live, waiting, (unsigned long long)r->total);
 	t = site_example(tt, r->site);
 	if (t) {
 		say(&l, false, "One of them: #%llu", (unsigned long long)t->id);

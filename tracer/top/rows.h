@@ -35,15 +35,15 @@ enum top_sort {
 };
 
 struct top_row {
-	uint64_t task;	/* TOP_TASKS: the task's id */
-	char name[160]; /* the task's name, or the name of a site's tasks */
-	bool mixed;	/* TOP_SITES: its tasks have different names ("NAME and others") */
-	char site[200]; /* where it is spawned ("" when unknown) */
-	double cpu_pct; /* of one CPU, from samples */
-	double polls_s;
-	double busy_pct;      /* time on a CPU inside its polls (full mode; < 0: not measured) */
+	uint64_t task;	 /* TOP_TASKS: the task's id */
+	char name[160];	 /* the task's name, or the name of a site's tasks */
+	bool mixed;	 /* TOP_SITES: its tasks have different names ("NAME and others") */
+	char site[200];	 /* where it is spawned ("" when unknown) */
+	double cpu_pct;	 /* of one CPU, from samples */
+	double polls_s;	 /* < 0: not counted (Tokio and Go count polls from lifecycle mode on) */
+	double busy_pct; /* time on a CPU inside its polls (full mode; < 0: not measured) */
 	uint64_t live, total; /* TOP_SITES: live tasks, every task spawned there */
-	uint64_t waiting;     /* TOP_SITES: live tasks suspended now */
+	uint64_t waiting;     /* TOP_SITES: live tasks suspended now (see waits_live) */
 	uint64_t wait_ns;     /* TOP_TASKS: suspended this long now (0: not suspended) */
 	char reason[40];      /* TOP_TASKS: why it waits ("" when unknown) */
 	uint64_t p99_ns, max_poll_ns, age_ns;
@@ -52,6 +52,7 @@ struct top_row {
 struct top_header {
 	const char *runtime, *version, *comm;
 	const char *mode;
+	bool waits_live; /* the mode follows suspensions and wakes (lifecycle, full) */
 	double elapsed_s, interval_s;
 	double samples_s;
 	size_t nworkers;
@@ -62,7 +63,7 @@ struct top_header {
 	uint64_t events_lost;
 };
 
-struct top_model *top_model_new(struct session *s, unsigned int freq_hz, const char *mode);
+struct top_model *top_model_new(struct session *s, unsigned int freq_hz, enum task_mode mode);
 void top_model_free(struct top_model *m); /* accepts NULL */
 
 /* The session's listener (session_set_listener(s, top_model_listen, m)). */

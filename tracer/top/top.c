@@ -99,18 +99,18 @@ static void draw_header(const struct ui *u)
 
 static void draw_row(const struct ui *u, int y, const struct top_row *r, bool selected)
 {
-	char busy[16], p99[16], longest[16], age[16], wait[64], w[16];
+	const struct top_header *h = top_model_header(u->m);
+	char busy[16], polls[16], waiting[24], p99[16], longest[16], age[16], wait[64], w[16];
 
-	if (r->busy_pct < 0)
-		snprintf(busy, sizeof(busy), "-");
-	else
-		snprintf(busy, sizeof(busy), "%.1f", r->busy_pct);
+	snprintf(busy, sizeof(busy), r->busy_pct < 0 ? "-" : "%.1f", r->busy_pct);
+	snprintf(polls, sizeof(polls), r->polls_s < 0 ? "-" : "%.1f", r->polls_s);
+	snprintf(waiting, sizeof(waiting), h->waits_live ? "%llu" : "-",
+		 (unsigned long long)r->waiting);
 	top_fmt_ns(r->p99_ns, p99, sizeof(p99));
 	top_fmt_ns(r->max_poll_ns, longest, sizeof(longest));
 	top_fmt_ns(r->age_ns, age, sizeof(age));
 	if (u->view == TOP_SITES)
-		snprintf(wait, sizeof(wait), "%llu/%llu", (unsigned long long)r->waiting,
-			 (unsigned long long)r->live);
+		snprintf(wait, sizeof(wait), "%s/%llu", waiting, (unsigned long long)r->live);
 	else if (r->wait_ns)
 		snprintf(wait, sizeof(wait), "%s %s", top_fmt_ns(r->wait_ns, w, sizeof(w)),
 			 r->reason[0] ? r->reason : "?");
@@ -123,12 +123,11 @@ static void draw_row(const struct ui *u, int y, const struct top_row *r, bool se
 	move(y, 0);
 	clrtoeol();
 	if (u->view == TOP_SITES)
-		printw("%6.1f %8.1f %6s %9s %8s %8s %7s %7llu  %s @ %s", r->cpu_pct, r->polls_s,
-		       busy, wait, p99, longest, age, (unsigned long long)r->total, r->name,
-		       r->site);
+		printw("%6.1f %8s %6s %9s %8s %8s %7s %7llu  %s @ %s", r->cpu_pct, polls, busy,
+		       wait, p99, longest, age, (unsigned long long)r->total, r->name, r->site);
 	else
-		printw("%6.1f %8.1f %6s %-16.16s %8s %8s %7s  %s%s%s", r->cpu_pct, r->polls_s, busy,
-		       wait, p99, longest, age, r->name, r->site[0] ? " @ " : "", r->site);
+		printw("%6.1f %8s %6s %-16.16s %8s %8s %7s  %s%s%s", r->cpu_pct, polls, busy, wait,
+		       p99, longest, age, r->name, r->site[0] ? " @ " : "", r->site);
 	if (selected) {
 		/* the whole line, so the selection shows on an emulator without colours */
 		for (int x = getcurx(stdscr); x < COLS && getcury(stdscr) == y; x++)
@@ -461,7 +460,7 @@ int top_main(const struct options *o, int dirfd, const char *dir)
 	if (!err)
 		err = session_start(s);
 	if (!err) {
-		u.m = top_model_new(s, o->freq_hz, task_mode_name(o->mode));
+		u.m = top_model_new(s, o->freq_hz, o->mode);
 		if (!u.m) {
 			fprintf(stderr, "asyncprof: cannot show top: %s\n", strerror(ENOMEM));
 			err = -ENOMEM;
