@@ -77,16 +77,24 @@
  * that maps them (a command run again and again): beyond, the oldest are freed. */
 #define MAX_IDLE_OBJECTS 16
 #define REFUSED (1ULL << 63) /* in the seen map: a process not to try again before RETRY_NS */
+#define BUSY (1ULL << 62) /* in the seen map: another asyncprof records it (said once) */
 #define RETRY_NS (300 * 1000000000ULL)
 
 struct target {
 	struct session *s;
 	struct proc_entry id;
 	struct resource res;
-	bool ended; /* the process exited: stopped, its last window due at the next cut */
+	/*
+	 * The recording ended (the process exited, the agent gave way, the agent stops): the
+	 * session is closed at once, with its BPF programs, buffers and per-process state, and
+	 * only its last window (last) and counts wait for the next cut.
+	 */
+	bool ended;
+	struct session_window last;
 	uint64_t last_step_ns;
 	uint64_t group_events[MAX_GROUPS]; /* each probe group's count at the last cut */
 	uint64_t drops, events_lost;	   /* the session's counts at the last cut */
+	uint64_t final_drops, final_events_lost; /* ended: its counts at the end */
 };
 
 struct agent {
@@ -97,6 +105,7 @@ struct agent {
 	 * it first (bits 40 and up) and its CPU ticks then (bits 0 to 39) */
 	struct hashmap *seen;
 	uint64_t scans;
+	size_t busy; /* processes of the last scan that another asyncprof records */
 	struct exporter *ex;
 	int dirfd;
 	struct kallsyms *ks;
@@ -186,6 +195,7 @@ static int open_target(struct agent *a, const struct proc_entry *e)
 		.ring_bytes = a->ring_bytes,
 		.kallsyms = a->ks,
 		.symbolizer = a->sym,
+		.agent = true,
 	};
 	struct target *t, **grown;
 	int err;
@@ -239,7 +249,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 	struct agent *a = sc->a;
 	struct proc_key k = key_of(e);
 	uint64_t before = 0, mark = 0;
-	bool known = hashmap_get(a->seen, &k, sizeof(k), &before);
+	bool known = hashmap_get(a->seen, &k, sizeof(k), &before), busy = known && (before & BUSY);
 	int err;
 
 	if (find_target(a, e))
@@ -250,7 +260,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 			goto keep;
 		known = false; /* tried again, as a new one */
 	}
-	if (a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
+	if (!busy && a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
 	    (!known || a->scans - (before >> 40) < ALL_MIN_SCANS ||
 	     (e->cpu_ticks & TICKS_MASK) == (before & TICKS_MASK))) {
 		/* --all: not before it has lived a while and run since first seen. */
@@ -260,11 +270,21 @@ static int on_process(const struct proc_entry *e, void *ctx)
 
 		err = open_target(a, e);
 		a->open_cpu_s += self_cpu_s() - cpu;
-		/* A --pid the agent cannot profile from the start is an error, as for attach. */
-		if (err == -ENOMEM || (err && !a->windows && only_pids(a->o)))
+		/* A --pid the agent cannot profile from the start is an error, as for attach; one
+		 * that another asyncprof records is profiled once that recording ends. */
+		if (err == -ENOMEM || (err && err != -EBUSY && !a->windows && only_pids(a->o)))
 			return sc->err = err;
-		if (err)
+		if (err == -EBUSY) {
+			if (!busy)
+				fprintf(stderr,
+					"asyncprof: agent: pid %d (%s) is recorded by another "
+					"asyncprof: profiled again once that recording ends\n",
+					e->pid, e->comm);
+			mark = BUSY;
+			a->busy++;
+		} else if (err) {
 			mark = REFUSED | monotonic_ns();
+		}
 	}
 keep:
 	if (hashmap_put(sc->seen, &k, sizeof(k), mark))
@@ -280,6 +300,7 @@ static int scan(struct agent *a)
 
 	if (!sc.seen)
 		return -ENOMEM;
+	a->busy = 0;
 	err = targets_scan(&a->o->filter, on_process, &sc);
 	if (err && !sc.err) {
 		fprintf(stderr, "asyncprof: cannot read /proc: %s\n", strerror(-err));
@@ -292,17 +313,35 @@ static int scan(struct agent *a)
 	return sc.err ? sc.err : err;
 }
 
+/* Stops t's recording and closes its session, keeping its last window and counts for the next
+ * cut; returns how long it recorded. */
+static double retire(struct target *t)
+{
+	struct session_stats st;
+	int err;
+
+	session_give_way(t->s); /* stopped: nothing more to record, the lock is free */
+	session_stats(t->s, &st);
+	err = session_take_profiles(t->s, &t->last);
+	if (err)
+		fprintf(stderr, "asyncprof: agent: the last window of pid %d (%s) is lost: %s\n",
+			t->id.pid, t->id.comm, strerror(-err));
+	t->final_drops = st.drops;
+	t->final_events_lost = st.events_lost;
+	session_close(t->s);
+	t->s = NULL;
+	t->ended = true;
+	return st.elapsed_s;
+}
+
 /* Ends the session of a process that exited: its last window waits for the next cut. */
 static void end_target(struct agent *a, struct target *t)
 {
-	struct session_stats st;
+	double elapsed_s = retire(t);
 
-	t->ended = true;
-	session_stop(t->s);
-	session_stats(t->s, &st);
 	if (a->o->verbose)
 		fprintf(stderr, "asyncprof: agent: pid %d (%s) exited after %.1fs\n", t->id.pid,
-			t->id.comm, st.elapsed_s);
+			t->id.comm, elapsed_s);
 }
 
 /* Whether t's pid is still the process it was, and not a zombie (its parent has not reaped it
@@ -315,11 +354,32 @@ static bool same_process(const struct target *t)
 	       proc_entry_profilable(&e);
 }
 
+/*
+ * A person's recording asked for t's process (attach, run: target/recording_lock.h): the
+ * session stops, its window so far goes out at the next cut, and the process is profiled again
+ * once that recording ends. Returns whether it gave way.
+ */
+static bool give_way(struct agent *a, struct target *t, const struct pollfd *p, size_t n)
+{
+	pid_t asker;
+
+	if (!n || p[n - 1].fd != session_lock_fd(t->s) || !p[n - 1].revents ||
+	    !session_asked_to_give_way(t->s, &asker))
+		return false;
+	session_step(t->s, 0);
+	retire(t);
+	fprintf(stderr,
+		"asyncprof: agent: asyncprof (pid %d) asked for pid %d (%s): gave way; its "
+		"window so far is kept, and it is profiled again once that recording ends\n",
+		asker, t->id.pid, t->id.comm);
+	return true;
+}
+
 /* Takes what every session has: those whose fds fired, and each at least once a second. */
 static int step_all(struct agent *a, int timeout_ms)
 {
 	size_t n = a->ntargets, nfds = 0;
-	struct pollfd *pfd = calloc(n * FDS_PER_SESSION + 1, sizeof(*pfd));
+	struct pollfd *pfd = calloc(n * (FDS_PER_SESSION + 1) + 1, sizeof(*pfd));
 	size_t *first = calloc(n + 1, sizeof(*first));
 	int fds[FDS_PER_SESSION], rc;
 	uint64_t since;
@@ -336,6 +396,10 @@ static int step_all(struct agent *a, int timeout_ms)
 		first[i] = nfds;
 		for (size_t j = 0; j < k && j < FDS_PER_SESSION; j++)
 			pfd[nfds++] = (struct pollfd){ .fd = fds[j], .events = POLLIN };
+		/* Last: the lock, readable when another asyncprof asks for the process. */
+		if (!a->targets[i]->ended && session_lock_fd(a->targets[i]->s) >= 0)
+			pfd[nfds++] = (struct pollfd){ .fd = session_lock_fd(a->targets[i]->s),
+						       .events = POLLIN };
 	}
 	first[n] = nfds;
 	/* Events that came since the last wake-up wait for the next one, BATCH_NS after it. */
@@ -359,6 +423,8 @@ static int step_all(struct agent *a, int timeout_ms)
 			continue;
 		for (size_t j = first[i]; j < first[i + 1]; j++)
 			ready |= pfd[j].revents != 0;
+		if (rc > 0 && give_way(a, t, &pfd[first[i]], first[i + 1] - first[i]))
+			continue;
 		due = monotonic_ns() - t->last_step_ns >= POLL_MAX_MS * 1000000ULL;
 		if (!ready && !due)
 			continue;
@@ -442,7 +508,11 @@ static int cut_all(struct agent *a, struct cut *c, const struct otlp_attr *attrs
 		size_t k = 0;
 
 		if (t->ended) {
-			c->sw[i] = *session_profiles(t->s);
+			c->sw[i] = t->last; /* the cut's now */
+			memset(&t->last, 0, sizeof(t->last));
+			c->owned[i] = true;
+			st.drops = t->final_drops;
+			st.events_lost = t->final_events_lost;
 		} else {
 			int err = session_cut_window(t->s, &c->sw[i]);
 
@@ -454,8 +524,8 @@ static int cut_all(struct agent *a, struct cut *c, const struct otlp_attr *attrs
 				continue;
 			}
 			c->owned[i] = true;
+			session_stats(t->s, &st);
 		}
-		session_stats(t->s, &st);
 		c->drops += st.drops - t->drops;
 		c->events_lost += st.events_lost - t->events_lost;
 		t->drops = st.drops;
@@ -526,7 +596,7 @@ static void release_ended(struct agent *a)
 			a->targets[k++] = t;
 			continue;
 		}
-		session_close(t->s);
+		session_window_free(&t->last); /* when the cut could not take it */
 		resource_free(&t->res);
 		free(t);
 	}
@@ -725,6 +795,7 @@ static void teardown(struct agent *a)
 
 	for (size_t i = 0; i < a->ntargets; i++) {
 		session_close(a->targets[i]->s);
+		session_window_free(&a->targets[i]->last);
 		resource_free(&a->targets[i]->res);
 		free(a->targets[i]);
 	}
@@ -767,7 +838,7 @@ static int run(struct agent *a)
 			if (err)
 				break;
 			next_scan = now + (uint64_t)(scan_s * 1e9);
-			if (only_pids(o) && !a->ntargets) {
+			if (only_pids(o) && !a->ntargets && !a->busy) {
 				fprintf(stderr,
 					"asyncprof: agent: every --pid target has exited\n");
 				break;
@@ -793,7 +864,7 @@ static int run(struct agent *a)
 			strsignal(stop_signal));
 	for (size_t i = 0; i < a->ntargets; i++)
 		if (!a->targets[i]->ended)
-			session_stop(a->targets[i]->s), a->targets[i]->ended = true;
+			retire(a->targets[i]);
 	if (end_window(a, true) && !err)
 		err = -ENOMEM;
 	return err;

@@ -32,6 +32,10 @@
 #include "target/process.h"
 #include "target/recording_lock.h"
 
+/* How long a recording waits for an agent that records its target to give way: the agent
+ * polls its locks at least every POLL_MAX_MS, then stops that session. */
+#define GIVE_WAY_MS 3000
+
 /* The profiler's own CPU time (user and system, every thread) and peak RSS. */
 static double cpu_seconds_self(uint64_t *max_rss_kb)
 {
@@ -52,23 +56,24 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int open_target(struct session *s)
+/* Takes the per-process recording lock (before anything is read: an agent that finds the
+ * process recorded by another asyncprof tries again at each scan). */
+static int lock_target(struct session *s)
 {
 	pid_t pid = s->opts.pid, holder;
-	char why[256];
-	int err;
 
-	err = process_open(pid, s->sym, &s->proc);
-	if (!err && (s->proc->exe[0] == 0 || !s->proc->maps->count))
-		err = -EINVAL;
-	if (err) {
-		int why_err = process_check(pid, why, sizeof(why));
-
-		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", pid,
-			why_err ? why : strerror(-err));
-		return err;
-	}
 	s->lock_fd = recording_lock(pid, &holder);
+	if (s->lock_fd == -EBUSY && s->opts.agent)
+		return -EBUSY; /* the agent says it once */
+	if (s->lock_fd == -EBUSY) {
+		/* An agent gives way to a person's recording (recording_lock.h). */
+		s->lock_fd = recording_lock_ask(pid, GIVE_WAY_MS, &holder);
+		if (s->lock_fd >= 0 && !s->opts.quiet)
+			fprintf(stderr,
+				"asyncprof: asyncprof (pid %d) was recording pid %d and gave way "
+				"to this recording\n",
+				holder, pid);
+	}
 	if (s->lock_fd == -EBUSY) {
 		if (holder)
 			fprintf(stderr,
@@ -90,6 +95,28 @@ static int open_target(struct session *s)
 			"asyncprof: warning: cannot tell whether another asyncprof records "
 			"pid %d (%s): two recordings of one process disturb each other\n",
 			pid, strerror(-s->lock_fd));
+	return 0;
+}
+
+static int open_target(struct session *s)
+{
+	pid_t pid = s->opts.pid;
+	char why[256];
+	int err;
+
+	err = lock_target(s);
+	if (err)
+		return err;
+	err = process_open(pid, s->sym, &s->proc);
+	if (!err && (s->proc->exe[0] == 0 || !s->proc->maps->count))
+		err = -EINVAL;
+	if (err) {
+		int why_err = process_check(pid, why, sizeof(why));
+
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", pid,
+			why_err ? why : strerror(-err));
+		return err;
+	}
 	return 0;
 }
 
@@ -348,6 +375,29 @@ int session_cut_window(struct session *s, struct session_window *w)
 	return 0;
 }
 
+int session_take_profiles(struct session *s, struct session_window *w)
+{
+	size_t i;
+
+	if (!s->stopped)
+		return -EINVAL;
+	*w = s->last;
+	s->last.nprofiles = 0;
+	for (i = 0; i < w->nprofiles; i++) {
+		struct profile *taken = collector_take(s->col, w->profiles[i].prof);
+
+		if (!taken)
+			break;
+		w->profiles[i].prof = taken;
+	}
+	if (i < w->nprofiles) {
+		w->nprofiles = i;
+		session_window_free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void session_window_free(struct session_window *w)
 {
 	for (size_t i = 0; i < w->nprofiles; i++)
@@ -533,6 +583,25 @@ const char *session_await_point(struct session *s, const struct task_rec *t, cha
 				size_t size)
 {
 	return collector_await_point(s->col, t, out, size);
+}
+
+int session_lock_fd(const struct session *s)
+{
+	return s->lock_fd;
+}
+
+bool session_asked_to_give_way(struct session *s, pid_t *asker)
+{
+	*asker = 0;
+	return s->lock_fd >= 0 && recording_lock_asked(s->lock_fd, asker) == 1;
+}
+
+void session_give_way(struct session *s)
+{
+	session_stop(s);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	s->lock_fd = -1;
 }
 
 void session_close(struct session *s)

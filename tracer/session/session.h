@@ -54,6 +54,13 @@ struct session_opts {
 	bool quiet;		 /* no informational lines (errors are still printed) */
 	uint32_t ring_bytes;	 /* the CPU samples' ring buffer (a power of 2 pages); 0: 4 MiB */
 	/*
+	 * An always-on agent's session: a process another asyncprof records is -EBUSY without a
+	 * message (the agent says it once, and tries again later), and it gives way when a
+	 * person's recording asks for its process (session_asked_to_give_way). Other sessions
+	 * ask an agent that records their target to give way, and wait for it a few seconds.
+	 */
+	bool agent;
+	/*
 	 * Shared between sessions, borrowed (NULL: the session makes its own): the kernel's
 	 * symbols, and the symbolizer (its ELF and DWARF caches are per file, not per process:
 	 * sessions of processes that map the same libraries share them).
@@ -132,6 +139,14 @@ struct session_window {
  * lost, its profiles dropped; the recording goes on with fresh ones).
  */
 int session_cut_window(struct session *s, struct session_window *w);
+
+/*
+ * After session_stop(): hands session_profiles()'s over to w (the caller frees them with
+ * session_window_free), so that the session can be closed before they are written or sent (an
+ * agent frees an exited process's session at once). Returns 0, -EINVAL (not stopped) or -ENOMEM
+ * (the window is lost). session_profiles() is empty after it.
+ */
+int session_take_profiles(struct session *s, struct session_window *w);
 
 /* Frees the profiles of a window from session_cut_window(); accepts a zeroed one. */
 void session_window_free(struct session_window *w);
@@ -259,6 +274,16 @@ void session_refresh_tasks(struct session *s);
  * unknown). See collector_await_point(). */
 const char *session_await_point(struct session *s, const struct task_rec *t, char *out,
 				size_t size);
+
+/*
+ * Giving way (target/recording_lock.h). session_lock_fd(): the per-process lock, readable when
+ * another asyncprof asks for it (-1: none). session_asked_to_give_way(): when it is readable,
+ * whether someone asked (*asker: its pid, 0 unknown). session_give_way(): stops the recording
+ * (session_stop(): its profiles so far stay) and lets the lock go.
+ */
+int session_lock_fd(const struct session *s);
+bool session_asked_to_give_way(struct session *s, pid_t *asker);
+void session_give_way(struct session *s);
 
 /* Detaches what is still attached and frees everything (the windows cut are the caller's);
  * accepts NULL. */
