@@ -162,8 +162,13 @@ keys v
 wait_screen 3 '^tasks, rates since the start' 'service::accept_loop$' || fail "tokio: tasks view"
 keys v
 wait_screen 3 '^spawn sites, rates since the start' || fail "tokio: back to the sites"
-sleep 1.1
-screen >"$WORK/final"
+# q right after a refresh: the screen's figures and report.json's then cover nearly one period.
+before=$(screen | head -1)
+for _ in $(seq 100); do
+	screen >"$WORK/final"
+	[ "$(head -1 "$WORK/final")" = "$before" ] || break
+	sleep 0.02
+done
 keys q
 ended tokio
 conn=$(row "$WORK/final" 'service::handle_connection @' | awk '{ print $8 }')
