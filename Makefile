@@ -28,7 +28,7 @@ DOC_PKGS := chromium tmux
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
 # The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
-PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
+PROTOS      := profile perfetto/trace $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
 	       profiles/v1development/profiles collector/profiles/v1development/profiles_service)
 PROTO_OBJS  := $(patsubst %,$(BUILD)/gen/%.pb-c.o,$(PROTOS))
 TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(PROTO_OBJS)
@@ -437,9 +437,10 @@ $(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-
 	else echo "deploy: no systemd-analyze here, the unit is not verified"; fi
 	$(Q)touch $@
 
-unit: $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
-      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok \
-      function-length $(BUILD)/tests/flamegraph-js.ok
+UNIT_DEPS := $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
+	     $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok \
+	     function-length $(BUILD)/tests/flamegraph-js.ok
+unit: $(UNIT_DEPS)
 	$(Q)$(SAN_ENV) BUILD=$(abspath $(BUILD)) $(SAN)/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_elf \
@@ -447,13 +448,16 @@ integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 
-# The profiler's two builds compile in parallel (one job per CPU); the examples, the fixtures
-# and the tests, one at a time.
+# The profiler's two builds compile in parallel (one job per CPU); the examples and the
+# fixtures one at a time; then the unit tests run while the hyper example (a minute and more
+# of cargo, which only the integration tests use) builds: everything the unit tests read is
+# made before they start. The integration tests one at a time.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(SAN)/asyncprof $(SAN)/unit_tests
-	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory $(UNIT_DEPS)
+	$(Q)$(MAKE) --no-print-directory -j2 unit hyper-examples
 	$(Q)$(MAKE) --no-print-directory integration
 
 demo: deps

@@ -46,6 +46,9 @@ struct runtime_capture {
 			      * running on each thread (sampler_threads_map) */
 	bool logical_frames; /* they fill the frames map (sampler_frames_map) */
 	bool wait_profile;   /* the wait profile is an output: the probes see the waits */
+	bool runs;	     /* the probes send a TASK_RUN as each poll starts (a timeline needs it) */
+	bool poll_ends;	     /* and a TASK_STOP as it ends; else a poll ends where the task
+			      * awaits or its thread runs another one */
 };
 
 /* The sampler's maps a runtime's probes share (bpf_map__reuse_fd); -1 when not asked for. */

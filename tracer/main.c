@@ -21,6 +21,7 @@
 #include "export/exporter.h"
 #include "export/resource.h"
 #include "output/file.h"
+#include "output/timeline.h"
 #include "runtimes/go/leaks.h"
 #include "session/session.h"
 #include "target/process.h"
@@ -138,7 +139,7 @@ static void say_end(const struct options *o, struct session *s, struct launcher 
 
 /* Writes the files, the summary and the warnings, and exports. Returns 0 or -errno. */
 static int finish(struct session *s, int dirfd, const char *dir, struct exporter *ex,
-		  const struct resource *res)
+		  const struct resource *res, bool timeline)
 {
 	const struct session_window *w = session_profiles(s);
 	const char *warnings[32];
@@ -153,7 +154,12 @@ static int finish(struct session *s, int dirfd, const char *dir, struct exporter
 		for (size_t i = 0; i < w->nprofiles; i++)
 			fprintf(stdout, " %s.pb.gz %s.folded %s.svg", w->profiles[i].stem,
 				w->profiles[i].stem, w->profiles[i].stem);
+		if (timeline)
+			fprintf(stdout, " %s", TIMELINE_FILE);
 		fprintf(stdout, " report.json\n  go tool pprof -http=: %s/cpu.pb.gz\n", dir);
+		if (timeline)
+			fprintf(stdout, "  %s/%s: open it in ui.perfetto.dev or trace_processor\n",
+				dir, TIMELINE_FILE);
 	}
 	if (ex) {
 		e = session_export_otlp(s, ex, res, OTLP_WAIT_MS);
@@ -173,6 +179,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 				   .runtime = o->runtime,
 				   .off_cpu = o->off_cpu,
 				   .off_cpu_min_ns = o->off_cpu_min_ns,
+				   .timeline_events = o->timeline ? o->timeline_events : 0,
 				   .verbose = o->verbose };
 	struct resource res = { 0 };
 	struct session *s = NULL;
@@ -201,7 +208,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 		exited = record_loop(o, s, child);
 		session_stop(s);
 		say_end(o, s, child, exited);
-		err = finish(s, dirfd, dir, ex, &res);
+		err = finish(s, dirfd, dir, ex, &res, o->timeline);
 	}
 	resource_free(&res);
 	session_close(s);

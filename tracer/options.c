@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "output/timeline.h"
 #include "runtimes/runtime.h"
 #include "util/duration.h"
 #include "util/version.h"
@@ -15,7 +16,14 @@
 const char *argp_program_version = "asyncprof " ASYNCPROF_VERSION;
 const char *argp_program_bug_address = NULL;
 
-enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN, OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER };
+enum {
+	OPT_OFF_CPU = 0x100,
+	OPT_OFF_CPU_MIN,
+	OPT_OTLP_ENDPOINT,
+	OPT_TIMELINE,
+	OPT_TIMELINE_MAX_EVENTS,
+	OPT_OTLP_HEADER, /* the last: parse_state.given's size */
+};
 
 static const char doc[] =
 	"asyncprof: a profiler for programs on async runtimes (Tokio, Go): whole call stacks "
@@ -50,6 +58,12 @@ static const char doc[] =
 	"--off-cpu adds offcpu.pb.gz, offcpu.folded and offcpu.svg: where the threads blocked "
 	"(kernel and user stacks), weighted by the time blocked, for blocks of at least "
 	"--off-cpu-min; shorter ones are counted in report.json.\n"
+	"\n"
+	"--timeline adds timeline.perfetto-trace, for ui.perfetto.dev or trace_processor: each "
+	"poll as a slice on its worker thread's track, CPU samples with their stacks, each task's "
+	"states (running, runnable, waiting and why), spawns and wakes as flows, Go's GC cycles "
+	"(lifecycle and full modes, or the markers); at most --timeline-max-events events "
+	"(default 1000000), the last ones.\n"
 	"\n"
 	"--otlp-endpoint URL also sends the profiles, at the end, to an OpenTelemetry Collector "
 	"or Pyroscope as OTLP profiles (HTTP, URL/v1development/profiles); the files are written "
@@ -94,6 +108,10 @@ static struct argp_option options[] = {
 	{ "off-cpu", OPT_OFF_CPU, NULL, 0, "Also profile where threads block (offcpu.*)", 0 },
 	{ "off-cpu-min", OPT_OFF_CPU_MIN, "DURATION", 0,
 	  "Shortest block profiled, e.g. 1ms (default), 200us, 0 for all", 0 },
+	{ "timeline", OPT_TIMELINE, NULL, 0,
+	  "Also record a timeline (timeline.perfetto-trace; lifecycle or full mode, or markers)", 0 },
+	{ "timeline-max-events", OPT_TIMELINE_MAX_EVENTS, "N", 0,
+	  "Events the timeline keeps, the last ones (default 1000000)", 0 },
 	{ "otlp-endpoint", OPT_OTLP_ENDPOINT, "URL", 0,
 	  "Also send the profiles to an OpenTelemetry Collector (OTLP/HTTP, e.g. "
 	  "http://localhost:4318)", 0 },
@@ -124,6 +142,8 @@ static const struct {
 	{ OPT_OFF_CPU_MIN, "--off-cpu-min", FOR_RECORDING, "attach and run" },
 	{ OPT_OTLP_ENDPOINT, "--otlp-endpoint", FOR_RECORDING, "attach and run" },
 	{ OPT_OTLP_HEADER, "--otlp-header", FOR_RECORDING, "attach and run" },
+	{ OPT_TIMELINE, "--timeline", FOR_RECORDING, "attach and run" },
+	{ OPT_TIMELINE_MAX_EVENTS, "--timeline-max-events", FOR_RECORDING, "attach and run" },
 };
 
 /* What parse_opt() fills: the options, and which were given (by key). */
@@ -160,6 +180,13 @@ static error_t parse_recording_opt(int key, char *arg, struct argp_state *state,
 				   "invalid duration '%s' (e.g. 1ms, 200us, 0; at most a year)",
 				   arg);
 		o->off_cpu_min_ns = (uint64_t)(d * 1e9 + 0.5);
+		break;
+	case OPT_TIMELINE_MAX_EVENTS:
+		errno = 0;
+		n = strtol(arg, &end, 10);
+		if (errno || *end || n < 100 || n > 100000000)
+			argp_error(state, "invalid event count '%s' (100 to 100000000)", arg);
+		o->timeline_events = n;
 		break;
 	case OPT_OTLP_HEADER:
 		if (o->n_otlp_headers == sizeof(o->otlp_headers) / sizeof(o->otlp_headers[0]))
@@ -227,6 +254,10 @@ static void parse_end(struct argp_state *state, struct parse_state *ps)
 				   scoped_options[i].which);
 	if (ps->given[OPT_OFF_CPU_MIN] && !o->off_cpu)
 		argp_error(state, "--off-cpu-min needs --off-cpu");
+	if (ps->given[OPT_TIMELINE_MAX_EVENTS] && !o->timeline)
+		argp_error(state, "--timeline-max-events needs --timeline");
+	if (o->timeline && !o->timeline_events)
+		o->timeline_events = TIMELINE_DEFAULT_MAX_EVENTS;
 	if (o->n_otlp_headers && !o->otlp_endpoint)
 		argp_error(state, "--otlp-header goes with --otlp-endpoint");
 }
@@ -278,6 +309,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_OTLP_ENDPOINT:
 		o->otlp_endpoint = arg;
+		break;
+	case OPT_TIMELINE:
+		o->timeline = true;
 		break;
 	case ARGP_KEY_ARG:
 		parse_arg(arg, state, o);

@@ -26,6 +26,8 @@ struct options {
 	bool json, all;	  /* leaks */
 	bool off_cpu;
 	uint64_t off_cpu_min_ns;
+	bool timeline;
+	size_t timeline_events; /* with timeline: the events it keeps */
 	const char *otlp_endpoint;
 	const char *otlp_headers[16];
 	size_t n_otlp_headers;

@@ -1071,6 +1071,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	case GO_EV_GC_MARK_TERM:
 	case GO_EV_GC_END:
 		on_gc(ga, e);
+		collector_gc_event(ga->col, e->time_ns,
+				   e->kind == GO_EV_GC_START       ? COLLECTOR_GC_START
+				   : e->kind == GO_EV_GC_MARK_TERM ? COLLECTOR_GC_MARK_TERM
+								   : COLLECTOR_GC_END);
 		break;
 	case GO_EV_ALLOC:
 		on_alloc(ga, e, size);

@@ -56,6 +56,7 @@ static void rt_configure(void *state, struct runtime_capture *cap)
 
 	go_tls_block(r->ga, &cap->tls_offset, &cap->tls_bytes);
 	cap->wait_profile = true; /* sampled from the snapshots in every mode */
+	cap->runs = r->ctx.mode >= MODE_LIFECYCLE; /* runtime.execute; nothing marks a run's end */
 	collector_set_runtime(r->ctx.col, go_is_goroutine_root, r->ctx.mode >= MODE_LIFECYCLE,
 			      "goid");
 	collector_set_library_rules(r->ctx.col, &go_library_rules);

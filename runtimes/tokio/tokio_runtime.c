@@ -130,6 +130,8 @@ static void rt_configure(void *state, struct runtime_capture *cap)
 	/* Only the poll exits (full mode) tell when a task's poll ends on its thread. */
 	cap->thread_tasks = r->ctx.mode == MODE_FULL;
 	cap->wait_profile = r->ctx.mode >= MODE_LIFECYCLE;
+	cap->runs = r->ctx.mode >= MODE_LIFECYCLE;
+	cap->poll_ends = r->ctx.mode == MODE_FULL;
 	collector_set_runtime(col, tokio_is_poll_frame, r->ctx.mode >= MODE_LIFECYCLE, "task_id");
 	collector_set_library_rules(col, &tokio_library_rules);
 	if (r->ctx.mode >= MODE_LIFECYCLE)

@@ -957,12 +957,12 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 /* ---- task events ---------------------------------------------------------------------------- */
 
 /*
- * "function (file:line)" of the innermost non-library frame of a spawn stack. in_user_file: only
- * a frame in a file of the user's (an await point: a library's code with a name the rules do
- * not know, a trait impl "<&Waker as tokio::...>::f", is not where the user awaits).
+ * "function (file:line)" of the innermost non-library frame of a spawn stack, or of an await
+ * stack (await: a function in a library's file is the library's too, such as tokio's waker
+ * registration, which Rust names "<&core::task::wake::Waker as ...>").
  */
 static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
-			  bool in_user_file, char *out, size_t size)
+			  bool await, char *out, size_t size)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];
 
@@ -974,40 +974,16 @@ static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, ui
 
 		if (!m || strcmp(m->path, c->proc->exe) != 0)
 			continue; /* user code is the executable's, not libc's */
-		for (int f = 0; f < nf; f++)
-			if (!(in_user_file && is_library_file(c, frames[f].file)) &&
-			    describe_frame(c, frames[f].function, frames[f].file, frames[f].line, out,
-					   size))
+		for (int f = 0; f < nf; f++) {
+			const struct sym_frame *fr = &frames[f];
+
+			if (await && fr->function && !is_library_function(c, fr->function) &&
+			    is_library_file(c, fr->file))
+				continue;
+			if (describe_frame(c, fr->function, fr->file, fr->line, out, size))
 				return;
+		}
 	}
-}
-
-/* The runtime's rule that names the wait at a function, or NULL. */
-static const char *reason_of_function(const struct collector *c, const char *fn)
-{
-	for (const struct wait_rule *r = c->library.wait_rules; fn && r && r->needle; r++)
-		if (strstr(fn, r->needle))
-			return r->reason;
-	return NULL;
-}
-
-const char *collector_await_point(struct collector *c, const struct task_rec *t, char *out,
-				  size_t size)
-{
-	struct sym_frame frames[SYM_MAX_INLINE];
-	const char *reason = t->await_reason;
-	uint64_t now = monotonic_ns();
-
-	describe_site(c, t->await_pcs, t->nawait, now, true, out, size);
-	for (size_t i = 0; !reason && i < t->nawait; i++) {
-		const struct proc_mapping *m;
-		struct elf_object *obj;
-		int nf = symbolize_pc(c, t->await_pcs[i], now, &m, &obj, frames);
-
-		for (int f = 0; !reason && f < nf; f++)
-			reason = reason_of_function(c, frames[f].function);
-	}
-	return reason;
 }
 
 /* The reason of a wait guessed from its await stack by the runtime's rules; "other" when none
@@ -1021,10 +997,10 @@ static const char *wait_reason(const struct collector *c, const uint64_t *locs, 
 
 		for (size_t l = 0; loc && l < loc->nlines; l++) {
 			const char *fn = profile_function(prof, loc->lines[l].function_id)->name;
-			const char *reason = reason_of_function(c, fn);
 
-			if (reason)
-				return reason;
+			for (const struct wait_rule *r = c->library.wait_rules; r && r->needle; r++)
+				if (strstr(fn, r->needle))
+					return r->reason;
 		}
 	}
 	return "other";
@@ -1140,6 +1116,48 @@ static size_t return_addresses(const uint8_t *bytes, size_t len, uint64_t *pcs)
 	for (size_t i = 1; i < n; i++)
 		pcs[i]--;
 	return n;
+}
+
+void collector_gc_event(struct collector *c, uint64_t time_ns, enum collector_gc_phase phase)
+{
+	if (c->observer.on_gc)
+		c->observer.on_gc(c->observer.ctx, time_ns, phase);
+}
+
+/* The first wait rule a function of pcs (leaf first) matches, or NULL. */
+static const char *wait_reason_of_pcs(struct collector *c, const uint64_t *pcs, size_t n,
+				      uint64_t seen_ns)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_mapping *m;
+		struct elf_object *obj;
+		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
+
+		for (int f = 0; f < nf; f++)
+			for (const struct wait_rule *r = c->library.wait_rules;
+			     r && r->needle && frames[f].function; r++)
+				if (strstr(frames[f].function, r->needle))
+					return r->reason;
+	}
+	return NULL;
+}
+
+bool collector_await_point(struct collector *c, uint64_t task, char *reason, size_t reason_size,
+			   char *where, size_t where_size)
+{
+	struct task_rec *t = c->tasks && task ? task_find(c->tasks, task) : NULL;
+	const char *why;
+
+	if (!t || !t->suspended_since)
+		return false;
+	why = t->await_reason;
+	if (!why)
+		why = wait_reason_of_pcs(c, t->await_pcs, t->nawait, t->suspended_since);
+	snprintf(reason, reason_size, "%s", why ? why : "other");
+	describe_site(c, t->await_pcs, t->nawait, t->suspended_since, true, where, where_size);
+	return true;
 }
 
 void collector_set_wait_reason(struct collector *c, uint64_t task, const char *reason)

@@ -41,6 +41,7 @@ struct session {
 	int command_status, command_stopped_with;
 	session_listener_fn listener;
 	void *listener_ctx;
+	struct timeline *timeline; /* session_opts.timeline_events; NULL: none */
 };
 
 /* The profiles being recorded now, with their stems and titles (owned by the collector). */

@@ -27,6 +27,7 @@
 #include "capture/sampler.h"
 #include "model/collector.h"
 #include "model/profile.h"
+#include "output/timeline.h"
 #include "symbols/kallsyms.h"
 #include "symbols/symbolizer.h"
 #include "target/process.h"
@@ -153,6 +154,34 @@ static int open_runtime(struct session *s)
 	return -EINVAL;
 }
 
+static void update_observer(struct session *s);
+
+/* The timeline is made of the runs of tasks: the runtime's probes must send them in this mode
+ * (Tokio and Go: lifecycle and full; the markers: every mode). */
+static int open_timeline(struct session *s)
+{
+	struct timeline_opts o = { s->opts.pid, s->proc->comm, s->opts.timeline_events,
+				   s->cap.poll_ends };
+	int err;
+
+	if (!s->cap.runs) {
+		fprintf(stderr,
+			"asyncprof: cannot record a timeline of %s: %s; use --mode lifecycle or "
+			"full on a Tokio or Go program, or a program with asyncprof markers\n",
+			s->proc->comm,
+			s->rt->has_tasks ? "sample mode sends no task events"
+					 : "it has no task runtime asyncprof knows");
+		return -EINVAL;
+	}
+	err = timeline_new(&o, &s->timeline);
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot record a timeline: %s\n", strerror(-err));
+		return err;
+	}
+	update_observer(s);
+	return 0;
+}
+
 int session_open(const struct session_opts *opts, struct session **out)
 {
 	struct session *s = calloc(1, sizeof(*s));
@@ -181,6 +210,11 @@ int session_open(const struct session_opts *opts, struct session **out)
 			"asyncprof: warning: --mode %s needs an async runtime; %s has "
 			"none, so this is a plain CPU profile\n",
 			task_mode_name(opts->mode), s->proc->comm);
+	if (opts->timeline_events) {
+		err = open_timeline(s);
+		if (err)
+			goto fail;
+	}
 	*out = s;
 	return 0;
 fail:
@@ -430,6 +464,8 @@ int session_stop(struct session *s)
 		s->rt->stop(s->rt_state);
 	drain(s);
 	collector_finish(s->col, s->stop_ns);
+	if (s->timeline)
+		timeline_finish(s->timeline, s->stop_ns);
 	sampler_counters(s->sampler, s->counters);
 	if (s->rt->finish)
 		s->rt->finish(s->rt_state);
@@ -516,35 +552,53 @@ int session_set_probe_group(struct session *s, const char *name, bool enabled)
 	return s->rt->set_probe_group(s->rt_state, name, enabled);
 }
 
-static const char *task_name(struct session *s, uint64_t task)
+static struct task_rec *find_task(struct session *s, uint64_t task)
 {
 	struct task_table *tt = collector_tasks(s->col);
-	struct task_rec *t = tt && task ? task_find(tt, task) : NULL;
 
-	return t ? t->name : NULL;
+	return tt && task ? task_find(tt, task) : NULL;
+}
+
+/* The timeline, then the listener, see the event. */
+static void emit(struct session *s, const struct session_event *ev)
+{
+	if (s->timeline)
+		timeline_event(s->timeline, ev);
+	if (s->listener)
+		s->listener(s->listener_ctx, ev);
 }
 
 static void observe_sample(void *ctx, const struct sample_event *e, uint64_t task,
 			   const uint64_t *locs, size_t n)
 {
 	struct session *s = ctx;
+	struct task_rec *t = find_task(s, task);
+	char comm[TASK_COMM_LEN + 1];
 	struct session_event ev = {
 		.kind = SESSION_EV_SAMPLE,
 		.time_ns = e->time_ns,
 		.tid = e->tid,
 		.task = task,
-		.task_name = task_name(s, task),
+		.task_name = t ? t->name : NULL,
+		.spawned_at = t ? t->spawned_at : NULL,
+		.internal = t && t->internal,
 		.prof = collector_profile(s->col),
 		.location_ids = locs,
 		.nlocations = n,
+		.thread_name = comm,
+		.cpu = e->cpu,
 	};
 
-	s->listener(s->listener_ctx, &ev);
+	memcpy(comm, e->comm, TASK_COMM_LEN);
+	comm[TASK_COMM_LEN] = 0;
+	emit(s, &ev);
 }
 
 static void observe_task_event(void *ctx, const struct task_event *e, uint64_t current)
 {
 	struct session *s = ctx;
+	struct task_rec *t = find_task(s, e->task);
+	char reason[64], where[512];
 	struct session_event ev = {
 		.kind = SESSION_EV_TASK,
 		.time_ns = e->time_ns,
@@ -552,19 +606,52 @@ static void observe_task_event(void *ctx, const struct task_event *e, uint64_t c
 		.task = e->task,
 		.task_kind = e->kind,
 		.other = e->kind == TASK_CREATE || e->kind == TASK_RUNNABLE ? current : 0,
-		.task_name = task_name(s, e->task),
+		.task_name = t ? t->name : NULL,
+		.spawned_at = t ? t->spawned_at : NULL,
+		.internal = t && t->internal,
+		.value =
+		    (e->kind == TASK_RUN && (e->flags & TASK_EV_LATENCY)) || e->kind == TASK_STOP
+			? e->value
+			: 0,
+		.cpu_ns = e->kind == TASK_STOP ? e->cpu_ns : 0,
+		.preempted_ns = e->kind == TASK_STOP ? e->delay_ns : 0,
 	};
 
-	s->listener(s->listener_ctx, &ev);
+	if (e->kind == TASK_AWAIT &&
+	    collector_await_point(s->col, e->task, reason, sizeof(reason), where, sizeof(where))) {
+		ev.reason = reason;
+		ev.await_point = where[0] ? where : NULL;
+	}
+	emit(s, &ev);
+}
+
+static void observe_gc(void *ctx, uint64_t time_ns, enum collector_gc_phase phase)
+{
+	struct session *s = ctx;
+	struct session_event ev = {
+		.kind = SESSION_EV_GC,
+		.time_ns = time_ns,
+		.task_kind = phase == COLLECTOR_GC_START       ? SESSION_GC_START
+			     : phase == COLLECTOR_GC_MARK_TERM ? SESSION_GC_MARK_TERM
+							       : SESSION_GC_END,
+	};
+
+	emit(s, &ev);
+}
+
+/* The collector's observer is on while the timeline or a listener wants the events. */
+static void update_observer(struct session *s)
+{
+	struct collector_observer o = { observe_sample, observe_task_event, observe_gc, s };
+
+	collector_set_observer(s->col, s->timeline || s->listener ? &o : NULL);
 }
 
 int session_set_listener(struct session *s, session_listener_fn fn, void *ctx)
 {
-	struct collector_observer o = { observe_sample, observe_task_event, s };
-
 	s->listener = fn;
 	s->listener_ctx = ctx;
-	collector_set_observer(s->col, fn ? &o : NULL);
+	update_observer(s);
 	return 0;
 }
 
@@ -579,10 +666,10 @@ void session_refresh_tasks(struct session *s)
 		s->rt->refresh(s->rt_state);
 }
 
-const char *session_await_point(struct session *s, const struct task_rec *t, char *out,
-				size_t size)
+bool session_await_point(struct session *s, uint64_t task, char *reason, size_t reason_size,
+			 char *where, size_t where_size)
 {
-	return collector_await_point(s->col, t, out, size);
+	return collector_await_point(s->col, task, reason, reason_size, where, where_size);
 }
 
 int session_lock_fd(const struct session *s)
@@ -615,6 +702,7 @@ void session_close(struct session *s)
 	if (s->rt)
 		s->rt->close(s->rt_state);
 	collector_free(s->col);
+	timeline_free(s->timeline);
 	process_close(s->proc);
 	kallsyms_free(s->own_ks);
 	symbolizer_free(s->own_sym);

@@ -22,6 +22,7 @@
 #define HOT_STACKS 5
 #define HOT_FRAMES 8
 #define MAX_WORKERS_SHOWN 8
+#define MAX_REASONS 32 /* distinct wait reasons cached */
 
 /* The cumulative figures of a task or site at the last refresh: the rates are their growth. */
 struct cum {
@@ -66,7 +67,9 @@ struct top_model {
 	struct ring_sample *ring;
 	size_t ring_next, ring_used;
 	const struct profile *prof; /* the cpu profile the ring's location ids are in */
-	struct hashmap *reasons;    /* await stack hash -> reason (static) + 1, or 1: none */
+	struct hashmap *reasons;    /* await stack hash -> position in reason_names */
+	char reason_names[MAX_REASONS][40];
+	size_t nreason_names;
 	bool busy_measured, polls_measured;
 };
 
@@ -169,11 +172,10 @@ void top_model_listen(void *ctx, const struct session_event *e)
 	struct task_rec *t;
 	struct ring_sample *r;
 
-	if (e->kind == SESSION_EV_TASK) {
-		if (th && e->task_kind == TASK_RUN)
-			th->worker = true;
+	if (e->kind == SESSION_EV_TASK && th && e->task_kind == TASK_RUN)
+		th->worker = true;
+	if (e->kind != SESSION_EV_SAMPLE)
 		return;
-	}
 	m->samples++;
 	if (th) {
 		th->samples++;
@@ -242,21 +244,35 @@ static struct top_row *new_row(struct rowset *rs)
 	return &rs->rows[rs->n++];
 }
 
-/* Why t waits: the runtime's reason, or the one its await stack tells (cached per stack). */
-static const char *wait_reason(struct top_model *m, const struct task_rec *t)
+/*
+ * Why t waits into out: the runtime's reason, or the one its await stack tells by the runtime's
+ * rules, cached per stack (symbolizing every waiting task's stack every second costs): the
+ * reasons are a few fixed words, kept once each.
+ */
+static void wait_reason(struct top_model *m, const struct task_rec *t, char *out, size_t size)
 {
-	char point[160];
-	const char *reason;
+	char where[8];
 	uint64_t h, v;
 
-	if (t->await_reason || !t->nawait)
-		return t->await_reason;
+	out[0] = 0;
+	if (t->await_reason || !t->nawait) {
+		snprintf(out, size, "%s", t->await_reason ? t->await_reason : "");
+		return;
+	}
 	h = hash_bytes(t->await_pcs, t->nawait * sizeof(t->await_pcs[0]));
-	if (hashmap_get(m->reasons, &h, sizeof(h), &v))
-		return v > 1 ? (const char *)(uintptr_t)(v - 1) : NULL;
-	reason = session_await_point(m->s, t, point, sizeof(point));
-	hashmap_put(m->reasons, &h, sizeof(h), reason ? (uintptr_t)reason + 1 : 1);
-	return reason;
+	if (hashmap_get(m->reasons, &h, sizeof(h), &v)) {
+		snprintf(out, size, "%s", m->reason_names[v]);
+		return;
+	}
+	if (!session_await_point(m->s, t->id, out, size, where, sizeof(where)))
+		return;
+	for (v = 0; v < m->nreason_names && strcmp(m->reason_names[v], out) != 0; v++)
+		;
+	if (v == m->nreason_names && v < MAX_REASONS)
+		snprintf(m->reason_names[m->nreason_names++], sizeof(m->reason_names[0]), "%s",
+			 out);
+	if (v < m->nreason_names)
+		hashmap_put(m->reasons, &h, sizeof(h), v);
 }
 
 static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns, double secs,
@@ -276,7 +292,6 @@ static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns
 		    since_start ? (struct cum){ 0 } : prev_cum(&rs->prev, &t->id, sizeof(t->id));
 		struct latency_stats ls;
 		struct top_row *r;
-		const char *reason;
 
 		err = keep_cum(&now, &t->id, sizeof(t->id), &c);
 		if (err || t->exited_ns)
@@ -295,8 +310,8 @@ static int task_rows(struct top_model *m, struct task_table *tt, uint64_t now_ns
 		r->wait_ns = m->hdr.waits_live && t->suspended_since && now_ns > t->suspended_since
 				 ? now_ns - t->suspended_since
 				 : 0;
-		reason = r->wait_ns ? wait_reason(m, t) : NULL;
-		snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
+		if (r->wait_ns)
+			wait_reason(m, t, r->reason, sizeof(r->reason));
 		latency_summary(&t->lat, &ls);
 		r->p99_ns = ls.p99;
 		r->max_poll_ns = t->poll.longest.wall_ns;
@@ -613,8 +628,7 @@ static void say_ancestry(const struct lines *l, struct task_table *tt, uint64_t 
 static void say_wait(struct top_model *m, const struct lines *l, const struct task_rec *t,
 		     uint64_t now)
 {
-	char point[200];
-	const char *reason;
+	char point[200], reason[64];
 
 	if (!m->hdr.waits_live) {
 		say(l, false,
@@ -625,9 +639,10 @@ static void say_wait(struct top_model *m, const struct lines *l, const struct ta
 		say(l, false, "State: %s", t->poll_start.wall_ns ? "in a poll" : "not waiting");
 		return;
 	}
-	reason = session_await_point(m->s, t, point, sizeof(point));
+	if (!session_await_point(m->s, t->id, reason, sizeof(reason), point, sizeof(point)))
+		reason[0] = point[0] = 0;
 	say(l, false, "State: waiting for %.3f s%s%s", (now - t->suspended_since) / 1e9,
-	    reason ? ", " : "", reason ? reason : "");
+	    reason[0] ? ", " : "", reason);
 	say(l, false, "Await point: %s", point[0] ? point : "[unknown]");
 }
 
