@@ -127,7 +127,7 @@ ms=$(since_start_ms)
 	fail "tokio: the task kinds showed after $ms ms, not within 2 s (attach starts in $attach_ms ms)"
 ok "tokio: handle_connection and db_query listed $ms ms after the start (attach starts in $attach_ms ms)"
 grep -q '^asyncprof top - pid '"$svc"' (top-svc) - tokio' "$WORK/screen" || fail "tokio: header"
-grep -q '^spawn sites,' "$WORK/screen" || fail "tokio: 700 tasks a second should show as spawn sites"
+wait_screen 3 '^spawn sites,' || fail "tokio: 700 tasks a second should show as spawn sites"
 [ "$(probes_in "$svc")" -gt 0 ] || fail "tokio: no probe found in the target's code while top runs"
 
 # Sort by polls/s: the column reads in decreasing order.
