@@ -27,12 +27,16 @@
  * next one.
  */
 #include <errno.h>
+#include <link.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -683,6 +687,70 @@ static void govern(struct agent *a, double cpu_s, double wall_s, uint64_t sample
 	free(views);
 }
 
+/* The agent's own executable and libraries, (device, inode) each, up to MAX_OWN. */
+#define MAX_OWN 64
+struct own_objects {
+	dev_t dev[MAX_OWN];
+	ino_t ino[MAX_OWN];
+	size_t n;
+};
+
+static int add_own(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct own_objects *own = ctx;
+	const char *name = info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe";
+	struct stat st;
+
+	if (own->n < MAX_OWN && stat(name, &st) == 0) {
+		own->dev[own->n] = st.st_dev;
+		own->ino[own->n++] = st.st_ino;
+	}
+	return 0;
+}
+
+static bool is_own(const struct own_objects *own, unsigned int maj, unsigned int min,
+		   unsigned long long ino)
+{
+	for (size_t i = 0; i < own->n; i++)
+		if (own->ino[i] == ino && major(own->dev[i]) == maj && minor(own->dev[i]) == min)
+			return true;
+	return false;
+}
+
+/*
+ * The executables, libraries and debug files of the profiled processes are mapped read-only by
+ * libelf and libdw: the pages a window's symbolizing touched stay in the agent's resident size
+ * until the kernel reclaims them, and they grew it window after window. After each window they
+ * are dropped from the agent's mappings: they stay in the page cache and come back on the next
+ * access. Only read-only private mappings of other files: the agent's own objects (whose
+ * read-only parts include relocated data) are never touched, nor anything writable.
+ */
+static void drop_file_pages(void)
+{
+	struct own_objects own = { .n = 0 };
+	unsigned long long start, end, ino;
+	unsigned int maj, min;
+	char perms[8], path[512], line[1024];
+	FILE *f;
+
+	if (dl_iterate_phdr(add_own, &own), !own.n)
+		return;
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		path[0] = 0;
+		if (sscanf(line, "%llx-%llx %7s %*x %x:%x %llu %511s", &start, &end, perms, &maj,
+			   &min, &ino, path) < 6)
+			continue;
+		if (strcmp(perms, "r--p") || !ino || path[0] != '/' ||
+		    is_own(&own, maj, min, ino))
+			continue;
+		madvise((void *)(uintptr_t)start, end - start, MADV_DONTNEED);
+	}
+	fclose(f);
+}
+
 /* Cuts, sends, logs, governs: the end of a window. */
 static int end_window(struct agent *a, bool last)
 {
@@ -702,6 +770,7 @@ static int end_window(struct agent *a, bool last)
 		return err;
 	}
 	sent = send_windows(a, &c);
+	drop_file_pages();
 	cpu_s = self_cpu_s();
 	if (a->ex)
 		exporter_stats(a->ex, &st);
