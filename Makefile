@@ -11,16 +11,19 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -I. -Itracer -Ibpf
-LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lpthread -lm
+LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lncurses -lpthread -lm
 
 # Debian packages the build needs (deploy/Dockerfile installs only these: make deps
 # DEB_PKGS='$(BUILD_PKGS)'), then those the tests and the examples need too.
 BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	      protobuf-c-compiler libprotobuf-c-dev libjansson-dev zlib1g-dev libcapstone-dev \
-	      libcurl4-openssl-dev
-DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elfutils \
+	      libcurl4-openssl-dev libncurses-dev
+DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elfutils tmux \
 	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
 	    protobuf-compiler python3 yamllint libxml2-utils eslint
+# Only for docs/top-screenshot.sh (the README's picture of asyncprof top), not for the build or
+# the tests: make deps DEB_PKGS='$(DOC_PKGS)'.
+DOC_PKGS := chromium tmux
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))

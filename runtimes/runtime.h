@@ -91,6 +91,9 @@ struct runtime_ops {
 	void (*stop)(void *state);
 	/* After the last consume: counters into the task table, probes detached. */
 	void (*finish)(void *state);
+	/* While recording, for a live view: what the probes count in the kernel (poll counts)
+	 * into the task table now, as finish does at the end. */
+	void (*refresh)(void *state);
 	/* What the recording lacks and why; strings valid until close. Returns how many. */
 	size_t (*warnings)(void *state, const char **out, size_t max);
 	/* Events the probes lost, per kind, into loss. */

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * asyncprof CLI: `attach` profiles a running process, `run` starts a command and profiles it,
- * `leaks` watches a Go process's goroutines. attach and run record one session (session.h) until
- * the duration passes, the target exits, or Ctrl-C / SIGTERM, and then write every output file
- * whole, whatever stopped the recording.
+ * `leaks` watches a Go process's goroutines, `top` shows a process's tasks live (tracer/top/).
+ * attach and run record one session (session.h) until the duration passes, the target exits, or
+ * Ctrl-C / SIGTERM, and then write every output file whole, whatever stopped the recording.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +25,7 @@
 #include "runtimes/go/leaks.h"
 #include "session/session.h"
 #include "target/process.h"
+#include "top/top.h"
 
 /* How long the end of attach or run waits for its OTLP export, by default: a request's timeout
  * (10 s), and time to try again after a refused connection or a 503 (half a timeout more). */
@@ -236,6 +237,31 @@ static int leaks(const struct options *o)
 	return go_leaks_run(&lo);
 }
 
+/* top: the same checks as attach; -o DIR, when given, receives the recording at the end. */
+static int top(const struct options *o)
+{
+	char why[256], *dir = NULL;
+	bool created = false;
+	int dirfd = -1, err;
+
+	if (process_check(o->pid, why, sizeof(why))) {
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", o->pid, why);
+		return 1;
+	}
+	if (o->out_dir) {
+		dirfd = open_out_dir(o, &dir, &created);
+		if (dirfd < 0)
+			return 1;
+	}
+	err = top_main(o, dirfd, dir);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (err && created)
+		rmdir(dir);
+	free(dir);
+	return err;
+}
+
 static int new_exporter(const struct options *o, struct exporter **ex)
 {
 	struct exporter_opts eo = { .endpoint = o->otlp_endpoint,
@@ -271,6 +297,8 @@ int main(int argc, char **argv)
 		return leaks(&o);
 	if (check_privileges())
 		return 1;
+	if (o.cmd == CMD_TOP)
+		return top(&o);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -35,6 +35,7 @@ static const char doc[] =
 	"  asyncprof attach -p PID [OPTIONS]\n"
 	"  asyncprof run [OPTIONS] -- CMD [ARGS...]\n"
 	"  asyncprof leaks -p PID [--min-age DURATION] [-d SECONDS] [--json] [--all]\n"
+	"  asyncprof top -p PID [--runtime R] [--mode M] [-F HZ] [-d SECONDS] [-o DIR]\n"
 	"  asyncprof agent [--pid PID]... [--comm REGEX]... [--all] [OPTIONS]  (agent --help)\n"
 	"\n"
 	"attach and run record until SECONDS pass, the target exits, or Ctrl-C, then write "
@@ -69,6 +70,12 @@ static const char doc[] =
 	"or Pyroscope as OTLP profiles (HTTP, URL/v1development/profiles); the files are written "
 	"all the same.\n"
 	"\n"
+	"top shows the tasks of a running Tokio, Go or marked program live (or their spawn "
+	"sites when there are many), refreshed every second: CPU, polls, busy time, what each "
+	"waits on, scheduling latency, longest poll, age; Enter shows a task's ancestry, await "
+	"point and hottest stacks, q quits. With -o DIR it writes the recording there at exit, "
+	"as attach does.\n"
+	"\n"
 	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those "
 	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site "
 	"and wait reason; -d is the observation time (default: the minimum age). Exit status: 0 "
@@ -82,13 +89,14 @@ static const char doc[] =
 	"  asyncprof attach -p 1234 --off-cpu -d 10  # where threads block, too\n"
 	"  asyncprof attach -p 1234 -d 60 --otlp-endpoint http://localhost:4318\n"
 	"  asyncprof leaks -p 1234 --min-age 30s  # goroutines blocked 30 s+\n"
+	"  asyncprof top -p 1234 --mode lifecycle  # live tasks, with waits and latencies\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
-	"attach and run need root, or CAP_BPF and CAP_PERFMON; leaks needs ptrace access to the "
+	"attach, run and top need root, or CAP_BPF and CAP_PERFMON; leaks needs ptrace access to the "
 	"process (root, or CAP_SYS_PTRACE).";
 
 static struct argp_option options[] = {
-	{ "pid", 'p', "PID", 0, "Process to attach to (attach, leaks)", 0 },
+	{ "pid", 'p', "PID", 0, "Process to attach to (attach, leaks, top)", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until exit or Ctrl-C)", 0 },
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },
@@ -116,19 +124,31 @@ static struct argp_option options[] = {
 	{ 0 },
 };
 
-/* Options that make sense for one kind of command only: leaks, or attach and run. */
+/* Options that make sense for some commands only: the commands (bits 1 << CMD_X) and, for the
+ * message, what they are. */
+#define FOR_LEAKS (1u << CMD_LEAKS)
+#define FOR_RECORDING (1u << CMD_ATTACH | 1u << CMD_RUN)
+#define FOR_LIVE (FOR_RECORDING | 1u << CMD_TOP)
 static const struct {
 	int key;
 	const char *name;
-	bool leaks;
+	unsigned int cmds;
+	const char *which;
 } scoped_options[] = {
-	{ 'a', "--min-age", true },    { 'j', "--json", true },	    { 'A', "--all", true },
-	{ 'F', "-F", false },	       { 'o', "-o", false },	    { 'r', "--runtime", false },
-	{ 'm', "--mode", false },      { OPT_OFF_CPU, "--off-cpu", false },
-	{ OPT_OFF_CPU_MIN, "--off-cpu-min", false }, { OPT_OTLP_ENDPOINT, "--otlp-endpoint", false },
-	{ OPT_OTLP_HEADER, "--otlp-header", false }, { OPT_TIMELINE, "--timeline", false },
-	{ OPT_TIMELINE_MAX_EVENTS, "--timeline-max-events", false },
-	{ OPT_OTLP_TIMEOUT, "--otlp-timeout", false },
+	{ 'a', "--min-age", FOR_LEAKS, "leaks" },
+	{ 'j', "--json", FOR_LEAKS, "leaks" },
+	{ 'A', "--all", FOR_LEAKS, "leaks" },
+	{ 'F', "-F", FOR_LIVE, "attach, run and top" },
+	{ 'o', "-o", FOR_LIVE, "attach, run and top" },
+	{ 'r', "--runtime", FOR_LIVE, "attach, run and top" },
+	{ 'm', "--mode", FOR_LIVE, "attach, run and top" },
+	{ OPT_OFF_CPU, "--off-cpu", FOR_RECORDING, "attach and run" },
+	{ OPT_OFF_CPU_MIN, "--off-cpu-min", FOR_RECORDING, "attach and run" },
+	{ OPT_OTLP_ENDPOINT, "--otlp-endpoint", FOR_RECORDING, "attach and run" },
+	{ OPT_OTLP_HEADER, "--otlp-header", FOR_RECORDING, "attach and run" },
+	{ OPT_TIMELINE, "--timeline", FOR_RECORDING, "attach and run" },
+	{ OPT_TIMELINE_MAX_EVENTS, "--timeline-max-events", FOR_RECORDING, "attach and run" },
+	{ OPT_OTLP_TIMEOUT, "--otlp-timeout", FOR_RECORDING, "attach and run" },
 };
 
 /* What parse_opt() fills: the options, and which were given (by key). */
@@ -210,9 +230,11 @@ static void parse_arg(char *arg, struct argp_state *state, struct options *o)
 			o->cmd = CMD_RUN;
 		else if (strcmp(arg, "leaks") == 0)
 			o->cmd = CMD_LEAKS;
+		else if (strcmp(arg, "top") == 0)
+			o->cmd = CMD_TOP;
 		else
-			argp_error(state, "unknown command '%s' (attach, run, leaks or agent)",
-				   arg);
+			argp_error(state,
+				   "unknown command '%s' (attach, run, leaks, top or agent)", arg);
 		return;
 	}
 	if (o->cmd == CMD_RUN) {
@@ -229,18 +251,18 @@ static void parse_end(struct argp_state *state, struct parse_state *ps)
 	struct options *o = ps->o;
 
 	if (o->cmd == CMD_NONE)
-		argp_error(state, "missing command: attach, run, leaks or agent");
-	if ((o->cmd == CMD_ATTACH || o->cmd == CMD_LEAKS) && !o->pid)
-		argp_error(state, "%s needs -p PID", o->cmd == CMD_LEAKS ? "leaks" : "attach");
+		argp_error(state, "missing command: attach, run, leaks, top or agent");
+	if (o->cmd != CMD_RUN && !o->pid)
+		argp_error(state, "%s needs -p PID",
+			   o->cmd == CMD_LEAKS ? "leaks" : o->cmd == CMD_TOP ? "top" : "attach");
 	if (o->cmd == CMD_RUN && o->pid)
 		argp_error(state, "run takes a command, not -p");
 	if (o->cmd == CMD_RUN && !o->argv)
 		argp_error(state, "run needs a command after --");
 	for (size_t i = 0; i < sizeof(scoped_options) / sizeof(scoped_options[0]); i++)
-		if (ps->given[scoped_options[i].key] &&
-		    scoped_options[i].leaks != (o->cmd == CMD_LEAKS))
+		if (ps->given[scoped_options[i].key] && !(scoped_options[i].cmds & 1u << o->cmd))
 			argp_error(state, "%s is for %s", scoped_options[i].name,
-				   scoped_options[i].leaks ? "leaks" : "attach and run");
+				   scoped_options[i].which);
 	if (ps->given[OPT_OFF_CPU_MIN] && !o->off_cpu)
 		argp_error(state, "--off-cpu-min needs --off-cpu");
 	if (ps->given[OPT_TIMELINE_MAX_EVENTS] && !o->timeline)
@@ -319,7 +341,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int options_parse(int argc, char **argv, struct options *o)
 {
 	static const struct argp argp = { options, parse_opt,
-					  "attach|run|leaks|agent [-- CMD ARGS...]", doc };
+					  "attach|run|leaks|top|agent [-- CMD ARGS...]", doc };
 	struct parse_state ps = { .o = o };
 	char names[128], runtime_doc[192];
 

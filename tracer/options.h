@@ -9,7 +9,7 @@
 
 #include "model/tasks.h"
 
-enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
+enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS, CMD_TOP };
 
 /* The command line, checked. */
 struct options {

@@ -188,7 +188,16 @@ static void rt_finish(void *state)
 	struct tokio_runtime *r = state;
 
 	if (r->ctx.mode >= MODE_LIFECYCLE)
-		tokio_read_task_counters(r->ta, collector_tasks(r->ctx.col));
+		tokio_read_task_counters(r->ta, collector_tasks(r->ctx.col), true);
+}
+
+/* Live, only the tasks known: an entry may be a task that exited and was folded meanwhile. */
+static void rt_refresh(void *state)
+{
+	struct tokio_runtime *r = state;
+
+	if (r->ctx.mode >= MODE_LIFECYCLE)
+		tokio_read_task_counters(r->ta, collector_tasks(r->ctx.col), false);
 }
 
 static size_t rt_warnings(void *state, const char **out, size_t max)
@@ -282,6 +291,7 @@ const struct runtime_ops tokio_runtime = {
 	.sample_task = rt_sample_task,
 	.stop = rt_stop,
 	.finish = rt_finish,
+	.refresh = rt_refresh,
 	.warnings = rt_warnings,
 	.event_loss = rt_event_loss,
 	.report = rt_report,

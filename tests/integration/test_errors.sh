@@ -86,7 +86,7 @@ for args in "-d nan" "-d inf" "-d 1e300" "-d 0x10" "--off-cpu --off-cpu-min 1e30
 	"--off-cpu-min 1ms" "--min-age 2s" "-o ''"; do
 	eval "expect_fail \"nonsense: $args\" 2 'invalid|needs|is for|empty' \"\$ASYNCPROF\" attach -p \"\$BG_PID\" $args"
 done
-expect_fail "leaks with -F" 2 '-F is for attach and run' "$ASYNCPROF" leaks -p "$BG_PID" -F 99
+expect_fail "leaks with -F" 2 '-F is for attach, run and top' "$ASYNCPROF" leaks -p "$BG_PID" -F 99
 
 # What cannot be attached to is named as it is.
 expect_fail "kernel thread" 1 'cannot attach to pid 2: it is a kernel thread' \
@@ -202,3 +202,15 @@ mkdir -p "$long"
 (cd "$WORK/long" && for i in $(seq 25); do cd "$d200"; done && cd out &&
 	[ -s report.json ] && [ -s cpu.svg ]) || fail "results not in the long path"
 ok "output directories"
+
+# top: attach's checks and messages, and a terminal (run here, after the tests on BG_PID).
+expect_fail "top without -p" 2 'top needs -p PID' "$ASYNCPROF" top
+expect_fail "top with --off-cpu" 2 '--off-cpu is for attach and run' "$ASYNCPROF" top -p 1 --off-cpu
+expect_fail "top, no such pid" 1 'cannot attach to pid 4194999: no such process' \
+	"$ASYNCPROF" top -p 4194999
+expect_fail "top on a kernel thread" 1 'cannot attach to pid 2: it is a kernel thread' \
+	"$ASYNCPROF" top -p 2
+sleep 10 &
+PIDS+=($!)
+expect_fail "top without a terminal" 1 'cannot show top: it needs a terminal' \
+	"$ASYNCPROF" top -p $! </dev/null

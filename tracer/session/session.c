@@ -655,6 +655,23 @@ int session_set_listener(struct session *s, session_listener_fn fn, void *ctx)
 	return 0;
 }
 
+struct task_table *session_tasks(struct session *s)
+{
+	return collector_tasks(s->col);
+}
+
+void session_refresh_tasks(struct session *s)
+{
+	if (s->started && !s->stopped && s->rt->refresh)
+		s->rt->refresh(s->rt_state);
+}
+
+bool session_await_point(struct session *s, uint64_t task, char *reason, size_t reason_size,
+			 char *where, size_t where_size)
+{
+	return collector_await_point(s->col, task, reason, reason_size, where, where_size);
+}
+
 int session_lock_fd(const struct session *s)
 {
 	return s->lock_fd;

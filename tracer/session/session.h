@@ -286,6 +286,20 @@ typedef void (*session_listener_fn)(void *ctx, const struct session_event *e);
 int session_set_listener(struct session *s, session_listener_fn fn, void *ctx);
 
 /*
+ * A live view's look at the tasks (asyncprof top), while recording: the task table (NULL when
+ * the runtime has no tasks), valid until the next session_step(). session_refresh_tasks() first
+ * reads into it what the runtime counts in the kernel (Tokio's poll counts: a system call per
+ * task, so once a refresh, not every step).
+ */
+struct task_table *session_tasks(struct session *s);
+void session_refresh_tasks(struct session *s);
+
+/* Where task waits now: why into reason, its await point into where; false when it does not
+ * wait or is unknown. See collector_await_point(). */
+bool session_await_point(struct session *s, uint64_t task, char *reason, size_t reason_size,
+			 char *where, size_t where_size);
+
+/*
  * Giving way (target/recording_lock.h). session_lock_fd(): the per-process lock, readable when
  * another asyncprof asks for it (-1: none). session_asked_to_give_way(): when it is readable,
  * whether someone asked (*asker: its pid, 0 unknown). session_give_way(): stops the recording
