@@ -111,14 +111,18 @@ expect_fail "not executable" 1 "cannot run $WORK/garbage: Exec format error" \
 
 # A deleted executable still has its symbols (through /proc/PID/map_files): no false warning.
 cp "$EXAMPLES/cpu_split" "$WORK/deleted_split"
-start_bg "$WORK/deleted_split" 3
+start_bg "$WORK/deleted_split" 20 # ended by the test's cleanup: a slow attach still finds it
 rm "$WORK/deleted_split"
 sleep 0.3
 "$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/deleted" >"$WORK/o" 2>"$WORK/e" ||
 	{ cat "$WORK/e"; fail "attach to a deleted executable failed"; }
 if grep 'warning' "$WORK/e" | grep -q 'executable'; then cat "$WORK/e"; fail "false warning"; fi
-[ "$(count_matching "$WORK/deleted/cpu.folded" ';(hot|cold)_thread;')" -gt 50 ] ||
-	fail "the deleted executable's frames are not named"
+# Its two threads spin in hot_thread and cold_thread: nearly every sample is in one of them
+# (however few a loaded machine gives).
+named=$(count_matching "$WORK/deleted/cpu.folded" ';(hot|cold)_thread;')
+all=$(total "$WORK/deleted/cpu.folded")
+[ "$all" -ge 10 ] && [ $((named * 10)) -ge $((all * 9)) ] ||
+	fail "the deleted executable's frames are not named: $named of $all samples"
 ok "deleted executable"
 
 # The command's end is reported: its exit status or signal, and one that ignores SIGTERM is
