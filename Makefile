@@ -448,14 +448,16 @@ integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 
-# The profiler's two builds compile in parallel (one job per CPU); the examples and the
-# fixtures one at a time; then the unit tests run while the hyper example (a minute and more
-# of cargo, which only the integration tests use) builds: everything the unit tests read is
-# made before they start. The integration tests one at a time.
+# The profiler's two builds compile in parallel (one job per CPU), then the Go and the Tokio
+# examples (separate toolchains, caches and output directories); the fixtures one at a time;
+# then the unit tests run while the hyper example (a minute and more of cargo, which only the
+# integration tests use) builds: everything the unit tests read is made before they start. The
+# integration tests one at a time.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(SAN)/asyncprof $(SAN)/unit_tests
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) tokio-examples go-examples
 	$(Q)$(MAKE) --no-print-directory $(UNIT_DEPS)
 	$(Q)$(MAKE) --no-print-directory -j2 unit hyper-examples
 	$(Q)$(MAKE) --no-print-directory integration
