@@ -103,9 +103,10 @@ while read -r id wall busy polls; do
 done <"$WORK/tasks"
 # CPU samples are instants on the threads' tracks with their stacks, root first: the task's
 # ancestry, then its poll.
+# (awk says whether it found one: "| grep -q ." would end awk with SIGPIPE under pipefail)
 awk -F'\t' '$3 == "cpu sample" && $7 ~ /task=long_poll::quick_task/ &&
-	$7 ~ /stack=\[spawn\] [^|]*\|\[task\] long_poll::quick_task\|.*poll/' "$d/slices.tsv" |
-	grep -q . || { grep "cpu sample" "$d/slices.tsv" | cut -c1-300; fail "long_poll: no CPU sample of a quick task with its stack"; }
+	$7 ~ /stack=\[spawn\] [^|]*\|\[task\] long_poll::quick_task\|.*poll/ { found = 1; exit }
+	END { exit !found }' "$d/slices.tsv" || { grep "cpu sample" "$d/slices.tsv" | cut -c1-300; fail "long_poll: no CPU sample of a quick task with its stack"; }
 samples=$(awk -F'\t' '$3 == "cpu sample"' "$d/slices.tsv" | wc -l)
 # (samples are not task events: none is lost)
 [ "$samples" = "$(jq .samples "$d/report.json")" ] ||
@@ -188,7 +189,8 @@ for pair in root:ingest root:ticker ingest:parser; do
 		sub(/.*flow_out=/, "", $7); print $7 }' "$d/slices.tsv")
 	[ -n "$flow" ] || fail "coro: no spawn of $to on $from's track"
 	awk -F'\t' -v t="$to" -v f="flow_in=$flow" '$2 ~ "^task " t " #" && $3 == "runnable" &&
-		index($7, f)' "$d/slices.tsv" | grep -q . || fail "coro: the spawn flow does not reach $to"
+		index($7, f) { found = 1; exit } END { exit !found }' "$d/slices.tsv" ||
+		fail "coro: the spawn flow does not reach $to"
 done
 runs=$(jq '[.tasks[] | select(.name == "parser") | .polls] | add' "$d/report.json")
 polls=$(awk -F'\t' '$2 ~ /^thread / && $3 == "parser"' "$d/slices.tsv" | wc -l)
