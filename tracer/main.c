@@ -172,6 +172,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 				   .runtime = o->runtime,
 				   .off_cpu = o->off_cpu,
 				   .off_cpu_min_ns = o->off_cpu_min_ns,
+				   .budget = o->budget,
 				   .verbose = o->verbose };
 	struct resource res = { 0 };
 	struct session *s = NULL;

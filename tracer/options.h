@@ -26,6 +26,7 @@ struct options {
 	bool json, all;	  /* leaks */
 	bool off_cpu;
 	uint64_t off_cpu_min_ns;
+	double budget; /* --budget: a share of the target's CPU (0.02), 0: always on */
 	const char *otlp_endpoint;
 	const char *otlp_headers[16];
 	size_t n_otlp_headers;

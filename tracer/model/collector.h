@@ -201,6 +201,23 @@ struct collector_observer {
 void collector_set_observer(struct collector *c, const struct collector_observer *o);
 
 /*
+ * When the runtime's hot probes are duty cycled (tracer/capture/budget.c): whether they saw all
+ * of [from, to] (CLOCK_MONOTONIC ns), and what an interval of len ns seen whole weighs. A wait,
+ * a scheduling latency or a poll is measured only when seen whole, and weighs what it stands
+ * for in totals (wait profile, wait_ns, runnable_ns); percentiles and maxima are of what was
+ * seen. NULL: always on, everything counts once.
+ */
+struct collector_observation {
+	bool (*observed)(void *ctx, uint64_t from, uint64_t to);
+	double (*weight)(void *ctx, uint64_t len);
+	void *ctx;
+};
+void collector_set_observation(struct collector *c, const struct collector_observation *o);
+/* What the interval [from, to] weighs by the observation: 0 when the probes did not see all of
+ * it, 1 when always on. */
+double collector_seen_weight(const struct collector *c, uint64_t from, uint64_t to);
+
+/*
  * An allocation sample (a runtime event with TASK_EV_PCS) standing for objects and bytes, made
  * by task (0: none); goes to the alloc profile, created at the first one.
  */

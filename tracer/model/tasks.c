@@ -38,6 +38,7 @@ struct task_table {
 	size_t nsites, cap_sites;
 	uint64_t nfolded;	  /* tasks folded, kept or not */
 	uint64_t nfolded_unnamed; /* of which without a name */
+	double scale;		  /* of the probes' counters (task_table_set_scale) */
 };
 
 const char *task_mode_name(enum task_mode mode)
@@ -186,10 +187,20 @@ void task_set_string(char **field, const char *s)
 	*field = copy;
 }
 
-int task_add_latency(struct task_rec *t, uint64_t ns)
+int task_add_latency(struct task_rec *t, uint64_t ns, double weight)
 {
-	t->runnable_ns += ns;
+	t->runnable_ns += (uint64_t)(ns * weight + 0.5);
 	return latency_add(&t->lat, ns);
+}
+
+void task_table_set_scale(struct task_table *tt, double scale)
+{
+	tt->scale = scale;
+}
+
+static json_int_t scaled(const struct task_table *tt, uint64_t v)
+{
+	return (json_int_t)(tt->scale > 0 ? v * tt->scale + 0.5 : v);
 }
 
 bool task_identity(const struct task_table *tt, uint64_t id, struct task_identity *out)
@@ -323,11 +334,11 @@ static int by_key_desc(const void *a, const void *b)
 }
 
 /* A task's or a spawn site's poll figures in its report.json object; 0, or -1 without memory. */
-static int poll_json(json_t *o, const struct poll_stats *p)
+static int poll_json(const struct task_table *tt, json_t *o, const struct poll_stats *p)
 {
-	json_t *v = json_pack("{sIsIsIsIsIsI}", "busy_ns", (json_int_t)p->total.cpu_ns,
-			      "poll_wall_ns", (json_int_t)p->total.wall_ns, "poll_preempted_ns",
-			      (json_int_t)p->total.preempted_ns, "max_poll_ns",
+	json_t *v = json_pack("{sIsIsIsIsIsI}", "busy_ns", scaled(tt, p->total.cpu_ns),
+			      "poll_wall_ns", scaled(tt, p->total.wall_ns), "poll_preempted_ns",
+			      scaled(tt, p->total.preempted_ns), "max_poll_ns",
 			      (json_int_t)p->longest.wall_ns, "max_poll_cpu_ns",
 			      (json_int_t)p->longest.cpu_ns, "max_poll_preempted_ns",
 			      (json_int_t)p->longest.preempted_ns);
@@ -616,11 +627,11 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
-			t->internal, "polls", (json_int_t)t->polls, "cpu_ns", (json_int_t)t->cpu_ns,
+			t->internal, "polls", scaled(tt, t->polls), "cpu_ns", (json_int_t)t->cpu_ns,
 			"wait_ns", (json_int_t)t->wait_ns, "runnable_ns", (json_int_t)t->runnable_ns,
 			"exited", t->exited_ns != 0, "sched_latency_ns", latency_json(&t->lat));
 
-		if (o && poll_json(o, &t->poll)) {
+		if (o && poll_json(tt, o, &t->poll)) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -669,12 +680,12 @@ json_t *task_sites_json(struct task_table *tt)
 	for (size_t i = 0; i < all->nsites; i++) {
 		const struct site_total *st = &all->sites[i];
 		json_t *o = json_pack("{sssIsIsIsIsIso}", "spawned_at", st->site, "tasks",
-				      (json_int_t)st->tasks, "polls", (json_int_t)st->polls, "cpu_ns",
+				      (json_int_t)st->tasks, "polls", scaled(tt, st->polls), "cpu_ns",
 				      (json_int_t)st->cpu_ns, "wait_ns", (json_int_t)st->wait_ns,
 				      "runnable_ns", (json_int_t)st->runnable_ns, "sched_latency_ns",
 				      latency_json(&st->lat));
 
-		if (o && poll_json(o, &st->poll)) {
+		if (o && poll_json(tt, o, &st->poll)) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -794,13 +805,13 @@ void task_name_guessed(struct task_rec *t, const char *name, bool internal)
 		t->internal = true;
 }
 
-void task_poll_started(struct task_rec *t, const struct task_event *e)
+void task_poll_started(struct task_rec *t, const struct task_event *e, double latency_weight)
 {
 	t->poll_start = (struct thread_clock){ .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
 					       .delay_ns = e->delay_ns };
 	t->poll_tid = e->tid;
-	if (e->flags & TASK_EV_LATENCY)
-		task_add_latency(t, e->value);
+	if ((e->flags & TASK_EV_LATENCY) && latency_weight > 0)
+		task_add_latency(t, e->value, latency_weight);
 }
 
 void task_poll_stopped(struct task_rec *t, const struct task_event *e)
