@@ -7,6 +7,7 @@ TOKIO="$EXAMPLES/tokio"
 	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "asyncprof run failed"; }
 cat "$WORK/stdout"
 r="$WORK/out/report.json"
+expect_exact "$r" "long_poll"
 max=$(jq '[.tasks[] | select(.name // "" | test("slow_poller")) | .max_poll_ns] | max' "$r")
 [ "$max" != null ] || { jq '.tasks' "$r"; fail "no long_poll task in report.json"; }
 # Its longest poll by its own time (wall-clock time less the time its thread waited for a CPU)

@@ -72,12 +72,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WINDOW_NS 100000000ULL /* an on-window */
+#define WINDOW_NS 100000000ULL	   /* an on-window */
 #define FIRST_CHECK_NS 20000000ULL /* the first estimate: a busy target pays in full until then */
-#define CALIBRATION_CALLS 200  /* per round; 3 rounds, the cheapest kept */
+#define CALIBRATION_CALLS 200	   /* per round; 3 rounds, the cheapest kept */
 #define CALIBRATION_ROUNDS 3
-#define MAX_WEIGHT_FACTOR 4.0 /* an interval about as long as a window weighs at most this
-			       * many times the inverse of the fraction observed */
+/* An interval about as long as a window weighs at most this many times the inverse of the
+ * fraction observed. */
+#define MAX_WEIGHT_FACTOR 4.0
 /* Linux 6.6's BPF_TRACE_UPROBE_MULTI, which Debian 12's headers (6.1) do not have. */
 #define ATTACH_UPROBE_MULTI 48
 
@@ -373,8 +374,8 @@ struct budget {
 	double duty;		/* the fraction aimed at */
 	uint64_t hits[2];	/* all hits, by kind */
 	uint64_t toggles;
-	double toggle_ms_max;	/* the longest detach + attach */
-	char failure[160];	/* why duty cycling stopped (a link could not be made again) */
+	double toggle_ms_max; /* the longest detach + attach */
+	char failure[160];    /* why duty cycling stopped (a link could not be made again) */
 	unsigned int seed;
 };
 
@@ -517,9 +518,10 @@ static void *run(void *arg)
 		t0 = monotonic_ns();
 		err = b->hooks.set_hot(b->hooks.ctx, true);
 		if (err) {
-			snprintf(b->failure, sizeof(b->failure),
-				 "the hot probes could not be attached again (%s): off from then on",
-				 strerror(-err));
+			snprintf(
+			    b->failure, sizeof(b->failure),
+			    "the hot probes could not be attached again (%s): off from then on",
+			    strerror(-err));
 			break;
 		}
 		if (!open_window(b, monotonic_ns()))
@@ -535,14 +537,20 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 		 const struct budget_hooks *hooks, bool verbose, struct budget **out)
 {
 	struct budget *b = calloc(1, sizeof(*b));
+	pthread_condattr_t ca;
 	int err;
 
 	if (!b)
 		return -ENOMEM;
-	*b = (struct budget){ .pid = pid, .share = share, .cost = *cost, .hooks = *hooks,
-			      .verbose = verbose, .duty = 1, .seed = (unsigned int)monotonic_ns() };
+	*b = (struct budget){ .pid = pid,
+			      .share = share,
+			      .cost = *cost,
+			      .hooks = *hooks,
+			      .verbose = verbose,
+			      .duty = 1,
+			      .seed = (unsigned int)monotonic_ns() };
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_condattr_t ca;
+	/* the waits are deadlines on CLOCK_MONOTONIC, the clock of the windows */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->wake, &ca);
@@ -560,11 +568,12 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 	}
 	b->running = true;
 	if (verbose)
-		fprintf(stderr,
-			"asyncprof: budget %.1f%%: a hot probe hit costs %.2f us (emulated), %.2f us "
-			"(single-stepped)%s\n",
-			share * 100, cost->plain_ns / 1e3, cost->stepped_ns / 1e3,
-			b->stats_fd < 0 ? "; no BPF run-time statistics" : "");
+		fprintf(
+		    stderr,
+		    "asyncprof: budget %.1f%%: a hot probe hit costs %.2f us (emulated), %.2f us "
+		    "(single-stepped)%s\n",
+		    share * 100, cost->plain_ns / 1e3, cost->stepped_ns / 1e3,
+		    b->stats_fd < 0 ? "; no BPF run-time statistics" : "");
 	*out = b;
 	return 0;
 }
@@ -640,7 +649,8 @@ double budget_weight(struct budget *b, uint64_t len)
 	now = b->ended ? b->ended : monotonic_ns();
 	times(b, &total, &on);
 	for (size_t i = 0; i < b->nwin; i++) {
-		uint64_t span = (b->win[i].end ? b->win[i].end : now) - (i ? b->win[i].start : b->began);
+		uint64_t span =
+		    (b->win[i].end ? b->win[i].end : now) - (i ? b->win[i].start : b->began);
 
 		if (span > len)
 			room += (double)(span - len);
@@ -681,11 +691,11 @@ json_t *budget_json(struct budget *b)
 
 	return json_pack("{sfsfsIsIsfs{sfsf}sfsfsbss?}", "budget_pct", b->share * 100, "fraction",
 			 fraction, "windows", (json_int_t)b->nwin, "window_ms",
-			 (json_int_t)(WINDOW_NS / 1000000), "cost_when_on_pct",
-			 cost_share(b) * 100, "hit_cost_us", "emulated", b->cost.plain_ns / 1e3,
-			 "single_stepped", b->cost.stepped_ns / 1e3, "toggle_ms_max",
-			 b->toggle_ms_max, "cost_pct", cost_share(b) * fraction * 100,
-			 "estimated", fraction < 1, "stopped", b->failure[0] ? b->failure : NULL);
+			 (json_int_t)(WINDOW_NS / 1000000), "cost_when_on_pct", cost_share(b) * 100,
+			 "hit_cost_us", "emulated", b->cost.plain_ns / 1e3, "single_stepped",
+			 b->cost.stepped_ns / 1e3, "toggle_ms_max", b->toggle_ms_max, "cost_pct",
+			 cost_share(b) * fraction * 100, "estimated", fraction < 1, "stopped",
+			 b->failure[0] ? b->failure : NULL);
 }
 
 void budget_describe(struct budget *b, char *buf, size_t size)

@@ -704,9 +704,9 @@ fail:
 
 /* A section whose figure (report.json's name) lost events fed gets a mark: see the line below
  * the summary (event_loss_print). */
-static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
-		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows,
-		      const struct event_loss *loss, const char *figure)
+static void print_top(FILE *f, const struct task_table *tt, struct task_rec **tasks, size_t n,
+		      const char *title, uint64_t (*key)(const struct task_rec *), uint64_t min,
+		      size_t rows, const struct event_loss *loss, const char *figure)
 {
 	struct task_rec **sorted = malloc((n ? n : 1) * sizeof(*sorted));
 	bool incomplete = loss && event_loss_affects(loss, figure);
@@ -731,7 +731,7 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
 			   "max poll %.1f ms (%.1f on CPU, %.1f preempted), sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
-			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)t->polls,
+			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)scaled(tt, t->polls),
 			t->poll.longest.wall_ns / 1e6, t->poll.longest.cpu_ns / 1e6,
 			t->poll.longest.preempted_ns / 1e6, st.p99 / 1e6);
 		if (t->spawned_at)
@@ -757,13 +757,13 @@ void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll
 	for (size_t i = 0; i < n; i++)
 		tasks[i] = live[i];
 	n += tt->nkept;
-	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
-	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
-	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
+	print_top(f, tt, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
+	print_top(f, tt, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
+	print_top(f, tt, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
 		  "sched_latency_ns");
-	print_top(f, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
+	print_top(f, tt, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
 		  0, 5, loss, "runnable_ns");
-	print_top(f, tasks, n,
+	print_top(f, tt, tasks, n,
 		  "long polls (they block a worker thread; by own time: not counting the time the "
 		  "thread was preempted):",
 		  key_max_poll, long_poll_ns, 10, loss, "max_poll_ns");
