@@ -5,8 +5,8 @@
  * A uprobe hit costs the target a trap, and more when the probed instruction must be stepped
  * out of line: on this project's 6.18 VM 7 us for a PUSH RBP (emulated) and 18 us for a
  * rip-relative MOV (single-stepped), against about 1 ns for the call itself; a Tokio service
- * polls and wakes millions of times a second. So the hot probes are on for windows of
- * WINDOW_NS and off in between, for a duty fraction that keeps hits x cost under the budget.
+ * polls and wakes millions of times a second. So the hot probes are on for windows and off in
+ * between, for a duty fraction that keeps hits x cost under the budget.
  *
  * How to turn a uprobe off, measured on this machine (a function called in a loop by another
  * process, the byte at its address read from /proc/PID/mem):
@@ -43,7 +43,8 @@
  * exponentially weighted mean over windows; the duty fraction is the budget over it, at most 1:
  * a quiet target keeps its probes on and its counts exact.
  *
- * Windows: each on-window lasts WINDOW_NS, measured from the moment the last link is attached to
+ * Windows: an on-window lasts MIN_WINDOW_NS, or more for a target cycled lightly (a cycle of
+ * window and gap is at least CYCLE_NS), measured from the moment the last link is attached to
  * the moment the first is closed; off-times are drawn uniformly in [0.5, 1.5] times their mean,
  * so that the windows do not lock onto the target's own periods. The model measures an interval
  * (a wait, a scheduling latency, a poll) only when both its ends fall inside one window
@@ -72,13 +73,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WINDOW_NS 100000000ULL	   /* an on-window */
+#define MIN_WINDOW_NS 100000000ULL /* the shortest on-window */
+#define FIRST_CHECK_DUTY 0.25	   /* the first check turns the probes off only below this duty */
+#define START_DUTY 0.8		   /* nor does any later one while they were always on */
+#define CYCLE_NS 1000000000ULL	   /* the shortest cycle (window and gap) */
 #define FIRST_CHECK_NS 20000000ULL /* the first estimate: a busy target pays in full until then */
 #define CALIBRATION_CALLS 200	   /* per round; 3 rounds, the cheapest kept */
 #define CALIBRATION_ROUNDS 3
 /* An interval about as long as a window weighs at most this many times the inverse of the
  * fraction observed. */
 #define MAX_WEIGHT_FACTOR 4.0
+/* The budget is a share of the target's CPU time, counted as at least this many CPUs busy: a
+ * target that leaves its CPU idle pays its probes from idle time, and keeps them on. */
+#define FLOOR_CPUS 1.0
 /* Linux 6.6's BPF_TRACE_UPROBE_MULTI, which Debian 12's headers (6.1) do not have. */
 #define ATTACH_UPROBE_MULTI 48
 
@@ -370,9 +377,9 @@ struct budget {
 	struct window *win;
 	size_t nwin, capwin;
 	/* the estimate, while on: what the probes cost, the target's CPU meanwhile */
-	double cost_ns, cpu_ns; /* exponentially weighted sums over windows */
-	double duty;		/* the fraction aimed at */
-	uint64_t hits[2];	/* all hits, by kind */
+	double cost_ns, cpu_ns, wall_ns; /* exponentially weighted sums over windows */
+	double duty;			 /* the fraction aimed at */
+	uint64_t hits[2];		 /* all hits, by kind */
 	uint64_t toggles;
 	double toggle_ms_max; /* the longest detach + attach */
 	char failure[160];    /* why duty cycling stopped (a link could not be made again) */
@@ -411,7 +418,7 @@ static uint64_t target_cpu_ns(pid_t pid)
 
 /* What the hot probes and the target did since the marks, into the estimate. */
 struct marks {
-	uint64_t hits[2], prog_ns, prog_runs, cpu;
+	uint64_t hits[2], prog_ns, prog_runs, cpu, wall;
 };
 
 static void take_marks(struct budget *b, struct marks *m)
@@ -419,12 +426,13 @@ static void take_marks(struct budget *b, struct marks *m)
 	b->hooks.hits(b->hooks.ctx, m->hits);
 	b->hooks.run_time(b->hooks.ctx, &m->prog_ns, &m->prog_runs);
 	m->cpu = target_cpu_ns(b->pid);
+	m->wall = monotonic_ns();
 }
 
 static void account(struct budget *b, const struct marks *from)
 {
 	struct marks now;
-	double cost, cpu;
+	double cost, cpu, base;
 
 	take_marks(b, &now);
 	cost = (now.hits[0] - from->hits[0]) * b->cost.plain_ns +
@@ -437,7 +445,9 @@ static void account(struct budget *b, const struct marks *from)
 	 * busy is followed within a few windows. */
 	b->cost_ns = b->cost_ns / 2 + cost;
 	b->cpu_ns = b->cpu_ns / 2 + cpu;
-	b->duty = b->cost_ns > b->share * b->cpu_ns ? b->share * b->cpu_ns / b->cost_ns : 1;
+	b->wall_ns = b->wall_ns / 2 + (now.wall - from->wall);
+	base = fmax(b->cpu_ns, b->wall_ns * FLOOR_CPUS);
+	b->duty = b->cost_ns > b->share * base ? b->share * base / b->cost_ns : 1;
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -481,10 +491,17 @@ static bool open_window(struct budget *b, uint64_t t)
 	return ok;
 }
 
+/* An on-window: at least MIN_WINDOW_NS, and a cycle at least CYCLE_NS long: a target cycled
+ * lightly gets longer windows, which hold longer waits and polls whole. */
+static uint64_t window_len(double duty)
+{
+	return (uint64_t)fmax(MIN_WINDOW_NS, duty * CYCLE_NS);
+}
+
 /* One off-time: its mean makes the on-time the duty fraction of the cycle. */
 static uint64_t off_time(struct budget *b, double duty)
 {
-	double mean = WINDOW_NS * (1 - duty) / duty;
+	double mean = window_len(duty) * (1 - duty) / duty;
 	double u = 0.5 + (double)rand_r(&b->seed) / RAND_MAX;
 
 	return (uint64_t)(mean * u);
@@ -493,21 +510,32 @@ static uint64_t off_time(struct budget *b, double duty)
 static void *run(void *arg)
 {
 	struct budget *b = arg;
+	uint64_t wait = FIRST_CHECK_NS;
 	struct marks m;
 
 	take_marks(b, &m);
-	for (uint64_t wait = FIRST_CHECK_NS; pause_for(b, wait); wait = WINDOW_NS) {
+	while (pause_for(b, wait)) {
 		uint64_t t0, off;
 		double duty;
+		bool hold;
 		int err;
 
 		account(b, &m);
 		pthread_mutex_lock(&b->lock);
 		duty = b->duty;
 		pthread_mutex_unlock(&b->lock);
-		if (duty >= 1) {
+		/*
+		 * Within the budget, the probes stay on and the window goes on. A start-up burst
+		 * (runtime initialisation) or a target near the line must not start cycling: the
+		 * first check, after FIRST_CHECK_NS, only catches a target far over it, and a
+		 * target always on so far starts cycling only once clearly over it.
+		 */
+		hold = duty >= 1 || (wait == FIRST_CHECK_NS && duty > FIRST_CHECK_DUTY) ||
+		       (b->nwin == 1 && duty > START_DUTY);
+		wait = window_len(duty);
+		if (hold) {
 			take_marks(b, &m);
-			continue; /* within the budget: the probes stay on, the window goes on */
+			continue;
 		}
 		t0 = monotonic_ns();
 		set_window_end(b, t0);
@@ -679,23 +707,34 @@ double budget_fraction(struct budget *b)
 	return total > 0 && on < total ? on / total : 1;
 }
 
+/* The mean length of the windows after the first (ms), or the shortest when there are none. */
+static double mean_window_ms(struct budget *b)
+{
+	uint64_t now = b->ended ? b->ended : monotonic_ns(), sum = 0;
+
+	for (size_t i = 1; i < b->nwin; i++)
+		sum += (b->win[i].end ? b->win[i].end : now) - b->win[i].start;
+	return b->nwin > 1 ? sum / 1e6 / (b->nwin - 1) : MIN_WINDOW_NS / 1e6;
+}
+
 /* What the hot probes cost while on, relative to the target's CPU then (the estimate). */
 static double cost_share(const struct budget *b)
 {
-	return b->cpu_ns > 0 ? b->cost_ns / b->cpu_ns : 0;
+	return b->cpu_ns > 0 ? fmin(b->cost_ns / b->cpu_ns, 1) : 0;
 }
 
 json_t *budget_json(struct budget *b)
 {
 	double fraction = budget_fraction(b);
 
-	return json_pack("{sfsfsIsIsfs{sfsf}sfsfsbss?}", "budget_pct", b->share * 100, "fraction",
-			 fraction, "windows", (json_int_t)b->nwin, "window_ms",
-			 (json_int_t)(WINDOW_NS / 1000000), "cost_when_on_pct", cost_share(b) * 100,
-			 "hit_cost_us", "emulated", b->cost.plain_ns / 1e3, "single_stepped",
-			 b->cost.stepped_ns / 1e3, "toggle_ms_max", b->toggle_ms_max, "cost_pct",
-			 cost_share(b) * fraction * 100, "estimated", fraction < 1, "stopped",
-			 b->failure[0] ? b->failure : NULL);
+	return json_pack("{sfsfsIsfsfs{sfsf}sfsfsfsbss?}", "budget_pct", b->share * 100, "fraction",
+			 fraction, "windows", (json_int_t)b->nwin, "window_ms", mean_window_ms(b),
+			 "cost_when_on_pct", cost_share(b) * 100, "hit_cost_us", "emulated",
+			 b->cost.plain_ns / 1e3, "single_stepped", b->cost.stepped_ns / 1e3,
+			 "cost_when_on_pct_of_a_cpu",
+			 b->wall_ns > 0 ? 100 * b->cost_ns / b->wall_ns : 0.0, "toggle_ms_max",
+			 b->toggle_ms_max, "cost_pct", cost_share(b) * fraction * 100, "estimated",
+			 fraction < 1, "stopped", b->failure[0] ? b->failure : NULL);
 }
 
 void budget_describe(struct budget *b, char *buf, size_t size)
@@ -710,9 +749,9 @@ void budget_describe(struct budget *b, char *buf, size_t size)
 	else
 		snprintf(buf, size,
 			 "budget %.1f%%: the event probes were on %.1f%% of the time, in %zu "
-			 "windows of %llu ms (on, they cost %.1f%% of the target's CPU): waits, "
+			 "windows of %.0f ms (on, they cost %.1f%% of the target's CPU): waits, "
 			 "latencies and polls are those seen whole in a window; totals and counts "
 			 "are estimates (scaled)",
-			 b->share * 100, fraction * 100, b->nwin,
-			 (unsigned long long)(WINDOW_NS / 1000000), cost_share(b) * 100);
+			 b->share * 100, fraction * 100, b->nwin, mean_window_ms(b),
+			 cost_share(b) * 100);
 }
