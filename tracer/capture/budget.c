@@ -89,6 +89,8 @@
 /* Linux 6.6's BPF_TRACE_UPROBE_MULTI, which Debian 12's headers (6.1) do not have. */
 #define ATTACH_UPROBE_MULTI 48
 
+#define MAX_HOT_PROGS 16 /* closed in parallel; more are closed one after the other */
+
 /* link_create's uprobe_multi member of union bpf_attr (Linux 6.6). */
 struct uprobe_multi_attr {
 	uint32_t prog_fd, target_fd, attach_type, flags;
@@ -296,13 +298,38 @@ size_t hot_probes_count(const struct hot_probes *hp)
 	return n;
 }
 
+static void *close_link(void *fd)
+{
+	close((int)(intptr_t)fd);
+	return NULL;
+}
+
+/*
+ * Closing a link waits for a grace period (about 25 ms here) after its breakpoints are gone: the
+ * links are closed at once, one thread each, so that the probes still attached do not go on
+ * firing for the sum of those waits. Any order is right: the runtime forgets the polls in
+ * progress once all are closed.
+ */
 void hot_probes_detach(struct hot_probes *hp)
 {
-	for (size_t i = hp ? hp->nprogs : 0; i-- > 0;) {
-		if (hp->progs[i].link >= 0)
-			close(hp->progs[i].link);
+	pthread_t th[MAX_HOT_PROGS];
+	bool threaded[MAX_HOT_PROGS] = { false };
+
+	for (size_t i = 0; hp && i < hp->nprogs; i++) {
+		int fd = hp->progs[i].link;
+
+		if (fd < 0)
+			continue;
 		hp->progs[i].link = -1;
+		if (i < MAX_HOT_PROGS &&
+		    !pthread_create(&th[i], NULL, close_link, (void *)(intptr_t)fd))
+			threaded[i] = true;
+		else
+			close(fd);
 	}
+	for (size_t i = 0; i < MAX_HOT_PROGS; i++)
+		if (threaded[i])
+			pthread_join(th[i], NULL);
 }
 
 int hot_probes_attach(struct hot_probes *hp)
@@ -379,10 +406,9 @@ struct budget {
 	/* the estimate, while on: what the probes cost, the target's CPU meanwhile */
 	double cost_ns, cpu_ns, wall_ns; /* exponentially weighted sums over windows */
 	double duty;			 /* the fraction aimed at */
-	uint64_t hits[2];		 /* all hits, by kind */
-	uint64_t toggles;
-	double toggle_ms_max; /* the longest detach + attach */
-	char failure[160];    /* why duty cycling stopped (a link could not be made again) */
+	uint64_t hits[2];		 /* the hits counted in the windows, by kind */
+	double toggle_ms_max;		 /* the longest detach or attach */
+	char failure[160]; /* why duty cycling stopped (a link could not be made again) */
 	unsigned int seed;
 };
 
@@ -416,7 +442,8 @@ static uint64_t target_cpu_ns(pid_t pid)
 	return sum;
 }
 
-/* What the hot probes and the target did since the marks, into the estimate. */
+/* What the hot probes and the target did since the marks, into the estimate; the marks move to
+ * now. */
 struct marks {
 	uint64_t hits[2], prog_ns, prog_runs, cpu, wall;
 };
@@ -429,7 +456,7 @@ static void take_marks(struct budget *b, struct marks *m)
 	m->wall = monotonic_ns();
 }
 
-static void account(struct budget *b, const struct marks *from)
+static void account(struct budget *b, struct marks *from)
 {
 	struct marks now;
 	double cost, cpu, base;
@@ -449,6 +476,7 @@ static void account(struct budget *b, const struct marks *from)
 	base = fmax(b->cpu_ns, b->wall_ns * FLOOR_CPUS);
 	b->duty = b->cost_ns > b->share * base ? b->share * base / b->cost_ns : 1;
 	pthread_mutex_unlock(&b->lock);
+	*from = now;
 }
 
 /* Waits ns, or until budget_stop(); returns false when stopped. */
@@ -511,7 +539,7 @@ static void *run(void *arg)
 {
 	struct budget *b = arg;
 	uint64_t wait = FIRST_CHECK_NS;
-	struct marks m;
+	struct marks m, hits;
 
 	take_marks(b, &m);
 	while (pause_for(b, wait)) {
@@ -532,14 +560,14 @@ static void *run(void *arg)
 		 */
 		hold = duty >= 1 || (wait == FIRST_CHECK_NS && duty > FIRST_CHECK_DUTY) ||
 		       (b->nwin == 1 && duty > START_DUTY);
-		wait = window_len(duty);
-		if (hold) {
-			take_marks(b, &m);
+		/* on: checked every MIN_WINDOW_NS; cycled: the next window's length */
+		wait = hold ? MIN_WINDOW_NS : window_len(duty);
+		if (hold)
 			continue;
-		}
 		t0 = monotonic_ns();
 		set_window_end(b, t0);
 		b->hooks.set_hot(b->hooks.ctx, false);
+		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
 		off = off_time(b, duty);
 		if (!pause_for(b, off > monotonic_ns() - t0 ? off - (monotonic_ns() - t0) : 0))
 			break;
@@ -554,9 +582,14 @@ static void *run(void *arg)
 		}
 		if (!open_window(b, monotonic_ns()))
 			break;
-		b->toggles++;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
+		/* The hits since the last window's end (its probes firing while they were being
+		 * closed, these while being attached) count against this window. */
+		hits = m;
 		take_marks(b, &m);
+		memcpy(m.hits, hits.hits, sizeof(m.hits));
+		m.prog_ns = hits.prog_ns;
+		m.prog_runs = hits.prog_runs;
 	}
 	return NULL;
 }
@@ -727,11 +760,12 @@ json_t *budget_json(struct budget *b)
 {
 	double fraction = budget_fraction(b);
 
-	return json_pack("{sfsfsIsfsfs{sfsf}sfsfsfsbss?}", "budget_pct", b->share * 100, "fraction",
-			 fraction, "windows", (json_int_t)b->nwin, "window_ms", mean_window_ms(b),
-			 "cost_when_on_pct", cost_share(b) * 100, "hit_cost_us", "emulated",
-			 b->cost.plain_ns / 1e3, "single_stepped", b->cost.stepped_ns / 1e3,
-			 "cost_when_on_pct_of_a_cpu",
+	return json_pack("{sfsfsIsfs{sIsI}sfs{sfsf}sfsfsfsbss?}", "budget_pct", b->share * 100,
+			 "fraction", fraction, "windows", (json_int_t)b->nwin, "window_ms",
+			 mean_window_ms(b), "hits", "emulated", (json_int_t)b->hits[0],
+			 "single_stepped", (json_int_t)b->hits[1], "cost_when_on_pct",
+			 cost_share(b) * 100, "hit_cost_us", "emulated", b->cost.plain_ns / 1e3,
+			 "single_stepped", b->cost.stepped_ns / 1e3, "cost_when_on_pct_of_a_cpu",
 			 b->wall_ns > 0 ? 100 * b->cost_ns / b->wall_ns : 0.0, "toggle_ms_max",
 			 b->toggle_ms_max, "cost_pct", cost_share(b) * fraction * 100, "estimated",
 			 fraction < 1, "stopped", b->failure[0] ? b->failure : NULL);
