@@ -812,10 +812,13 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
 		ga->skel->rodata->caller_at_sp = !park.probe_at_push_bp && !park.frame_before_probe;
 	duty = duty && mode >= MODE_LIFECYCLE;
-	for (size_t i = 0; duty && i < sizeof(hooks) / sizeof(hooks[0]); i++)
-		if (hooks[i].hot)
-			hot_probes_prepare(
-			    bpf_object__find_program_by_name(ga->skel->obj, hooks[i].prog));
+	for (size_t i = 0; duty && i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		struct bpf_program *prog =
+		    bpf_object__find_program_by_name(ga->skel->obj, hooks[i].prog);
+
+		if (hooks[i].hot && prog)
+			hot_probes_prepare(prog);
+	}
 	err = runtime_bpf_load(ga->skel->skeleton, "Go", NULL, on_event, ga, &ga->rb);
 	if (err)
 		return err;
