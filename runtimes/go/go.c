@@ -1200,7 +1200,8 @@ static json_t *gc_json(const struct gc_stats *gc)
 	return o;
 }
 
-static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
+/* scale: what the weighted waits stand for (collector_wait_scale) */
+static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d, double scale)
 {
 	json_t *a = json_array();
 
@@ -1209,7 +1210,8 @@ static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
 
 		json_object_set_new(o, "site", json_string(ch->sites[d][i].site));
 		json_object_set_new(o, "waits", json_integer(ch->sites[d][i].waits));
-		json_object_set_new(o, "wait_ns", json_integer(ch->sites[d][i].wait_ns));
+		json_object_set_new(o, "wait_ns",
+				    json_integer(ch->sites[d][i].wait_ns * scale + 0.5));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -1239,6 +1241,7 @@ static int by_wait_desc_ptr(const void *a, const void *b)
 static json_t *channels_json(struct go_adaptor *ga)
 {
 	struct chan_stat **order = calloc(ga->nchans ? ga->nchans : 1, sizeof(*order));
+	double scale = collector_wait_scale(ga->col);
 	json_t *a = json_array();
 	char addr[32];
 
@@ -1255,13 +1258,15 @@ static json_t *channels_json(struct go_adaptor *ga)
 		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)ch->addr);
 		json_object_set_new(o, "address", json_string(addr));
 		json_object_set_new(o, "send_waits", json_integer(ch->waits[CHAN_SEND]));
-		json_object_set_new(o, "send_wait_ns", json_integer(ch->wait_ns[CHAN_SEND]));
+		json_object_set_new(o, "send_wait_ns",
+				    json_integer(ch->wait_ns[CHAN_SEND] * scale + 0.5));
 		json_object_set_new(o, "send_wait_max_ns", json_integer(ch->max_ns[CHAN_SEND]));
 		json_object_set_new(o, "recv_waits", json_integer(ch->waits[CHAN_RECV]));
-		json_object_set_new(o, "recv_wait_ns", json_integer(ch->wait_ns[CHAN_RECV]));
+		json_object_set_new(o, "recv_wait_ns",
+				    json_integer(ch->wait_ns[CHAN_RECV] * scale + 0.5));
 		json_object_set_new(o, "recv_wait_max_ns", json_integer(ch->max_ns[CHAN_RECV]));
-		json_object_set_new(o, "send_sites", sites_json(ch, CHAN_SEND));
-		json_object_set_new(o, "recv_sites", sites_json(ch, CHAN_RECV));
+		json_object_set_new(o, "send_sites", sites_json(ch, CHAN_SEND, scale));
+		json_object_set_new(o, "recv_sites", sites_json(ch, CHAN_RECV, scale));
 		if (!chan_ops_fill(ga, ch, &ops)) {
 			json_object_set_new(o, "sends", json_integer(ops.sends));
 			json_object_set_new(o, "recvs", json_integer(ops.recvs));

@@ -48,9 +48,10 @@
  * the moment the first is closed; off-times are drawn uniformly in [0.5, 1.5] times their mean,
  * so that the windows do not lock onto the target's own periods. The model measures an interval
  * (a wait, a scheduling latency, a poll) only when both its ends fall inside one window
- * (budget_observed), and weighs it by the inverse of the probability that an interval of its
- * length falls whole in a window (budget_weight); counters are scaled by the fraction of the time
- * observed (budget_fraction).
+ * (budget_observed), and weighs it W / (W - L) (budget_weight): an interval of length L falls
+ * whole in a window of length W that much less often than a point does; at the end every total,
+ * weighted waits and counts alike, is scaled by the inverse of the fraction of the time on
+ * (budget_fraction), which only then is known.
  */
 #include "budget.h"
 #include "probe_site.h"
@@ -80,8 +81,8 @@
 #define FIRST_CHECK_NS 20000000ULL /* the first estimate: a busy target pays in full until then */
 #define CALIBRATION_CALLS 200	   /* per round; 3 rounds, the cheapest kept */
 #define CALIBRATION_ROUNDS 3
-/* An interval about as long as a window weighs at most this many times the inverse of the
- * fraction observed. */
+/* An interval about as long as a window weighs at most this much (before the scaling by the
+ * fraction of the time on). */
 #define MAX_WEIGHT_FACTOR 4.0
 /* The budget is a share of the target's CPU time, counted as at least this many CPUs busy: a
  * target that leaves its CPU idle pays its probes from idle time, and keeps them on. */
@@ -386,6 +387,7 @@ void hot_probes_free(struct hot_probes *hp)
 struct window {
 	uint64_t start, end; /* end 0: still on; the first starts at 0: the probes were on from
 			      * their attach, before the budget began (waits seeded then count) */
+	uint64_t planned;    /* its length as chosen; 0: the first, on until cycling starts */
 };
 
 struct budget {
@@ -507,14 +509,14 @@ static void set_window_end(struct budget *b, uint64_t t)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static bool open_window(struct budget *b, uint64_t t)
+static bool open_window(struct budget *b, uint64_t t, uint64_t planned)
 {
 	bool ok;
 
 	pthread_mutex_lock(&b->lock);
 	ok = array_grow((void **)&b->win, &b->capwin, b->nwin + 1, sizeof(*b->win));
 	if (ok)
-		b->win[b->nwin++] = (struct window){ t, 0 };
+		b->win[b->nwin++] = (struct window){ t, 0, planned };
 	pthread_mutex_unlock(&b->lock);
 	return ok;
 }
@@ -580,7 +582,7 @@ static void *run(void *arg)
 			    strerror(-err));
 			break;
 		}
-		if (!open_window(b, monotonic_ns()))
+		if (!open_window(b, monotonic_ns(), wait))
 			break;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
 		/* The hits since the last window's end (its probes firing while they were being
@@ -618,7 +620,7 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 	pthread_condattr_destroy(&ca);
 	b->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	b->began = monotonic_ns();
-	if (!open_window(b, 0)) {
+	if (!open_window(b, 0, 0)) {
 		budget_free(b);
 		return -ENOMEM;
 	}
@@ -699,29 +701,16 @@ static void times(const struct budget *b, double *total, double *on)
 
 double budget_weight(struct budget *b, uint64_t len)
 {
-	double total, on, room = 0, w;
-	uint64_t now;
+	uint64_t planned;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->nwin == 1 && !b->win[0].end) {
-		pthread_mutex_unlock(&b->lock);
-		return 1;
-	}
-	now = b->ended ? b->ended : monotonic_ns();
-	times(b, &total, &on);
-	for (size_t i = 0; i < b->nwin; i++) {
-		uint64_t span =
-		    (b->win[i].end ? b->win[i].end : now) - (i ? b->win[i].start : b->began);
-
-		if (span > len)
-			room += (double)(span - len);
-	}
+	planned = b->win[b->nwin - 1].planned;
 	pthread_mutex_unlock(&b->lock);
-	if (on <= 0)
+	/* before any cycling (the first window, of no set length): seen as it comes */
+	if (!planned)
 		return 1;
-	/* room > 0: the interval was seen whole in a window */
-	w = room > 0 ? total / room : total / on;
-	return fmin(w, MAX_WEIGHT_FACTOR * total / on);
+	return len < planned ? fmin((double)planned / (planned - len), MAX_WEIGHT_FACTOR)
+			     : MAX_WEIGHT_FACTOR;
 }
 
 double budget_fraction(struct budget *b)

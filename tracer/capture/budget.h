@@ -83,9 +83,9 @@ void budget_free(struct budget *b); /* accepts NULL */
 bool budget_observed(struct budget *b, uint64_t from, uint64_t to);
 
 /*
- * What an interval of len ns seen whole weighs, so that the sum over what was seen estimates the
- * sum over all (Horvitz-Thompson): the recording's time over the time in which such an interval
- * could start and end inside one window. 1 while the probes were never turned off. Thread-safe.
+ * What an interval of len ns seen whole weighs against one instant seen: W / (W - len) for the
+ * windows' length W (at most 4), 1 before any cycling. The totals are then scaled by the inverse
+ * of budget_fraction() at the end. Thread-safe.
  */
 double budget_weight(struct budget *b, uint64_t len);
 

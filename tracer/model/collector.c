@@ -38,6 +38,7 @@ struct pending_parent {
 
 struct collector {
 	struct collector_observation obs; /* duty cycled probes: what they saw; zero: always on */
+	double wait_scale;		  /* collector_set_wait_scale(); 0: 1 */
 	struct process *proc;
 	struct kallsyms *ks;
 	int64_t period_ns;
@@ -1060,6 +1061,16 @@ static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now
 	if (weight > 0)
 		add_wait(c, t, t->await_pcs, t->nawait, t->await_reason, t->await_object,
 			 t->await_frames, waker, now - since, now, weight);
+}
+
+void collector_set_wait_scale(struct collector *c, double scale)
+{
+	c->wait_scale = scale;
+}
+
+double collector_wait_scale(const struct collector *c)
+{
+	return c->wait_scale > 0 ? c->wait_scale : 1;
 }
 
 void collector_set_observation(struct collector *c, const struct collector_observation *o)

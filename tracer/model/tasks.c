@@ -38,7 +38,7 @@ struct task_table {
 	size_t nsites, cap_sites;
 	uint64_t nfolded;	  /* tasks folded, kept or not */
 	uint64_t nfolded_unnamed; /* of which without a name */
-	double scale;		  /* of the probes' counters (task_table_set_scale) */
+	double scale;		  /* task_table_set_scale() */
 };
 
 const char *task_mode_name(enum task_mode mode)
@@ -202,6 +202,7 @@ static json_int_t scaled(const struct task_table *tt, uint64_t v)
 {
 	return (json_int_t)(tt->scale > 0 ? v * tt->scale + 0.5 : v);
 }
+
 
 bool task_identity(const struct task_table *tt, uint64_t id, struct task_identity *out)
 {
@@ -628,7 +629,8 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
 			t->internal, "polls", scaled(tt, t->polls), "cpu_ns", (json_int_t)t->cpu_ns,
-			"wait_ns", (json_int_t)t->wait_ns, "runnable_ns", (json_int_t)t->runnable_ns,
+			"wait_ns", scaled(tt, t->wait_ns), "runnable_ns",
+			scaled(tt, t->runnable_ns),
 			"exited", t->exited_ns != 0, "sched_latency_ns", latency_json(&t->lat));
 
 		if (o && poll_json(tt, o, &t->poll)) {
@@ -681,8 +683,8 @@ json_t *task_sites_json(struct task_table *tt)
 		const struct site_total *st = &all->sites[i];
 		json_t *o = json_pack("{sssIsIsIsIsIso}", "spawned_at", st->site, "tasks",
 				      (json_int_t)st->tasks, "polls", scaled(tt, st->polls), "cpu_ns",
-				      (json_int_t)st->cpu_ns, "wait_ns", (json_int_t)st->wait_ns,
-				      "runnable_ns", (json_int_t)st->runnable_ns, "sched_latency_ns",
+				      (json_int_t)st->cpu_ns, "wait_ns", scaled(tt, st->wait_ns),
+				      "runnable_ns", scaled(tt, st->runnable_ns), "sched_latency_ns",
 				      latency_json(&st->lat));
 
 		if (o && poll_json(tt, o, &st->poll)) {
@@ -731,7 +733,8 @@ static void print_top(FILE *f, const struct task_table *tt, struct task_rec **ta
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
 			   "max poll %.1f ms (%.1f on CPU, %.1f preempted), sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
-			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)scaled(tt, t->polls),
+			key_cpu(t) / 1e6, scaled(tt, t->wait_ns) / 1e6,
+			(unsigned long long)scaled(tt, t->polls),
 			t->poll.longest.wall_ns / 1e6, t->poll.longest.cpu_ns / 1e6,
 			t->poll.longest.preempted_ns / 1e6, st.p99 / 1e6);
 		if (t->spawned_at)

@@ -78,8 +78,9 @@ struct logical_stack;
 
 struct task_table *task_table_new(void);
 void task_table_free(struct task_table *tt); /* accepts NULL */
-/* The probes' counters (polls, busy and poll times) stand for scale times as many in the outputs:
- * the probes were on for 1/scale of the recording (duty cycled). */
+/* In the outputs, the probes' counters (polls, busy and poll times) and the weighted waits and
+ * times runnable stand for scale times as much: the probes were on for 1/scale of the recording
+ * (duty cycled). */
 void task_table_set_scale(struct task_table *tt, double scale);
 
 /* The task with this id, created (parent unknown, not yet named) when absent; NULL on ENOMEM. */

@@ -456,15 +456,16 @@ static void say_duty(struct session *s)
 	if (fraction >= 1)
 		return;
 	task_table_set_scale(collector_tasks(s->col), 1 / fraction);
+	collector_set_wait_scale(s->col, 1 / fraction);
 	for (size_t i = 0; i < s->last.nprofiles; i++) {
 		struct session_profile *p = &s->last.profiles[i];
 
-		/* the wait profile is weighed as it is made (collector_set_observation); the
-		 * allocation samples were taken in the windows only */
-		if (!strcmp(p->stem, "alloc"))
-			profile_scale(p->prof, 1 / fraction);
-		if (!strcmp(p->stem, "wait") || !strcmp(p->stem, "alloc"))
-			profile_set_comment(p->prof, s->budget_line);
+		/* the waits were weighed by their length as they came, the allocations were
+		 * sampled in the windows only: both stand for 1 / fraction as much */
+		if (strcmp(p->stem, "wait") != 0 && strcmp(p->stem, "alloc") != 0)
+			continue;
+		profile_scale(p->prof, 1 / fraction);
+		profile_set_comment(p->prof, s->budget_line);
 	}
 }
 
