@@ -39,6 +39,7 @@ struct pending_parent {
 struct collector {
 	struct collector_observation obs; /* duty cycled probes: what they saw; zero: always on */
 	double wait_scale;		  /* collector_set_wait_scale(); 0: 1 */
+	bool waits_sampled;		  /* collector_add_wait() was called */
 	struct process *proc;
 	struct kallsyms *ks;
 	int64_t period_ns;
@@ -1068,6 +1069,11 @@ void collector_set_wait_scale(struct collector *c, double scale)
 	c->wait_scale = scale;
 }
 
+bool collector_waits_sampled(const struct collector *c)
+{
+	return c->waits_sampled;
+}
+
 double collector_wait_scale(const struct collector *c)
 {
 	return c->wait_scale > 0 ? c->wait_scale : 1;
@@ -1083,6 +1089,7 @@ void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs,
 {
 	struct task_rec *t = c->tasks && c->wait.prof ? task_get(c->tasks, task) : NULL;
 
+	c->waits_sampled = true;
 	if (t && ns && !t->internal)
 		add_wait(c, t, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns(), 1);
 }

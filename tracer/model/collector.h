@@ -216,6 +216,9 @@ void collector_set_observation(struct collector *c, const struct collector_obser
 /* After the recording: what the weighted waits stand for, times (1 / the fraction of the time
  * the probes were on), for the waits a runtime keeps itself (Go's channels); 1 unless set. */
 void collector_set_wait_scale(struct collector *c, double scale);
+/* Whether the waits were sampled (collector_add_wait: Go's snapshots), not measured by probes:
+ * they owe nothing to duty cycling. */
+bool collector_waits_sampled(const struct collector *c);
 double collector_wait_scale(const struct collector *c);
 /* What the interval [from, to] weighs by the observation: 0 when the probes did not see all of
  * it, 1 when always on. */

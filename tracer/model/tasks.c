@@ -38,7 +38,7 @@ struct task_table {
 	size_t nsites, cap_sites;
 	uint64_t nfolded;	  /* tasks folded, kept or not */
 	uint64_t nfolded_unnamed; /* of which without a name */
-	double scale;		  /* task_table_set_scale() */
+	double scale, wait_scale; /* task_table_set_scale() */
 };
 
 const char *task_mode_name(enum task_mode mode)
@@ -193,14 +193,20 @@ int task_add_latency(struct task_rec *t, uint64_t ns, double weight)
 	return latency_add(&t->lat, ns);
 }
 
-void task_table_set_scale(struct task_table *tt, double scale)
+void task_table_set_scale(struct task_table *tt, double counts, double waits)
 {
-	tt->scale = scale;
+	tt->scale = counts;
+	tt->wait_scale = waits;
 }
 
 static json_int_t scaled(const struct task_table *tt, uint64_t v)
 {
 	return (json_int_t)(tt->scale > 0 ? v * tt->scale + 0.5 : v);
+}
+
+static json_int_t wait_scaled(const struct task_table *tt, uint64_t v)
+{
+	return (json_int_t)(tt->wait_scale > 0 ? v * tt->wait_scale + 0.5 : v);
 }
 
 
@@ -629,8 +635,8 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
 			t->internal, "polls", scaled(tt, t->polls), "cpu_ns", (json_int_t)t->cpu_ns,
-			"wait_ns", scaled(tt, t->wait_ns), "runnable_ns",
-			scaled(tt, t->runnable_ns),
+			"wait_ns", wait_scaled(tt, t->wait_ns), "runnable_ns",
+			wait_scaled(tt, t->runnable_ns),
 			"exited", t->exited_ns != 0, "sched_latency_ns", latency_json(&t->lat));
 
 		if (o && poll_json(tt, o, &t->poll)) {
@@ -683,8 +689,8 @@ json_t *task_sites_json(struct task_table *tt)
 		const struct site_total *st = &all->sites[i];
 		json_t *o = json_pack("{sssIsIsIsIsIso}", "spawned_at", st->site, "tasks",
 				      (json_int_t)st->tasks, "polls", scaled(tt, st->polls), "cpu_ns",
-				      (json_int_t)st->cpu_ns, "wait_ns", scaled(tt, st->wait_ns),
-				      "runnable_ns", scaled(tt, st->runnable_ns), "sched_latency_ns",
+				      (json_int_t)st->cpu_ns, "wait_ns", wait_scaled(tt, st->wait_ns),
+				      "runnable_ns", wait_scaled(tt, st->runnable_ns), "sched_latency_ns",
 				      latency_json(&st->lat));
 
 		if (o && poll_json(tt, o, &st->poll)) {
@@ -733,7 +739,7 @@ static void print_top(FILE *f, const struct task_table *tt, struct task_rec **ta
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
 			   "max poll %.1f ms (%.1f on CPU, %.1f preempted), sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
-			key_cpu(t) / 1e6, scaled(tt, t->wait_ns) / 1e6,
+			key_cpu(t) / 1e6, wait_scaled(tt, t->wait_ns) / 1e6,
 			(unsigned long long)scaled(tt, t->polls),
 			t->poll.longest.wall_ns / 1e6, t->poll.longest.cpu_ns / 1e6,
 			t->poll.longest.preempted_ns / 1e6, st.p99 / 1e6);

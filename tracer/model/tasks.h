@@ -78,10 +78,10 @@ struct logical_stack;
 
 struct task_table *task_table_new(void);
 void task_table_free(struct task_table *tt); /* accepts NULL */
-/* In the outputs, the probes' counters (polls, busy and poll times) and the weighted waits and
- * times runnable stand for scale times as much: the probes were on for 1/scale of the recording
- * (duty cycled). */
-void task_table_set_scale(struct task_table *tt, double scale);
+/* In the outputs, the probes' counters (polls, busy and poll times) stand for counts times as
+ * many, and the waits and times runnable for waits times as much: the probes were on for part
+ * of the recording (duty cycled). */
+void task_table_set_scale(struct task_table *tt, double counts, double waits);
 
 /* The task with this id, created (parent unknown, not yet named) when absent; NULL on ENOMEM. */
 struct task_rec *task_get(struct task_table *tt, uint64_t id);

@@ -451,21 +451,24 @@ static void drain(struct session *s)
 static void say_duty(struct session *s)
 {
 	double fraction = budget_fraction(s->budget);
+	/* The waits were weighed by their length as they came, unless sampled from snapshots
+	 * (which owe nothing to the windows); the allocations were sampled in the windows only.
+	 * What was seen stands for 1 / fraction as much. */
+	bool waits = !collector_waits_sampled(s->col);
 
 	budget_describe(s->budget, s->budget_line, sizeof(s->budget_line));
 	if (fraction >= 1)
 		return;
-	task_table_set_scale(collector_tasks(s->col), 1 / fraction);
+
+	task_table_set_scale(collector_tasks(s->col), 1 / fraction, waits ? 1 / fraction : 1);
 	collector_set_wait_scale(s->col, 1 / fraction);
 	for (size_t i = 0; i < s->last.nprofiles; i++) {
 		struct session_profile *p = &s->last.profiles[i];
 
-		/* the waits were weighed by their length as they came, the allocations were
-		 * sampled in the windows only: both stand for 1 / fraction as much */
-		if (strcmp(p->stem, "wait") != 0 && strcmp(p->stem, "alloc") != 0)
-			continue;
-		profile_scale(p->prof, 1 / fraction);
-		profile_set_comment(p->prof, s->budget_line);
+		if (!strcmp(p->stem, "alloc") || (!strcmp(p->stem, "wait") && waits))
+			profile_scale(p->prof, 1 / fraction);
+		if (!strcmp(p->stem, "wait") || !strcmp(p->stem, "alloc"))
+			profile_set_comment(p->prof, s->budget_line);
 	}
 }
 
