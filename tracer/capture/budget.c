@@ -458,7 +458,7 @@ static void take_marks(struct budget *b, struct marks *m)
 	m->wall = monotonic_ns();
 }
 
-static void account(struct budget *b, struct marks *from)
+static double account(struct budget *b, struct marks *from)
 {
 	struct marks now;
 	double cost, cpu, base;
@@ -479,6 +479,7 @@ static void account(struct budget *b, struct marks *from)
 	b->duty = b->cost_ns > b->share * base ? b->share * base / b->cost_ns : 1;
 	pthread_mutex_unlock(&b->lock);
 	*from = now;
+	return cost;
 }
 
 /* Waits ns, or until budget_stop(); returns false when stopped. */
@@ -528,10 +529,20 @@ static uint64_t window_len(double duty)
 	return (uint64_t)fmax(MIN_WINDOW_NS, duty * CYCLE_NS);
 }
 
-/* One off-time: its mean makes the on-time the duty fraction of the cycle. */
-static uint64_t off_time(struct budget *b, double duty)
+/*
+ * One off-time: its mean makes the on-time the duty fraction of the cycle, and repays what the
+ * probes cost beyond the budget so far (spent, ns, against the target's CPU since the start,
+ * counted as at least FLOOR_CPUS): the first windows, on an estimate still rough, and the
+ * toggles' tails are paid back, so that the recording as a whole keeps to the budget.
+ */
+static uint64_t off_time(struct budget *b, double duty, double spent, uint64_t cpu0)
 {
-	double mean = window_len(duty) * (1 - duty) / duty;
+	uint64_t now = monotonic_ns(), cpu = target_cpu_ns(b->pid);
+	double allowed =
+	    b->share * fmax(cpu > cpu0 ? cpu - cpu0 : 0, (now - b->began) * FLOOR_CPUS);
+	double rate = b->wall_ns > 0 ? fmax(b->cpu_ns / b->wall_ns, FLOOR_CPUS) : FLOOR_CPUS;
+	double mean =
+	    fmax(window_len(duty) * (1 - duty) / duty, (spent - allowed) / (b->share * rate));
 	double u = 0.5 + (double)rand_r(&b->seed) / RAND_MAX;
 
 	return (uint64_t)(mean * u);
@@ -540,17 +551,19 @@ static uint64_t off_time(struct budget *b, double duty)
 static void *run(void *arg)
 {
 	struct budget *b = arg;
-	uint64_t wait = FIRST_CHECK_NS;
+	uint64_t wait = FIRST_CHECK_NS, cpu0;
 	struct marks m, hits;
+	double spent = 0;
 
 	take_marks(b, &m);
+	cpu0 = m.cpu;
 	while (pause_for(b, wait)) {
 		uint64_t t0, off;
 		double duty;
 		bool hold;
 		int err;
 
-		account(b, &m);
+		spent += account(b, &m);
 		pthread_mutex_lock(&b->lock);
 		duty = b->duty;
 		pthread_mutex_unlock(&b->lock);
@@ -570,7 +583,12 @@ static void *run(void *arg)
 		set_window_end(b, t0);
 		b->hooks.set_hot(b->hooks.ctx, false);
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
-		off = off_time(b, duty);
+		off = off_time(b, duty, spent, cpu0);
+		if (b->verbose)
+			fprintf(stderr,
+				"asyncprof: budget: window %zu: duty %.3f, probes' cost so far %.1f ms: "
+				"off for %.0f ms\n",
+				b->nwin, duty, spent / 1e6, off / 1e6);
 		if (!pause_for(b, off > monotonic_ns() - t0 ? off - (monotonic_ns() - t0) : 0))
 			break;
 		t0 = monotonic_ns();
