@@ -11,21 +11,24 @@ msg       = @printf '  %-8s %s\n' "$(1)" "$(2)"
 CFLAGS   ?= -g -O2
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -Werror -MMD -MP -I$(BUILD) -I$(BUILD)/gen -I. -Itracer -Ibpf
-LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lpthread -lm
+LDLIBS   := -lbpf -ldw -lelf -lz -ljansson -lprotobuf-c -liberty -lcapstone -lcurl -lncurses -lpthread -lm
 
 # Debian packages the build needs (deploy/Dockerfile installs only these: make deps
 # DEB_PKGS='$(BUILD_PKGS)'), then those the tests and the examples need too.
 BUILD_PKGS := make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev libdw-dev libiberty-dev \
 	      protobuf-c-compiler libprotobuf-c-dev libjansson-dev zlib1g-dev libcapstone-dev \
-	      libcurl4-openssl-dev
-DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elfutils \
+	      libcurl4-openssl-dev libncurses-dev
+DEB_PKGS := $(BUILD_PKGS) libcriterion-dev systemtap-sdt-dev golang-go rustc elfutils tmux \
 	    jq bc binutils xz-utils cargo librust-tokio-dev librust-hyper-dev wrk golang-1.23-go \
 	    protobuf-compiler python3 yamllint libxml2-utils eslint
+# Only for docs/top-screenshot.sh (the README's picture of asyncprof top), not for the build or
+# the tests: make deps DEB_PKGS='$(DOC_PKGS)'.
+DOC_PKGS := chromium tmux
 
 TRACER_SRCS := $(filter-out tracer/main.c,$(wildcard tracer/*.c tracer/*/*.c runtimes/*.c)) \
 	       $(filter-out %.bpf.c,$(wildcard runtimes/*/*.c))
 # The .proto files (pprof's, and OTLP's in the official layout) compiled with protoc-c.
-PROTOS      := profile $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
+PROTOS      := profile perfetto/trace $(addprefix opentelemetry/proto/,common/v1/common resource/v1/resource \
 	       profiles/v1development/profiles collector/profiles/v1development/profiles_service)
 PROTO_OBJS  := $(patsubst %,$(BUILD)/gen/%.pb-c.o,$(PROTOS))
 TRACER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TRACER_SRCS)) $(PROTO_OBJS)
@@ -434,9 +437,10 @@ $(BUILD)/tests/deploy.ok: $(wildcard deploy/kubernetes/*.yaml) deploy/asyncprof-
 	else echo "deploy: no systemd-analyze here, the unit is not verified"; fi
 	$(Q)touch $@
 
-unit: $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
-      $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok \
-      function-length $(BUILD)/tests/flamegraph-js.ok
+UNIT_DEPS := $(SAN)/unit_tests $(FIXTURES) tokio-examples go-examples header-check \
+	     $(BUILD)/tests/mutate_elf $(BUILD)/tests/otlp-fields.ok $(BUILD)/tests/deploy.ok \
+	     function-length $(BUILD)/tests/flamegraph-js.ok
+unit: $(UNIT_DEPS)
 	$(Q)$(SAN_ENV) BUILD=$(abspath $(BUILD)) $(SAN)/unit_tests --jobs 2
 
 integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_elf \
@@ -444,13 +448,18 @@ integration: $(BUILD)/asyncprof $(SAN)/asyncprof examples $(BUILD)/tests/mutate_
 	$(Q)$(SAN_ENV) ASYNCPROF=$(abspath $(SAN))/asyncprof BUILD=$(abspath $(BUILD)) \
 		tests/integration/run.sh
 
-# The profiler's two builds compile in parallel (one job per CPU); the examples, the fixtures
-# and the tests, one at a time.
+# The profiler's two builds compile in parallel (one job per CPU), then the Go and the Tokio
+# examples (separate toolchains, caches and output directories); the fixtures one at a time;
+# then the unit tests run while the hyper example (a minute and more of cargo, which only the
+# integration tests use) builds: everything the unit tests read is made before they start. The
+# integration tests one at a time.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(SAN)/asyncprof $(SAN)/unit_tests
-	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) tokio-examples go-examples
+	$(Q)$(MAKE) --no-print-directory $(UNIT_DEPS)
+	$(Q)$(MAKE) --no-print-directory -j2 unit hyper-examples
 	$(Q)$(MAKE) --no-print-directory integration
 
 demo: deps

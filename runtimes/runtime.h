@@ -33,6 +33,9 @@ struct runtime_ctx {
 	struct collector *col; /* the runtime's tasks, events and rules go there */
 	enum task_mode mode;
 	bool verbose;
+	/* The CPU sampling rate: a runtime that samples the process's state by reading it
+	 * (Go's goroutine snapshots) paces itself on it. */
+	unsigned int freq_hz;
 };
 
 /* What a runtime asks of the CPU sampler (configure fills it). */
@@ -43,6 +46,9 @@ struct runtime_capture {
 			      * running on each thread (sampler_threads_map) */
 	bool logical_frames; /* they fill the frames map (sampler_frames_map) */
 	bool wait_profile;   /* the wait profile is an output: the probes see the waits */
+	bool runs;	     /* the probes send a TASK_RUN as each poll starts (a timeline needs it) */
+	bool poll_ends;	     /* and a TASK_STOP as it ends; else a poll ends where the task
+			      * awaits or its thread runs another one */
 };
 
 /* The sampler's maps a runtime's probes share (bpf_map__reuse_fd); -1 when not asked for. */
@@ -86,6 +92,9 @@ struct runtime_ops {
 	void (*stop)(void *state);
 	/* After the last consume: counters into the task table, probes detached. */
 	void (*finish)(void *state);
+	/* While recording, for a live view: what the probes count in the kernel (poll counts)
+	 * into the task table now, as finish does at the end. */
+	void (*refresh)(void *state);
 	/* What the recording lacks and why; strings valid until close. Returns how many. */
 	size_t (*warnings)(void *state, const char **out, size_t max);
 	/* Events the probes lost, per kind, into loss. */

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * asyncprof CLI: `attach` profiles a running process, `run` starts a command and profiles it,
- * `leaks` watches a Go process's goroutines. attach and run record one session (session.h) until
- * the duration passes, the target exits, or Ctrl-C / SIGTERM, and then write every output file
- * whole, whatever stopped the recording.
+ * `leaks` watches a Go process's goroutines, `top` shows a process's tasks live (tracer/top/).
+ * attach and run record one session (session.h) until the duration passes, the target exits, or
+ * Ctrl-C / SIGTERM, and then write every output file whole, whatever stopped the recording.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,13 +21,15 @@
 #include "export/exporter.h"
 #include "export/resource.h"
 #include "output/file.h"
+#include "output/timeline.h"
 #include "runtimes/go/leaks.h"
 #include "session/session.h"
 #include "target/process.h"
+#include "top/top.h"
 
-/* How long the end of attach or run waits for its OTLP export: a request's timeout (10 s), and
- * time to try again after a refused connection or a 503. */
-#define OTLP_WAIT_MS 15000
+/* How long the end of attach or run waits for its OTLP export, by default: a request's timeout
+ * (10 s), and time to try again after a refused connection or a 503 (half a timeout more). */
+#define OTLP_TIMEOUT_MS 10000
 
 static volatile sig_atomic_t stop_signal;
 
@@ -137,8 +139,9 @@ static void say_end(const struct options *o, struct session *s, struct launcher 
 
 /* Writes the files, the summary and the warnings, and exports. Returns 0 or -errno. */
 static int finish(struct session *s, int dirfd, const char *dir, struct exporter *ex,
-		  const struct resource *res)
+		  const struct resource *res, const struct options *o)
 {
+	bool timeline = o->timeline;
 	const struct session_window *w = session_profiles(s);
 	const char *warnings[32];
 	size_t nwarn = session_warnings(s, warnings, 32);
@@ -152,10 +155,17 @@ static int finish(struct session *s, int dirfd, const char *dir, struct exporter
 		for (size_t i = 0; i < w->nprofiles; i++)
 			fprintf(stdout, " %s.pb.gz %s.folded %s.svg", w->profiles[i].stem,
 				w->profiles[i].stem, w->profiles[i].stem);
+		if (timeline)
+			fprintf(stdout, " %s", TIMELINE_FILE);
 		fprintf(stdout, " report.json\n  go tool pprof -http=: %s/cpu.pb.gz\n", dir);
+		if (timeline)
+			fprintf(stdout, "  %s/%s: open it in ui.perfetto.dev or trace_processor\n",
+				dir, TIMELINE_FILE);
 	}
 	if (ex) {
-		e = session_export_otlp(s, ex, res, OTLP_WAIT_MS);
+		unsigned int timeout = o->otlp_timeout_ms ? o->otlp_timeout_ms : OTLP_TIMEOUT_MS;
+
+		e = session_export_otlp(s, ex, res, timeout + timeout / 2);
 		if (!err)
 			err = e;
 	}
@@ -173,6 +183,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 				   .off_cpu = o->off_cpu,
 				   .off_cpu_min_ns = o->off_cpu_min_ns,
 				   .budget = o->budget,
+				   .timeline_events = o->timeline ? o->timeline_events : 0,
 				   .verbose = o->verbose };
 	struct resource res = { 0 };
 	struct session *s = NULL;
@@ -201,7 +212,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 		exited = record_loop(o, s, child);
 		session_stop(s);
 		say_end(o, s, child, exited);
-		err = finish(s, dirfd, dir, ex, &res);
+		err = finish(s, dirfd, dir, ex, &res, o);
 	}
 	resource_free(&res);
 	session_close(s);
@@ -227,11 +238,37 @@ static int leaks(const struct options *o)
 	return go_leaks_run(&lo);
 }
 
+/* top: the same checks as attach; -o DIR, when given, receives the recording at the end. */
+static int top(const struct options *o)
+{
+	char why[256], *dir = NULL;
+	bool created = false;
+	int dirfd = -1, err;
+
+	if (process_check(o->pid, why, sizeof(why))) {
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", o->pid, why);
+		return 1;
+	}
+	if (o->out_dir) {
+		dirfd = open_out_dir(o, &dir, &created);
+		if (dirfd < 0)
+			return 1;
+	}
+	err = top_main(o, dirfd, dir);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (err && created)
+		rmdir(dir);
+	free(dir);
+	return err;
+}
+
 static int new_exporter(const struct options *o, struct exporter **ex)
 {
 	struct exporter_opts eo = { .endpoint = o->otlp_endpoint,
 				    .headers = o->otlp_headers,
 				    .nheaders = o->n_otlp_headers,
+				    .timeout_ms = o->otlp_timeout_ms,
 				    .verbose = o->verbose,
 				    .quiet = true /* session_export_otlp() says it */ };
 	char why[256] = "";
@@ -261,6 +298,8 @@ int main(int argc, char **argv)
 		return leaks(&o);
 	if (check_privileges())
 		return 1;
+	if (o.cmd == CMD_TOP)
+		return top(&o);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

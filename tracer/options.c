@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "output/timeline.h"
 #include "runtimes/runtime.h"
 #include "util/duration.h"
 #include "util/version.h"
@@ -15,7 +16,16 @@
 const char *argp_program_version = "asyncprof " ASYNCPROF_VERSION;
 const char *argp_program_bug_address = NULL;
 
-enum { OPT_OFF_CPU = 0x100, OPT_OFF_CPU_MIN, OPT_BUDGET, OPT_OTLP_ENDPOINT, OPT_OTLP_HEADER };
+enum {
+	OPT_OFF_CPU = 0x100,
+	OPT_OFF_CPU_MIN,
+	OPT_OTLP_ENDPOINT,
+	OPT_TIMELINE,
+	OPT_TIMELINE_MAX_EVENTS,
+	OPT_OTLP_TIMEOUT,
+	OPT_BUDGET,
+	OPT_OTLP_HEADER, /* the last: parse_state.given's size */
+};
 
 static const char doc[] =
 	"asyncprof: a profiler for programs on async runtimes (Tokio, Go): whole call stacks "
@@ -26,6 +36,7 @@ static const char doc[] =
 	"  asyncprof attach -p PID [OPTIONS]\n"
 	"  asyncprof run [OPTIONS] -- CMD [ARGS...]\n"
 	"  asyncprof leaks -p PID [--min-age DURATION] [-d SECONDS] [--json] [--all]\n"
+	"  asyncprof top -p PID [--runtime R] [--mode M] [-F HZ] [-d SECONDS] [-o DIR]\n"
 	"  asyncprof agent [--pid PID]... [--comm REGEX]... [--all] [OPTIONS]  (agent --help)\n"
 	"\n"
 	"attach and run record until SECONDS pass, the target exits, or Ctrl-C, then write "
@@ -55,9 +66,21 @@ static const char doc[] =
 	"(kernel and user stacks), weighted by the time blocked, for blocks of at least "
 	"--off-cpu-min; shorter ones are counted in report.json.\n"
 	"\n"
+	"--timeline adds timeline.perfetto-trace, for ui.perfetto.dev or trace_processor: each "
+	"poll as a slice on its worker thread's track, CPU samples with their stacks, each task's "
+	"states (running, runnable, waiting and why), spawns and wakes as flows, Go's GC cycles "
+	"(lifecycle and full modes, or the markers); at most --timeline-max-events events "
+	"(default 1000000), the last ones.\n"
+	"\n"
 	"--otlp-endpoint URL also sends the profiles, at the end, to an OpenTelemetry Collector "
 	"or Pyroscope as OTLP profiles (HTTP, URL/v1development/profiles); the files are written "
 	"all the same.\n"
+	"\n"
+	"top shows the tasks of a running Tokio, Go or marked program live (or their spawn "
+	"sites when there are many), refreshed every second: CPU, polls, busy time, what each "
+	"waits on, scheduling latency, longest poll, age; Enter shows a task's ancestry, await "
+	"point and hottest stacks, q quits. With -o DIR it writes the recording there at exit, "
+	"as attach does.\n"
 	"\n"
 	"leaks watches a Go process's goroutines (no probe, nothing stopped) and reports those "
 	"blocked for at least --min-age (default 10s), grouped by creation site, blocking site "
@@ -72,13 +95,14 @@ static const char doc[] =
 	"  asyncprof attach -p 1234 --off-cpu -d 10  # where threads block, too\n"
 	"  asyncprof attach -p 1234 -d 60 --otlp-endpoint http://localhost:4318\n"
 	"  asyncprof leaks -p 1234 --min-age 30s  # goroutines blocked 30 s+\n"
+	"  asyncprof top -p 1234 --mode lifecycle  # live tasks, with waits and latencies\n"
 	"  go tool pprof -top out/cpu.pb.gz      # read the profile\n"
 	"\v"
-	"attach and run need root, or CAP_BPF and CAP_PERFMON; leaks needs ptrace access to the "
+	"attach, run and top need root, or CAP_BPF and CAP_PERFMON; leaks needs ptrace access to the "
 	"process (root, or CAP_SYS_PTRACE).";
 
 static struct argp_option options[] = {
-	{ "pid", 'p', "PID", 0, "Process to attach to (attach, leaks)", 0 },
+	{ "pid", 'p', "PID", 0, "Process to attach to (attach, leaks, top)", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS (default: until exit or Ctrl-C)", 0 },
 	{ "freq", 'F', "HZ", 0, "Samples per second per CPU (default 99, at most 10000)", 0 },
 	{ "output", 'o', "DIR", 0, "Directory for the results", 0 },
@@ -93,26 +117,47 @@ static struct argp_option options[] = {
 	{ "off-cpu", OPT_OFF_CPU, NULL, 0, "Also profile where threads block (offcpu.*)", 0 },
 	{ "off-cpu-min", OPT_OFF_CPU_MIN, "DURATION", 0,
 	  "Shortest block profiled, e.g. 1ms (default), 200us, 0 for all", 0 },
+	{ "timeline", OPT_TIMELINE, NULL, 0,
+	  "Also record a timeline (timeline.perfetto-trace; lifecycle or full mode, or markers)", 0 },
+	{ "timeline-max-events", OPT_TIMELINE_MAX_EVENTS, "N", 0,
+	  "Events the timeline keeps, the last ones (default 1000000)", 0 },
 	{ "otlp-endpoint", OPT_OTLP_ENDPOINT, "URL", 0,
 	  "Also send the profiles to an OpenTelemetry Collector (OTLP/HTTP, e.g. "
 	  "http://localhost:4318)", 0 },
 	{ "otlp-header", OPT_OTLP_HEADER, "KEY=VALUE", 0,
 	  "HTTP header for --otlp-endpoint (repeatable: authorization, tenant)", 0 },
+	{ "otlp-timeout", OPT_OTLP_TIMEOUT, "DURATION", 0,
+	  "How long the request may take (default 10s); the end of the recording waits for it "
+	  "and a retry, 1.5 times as long", 0 },
 	{ 0 },
 };
 
-/* Options that make sense for one kind of command only: leaks, or attach and run. */
+/* Options that make sense for some commands only: the commands (bits 1 << CMD_X) and, for the
+ * message, what they are. */
+#define FOR_LEAKS (1u << CMD_LEAKS)
+#define FOR_RECORDING (1u << CMD_ATTACH | 1u << CMD_RUN)
+#define FOR_LIVE (FOR_RECORDING | 1u << CMD_TOP)
 static const struct {
 	int key;
 	const char *name;
-	bool leaks;
+	unsigned int cmds;
+	const char *which;
 } scoped_options[] = {
-	{ 'a', "--min-age", true },    { 'j', "--json", true },	    { 'A', "--all", true },
-	{ 'F', "-F", false },	       { 'o', "-o", false },	    { 'r', "--runtime", false },
-	{ 'm', "--mode", false },      { OPT_OFF_CPU, "--off-cpu", false },
-	{ OPT_BUDGET, "--budget", false },
-	{ OPT_OFF_CPU_MIN, "--off-cpu-min", false }, { OPT_OTLP_ENDPOINT, "--otlp-endpoint", false },
-	{ OPT_OTLP_HEADER, "--otlp-header", false },
+	{ 'a', "--min-age", FOR_LEAKS, "leaks" },
+	{ 'j', "--json", FOR_LEAKS, "leaks" },
+	{ 'A', "--all", FOR_LEAKS, "leaks" },
+	{ 'F', "-F", FOR_LIVE, "attach, run and top" },
+	{ 'o', "-o", FOR_LIVE, "attach, run and top" },
+	{ 'r', "--runtime", FOR_LIVE, "attach, run and top" },
+	{ 'm', "--mode", FOR_LIVE, "attach, run and top" },
+	{ OPT_OFF_CPU, "--off-cpu", FOR_RECORDING, "attach and run" },
+	{ OPT_OFF_CPU_MIN, "--off-cpu-min", FOR_RECORDING, "attach and run" },
+	{ OPT_OTLP_ENDPOINT, "--otlp-endpoint", FOR_RECORDING, "attach and run" },
+	{ OPT_OTLP_HEADER, "--otlp-header", FOR_RECORDING, "attach and run" },
+	{ OPT_TIMELINE, "--timeline", FOR_RECORDING, "attach and run" },
+	{ OPT_TIMELINE_MAX_EVENTS, "--timeline-max-events", FOR_RECORDING, "attach and run" },
+	{ OPT_OTLP_TIMEOUT, "--otlp-timeout", FOR_RECORDING, "attach and run" },
+	{ OPT_BUDGET, "--budget", FOR_RECORDING, "attach and run" },
 };
 
 /* What parse_opt() fills: the options, and which were given (by key). */
@@ -159,6 +204,19 @@ static error_t parse_recording_opt(int key, char *arg, struct argp_state *state,
 			argp_error(state, "invalid --budget '%s' (percent, 0 to 100)", arg);
 		o->budget = d / 100;
 		break;
+	case OPT_TIMELINE_MAX_EVENTS:
+		errno = 0;
+		n = strtol(arg, &end, 10);
+		if (errno || *end || n < 100 || n > 100000000)
+			argp_error(state, "invalid event count '%s' (100 to 100000000)", arg);
+		o->timeline_events = n;
+		break;
+	case OPT_OTLP_TIMEOUT:
+		d = parse_duration(arg, true);
+		if (d < 0.1 || d > 3600)
+			argp_error(state, "invalid --otlp-timeout '%s' (100ms to 1h)", arg);
+		o->otlp_timeout_ms = (unsigned int)(d * 1000 + 0.5);
+		break;
 	case OPT_OTLP_HEADER:
 		if (o->n_otlp_headers == sizeof(o->otlp_headers) / sizeof(o->otlp_headers[0]))
 			argp_error(state, "too many --otlp-header (16 at most)");
@@ -190,9 +248,11 @@ static void parse_arg(char *arg, struct argp_state *state, struct options *o)
 			o->cmd = CMD_RUN;
 		else if (strcmp(arg, "leaks") == 0)
 			o->cmd = CMD_LEAKS;
+		else if (strcmp(arg, "top") == 0)
+			o->cmd = CMD_TOP;
 		else
-			argp_error(state, "unknown command '%s' (attach, run, leaks or agent)",
-				   arg);
+			argp_error(state,
+				   "unknown command '%s' (attach, run, leaks, top or agent)", arg);
 		return;
 	}
 	if (o->cmd == CMD_RUN) {
@@ -209,22 +269,28 @@ static void parse_end(struct argp_state *state, struct parse_state *ps)
 	struct options *o = ps->o;
 
 	if (o->cmd == CMD_NONE)
-		argp_error(state, "missing command: attach, run, leaks or agent");
-	if ((o->cmd == CMD_ATTACH || o->cmd == CMD_LEAKS) && !o->pid)
-		argp_error(state, "%s needs -p PID", o->cmd == CMD_LEAKS ? "leaks" : "attach");
+		argp_error(state, "missing command: attach, run, leaks, top or agent");
+	if (o->cmd != CMD_RUN && !o->pid)
+		argp_error(state, "%s needs -p PID",
+			   o->cmd == CMD_LEAKS ? "leaks" : o->cmd == CMD_TOP ? "top" : "attach");
 	if (o->cmd == CMD_RUN && o->pid)
 		argp_error(state, "run takes a command, not -p");
 	if (o->cmd == CMD_RUN && !o->argv)
 		argp_error(state, "run needs a command after --");
 	for (size_t i = 0; i < sizeof(scoped_options) / sizeof(scoped_options[0]); i++)
-		if (ps->given[scoped_options[i].key] &&
-		    scoped_options[i].leaks != (o->cmd == CMD_LEAKS))
+		if (ps->given[scoped_options[i].key] && !(scoped_options[i].cmds & 1u << o->cmd))
 			argp_error(state, "%s is for %s", scoped_options[i].name,
-				   scoped_options[i].leaks ? "leaks" : "attach and run");
+				   scoped_options[i].which);
 	if (ps->given[OPT_OFF_CPU_MIN] && !o->off_cpu)
 		argp_error(state, "--off-cpu-min needs --off-cpu");
+	if (ps->given[OPT_TIMELINE_MAX_EVENTS] && !o->timeline)
+		argp_error(state, "--timeline-max-events needs --timeline");
+	if (o->timeline && !o->timeline_events)
+		o->timeline_events = TIMELINE_DEFAULT_MAX_EVENTS;
 	if (o->n_otlp_headers && !o->otlp_endpoint)
 		argp_error(state, "--otlp-header goes with --otlp-endpoint");
+	if (o->otlp_timeout_ms && !o->otlp_endpoint)
+		argp_error(state, "--otlp-timeout goes with --otlp-endpoint");
 }
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -275,6 +341,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_OTLP_ENDPOINT:
 		o->otlp_endpoint = arg;
 		break;
+	case OPT_TIMELINE:
+		o->timeline = true;
+		break;
 	case ARGP_KEY_ARG:
 		parse_arg(arg, state, o);
 		break;
@@ -290,7 +359,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int options_parse(int argc, char **argv, struct options *o)
 {
 	static const struct argp argp = { options, parse_opt,
-					  "attach|run|leaks|agent [-- CMD ARGS...]", doc };
+					  "attach|run|leaks|top|agent [-- CMD ARGS...]", doc };
 	struct parse_state ps = { .o = o };
 	char names[128], runtime_doc[192];
 

@@ -9,7 +9,7 @@
 
 #include "model/tasks.h"
 
-enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS };
+enum command { CMD_NONE, CMD_ATTACH, CMD_RUN, CMD_LEAKS, CMD_TOP };
 
 /* The command line, checked. */
 struct options {
@@ -27,9 +27,12 @@ struct options {
 	bool off_cpu;
 	uint64_t off_cpu_min_ns;
 	double budget; /* --budget: a share of the target's CPU (0.02), 0: always on */
+	bool timeline;
+	size_t timeline_events; /* with timeline: the events it keeps */
 	const char *otlp_endpoint;
 	const char *otlp_headers[16];
 	size_t n_otlp_headers;
+	unsigned int otlp_timeout_ms; /* one request; 0: the exporter's default (10 s) */
 };
 
 /* Parses argv into o. Returns 0, or 2 after argp printed what is wrong (or it exited, for

@@ -90,6 +90,7 @@ struct go_adaptor {
 	struct hashmap *closures; /* goid -> 1: a closure found not to be a go-statement wrapper */
 	struct hashmap *wrappers; /* wrapper start pc -> the function it starts (a name), or 1 */
 	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
+	uint64_t base_refresh_ns; /* go_set_snapshot_period(); REFRESH_NS at least */
 	bool stale; /* a sample ran a goroutine the last snapshot did not have */
 	bool slow_snapshots; /* go_set_slow_snapshots(): every MAX_REFRESH_NS, not sooner */
 	uint64_t goroutines_read; /* by every snapshot so far */
@@ -173,7 +174,7 @@ int go_adaptor_open(struct process *proc, struct go_adaptor **out)
 		return -ENOMEM;
 	ga->proc = proc;
 	ga->gp.mem_fd = -1;
-	ga->refresh_every_ns = REFRESH_NS;
+	ga->refresh_every_ns = ga->base_refresh_ns = REFRESH_NS;
 	snprintf(ga->path, sizeof(ga->path), "/proc/%d/root%s", proc->pid, proc->exe);
 	ga->bias = m->start - elf_object_vaddr(obj, m, m->start);
 	err = go_binary_analyze(ga->path, &ga->gb);
@@ -529,9 +530,16 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	}
 	/* Back off when reading is slow (many goroutines): at most ~5% of the profiler's time.
 	 * Symbolizing new goroutines is not counted: it is paid once per function. */
-	ga->refresh_every_ns = 20 * took < REFRESH_NS ? REFRESH_NS : 20 * took;
+	ga->refresh_every_ns = 20 * took < ga->base_refresh_ns ? ga->base_refresh_ns : 20 * took;
 	if (ga->refresh_every_ns > MAX_REFRESH_NS || ga->slow_snapshots)
 		ga->refresh_every_ns = MAX_REFRESH_NS;
+}
+
+void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns)
+{
+	ga->base_refresh_ns = ns < REFRESH_NS ? REFRESH_NS : ns > MAX_REFRESH_NS ? MAX_REFRESH_NS : ns;
+	if (!ga->slow_snapshots)
+		ga->refresh_every_ns = ga->base_refresh_ns;
 }
 
 void go_set_slow_snapshots(struct go_adaptor *ga, bool slow)
@@ -1124,6 +1132,10 @@ static int on_event(void *ctx, void *data, size_t size)
 	case GO_EV_GC_MARK_TERM:
 	case GO_EV_GC_END:
 		on_gc(ga, e);
+		collector_gc_event(ga->col, e->time_ns,
+				   e->kind == GO_EV_GC_START       ? COLLECTOR_GC_START
+				   : e->kind == GO_EV_GC_MARK_TERM ? COLLECTOR_GC_MARK_TERM
+								   : COLLECTOR_GC_END);
 		break;
 	case GO_EV_ALLOC:
 		on_alloc(ga, e, size);

@@ -38,6 +38,13 @@ void go_tls_block(const struct go_adaptor *ga, int64_t *offset, uint32_t *len);
 void go_refresh(struct go_adaptor *ga, struct task_table *tt);
 
 /*
+ * The shortest time between two snapshots (100 ms to 2 s; 100 ms when not set). Waits and
+ * runnable time are sampled from the snapshots, as CPU time is from the CPU samples: a profiler
+ * sampling the CPU slowly (an always-on agent at 19 Hz) reads the goroutines as seldom.
+ */
+void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns);
+
+/*
  * Snapshots every 2 s, not up to 10 a second (a cost governor's choice): goroutines younger than
  * the last snapshot stay unnamed longer, and the sampled waits and exits are coarser. Sample
  * mode's only lever on the goroutine reads, whose count go_goroutines_read() gives.

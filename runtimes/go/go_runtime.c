@@ -43,6 +43,9 @@ static int rt_open(const struct runtime_ctx *ctx, void **state)
 		free(r);
 		return err;
 	}
+	/* Ten CPU sample periods apart: at 99 Hz (attach's default) every 100 ms, as always. */
+	if (ctx->freq_hz)
+		go_set_snapshot_period(r->ga, 10 * 1000000000ULL / ctx->freq_hz);
 	*state = r;
 	return 0;
 }
@@ -53,6 +56,7 @@ static void rt_configure(void *state, struct runtime_capture *cap)
 
 	go_tls_block(r->ga, &cap->tls_offset, &cap->tls_bytes);
 	cap->wait_profile = true; /* sampled from the snapshots in every mode */
+	cap->runs = r->ctx.mode >= MODE_LIFECYCLE; /* runtime.execute; nothing marks a run's end */
 	collector_set_runtime(r->ctx.col, go_is_goroutine_root, r->ctx.mode >= MODE_LIFECYCLE,
 			      "goid");
 	collector_set_library_rules(r->ctx.col, &go_library_rules);

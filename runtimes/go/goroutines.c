@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_GOROUTINES (1 << 20)
@@ -40,6 +41,8 @@ void go_process_close(struct go_process *gp)
 		gp->reasons[i] = NULL;
 	}
 	gp->reasons_read = false;
+	free(gp->scratch);
+	gp->scratch = NULL;
 }
 
 static int read_mem(struct go_process *gp, uint64_t addr, void *buf, size_t len)
@@ -60,27 +63,55 @@ static uint64_t word(const uint8_t *buf, uint32_t off)
 }
 
 /*
- * A parked goroutine's stack does not change; one that ran in between, even if it parked again
- * at the same place (a loop around time.Sleep), changed its locals. Hashing the live part of the
- * stack tells the two apart.
+ * Reading a snapshot. Design note: a service has thousands of goroutines, and one read per
+ * goroutine and per frame through /proc/PID/mem made a snapshot thousands of system calls (an
+ * always-on agent spent most of its CPU there). A snapshot reads in batches instead, with
+ * process_vm_readv(2): the runtime.g of up to BATCH goroutines in one call, then the top
+ * STACK_WINDOW bytes of the parked stacks of those waiting, in another, where their frames are
+ * walked (a frame outside the window is read on its own). A goroutine whose memory cannot be
+ * read (the call stops at the first address that fails) is read again alone through
+ * /proc/PID/mem, which says for that one only; a kernel or a policy that refuses
+ * process_vm_readv turns it off for the process, and everything is read through /proc/PID/mem.
  */
-static uint64_t hash_stack(struct go_process *gp, uint64_t sp, uint64_t hi)
-{
-	uint8_t buf[STACK_HASH_BYTES];
-	size_t len;
+#define BATCH 256
+#define STACK_WINDOW 2048
 
-	if (!sp || hi <= sp)
-		return 0;
-	len = hi - sp < sizeof(buf) ? hi - sp : sizeof(buf);
-	if (read_mem(gp, sp, buf, len))
-		return 0;
-	return hash_bytes(buf, len);
+/* Reads n remote ranges into local buffers; ok[i] says which were read whole. */
+static void read_batch(struct go_process *gp, const struct iovec *remote, struct iovec *local,
+		       size_t n, bool *ok)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		ssize_t got = -1;
+		size_t done = 0;
+
+		if (!gp->no_vm_readv) {
+			got = process_vm_readv(gp->pid, local + i, n - i, remote + i, n - i, 0);
+			if (got < 0 && (errno == ENOSYS || errno == EPERM))
+				gp->no_vm_readv = true;
+		}
+		if (got < 0)
+			got = 0;
+		/* Whole ranges first; the one it stopped in, if any, alone. */
+		while (i + done < n && (size_t)got >= local[i + done].iov_len) {
+			got -= (ssize_t)local[i + done].iov_len;
+			ok[i + done++] = true;
+		}
+		i += done;
+		if (i < n) {
+			ok[i] = !read_mem(gp, (uint64_t)(uintptr_t)remote[i].iov_base,
+					  local[i].iov_base, local[i].iov_len);
+			i++;
+		}
+	}
 }
 
-/* Go keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. */
-/* Walks g's parked stack into pcs (GO_STACK_MAX of them); sets g->npcs. */
+/* Walks g's parked stack into pcs (GO_STACK_MAX of them), reading frames from the window
+ * (the stack's top len bytes, from g->sched_sp) or, outside it, from the process; sets
+ * g->npcs. Go keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. */
 static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp,
-			      uint64_t *pcs)
+			      const uint8_t *window, size_t len, uint64_t *pcs)
 {
 	g->npcs = 0;
 	if (!g->sched_pc)
@@ -89,7 +120,12 @@ static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64
 	while (bp && g->npcs < GO_STACK_MAX) {
 		uint64_t frame[2];
 
-		if (read_mem(gp, bp, frame, sizeof(frame)) || !frame[1])
+		if (len >= sizeof(frame) && bp >= g->sched_sp &&
+		    bp - g->sched_sp <= len - sizeof(frame))
+			memcpy(frame, window + (bp - g->sched_sp), sizeof(frame));
+		else if (read_mem(gp, bp, frame, sizeof(frame)))
+			break;
+		if (!frame[1])
 			break;
 		pcs[g->npcs++] = frame[1] - 1;
 		if (frame[0] <= bp) /* frames grow towards higher addresses */
@@ -98,69 +134,95 @@ static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64
 	}
 }
 
-int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
+/* The scratch buffers of a batch, kept by the process between snapshots. */
+struct batch_bufs {
+	struct iovec remote[BATCH], local[BATCH];
+	bool ok[BATCH];
+	size_t waiting[BATCH]; /* which goroutines of the batch are parked */
+	uint64_t bp[BATCH];
+	uint8_t stacks[BATCH][STACK_WINDOW];
+};
+
+static void read_gs(struct go_process *gp, const uint64_t *ptrs, size_t n, uint8_t *gbuf)
 {
-	const struct go_g_offsets *o = &gp->gb->g;
-	uint64_t slice[3], *ptrs = NULL, *pool = NULL, *at;
-	size_t count = 0, npool = 0, cap_pool = 0;
-	struct goroutine *gs = NULL, *block;
-	uint8_t *buf = NULL;
-	int err;
+	struct batch_bufs *b = gp->scratch;
 
-	if (!gp->gb->allgs)
-		return -ENOTSUP;
-	err = read_mem(gp, gp->gb->allgs + gp->bias, slice, sizeof(slice));
-	if (err)
-		return err;
-	if (slice[1] > MAX_GOROUTINES)
-		return -EIO;
-	ptrs = malloc((slice[1] ? slice[1] : 1) * sizeof(*ptrs));
-	gs = calloc(slice[1] ? slice[1] : 1, sizeof(*gs));
-	buf = malloc(o->size);
-	if (!ptrs || !gs || !buf) {
-		err = -ENOMEM;
-		goto out;
+	for (size_t i = 0; i < n; i++) {
+		b->remote[i] = (struct iovec){ (void *)(uintptr_t)ptrs[i], gp->gb->g.size };
+		b->local[i] = (struct iovec){ gbuf + i * gp->gb->g.size, gp->gb->g.size };
+		b->ok[i] = false;
 	}
-	err = read_mem(gp, slice[0], ptrs, slice[1] * sizeof(*ptrs));
-	if (err)
-		goto out;
-	for (size_t i = 0; i < slice[1]; i++) {
-		struct goroutine *g = &gs[count];
+	read_batch(gp, b->remote, b->local, n, b->ok);
+}
 
-		if (!ptrs[i] || read_mem(gp, ptrs[i], buf, o->size))
-			continue;
-		g->g = ptrs[i];
-		g->status = (uint32_t)word(buf, o->atomicstatus) & ~G_SCAN;
-		if (g->status == G_DEAD)
-			continue;
-		g->goid = (int64_t)word(buf, o->goid);
-		g->parent_goid = o->parent_goid ? (int64_t)word(buf, o->parent_goid) : 0;
-		g->waitreason = buf[o->waitreason];
-		g->waitsince = (int64_t)word(buf, o->waitsince);
-		g->gopc = word(buf, o->gopc);
-		g->startpc = word(buf, o->startpc);
-		g->sched_sp = word(buf, o->sched_sp);
-		g->sched_pc = word(buf, o->sched_pc);
-		if (g->status == G_WAITING) {
-			if (!array_grow((void **)&pool, &cap_pool, npool + GO_STACK_MAX,
-					sizeof(*pool))) {
-				err = -ENOMEM;
-				goto out;
-			}
-			walk_parked_stack(gp, g, word(buf, o->sched_bp), pool + npool);
-			/* Where its stack is in the pool, until the pool has its place. */
-			g->pcs = (const uint64_t *)(uintptr_t)npool;
-			npool += g->npcs;
-			g->stack_hash = hash_stack(gp, g->sched_sp, word(buf, G_STACK_HI));
-		}
-		count++;
+/* Fills g from the runtime.g in buf; false when it is dead. */
+static bool parse_g(const struct go_g_offsets *o, const uint8_t *buf, uint64_t addr,
+		    struct goroutine *g)
+{
+	g->g = addr;
+	g->status = (uint32_t)word(buf, o->atomicstatus) & ~G_SCAN;
+	if (g->status == G_DEAD)
+		return false;
+	g->goid = (int64_t)word(buf, o->goid);
+	g->parent_goid = o->parent_goid ? (int64_t)word(buf, o->parent_goid) : 0;
+	g->waitreason = buf[o->waitreason];
+	g->waitsince = (int64_t)word(buf, o->waitsince);
+	g->gopc = word(buf, o->gopc);
+	g->startpc = word(buf, o->startpc);
+	g->sched_sp = word(buf, o->sched_sp);
+	g->sched_pc = word(buf, o->sched_pc);
+	return true;
+}
+
+/*
+ * The parked stacks of the batch's waiting goroutines gs[b->waiting[0..nw)]: each one's top
+ * window in one call, then its frames and the hash of its live part. A parked goroutine's
+ * stack does not change; one that ran in between, even if it parked again at the same place (a
+ * loop around time.Sleep), changed its locals: hashing the live part tells the two apart.
+ */
+static int read_stacks(struct go_process *gp, struct goroutine *gs, const uint64_t *hi,
+		       size_t nw, uint64_t **pool, size_t *npool, size_t *cap_pool)
+{
+	struct batch_bufs *b = gp->scratch;
+
+	for (size_t j = 0; j < nw; j++) {
+		struct goroutine *g = &gs[b->waiting[j]];
+		uint64_t top = hi[j] > g->sched_sp ? hi[j] - g->sched_sp : 0;
+		size_t len = top < STACK_WINDOW ? (size_t)top : STACK_WINDOW;
+
+		if (!g->sched_sp)
+			len = 0;
+		b->remote[j] = (struct iovec){ (void *)(uintptr_t)g->sched_sp, len };
+		b->local[j] = (struct iovec){ b->stacks[j], len };
+		b->ok[j] = false;
 	}
-	/* One block: the goroutines, then their stacks. */
-	block = malloc(count * sizeof(*gs) + npool * sizeof(*pool) + 1);
-	if (!block) {
-		err = -ENOMEM;
-		goto out;
+	read_batch(gp, b->remote, b->local, nw, b->ok);
+	for (size_t j = 0; j < nw; j++) {
+		struct goroutine *g = &gs[b->waiting[j]];
+		size_t len = b->ok[j] ? b->local[j].iov_len : 0;
+
+		if (!array_grow((void **)pool, cap_pool, *npool + GO_STACK_MAX, sizeof(**pool)))
+			return -ENOMEM;
+		walk_parked_stack(gp, g, b->bp[j], b->stacks[j], len, *pool + *npool);
+		/* Where its stack is in the pool, until the pool has its place. */
+		g->pcs = (const uint64_t *)(uintptr_t)*npool;
+		*npool += g->npcs;
+		g->stack_hash = len ? hash_bytes(b->stacks[j],
+						 len < STACK_HASH_BYTES ? len : STACK_HASH_BYTES)
+				    : 0;
 	}
+	return 0;
+}
+
+/* One block: the goroutines, then their stacks. */
+static struct goroutine *pack(const struct goroutine *gs, size_t count, const uint64_t *pool,
+			      size_t npool)
+{
+	struct goroutine *block = malloc(count * sizeof(*gs) + npool * sizeof(*pool) + 1);
+	uint64_t *at;
+
+	if (!block)
+		return NULL;
 	at = (uint64_t *)(block + count);
 	for (size_t i = 0; i < count; i++) {
 		block[i] = gs[i];
@@ -168,13 +230,71 @@ int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 	}
 	if (npool)
 		memcpy(at, pool, npool * sizeof(*pool));
-	*out = block;
+	return block;
+}
+
+int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
+{
+	const struct go_g_offsets *o = &gp->gb->g;
+	uint64_t slice[3], *ptrs = NULL, *pool = NULL, hi[BATCH];
+	size_t count = 0, npool = 0, cap_pool = 0;
+	size_t batch = gp->batch && gp->batch < BATCH ? gp->batch : BATCH;
+	struct goroutine *gs = NULL;
+	uint8_t *gbuf = NULL;
+	int err;
+
+	if (!gp->gb->allgs)
+		return -ENOTSUP;
+	if (!gp->scratch && !(gp->scratch = malloc(sizeof(struct batch_bufs))))
+		return -ENOMEM;
+	err = read_mem(gp, gp->gb->allgs + gp->bias, slice, sizeof(slice));
+	if (err)
+		return err;
+	if (slice[1] > MAX_GOROUTINES)
+		return -EIO;
+	ptrs = malloc((slice[1] ? slice[1] : 1) * sizeof(*ptrs));
+	gs = calloc(slice[1] ? slice[1] : 1, sizeof(*gs));
+	gbuf = malloc((size_t)BATCH * o->size);
+	if (!ptrs || !gs || !gbuf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = read_mem(gp, slice[0], ptrs, slice[1] * sizeof(*ptrs));
+	if (err)
+		goto out;
+	for (size_t at = 0; at < slice[1]; at += batch) {
+		struct batch_bufs *b = gp->scratch;
+		size_t nb = slice[1] - at < batch ? slice[1] - at : batch, nw = 0;
+
+		read_gs(gp, ptrs + at, nb, gbuf);
+		/* read_gs's ok[] is overwritten by read_stacks: take what it says first. */
+		for (size_t i = 0; i < nb; i++) {
+			const uint8_t *buf = gbuf + i * o->size;
+
+			if (!ptrs[at + i] || !b->ok[i] || !parse_g(o, buf, ptrs[at + i], &gs[count]))
+				continue;
+			if (gs[count].status == G_WAITING) {
+				b->waiting[nw] = count;
+				b->bp[nw] = word(buf, o->sched_bp);
+				hi[nw++] = word(buf, G_STACK_HI);
+			}
+			count++;
+		}
+		err = read_stacks(gp, gs, hi, nw, &pool, &npool, &cap_pool);
+		if (err)
+			goto out;
+	}
+	*out = pack(gs, count, pool, npool);
+	if (!*out) {
+		err = -ENOMEM;
+		goto out;
+	}
 	*n = count;
 out:
 	free(ptrs);
 	free(gs);
 	free(pool);
-	free(buf);
+	free(gbuf);
 	return err;
 }
 

@@ -13,7 +13,7 @@
 
 /*
  * goroutines: a snapshot of every goroutine of a live Go process, read from runtime.allgs
- * through /proc/PID/mem, without stopping or probing it. A snapshot is a sample: a goroutine can
+ * with process_vm_readv or through /proc/PID/mem, without stopping or probing it. A snapshot is a sample: a goroutine can
  * change state while it is read, so callers compare several snapshots before trusting one.
  */
 
@@ -49,6 +49,9 @@ struct go_process {
 	uint64_t bias; /* runtime address - link-time address of the executable */
 	const struct go_binary *gb;
 	bool reasons_read;
+	bool no_vm_readv; /* process_vm_readv refused: everything through mem_fd */
+	void *scratch;	  /* a snapshot's batch buffers, kept for the next one */
+	unsigned int batch; /* goroutines per batch read; 0: the most (tests ask for fewer) */
 	char *reasons[GO_MAX_REASONS]; /* runtime.waitReasonStrings as the process has them */
 };
 

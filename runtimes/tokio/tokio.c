@@ -1079,7 +1079,7 @@ static void take_counters(const struct tokio_adaptor *ta, struct task_rec *t,
 		task_set_poll_counters(t, ti->polls, ta->mode == MODE_FULL ? &ti->poll : NULL);
 }
 
-void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
+void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt, bool create)
 {
 	int fd = bpf_map__fd(ta->skel->maps.tasks);
 	__u64 key, next;
@@ -1092,7 +1092,7 @@ void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt)
 		/* A task whose every event was lost is known by its counters only: its polls
 		 * count all the same (its parent and spawn site stay unknown). */
 		if (bpf_map_lookup_elem(fd, &key, &ti) == 0 && ti.polls) {
-			struct task_rec *t = task_get(tt, key);
+			struct task_rec *t = create ? task_get(tt, key) : task_find(tt, key);
 
 			if (t)
 				take_counters(ta, t, &ti);

@@ -94,10 +94,11 @@ const char *tokio_spawned_type(const struct tokio_adaptor *ta, const uint64_t *p
 			       bool *internal);
 
 /* Per-task counters kept by the probes: fills polls (and in full mode poll) of each task, making
- * the tasks whose events were all lost. */
+ * the tasks whose events were all lost when create (at the end; a live view updates the tasks
+ * it knows). */
 struct task_table;
 struct task_rec;
-void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt);
+void tokio_read_task_counters(struct tokio_adaptor *ta, struct task_table *tt, bool create);
 
 /* The same for one exited task before it is folded (collector_set_task_finalizer; ctx is the
  * adaptor), whose counters the probes then forget. */

@@ -130,6 +130,8 @@ static void rt_configure(void *state, struct runtime_capture *cap)
 	/* Only the poll exits (full mode) tell when a task's poll ends on its thread. */
 	cap->thread_tasks = r->ctx.mode == MODE_FULL;
 	cap->wait_profile = r->ctx.mode >= MODE_LIFECYCLE;
+	cap->runs = r->ctx.mode >= MODE_LIFECYCLE;
+	cap->poll_ends = r->ctx.mode == MODE_FULL;
 	collector_set_runtime(col, tokio_is_poll_frame, r->ctx.mode >= MODE_LIFECYCLE, "task_id");
 	collector_set_library_rules(col, &tokio_library_rules);
 	if (r->ctx.mode >= MODE_LIFECYCLE)
@@ -186,7 +188,16 @@ static void rt_finish(void *state)
 	struct tokio_runtime *r = state;
 
 	if (r->ctx.mode >= MODE_LIFECYCLE)
-		tokio_read_task_counters(r->ta, collector_tasks(r->ctx.col));
+		tokio_read_task_counters(r->ta, collector_tasks(r->ctx.col), true);
+}
+
+/* Live, only the tasks known: an entry may be a task that exited and was folded meanwhile. */
+static void rt_refresh(void *state)
+{
+	struct tokio_runtime *r = state;
+
+	if (r->ctx.mode >= MODE_LIFECYCLE)
+		tokio_read_task_counters(r->ta, collector_tasks(r->ctx.col), false);
 }
 
 static size_t rt_warnings(void *state, const char **out, size_t max)
@@ -295,6 +306,7 @@ const struct runtime_ops tokio_runtime = {
 	.sample_task = rt_sample_task,
 	.stop = rt_stop,
 	.finish = rt_finish,
+	.refresh = rt_refresh,
 	.warnings = rt_warnings,
 	.event_loss = rt_event_loss,
 	.report = rt_report,

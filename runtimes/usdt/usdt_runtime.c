@@ -45,6 +45,7 @@ static void rt_configure(void *state, struct runtime_capture *cap)
 	cap->thread_tasks = true;
 	cap->logical_frames = true;
 	cap->wait_profile = r->ctx.mode >= MODE_LIFECYCLE;
+	cap->runs = cap->poll_ends = true; /* task_run and task_stop, in every mode */
 	usdt_adaptor_configure(r->ua, r->ctx.col);
 	collector_set_library_rules(r->ctx.col, &usdt_library_rules);
 }

@@ -230,6 +230,25 @@ read -r sent dropped < <(final_counts hang)
 [ "$sent" -eq 0 ] && [ "$dropped" -ge 2 ] || { cat "$WORK/hang.err"; fail "hang: $sent sent, $dropped dropped"; }
 ok "a receiver that never answers: $dropped windows dropped, exit $(( $(date +%s) - start )) s after SIGTERM"
 
+# ---- a person's attach: the agent gives way, then profiles the process again ------------------
+start_bg "$GO_SERVICE" 30
+go_pid=$BG_PID
+agent_start way --pid "$go_pid" --interval 2s --cpu-budget 50 --output-dir "$WORK/way"
+sleep 2.5
+"$ASYNCPROF" attach -p "$go_pid" -d 2 -o "$WORK/way-attach" >/dev/null 2>"$WORK/way-attach.err" ||
+	{ cat "$WORK/way-attach.err" "$WORK/way.err"; fail "attach refused while the agent records"; }
+grep -q "asyncprof (pid $AGENT_PID) was recording pid $go_pid and gave way" "$WORK/way-attach.err" ||
+	{ cat "$WORK/way-attach.err"; fail "attach does not say the agent gave way"; }
+check_outputs "$WORK/way-attach"
+[ "$(jq .samples "$WORK/way-attach/report.json")" -gt 0 ] || fail "the attach recorded nothing"
+sleep 7 # a scan of /proc finds the process free again
+agent_stop
+grep -qE "agent: asyncprof \(pid [0-9]+\) asked for pid $go_pid \(service-go1.23\): gave way" \
+	"$WORK/way.err" || { cat "$WORK/way.err"; fail "the agent does not say it gave way"; }
+[ "$(grep -c "agent: profiling pid $go_pid " "$WORK/way.err")" -eq 2 ] ||
+	{ cat "$WORK/way.err"; fail "the agent did not profile the process again after the attach"; }
+ok "attach while the agent records: the agent gave way, and took the process back after"
+
 # ---- bad arguments ------------------------------------------------------------------------------
 expect_exit() { # STATUS PATTERN ARGS...
 	local want=$1 pattern=$2 rc=0

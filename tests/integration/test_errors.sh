@@ -32,6 +32,12 @@ expect_fail "not privileged" 1 'missing CAP_BPF and CAP_PERFMON' \
 	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
 	"$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/unpriv"
 
+# In a PID namespace of its own (a container without --pid=host) no sample would match its
+# target: refused up front, saying why, nothing created.
+expect_fail "pid namespace" 1 'runs in a PID namespace of its own' \
+	unshare --pid --fork --mount-proc "$ASYNCPROF" attach -p 1 -d 1 -o "$WORK/pidns"
+[ ! -e "$WORK/pidns" ] || fail "an output directory was created in a PID namespace"
+
 # The target exits mid-run: what was collected is written, exit 0.
 "$ASYNCPROF" run -F 999 -d 30 -o "$WORK/exit" -- "$EXAMPLES/cpu_split" 2 >"$WORK/o" 2>"$WORK/e" ||
 	{ cat "$WORK/e"; fail "run with an exiting target failed"; }
@@ -81,7 +87,7 @@ for args in "-d nan" "-d inf" "-d 1e300" "-d 0x10" "--off-cpu --off-cpu-min 1e30
 	"--budget -1"; do
 	eval "expect_fail \"nonsense: $args\" 2 'invalid|needs|is for|empty' \"\$ASYNCPROF\" attach -p \"\$BG_PID\" $args"
 done
-expect_fail "leaks with -F" 2 '-F is for attach and run' "$ASYNCPROF" leaks -p "$BG_PID" -F 99
+expect_fail "leaks with -F" 2 '-F is for attach, run and top' "$ASYNCPROF" leaks -p "$BG_PID" -F 99
 expect_fail "leaks with --budget" 2 '--budget is for attach and run' "$ASYNCPROF" leaks \
 	-p "$BG_PID" --budget 2
 
@@ -93,6 +99,7 @@ PIDS+=($!)
 sleep 0.5
 expect_fail "zombie" 1 'it is a zombie' "$ASYNCPROF" attach -p "$(cat "$WORK/zombie.pid")" -d 1 \
 	-o "$WORK/zombie"
+start_bg "$EXAMPLES/cpu_split" 20 # its own: the first one may be gone on a loaded machine
 expect_fail "no ptrace access" 1 'permission denied to read its memory maps' \
 	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=+bpf,+perfmon \
 	--ambient-caps=+bpf,+perfmon "$ASYNCPROF" attach -p "$BG_PID" -d 1 -o /tmp/asyncprof-perm-$$
@@ -107,14 +114,18 @@ expect_fail "not executable" 1 "cannot run $WORK/garbage: Exec format error" \
 
 # A deleted executable still has its symbols (through /proc/PID/map_files): no false warning.
 cp "$EXAMPLES/cpu_split" "$WORK/deleted_split"
-start_bg "$WORK/deleted_split" 3
+start_bg "$WORK/deleted_split" 20 # ended by the test's cleanup: a slow attach still finds it
 rm "$WORK/deleted_split"
 sleep 0.3
 "$ASYNCPROF" attach -p "$BG_PID" -d 1 -o "$WORK/deleted" >"$WORK/o" 2>"$WORK/e" ||
 	{ cat "$WORK/e"; fail "attach to a deleted executable failed"; }
 if grep 'warning' "$WORK/e" | grep -q 'executable'; then cat "$WORK/e"; fail "false warning"; fi
-[ "$(count_matching "$WORK/deleted/cpu.folded" ';(hot|cold)_thread;')" -gt 50 ] ||
-	fail "the deleted executable's frames are not named"
+# Its two threads spin in hot_thread and cold_thread: nearly every sample is in one of them
+# (however few a loaded machine gives).
+named=$(count_matching "$WORK/deleted/cpu.folded" ';(hot|cold)_thread;')
+all=$(total "$WORK/deleted/cpu.folded")
+[ "$all" -ge 10 ] && [ $((named * 10)) -ge $((all * 9)) ] ||
+	fail "the deleted executable's frames are not named: $named of $all samples"
 ok "deleted executable"
 
 # The command's end is reported: its exit status or signal, and one that ignores SIGTERM is
@@ -198,3 +209,15 @@ mkdir -p "$long"
 (cd "$WORK/long" && for i in $(seq 25); do cd "$d200"; done && cd out &&
 	[ -s report.json ] && [ -s cpu.svg ]) || fail "results not in the long path"
 ok "output directories"
+
+# top: attach's checks and messages, and a terminal (run here, after the tests on BG_PID).
+expect_fail "top without -p" 2 'top needs -p PID' "$ASYNCPROF" top
+expect_fail "top with --off-cpu" 2 '--off-cpu is for attach and run' "$ASYNCPROF" top -p 1 --off-cpu
+expect_fail "top, no such pid" 1 'cannot attach to pid 4194999: no such process' \
+	"$ASYNCPROF" top -p 4194999
+expect_fail "top on a kernel thread" 1 'cannot attach to pid 2: it is a kernel thread' \
+	"$ASYNCPROF" top -p 2
+sleep 10 &
+PIDS+=($!)
+expect_fail "top without a terminal" 1 'cannot show top: it needs a terminal' \
+	"$ASYNCPROF" top -p $! </dev/null

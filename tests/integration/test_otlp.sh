@@ -119,19 +119,26 @@ expect_dropped "answer-500" "HTTP status 500: receiver told to fail; the window 
 
 receiver_start "$WORK/rcv-hang"
 echo hang >"$WORK/rcv-hang/mode"
-expect_dropped "never-answers" "timed out.*not delivered in time" --otlp-endpoint "$URL"
+# --otlp-timeout 2s: the end waits 3 s for it (the default, 10 s, would wait 15).
+t0=$(date +%s)
+expect_dropped "never-answers" "timed out after 2[0-9]{3} milli.*not delivered in time" \
+	--otlp-endpoint "$URL" --otlp-timeout 2s
+[ $(($(date +%s) - t0)) -lt 15 ] || fail "--otlp-timeout 2s: the end waited the default"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 expect_dropped "down" "(Couldn't|Failed to) connect.*not delivered in time" \
-	--otlp-endpoint "http://127.0.0.1:$port"
+	--otlp-endpoint "http://127.0.0.1:$port" --otlp-timeout 2s
 
 # ---- bad arguments ----------------------------------------------------------------------------------
 for args in "--otlp-endpoint ftp://x" "--otlp-endpoint localhost:4318" \
-	"--otlp-endpoint http://h:1 --otlp-header NoValue" "--otlp-header A=b"; do
+	"--otlp-endpoint http://h:1 --otlp-header NoValue" "--otlp-header A=b" \
+	"--otlp-timeout 2s" "--otlp-endpoint http://h:1 --otlp-timeout 0" \
+	"--otlp-endpoint http://h:1 --otlp-timeout 2h"; do
 	rc=0
 	"$ASYNCPROF" run -d 1 -o "$WORK/bad" $args -- true >/dev/null 2>"$WORK/bad.stderr" || rc=$?
 	[ "$rc" -eq 2 ] || { cat "$WORK/bad.stderr"; fail "'$args': exit status $rc, expected 2"; }
-	grep -qE 'asyncprof: (cannot use --otlp-endpoint|.*--otlp-header goes with)' "$WORK/bad.stderr" ||
+	grep -qE 'asyncprof: (cannot use --otlp-endpoint|.*--otlp-(header|timeout) goes with|invalid --otlp-timeout)' \
+		"$WORK/bad.stderr" ||
 		{ cat "$WORK/bad.stderr"; fail "'$args': no clear message"; }
 done
 ok "bad endpoints and headers are refused with exit status 2"

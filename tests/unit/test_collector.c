@@ -78,8 +78,9 @@ Test(collector, exited_tasks_are_folded)
 	}
 	task_event(c, TASK_CREATE, 1000000, tasks + 1, now); /* a child of the last one, alive */
 	sample(c, 1000000, now);
-	/* Three seconds on, what exited before is folded at the next event. */
-	now += 3 * second;
+	/* Ten seconds on (a fold's period and delay past), what exited before is folded at the
+	 * next event. */
+	now += 10 * second;
 	sample(c, 1, now);
 	live = task_list(collector_tasks(c), &n);
 	cr_assert_eq(n, 2, "%zu tasks still kept one by one", n);

@@ -27,12 +27,16 @@
  * next one.
  */
 #include <errno.h>
+#include <link.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,16 +81,24 @@
  * that maps them (a command run again and again): beyond, the oldest are freed. */
 #define MAX_IDLE_OBJECTS 16
 #define REFUSED (1ULL << 63) /* in the seen map: a process not to try again before RETRY_NS */
+#define BUSY (1ULL << 62) /* in the seen map: another asyncprof records it (said once) */
 #define RETRY_NS (300 * 1000000000ULL)
 
 struct target {
 	struct session *s;
 	struct proc_entry id;
 	struct resource res;
-	bool ended; /* the process exited: stopped, its last window due at the next cut */
+	/*
+	 * The recording ended (the process exited, the agent gave way, the agent stops): the
+	 * session is closed at once, with its BPF programs, buffers and per-process state, and
+	 * only its last window (last) and counts wait for the next cut.
+	 */
+	bool ended;
+	struct session_window last;
 	uint64_t last_step_ns;
 	uint64_t group_events[MAX_GROUPS]; /* each probe group's count at the last cut */
 	uint64_t drops, events_lost;	   /* the session's counts at the last cut */
+	uint64_t final_drops, final_events_lost; /* ended: its counts at the end */
 };
 
 struct agent {
@@ -97,6 +109,7 @@ struct agent {
 	 * it first (bits 40 and up) and its CPU ticks then (bits 0 to 39) */
 	struct hashmap *seen;
 	uint64_t scans;
+	size_t busy; /* processes of the last scan that another asyncprof records */
 	struct exporter *ex;
 	int dirfd;
 	struct kallsyms *ks;
@@ -186,6 +199,7 @@ static int open_target(struct agent *a, const struct proc_entry *e)
 		.ring_bytes = a->ring_bytes,
 		.kallsyms = a->ks,
 		.symbolizer = a->sym,
+		.agent = true,
 	};
 	struct target *t, **grown;
 	int err;
@@ -239,7 +253,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 	struct agent *a = sc->a;
 	struct proc_key k = key_of(e);
 	uint64_t before = 0, mark = 0;
-	bool known = hashmap_get(a->seen, &k, sizeof(k), &before);
+	bool known = hashmap_get(a->seen, &k, sizeof(k), &before), busy = known && (before & BUSY);
 	int err;
 
 	if (find_target(a, e))
@@ -250,7 +264,7 @@ static int on_process(const struct proc_entry *e, void *ctx)
 			goto keep;
 		known = false; /* tried again, as a new one */
 	}
-	if (a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
+	if (!busy && a->o->filter.all && !a->o->filter.npids && !a->o->filter.ncomms &&
 	    (!known || a->scans - (before >> 40) < ALL_MIN_SCANS ||
 	     (e->cpu_ticks & TICKS_MASK) == (before & TICKS_MASK))) {
 		/* --all: not before it has lived a while and run since first seen. */
@@ -260,11 +274,21 @@ static int on_process(const struct proc_entry *e, void *ctx)
 
 		err = open_target(a, e);
 		a->open_cpu_s += self_cpu_s() - cpu;
-		/* A --pid the agent cannot profile from the start is an error, as for attach. */
-		if (err == -ENOMEM || (err && !a->windows && only_pids(a->o)))
+		/* A --pid the agent cannot profile from the start is an error, as for attach; one
+		 * that another asyncprof records is profiled once that recording ends. */
+		if (err == -ENOMEM || (err && err != -EBUSY && !a->windows && only_pids(a->o)))
 			return sc->err = err;
-		if (err)
+		if (err == -EBUSY) {
+			if (!busy)
+				fprintf(stderr,
+					"asyncprof: agent: pid %d (%s) is recorded by another "
+					"asyncprof: profiled again once that recording ends\n",
+					e->pid, e->comm);
+			mark = BUSY;
+			a->busy++;
+		} else if (err) {
 			mark = REFUSED | monotonic_ns();
+		}
 	}
 keep:
 	if (hashmap_put(sc->seen, &k, sizeof(k), mark))
@@ -280,6 +304,7 @@ static int scan(struct agent *a)
 
 	if (!sc.seen)
 		return -ENOMEM;
+	a->busy = 0;
 	err = targets_scan(&a->o->filter, on_process, &sc);
 	if (err && !sc.err) {
 		fprintf(stderr, "asyncprof: cannot read /proc: %s\n", strerror(-err));
@@ -292,17 +317,35 @@ static int scan(struct agent *a)
 	return sc.err ? sc.err : err;
 }
 
+/* Stops t's recording and closes its session, keeping its last window and counts for the next
+ * cut; returns how long it recorded. */
+static double retire(struct target *t)
+{
+	struct session_stats st;
+	int err;
+
+	session_give_way(t->s); /* stopped: nothing more to record, the lock is free */
+	session_stats(t->s, &st);
+	err = session_take_profiles(t->s, &t->last);
+	if (err)
+		fprintf(stderr, "asyncprof: agent: the last window of pid %d (%s) is lost: %s\n",
+			t->id.pid, t->id.comm, strerror(-err));
+	t->final_drops = st.drops;
+	t->final_events_lost = st.events_lost;
+	session_close(t->s);
+	t->s = NULL;
+	t->ended = true;
+	return st.elapsed_s;
+}
+
 /* Ends the session of a process that exited: its last window waits for the next cut. */
 static void end_target(struct agent *a, struct target *t)
 {
-	struct session_stats st;
+	double elapsed_s = retire(t);
 
-	t->ended = true;
-	session_stop(t->s);
-	session_stats(t->s, &st);
 	if (a->o->verbose)
 		fprintf(stderr, "asyncprof: agent: pid %d (%s) exited after %.1fs\n", t->id.pid,
-			t->id.comm, st.elapsed_s);
+			t->id.comm, elapsed_s);
 }
 
 /* Whether t's pid is still the process it was, and not a zombie (its parent has not reaped it
@@ -315,11 +358,32 @@ static bool same_process(const struct target *t)
 	       proc_entry_profilable(&e);
 }
 
+/*
+ * A person's recording asked for t's process (attach, run: target/recording_lock.h): the
+ * session stops, its window so far goes out at the next cut, and the process is profiled again
+ * once that recording ends. Returns whether it gave way.
+ */
+static bool give_way(struct agent *a, struct target *t, const struct pollfd *p, size_t n)
+{
+	pid_t asker;
+
+	if (!n || p[n - 1].fd != session_lock_fd(t->s) || !p[n - 1].revents ||
+	    !session_asked_to_give_way(t->s, &asker))
+		return false;
+	session_step(t->s, 0);
+	retire(t);
+	fprintf(stderr,
+		"asyncprof: agent: asyncprof (pid %d) asked for pid %d (%s): gave way; its "
+		"window so far is kept, and it is profiled again once that recording ends\n",
+		asker, t->id.pid, t->id.comm);
+	return true;
+}
+
 /* Takes what every session has: those whose fds fired, and each at least once a second. */
 static int step_all(struct agent *a, int timeout_ms)
 {
 	size_t n = a->ntargets, nfds = 0;
-	struct pollfd *pfd = calloc(n * FDS_PER_SESSION + 1, sizeof(*pfd));
+	struct pollfd *pfd = calloc(n * (FDS_PER_SESSION + 1) + 1, sizeof(*pfd));
 	size_t *first = calloc(n + 1, sizeof(*first));
 	int fds[FDS_PER_SESSION], rc;
 	uint64_t since;
@@ -336,6 +400,10 @@ static int step_all(struct agent *a, int timeout_ms)
 		first[i] = nfds;
 		for (size_t j = 0; j < k && j < FDS_PER_SESSION; j++)
 			pfd[nfds++] = (struct pollfd){ .fd = fds[j], .events = POLLIN };
+		/* Last: the lock, readable when another asyncprof asks for the process. */
+		if (!a->targets[i]->ended && session_lock_fd(a->targets[i]->s) >= 0)
+			pfd[nfds++] = (struct pollfd){ .fd = session_lock_fd(a->targets[i]->s),
+						       .events = POLLIN };
 	}
 	first[n] = nfds;
 	/* Events that came since the last wake-up wait for the next one, BATCH_NS after it. */
@@ -359,6 +427,8 @@ static int step_all(struct agent *a, int timeout_ms)
 			continue;
 		for (size_t j = first[i]; j < first[i + 1]; j++)
 			ready |= pfd[j].revents != 0;
+		if (rc > 0 && give_way(a, t, &pfd[first[i]], first[i + 1] - first[i]))
+			continue;
 		due = monotonic_ns() - t->last_step_ns >= POLL_MAX_MS * 1000000ULL;
 		if (!ready && !due)
 			continue;
@@ -442,7 +512,11 @@ static int cut_all(struct agent *a, struct cut *c, const struct otlp_attr *attrs
 		size_t k = 0;
 
 		if (t->ended) {
-			c->sw[i] = *session_profiles(t->s);
+			c->sw[i] = t->last; /* the cut's now */
+			memset(&t->last, 0, sizeof(t->last));
+			c->owned[i] = true;
+			st.drops = t->final_drops;
+			st.events_lost = t->final_events_lost;
 		} else {
 			int err = session_cut_window(t->s, &c->sw[i]);
 
@@ -454,8 +528,8 @@ static int cut_all(struct agent *a, struct cut *c, const struct otlp_attr *attrs
 				continue;
 			}
 			c->owned[i] = true;
+			session_stats(t->s, &st);
 		}
-		session_stats(t->s, &st);
 		c->drops += st.drops - t->drops;
 		c->events_lost += st.events_lost - t->events_lost;
 		t->drops = st.drops;
@@ -526,7 +600,7 @@ static void release_ended(struct agent *a)
 			a->targets[k++] = t;
 			continue;
 		}
-		session_close(t->s);
+		session_window_free(&t->last); /* when the cut could not take it */
 		resource_free(&t->res);
 		free(t);
 	}
@@ -613,6 +687,70 @@ static void govern(struct agent *a, double cpu_s, double wall_s, uint64_t sample
 	free(views);
 }
 
+/* The agent's own executable and libraries, (device, inode) each, up to MAX_OWN. */
+#define MAX_OWN 64
+struct own_objects {
+	dev_t dev[MAX_OWN];
+	ino_t ino[MAX_OWN];
+	size_t n;
+};
+
+static int add_own(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct own_objects *own = ctx;
+	const char *name = info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe";
+	struct stat st;
+
+	if (own->n < MAX_OWN && stat(name, &st) == 0) {
+		own->dev[own->n] = st.st_dev;
+		own->ino[own->n++] = st.st_ino;
+	}
+	return 0;
+}
+
+static bool is_own(const struct own_objects *own, unsigned int maj, unsigned int min,
+		   unsigned long long ino)
+{
+	for (size_t i = 0; i < own->n; i++)
+		if (own->ino[i] == ino && major(own->dev[i]) == maj && minor(own->dev[i]) == min)
+			return true;
+	return false;
+}
+
+/*
+ * The executables, libraries and debug files of the profiled processes are mapped read-only by
+ * libelf and libdw: the pages a window's symbolizing touched stay in the agent's resident size
+ * until the kernel reclaims them, and they grew it window after window. After each window they
+ * are dropped from the agent's mappings: they stay in the page cache and come back on the next
+ * access. Only read-only private mappings of other files: the agent's own objects (whose
+ * read-only parts include relocated data) are never touched, nor anything writable.
+ */
+static void drop_file_pages(void)
+{
+	struct own_objects own = { .n = 0 };
+	unsigned long long start, end, ino;
+	unsigned int maj, min;
+	char perms[8], path[512], line[1024];
+	FILE *f;
+
+	if (dl_iterate_phdr(add_own, &own), !own.n)
+		return;
+	f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		path[0] = 0;
+		if (sscanf(line, "%llx-%llx %7s %*x %x:%x %llu %511s", &start, &end, perms, &maj,
+			   &min, &ino, path) < 6)
+			continue;
+		if (strcmp(perms, "r--p") || !ino || path[0] != '/' ||
+		    is_own(&own, maj, min, ino))
+			continue;
+		madvise((void *)(uintptr_t)start, end - start, MADV_DONTNEED);
+	}
+	fclose(f);
+}
+
 /* Cuts, sends, logs, governs: the end of a window. */
 static int end_window(struct agent *a, bool last)
 {
@@ -632,6 +770,7 @@ static int end_window(struct agent *a, bool last)
 		return err;
 	}
 	sent = send_windows(a, &c);
+	drop_file_pages();
 	cpu_s = self_cpu_s();
 	if (a->ex)
 		exporter_stats(a->ex, &st);
@@ -725,6 +864,7 @@ static void teardown(struct agent *a)
 
 	for (size_t i = 0; i < a->ntargets; i++) {
 		session_close(a->targets[i]->s);
+		session_window_free(&a->targets[i]->last);
 		resource_free(&a->targets[i]->res);
 		free(a->targets[i]);
 	}
@@ -767,7 +907,7 @@ static int run(struct agent *a)
 			if (err)
 				break;
 			next_scan = now + (uint64_t)(scan_s * 1e9);
-			if (only_pids(o) && !a->ntargets) {
+			if (only_pids(o) && !a->ntargets && !a->busy) {
 				fprintf(stderr,
 					"asyncprof: agent: every --pid target has exited\n");
 				break;
@@ -793,7 +933,7 @@ static int run(struct agent *a)
 			strsignal(stop_signal));
 	for (size_t i = 0; i < a->ntargets; i++)
 		if (!a->targets[i]->ended)
-			session_stop(a->targets[i]->s), a->targets[i]->ended = true;
+			retire(a->targets[i]);
 	if (end_window(a, true) && !err)
 		err = -ENOMEM;
 	return err;

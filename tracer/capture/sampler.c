@@ -37,6 +37,33 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, args);
 }
 
+/*
+ * The initial PID namespace's inode number, a constant of the kernel (PROC_PID_INIT_INO). BPF
+ * programs see the host's process and thread ids (bpf_get_current_pid_tgid), and the tracer
+ * matches them with the ids it sees: inside another PID namespace no sample would ever match.
+ */
+#define PID_NS_INIT_INO 4026531836ULL
+
+static int check_pid_namespace(void)
+{
+	char link[64];
+	unsigned long long ino;
+	ssize_t n = readlink("/proc/self/ns/pid", link, sizeof(link) - 1);
+
+	if (n <= 0)
+		return 0; /* no namespace files: no namespaces */
+	link[n] = 0;
+	if (sscanf(link, "pid:[%llu]", &ino) != 1 || ino == PID_NS_INIT_INO)
+		return 0;
+	fprintf(stderr,
+		"asyncprof: cannot record: asyncprof runs in a PID namespace of its own (%s), "
+		"and the kernel's probes and samples carry the host's process ids\n"
+		"  run it in the host's PID namespace (docker run --pid=host, Kubernetes "
+		"hostPID: true)\n",
+		link);
+	return -EOPNOTSUPP;
+}
+
 int check_privileges(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
@@ -48,6 +75,8 @@ int check_privileges(void)
 	char missing[64] = "";
 	bool sys_admin;
 
+	if (check_pid_namespace())
+		return -EOPNOTSUPP;
 	if (syscall(SYS_capget, &hdr, data))
 		return -errno;
 	sys_admin = data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32));

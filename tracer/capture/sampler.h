@@ -59,8 +59,9 @@ void percpu_counters_sum(int map_fd, uint64_t *out, uint32_t n);
 void sampler_close(struct sampler *s); /* accepts NULL; detaches everything */
 
 /*
- * Checks that this process may load BPF programs and open system-wide perf events. Returns 0,
- * or -EPERM after printing which capabilities are missing.
+ * Checks that this process may load BPF programs and open system-wide perf events, and that it
+ * runs in the host's PID namespace (its probes see the host's ids). Returns 0, -EPERM after
+ * printing which capabilities are missing, or -EOPNOTSUPP after saying which namespace.
  */
 int check_privileges(void);
 

@@ -14,9 +14,15 @@
 #define MAX_FRAMES 512
 #define MAX_ANCESTRY 32
 #define KERNEL_START 0xffff800000000000ULL
-/* Exited tasks are folded (task_table_fold) every second, once they have been gone for two:
- * samples and events still in flight for one find it whole. */
-#define FOLD_EVERY_NS 1000000000ULL
+/* Exited tasks are folded (task_table_fold) every 5 s, once they have been gone for two:
+ * samples and events still in flight for one find it whole. A fold walks the profiles (their
+ * labels of the tasks gone): every second, it was a tenth of what a Tokio service spawning a
+ * thousand tasks a second cost an always-on agent; every 5 s, memory holds 5 s more of them. */
+#define FOLD_EVERY_NS 5000000000ULL
+/* The heap is given back to the system at most this often: malloc_trim walks all of it (and
+ * every session of an agent folds). */
+#define TRIM_EVERY_NS 30000000000ULL
+static uint64_t last_trim_ns; /* CLOCK_MONOTONIC; process-wide as the heap is */
 #define FOLD_AFTER_NS 2000000000ULL
 
 /* Where a profile's locations come from: per-profile caches of resolved addresses. */
@@ -813,8 +819,12 @@ static void fold_tasks(struct collector *c, uint64_t now)
 		if (c->alloc.prof)
 			profile_drop_labels(c->alloc.prof, drop_gone_label, &g);
 		/* What was freed is scattered through the heap, among what lives on: give its pages
-		 * back, or the resident size grows as if nothing had been folded. */
-		malloc_trim(0);
+		 * back, or the resident size grows as if nothing had been folded. The heap is the
+		 * process's, so is when it was last trimmed (the sessions share one thread). */
+		if (!last_trim_ns || now - last_trim_ns >= TRIM_EVERY_NS || now < last_trim_ns) {
+			malloc_trim(0);
+			last_trim_ns = now;
+		}
 	}
 	hashmap_free(gone);
 }
@@ -949,9 +959,13 @@ int collector_add_sample(struct collector *c, struct profile *prof, const struct
 
 /* ---- task events ---------------------------------------------------------------------------- */
 
-/* "function (file:line)" of the innermost non-library frame of a spawn stack. */
+/*
+ * "function (file:line)" of the innermost non-library frame of a spawn stack, or of an await
+ * stack (await: a function in a library's file is the library's too, such as tokio's waker
+ * registration, which Rust names "<&core::task::wake::Waker as ...>").
+ */
 static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, uint64_t seen_ns,
-			  char *out, size_t size)
+			  bool await, char *out, size_t size)
 {
 	struct sym_frame frames[SYM_MAX_INLINE];
 
@@ -963,10 +977,15 @@ static void describe_site(struct collector *c, const uint64_t *pcs, size_t n, ui
 
 		if (!m || strcmp(m->path, c->proc->exe) != 0)
 			continue; /* user code is the executable's, not libc's */
-		for (int f = 0; f < nf; f++)
-			if (describe_frame(c, frames[f].function, frames[f].file, frames[f].line, out,
-					   size))
+		for (int f = 0; f < nf; f++) {
+			const struct sym_frame *fr = &frames[f];
+
+			if (await && fr->function && !is_library_function(c, fr->function) &&
+			    is_library_file(c, fr->file))
+				continue;
+			if (describe_frame(c, fr->function, fr->file, fr->line, out, size))
 				return;
+		}
 	}
 }
 
@@ -1136,6 +1155,48 @@ static size_t return_addresses(const uint8_t *bytes, size_t len, uint64_t *pcs)
 	return n;
 }
 
+void collector_gc_event(struct collector *c, uint64_t time_ns, enum collector_gc_phase phase)
+{
+	if (c->observer.on_gc)
+		c->observer.on_gc(c->observer.ctx, time_ns, phase);
+}
+
+/* The first wait rule a function of pcs (leaf first) matches, or NULL. */
+static const char *wait_reason_of_pcs(struct collector *c, const uint64_t *pcs, size_t n,
+				      uint64_t seen_ns)
+{
+	struct sym_frame frames[SYM_MAX_INLINE];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_mapping *m;
+		struct elf_object *obj;
+		int nf = symbolize_pc(c, pcs[i], seen_ns, &m, &obj, frames);
+
+		for (int f = 0; f < nf; f++)
+			for (const struct wait_rule *r = c->library.wait_rules;
+			     r && r->needle && frames[f].function; r++)
+				if (strstr(frames[f].function, r->needle))
+					return r->reason;
+	}
+	return NULL;
+}
+
+bool collector_await_point(struct collector *c, uint64_t task, char *reason, size_t reason_size,
+			   char *where, size_t where_size)
+{
+	struct task_rec *t = c->tasks && task ? task_find(c->tasks, task) : NULL;
+	const char *why;
+
+	if (!t || !t->suspended_since)
+		return false;
+	why = t->await_reason;
+	if (!why)
+		why = wait_reason_of_pcs(c, t->await_pcs, t->nawait, t->suspended_since);
+	snprintf(reason, reason_size, "%s", why ? why : "other");
+	describe_site(c, t->await_pcs, t->nawait, t->suspended_since, true, where, where_size);
+	return true;
+}
+
 void collector_set_wait_reason(struct collector *c, uint64_t task, const char *reason)
 {
 	struct task_rec *t = c->tasks ? task_get(c->tasks, task) : NULL;
@@ -1257,7 +1318,7 @@ static void created(struct collector *c, struct task_rec *t, const struct task_e
 	} else {
 		remember_parent(c, e);
 	}
-	describe_site(c, pcs, n, e->time_ns, site, sizeof(site));
+	describe_site(c, pcs, n, e->time_ns, false, site, sizeof(site));
 	if (site[0])
 		task_set_string(&t->spawned_at, site);
 	if (label) {

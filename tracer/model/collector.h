@@ -187,18 +187,39 @@ void collector_cut_waits(struct collector *c, uint64_t now_ns);
  */
 struct profile *collector_take(struct collector *c, struct profile *prof);
 
+/* The phases of a garbage collection cycle a runtime reports (collector_gc_event). */
+enum collector_gc_phase {
+	COLLECTOR_GC_START = 1, /* the mark phase begins */
+	COLLECTOR_GC_MARK_TERM, /* mark termination (the world is stopped) */
+	COLLECTOR_GC_END,	/* the cycle is over */
+};
+
 /*
  * Sees what the collector takes, after it took it: each CPU sample (its task, 0: none, and
- * the stack it was added with, location ids of the cpu profile, leaf first) and each task
- * event (current as given to collector_task_event()).
+ * the stack it was added with, location ids of the cpu profile, leaf first), each task event
+ * (current as given to collector_task_event()) and each GC phase.
  */
 struct collector_observer {
 	void (*on_sample)(void *ctx, const struct sample_event *e, uint64_t task,
 			  const uint64_t *locs, size_t n);
 	void (*on_task_event)(void *ctx, const struct task_event *e, uint64_t current);
+	void (*on_gc)(void *ctx, uint64_t time_ns, enum collector_gc_phase phase);
 	void *ctx;
 };
 void collector_set_observer(struct collector *c, const struct collector_observer *o);
+
+/* A runtime's GC reached phase at time_ns (CLOCK_MONOTONIC): for the observer only (the
+ * runtime keeps its own GC figures). */
+void collector_gc_event(struct collector *c, uint64_t time_ns, enum collector_gc_phase phase);
+
+/*
+ * Where task waits since its last await, for a timeline: why (what the runtime said, else what
+ * its await stack shows by the runtime's wait rules: "other" when nothing matches) into reason,
+ * and the innermost frame of the executable's own code on its await stack, "function
+ * (file:line)", into where ("" when unknown). False when the task or its await is unknown.
+ */
+bool collector_await_point(struct collector *c, uint64_t task, char *reason, size_t reason_size,
+			   char *where, size_t where_size);
 
 /*
  * When the runtime's hot probes are duty cycled (tracer/capture/budget.c): whether they saw all

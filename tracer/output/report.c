@@ -223,6 +223,8 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 	err |= json_object_set_new(r, "files", files(info, cpu));
 	if (info->offcpu)
 		err |= json_object_set_new(r, "offcpu", json_incref(info->offcpu));
+	if (info->timeline)
+		err |= json_object_set_new(r, "timeline", json_incref(info->timeline));
 	if (info->runtime) {
 		err |= json_object_set_new(r, "runtime", json_string(info->runtime));
 		err |= json_object_set_new(r, "mode", json_string(info->mode));

@@ -22,11 +22,13 @@
  *	  "top_functions_unit": "nanoseconds",
  *	  "top_functions": [ { "name", "self", "self_pct", "total", "total_pct" } ],
  *	  "files": { "cpu_pprof": "cpu.pb.gz", "cpu_folded": "cpu.folded", "cpu_svg": "cpu.svg" },
- *	  "offcpu": { ... }, "task_events": { ... } }
+ *	  "offcpu": { ... }, "task_events": { ... }, "timeline": { ... } }
  *
  * offcpu (the off-CPU profile is then in files, see stems) is there when an off-CPU
  * profile was taken; its contents are offcpu_json()'s (tracer/capture/offcpu.h). task_events (with a
  * runtime) are event_loss_json()'s (tracer/capture/event_loss.h): what the probes sent and lost.
+ * timeline (--timeline) is timeline_json()'s (tracer/output/timeline.h): its file, the events
+ * kept and dropped.
  *
  * top_functions are the REPORT_TOP_FUNCTIONS functions with the most self value in the CPU
  * profile's default sample type (whose unit top_functions_unit names); percentages are of that
@@ -69,6 +71,7 @@ struct report_info {
 	const char *runtime_key; /* the runtime's own object in the report ("go"), or NULL */
 	json_t *runtime_json;	 /* borrowed: its value */
 	json_t *offcpu;		/* borrowed: offcpu_json() when offcpu.* were written, or NULL */
+	json_t *timeline;	/* borrowed: timeline_json() when a timeline was recorded, or NULL */
 	bool command_ended;	/* run: the command ended and command_status is its wait status */
 	int command_status;
 	int command_stopped_with; /* run: the signal asyncprof ended it with, or 0 */

@@ -45,6 +45,7 @@ struct session {
 	struct budget *budget; /* duty cycling of the hot probes, or NULL: always on */
 	const char *budget_warning;
 	char budget_line[320]; /* the summary's line about it */
+	struct timeline *timeline; /* session_opts.timeline_events; NULL: none */
 };
 
 /* The profiles being recorded now, with their stems and titles (owned by the collector). */

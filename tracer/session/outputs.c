@@ -15,6 +15,7 @@
 #include "output/pprof.h"
 #include "output/report.h"
 #include "output/summary.h"
+#include "output/timeline.h"
 #include "symbols/symbolizer.h"
 #include "target/process.h"
 
@@ -169,6 +170,9 @@ static void report_info(struct session *s, struct report_info *info,
 		.duty = s->budget ? budget_json(s->budget) : NULL,
 		.estimated = budget_fraction(s->budget) < 1,
 		.offcpu = s->off ? offcpu_json(s->off) : NULL,
+		.timeline = s->timeline ? timeline_json(s->timeline, s->start_ns,
+							event_loss_dropped(&s->loss))
+					: NULL,
 		.command_ended = s->command,
 		.command_status = s->command_status,
 		.command_stopped_with = s->command_stopped_with,
@@ -191,6 +195,7 @@ static void report_info_free(struct report_info *info)
 	json_decref(info->task_events);
 	json_decref(info->duty);
 	json_decref(info->offcpu);
+	json_decref(info->timeline);
 }
 
 int session_write_outputs(struct session *s, int dirfd, const char *dir)
@@ -206,6 +211,14 @@ int session_write_outputs(struct session *s, int dirfd, const char *dir)
 		err = write_profile(&s->last.profiles[i], dirfd, dir);
 		if (err)
 			ret = err;
+	}
+	if (s->timeline) {
+		err = timeline_write(s->timeline, dirfd, TIMELINE_FILE);
+		if (err) {
+			fprintf(stderr, "asyncprof: cannot write %s/%s: %s\n", dir, TIMELINE_FILE,
+				strerror(-err));
+			ret = err;
+		}
 	}
 	report_info(s, &info, stems);
 	err = report_write(&info, collector_profile(s->col), dirfd);
@@ -252,6 +265,8 @@ void session_print_summary(struct session *s, FILE *f)
 	}
 	if (s->off)
 		offcpu_print_summary(f, s->off);
+	if (s->timeline)
+		timeline_print_summary(s->timeline, s->start_ns, event_loss_dropped(&s->loss), f);
 }
 
 int session_export_otlp(struct session *s, struct exporter *ex, const struct resource *res,

@@ -27,10 +27,15 @@
 #include "capture/sampler.h"
 #include "model/collector.h"
 #include "model/profile.h"
+#include "output/timeline.h"
 #include "symbols/kallsyms.h"
 #include "symbols/symbolizer.h"
 #include "target/process.h"
 #include "target/recording_lock.h"
+
+/* How long a recording waits for an agent that records its target to give way: the agent
+ * polls its locks at least every POLL_MAX_MS, then stops that session. */
+#define GIVE_WAY_MS 3000
 
 /* The profiler's own CPU time (user and system, every thread) and peak RSS. */
 static double cpu_seconds_self(uint64_t *max_rss_kb)
@@ -52,23 +57,24 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int open_target(struct session *s)
+/* Takes the per-process recording lock (before anything is read: an agent that finds the
+ * process recorded by another asyncprof tries again at each scan). */
+static int lock_target(struct session *s)
 {
 	pid_t pid = s->opts.pid, holder;
-	char why[256];
-	int err;
 
-	err = process_open(pid, s->sym, &s->proc);
-	if (!err && (s->proc->exe[0] == 0 || !s->proc->maps->count))
-		err = -EINVAL;
-	if (err) {
-		int why_err = process_check(pid, why, sizeof(why));
-
-		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", pid,
-			why_err ? why : strerror(-err));
-		return err;
-	}
 	s->lock_fd = recording_lock(pid, &holder);
+	if (s->lock_fd == -EBUSY && s->opts.agent)
+		return -EBUSY; /* the agent says it once */
+	if (s->lock_fd == -EBUSY) {
+		/* An agent gives way to a person's recording (recording_lock.h). */
+		s->lock_fd = recording_lock_ask(pid, GIVE_WAY_MS, &holder);
+		if (s->lock_fd >= 0 && !s->opts.quiet)
+			fprintf(stderr,
+				"asyncprof: asyncprof (pid %d) was recording pid %d and gave way "
+				"to this recording\n",
+				holder, pid);
+	}
 	if (s->lock_fd == -EBUSY) {
 		if (holder)
 			fprintf(stderr,
@@ -93,12 +99,35 @@ static int open_target(struct session *s)
 	return 0;
 }
 
+static int open_target(struct session *s)
+{
+	pid_t pid = s->opts.pid;
+	char why[256];
+	int err;
+
+	err = lock_target(s);
+	if (err)
+		return err;
+	err = process_open(pid, s->sym, &s->proc);
+	if (!err && (s->proc->exe[0] == 0 || !s->proc->maps->count))
+		err = -EINVAL;
+	if (err) {
+		int why_err = process_check(pid, why, sizeof(why));
+
+		fprintf(stderr, "asyncprof: cannot attach to pid %d: %s\n", pid,
+			why_err ? why : strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 /* The runtime of opts->runtime, or with auto the first of the registry the program has. */
 static int open_runtime(struct session *s)
 {
 	const char *want =
 	    s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0 ? s->opts.runtime : NULL;
-	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose };
+	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose,
+				   s->opts.freq_hz };
 	char names[128];
 
 	for (size_t i = 0; i < runtime_registry_size; i++) {
@@ -123,6 +152,34 @@ static int open_runtime(struct session *s)
 	fprintf(stderr, "asyncprof: cannot attach to pid %d: unknown runtime '%s' (%s)\n",
 		s->opts.pid, want ? want : "auto", runtime_names(names, sizeof(names)));
 	return -EINVAL;
+}
+
+static void update_observer(struct session *s);
+
+/* The timeline is made of the runs of tasks: the runtime's probes must send them in this mode
+ * (Tokio and Go: lifecycle and full; the markers: every mode). */
+static int open_timeline(struct session *s)
+{
+	struct timeline_opts o = { s->opts.pid, s->proc->comm, s->opts.timeline_events,
+				   s->cap.poll_ends };
+	int err;
+
+	if (!s->cap.runs) {
+		fprintf(stderr,
+			"asyncprof: cannot record a timeline of %s: %s; use --mode lifecycle or "
+			"full on a Tokio or Go program, or a program with asyncprof markers\n",
+			s->proc->comm,
+			s->rt->has_tasks ? "sample mode sends no task events"
+					 : "it has no task runtime asyncprof knows");
+		return -EINVAL;
+	}
+	err = timeline_new(&o, &s->timeline);
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot record a timeline: %s\n", strerror(-err));
+		return err;
+	}
+	update_observer(s);
+	return 0;
 }
 
 int session_open(const struct session_opts *opts, struct session **out)
@@ -153,6 +210,11 @@ int session_open(const struct session_opts *opts, struct session **out)
 			"asyncprof: warning: --mode %s needs an async runtime; %s has "
 			"none, so this is a plain CPU profile\n",
 			task_mode_name(opts->mode), s->proc->comm);
+	if (opts->timeline_events) {
+		err = open_timeline(s);
+		if (err)
+			goto fail;
+	}
 	*out = s;
 	return 0;
 fail:
@@ -428,6 +490,29 @@ int session_cut_window(struct session *s, struct session_window *w)
 	return 0;
 }
 
+int session_take_profiles(struct session *s, struct session_window *w)
+{
+	size_t i;
+
+	if (!s->stopped)
+		return -EINVAL;
+	*w = s->last;
+	s->last.nprofiles = 0;
+	for (i = 0; i < w->nprofiles; i++) {
+		struct profile *taken = collector_take(s->col, w->profiles[i].prof);
+
+		if (!taken)
+			break;
+		w->profiles[i].prof = taken;
+	}
+	if (i < w->nprofiles) {
+		w->nprofiles = i;
+		session_window_free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void session_window_free(struct session_window *w)
 {
 	for (size_t i = 0; i < w->nprofiles; i++)
@@ -489,6 +574,8 @@ int session_stop(struct session *s)
 		s->rt->stop(s->rt_state);
 	drain(s);
 	collector_finish(s->col, s->stop_ns);
+	if (s->timeline)
+		timeline_finish(s->timeline, s->stop_ns);
 	sampler_counters(s->sampler, s->counters);
 	if (s->rt->finish)
 		s->rt->finish(s->rt_state);
@@ -577,35 +664,53 @@ int session_set_probe_group(struct session *s, const char *name, bool enabled)
 	return s->rt->set_probe_group(s->rt_state, name, enabled);
 }
 
-static const char *task_name(struct session *s, uint64_t task)
+static struct task_rec *find_task(struct session *s, uint64_t task)
 {
 	struct task_table *tt = collector_tasks(s->col);
-	struct task_rec *t = tt && task ? task_find(tt, task) : NULL;
 
-	return t ? t->name : NULL;
+	return tt && task ? task_find(tt, task) : NULL;
+}
+
+/* The timeline, then the listener, see the event. */
+static void emit(struct session *s, const struct session_event *ev)
+{
+	if (s->timeline)
+		timeline_event(s->timeline, ev);
+	if (s->listener)
+		s->listener(s->listener_ctx, ev);
 }
 
 static void observe_sample(void *ctx, const struct sample_event *e, uint64_t task,
 			   const uint64_t *locs, size_t n)
 {
 	struct session *s = ctx;
+	struct task_rec *t = find_task(s, task);
+	char comm[TASK_COMM_LEN + 1];
 	struct session_event ev = {
 		.kind = SESSION_EV_SAMPLE,
 		.time_ns = e->time_ns,
 		.tid = e->tid,
 		.task = task,
-		.task_name = task_name(s, task),
+		.task_name = t ? t->name : NULL,
+		.spawned_at = t ? t->spawned_at : NULL,
+		.internal = t && t->internal,
 		.prof = collector_profile(s->col),
 		.location_ids = locs,
 		.nlocations = n,
+		.thread_name = comm,
+		.cpu = e->cpu,
 	};
 
-	s->listener(s->listener_ctx, &ev);
+	memcpy(comm, e->comm, TASK_COMM_LEN);
+	comm[TASK_COMM_LEN] = 0;
+	emit(s, &ev);
 }
 
 static void observe_task_event(void *ctx, const struct task_event *e, uint64_t current)
 {
 	struct session *s = ctx;
+	struct task_rec *t = find_task(s, e->task);
+	char reason[64], where[512];
 	struct session_event ev = {
 		.kind = SESSION_EV_TASK,
 		.time_ns = e->time_ns,
@@ -613,20 +718,89 @@ static void observe_task_event(void *ctx, const struct task_event *e, uint64_t c
 		.task = e->task,
 		.task_kind = e->kind,
 		.other = e->kind == TASK_CREATE || e->kind == TASK_RUNNABLE ? current : 0,
-		.task_name = task_name(s, e->task),
+		.task_name = t ? t->name : NULL,
+		.spawned_at = t ? t->spawned_at : NULL,
+		.internal = t && t->internal,
+		.value =
+		    (e->kind == TASK_RUN && (e->flags & TASK_EV_LATENCY)) || e->kind == TASK_STOP
+			? e->value
+			: 0,
+		.cpu_ns = e->kind == TASK_STOP ? e->cpu_ns : 0,
+		.preempted_ns = e->kind == TASK_STOP ? e->delay_ns : 0,
 	};
 
-	s->listener(s->listener_ctx, &ev);
+	if (e->kind == TASK_AWAIT &&
+	    collector_await_point(s->col, e->task, reason, sizeof(reason), where, sizeof(where))) {
+		ev.reason = reason;
+		ev.await_point = where[0] ? where : NULL;
+	}
+	emit(s, &ev);
+}
+
+static void observe_gc(void *ctx, uint64_t time_ns, enum collector_gc_phase phase)
+{
+	struct session *s = ctx;
+	struct session_event ev = {
+		.kind = SESSION_EV_GC,
+		.time_ns = time_ns,
+		.task_kind = phase == COLLECTOR_GC_START       ? SESSION_GC_START
+			     : phase == COLLECTOR_GC_MARK_TERM ? SESSION_GC_MARK_TERM
+							       : SESSION_GC_END,
+	};
+
+	emit(s, &ev);
+}
+
+/* The collector's observer is on while the timeline or a listener wants the events. */
+static void update_observer(struct session *s)
+{
+	struct collector_observer o = { observe_sample, observe_task_event, observe_gc, s };
+
+	collector_set_observer(s->col, s->timeline || s->listener ? &o : NULL);
 }
 
 int session_set_listener(struct session *s, session_listener_fn fn, void *ctx)
 {
-	struct collector_observer o = { observe_sample, observe_task_event, s };
-
 	s->listener = fn;
 	s->listener_ctx = ctx;
-	collector_set_observer(s->col, fn ? &o : NULL);
+	update_observer(s);
 	return 0;
+}
+
+struct task_table *session_tasks(struct session *s)
+{
+	return collector_tasks(s->col);
+}
+
+void session_refresh_tasks(struct session *s)
+{
+	if (s->started && !s->stopped && s->rt->refresh)
+		s->rt->refresh(s->rt_state);
+}
+
+bool session_await_point(struct session *s, uint64_t task, char *reason, size_t reason_size,
+			 char *where, size_t where_size)
+{
+	return collector_await_point(s->col, task, reason, reason_size, where, where_size);
+}
+
+int session_lock_fd(const struct session *s)
+{
+	return s->lock_fd;
+}
+
+bool session_asked_to_give_way(struct session *s, pid_t *asker)
+{
+	*asker = 0;
+	return s->lock_fd >= 0 && recording_lock_asked(s->lock_fd, asker) == 1;
+}
+
+void session_give_way(struct session *s)
+{
+	session_stop(s);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	s->lock_fd = -1;
 }
 
 void session_close(struct session *s)
@@ -641,6 +815,7 @@ void session_close(struct session *s)
 	if (s->rt)
 		s->rt->close(s->rt_state);
 	collector_free(s->col);
+	timeline_free(s->timeline);
 	process_close(s->proc);
 	kallsyms_free(s->own_ks);
 	symbolizer_free(s->own_sym);

@@ -56,6 +56,17 @@ struct session_opts {
 	double budget;		 /* the share of the target's CPU the runtime's hot probes (per
 				  * poll, wake, park) may cost (0.02: --budget 2): over it they are
 				  * duty cycled (tracer/capture/budget.c); 0: always on */
+	/* Also record a timeline (timeline.perfetto-trace, tracer/output/timeline.h) of at most
+	 * this many events, the last ones; 0: none. Needs task events: lifecycle or full mode,
+	 * or the markers (-EINVAL from session_open otherwise). */
+	size_t timeline_events;
+	/*
+	 * An always-on agent's session: a process another asyncprof records is -EBUSY without a
+	 * message (the agent says it once, and tries again later), and it gives way when a
+	 * person's recording asks for its process (session_asked_to_give_way). Other sessions
+	 * ask an agent that records their target to give way, and wait for it a few seconds.
+	 */
+	bool agent;
 	/*
 	 * Shared between sessions, borrowed (NULL: the session makes its own): the kernel's
 	 * symbols, and the symbolizer (its ELF and DWARF caches are per file, not per process:
@@ -136,6 +147,14 @@ struct session_window {
  */
 int session_cut_window(struct session *s, struct session_window *w);
 
+/*
+ * After session_stop(): hands session_profiles()'s over to w (the caller frees them with
+ * session_window_free), so that the session can be closed before they are written or sent (an
+ * agent frees an exited process's session at once). Returns 0, -EINVAL (not stopped) or -ENOMEM
+ * (the window is lost). session_profiles() is empty after it.
+ */
+int session_take_profiles(struct session *s, struct session_window *w);
+
 /* Frees the profiles of a window from session_cut_window(); accepts a zeroed one. */
 void session_window_free(struct session_window *w);
 
@@ -160,7 +179,8 @@ void session_set_command_status(struct session *s, int wait_status, int stopped_
 
 /*
  * After session_stop(): writes every profile of session_profiles() (STEM.pb.gz, STEM.folded,
- * STEM.svg) and report.json into the directory dirfd, named dir in messages. Returns 0, or the
+ * STEM.svg), the timeline when one was recorded (session_opts.timeline_events) and report.json
+ * into the directory dirfd, named dir in messages. Returns 0, or the
  * last -errno after printing which file could not be written (the others are written).
  */
 int session_write_outputs(struct session *s, int dirfd, const char *dir);
@@ -230,24 +250,67 @@ int session_set_probe_group(struct session *s, const char *name, bool enabled);
  * The event stream, for a timeline or a live view (issue 13): after the model has taken each
  * event, the listener sees it. Task events keep the task model's kinds (enum task_event_kind);
  * a CPU sample says its thread, task and the stack it was added with (location ids of the
- * current cpu profile, leaf first, valid during the call only).
+ * current cpu profile, leaf first, valid during the call only); a GC event says a phase of a
+ * garbage collection cycle (Go). Strings are valid during the call only.
  */
+enum session_gc_phase {
+	SESSION_GC_START = 1, /* a cycle's mark phase begins */
+	SESSION_GC_MARK_TERM, /* mark termination (the world is stopped) */
+	SESSION_GC_END,	      /* the cycle is over */
+};
+
 struct session_event {
-	enum session_event_kind { SESSION_EV_SAMPLE, SESSION_EV_TASK } kind;
+	enum session_event_kind { SESSION_EV_SAMPLE, SESSION_EV_TASK, SESSION_EV_GC } kind;
 	uint64_t time_ns; /* CLOCK_MONOTONIC */
 	uint32_t tid;
 	uint64_t task;		    /* 0: none */
-	uint32_t task_kind;	    /* SESSION_EV_TASK: enum task_event_kind */
+	uint32_t task_kind;	    /* SESSION_EV_TASK: enum task_event_kind; SESSION_EV_GC: enum
+				     * session_gc_phase */
 	uint64_t other;		    /* CREATE: the parent; RUNNABLE: the waker; 0 when unknown */
 	const char *task_name;	    /* NULL when unknown */
 	const struct profile *prof; /* SESSION_EV_SAMPLE: the profile the stack is in */
 	const uint64_t *location_ids;
 	size_t nlocations;
+	/* SESSION_EV_TASK: RUN: ns the task was runnable before it (0: unknown); STOP: the poll's
+	 * wall time in ns */
+	uint64_t value;
+	uint64_t cpu_ns, preempted_ns; /* STOP: the poll's time on a CPU and time preempted */
+	const char *spawned_at;	 /* the task's spawn site, "function (file:line)"; NULL: unknown */
+	bool internal;		 /* the task is the runtime's own (a worker's loop, a GC worker) */
+	const char *reason;	 /* AWAIT: what it waits for ("timer", "chan receive"); NULL */
+	const char *await_point; /* AWAIT: "function (file:line)" where it waits; NULL: unknown */
+	const char *thread_name; /* SESSION_EV_SAMPLE: the thread's name */
+	uint32_t cpu;		 /* SESSION_EV_SAMPLE: the CPU it ran on */
 };
 typedef void (*session_listener_fn)(void *ctx, const struct session_event *e);
 
-/* Sets the listener (NULL: none). Returns 0 or -errno. */
+/* Sets the listener (NULL: none); a session's own timeline sees the events all the same.
+ * Returns 0 or -errno. */
 int session_set_listener(struct session *s, session_listener_fn fn, void *ctx);
+
+/*
+ * A live view's look at the tasks (asyncprof top), while recording: the task table (NULL when
+ * the runtime has no tasks), valid until the next session_step(). session_refresh_tasks() first
+ * reads into it what the runtime counts in the kernel (Tokio's poll counts: a system call per
+ * task, so once a refresh, not every step).
+ */
+struct task_table *session_tasks(struct session *s);
+void session_refresh_tasks(struct session *s);
+
+/* Where task waits now: why into reason, its await point into where; false when it does not
+ * wait or is unknown. See collector_await_point(). */
+bool session_await_point(struct session *s, uint64_t task, char *reason, size_t reason_size,
+			 char *where, size_t where_size);
+
+/*
+ * Giving way (target/recording_lock.h). session_lock_fd(): the per-process lock, readable when
+ * another asyncprof asks for it (-1: none). session_asked_to_give_way(): when it is readable,
+ * whether someone asked (*asker: its pid, 0 unknown). session_give_way(): stops the recording
+ * (session_stop(): its profiles so far stay) and lets the lock go.
+ */
+int session_lock_fd(const struct session *s);
+bool session_asked_to_give_way(struct session *s, pid_t *asker);
+void session_give_way(struct session *s);
 
 /* Detaches what is still attached and frees everything (the windows cut are the caller's);
  * accepts NULL. */

@@ -23,4 +23,22 @@
  */
 int recording_lock(pid_t target, pid_t *holder);
 
+/*
+ * Giving way. An always-on agent holds the lock of every process it profiles, and a person who
+ * wants a closer look at one of them (attach --mode full) must not have to stop the agent of
+ * the whole host: the newcomer connects to the lock and writes RECORDING_LOCK_ASK; a holder that
+ * gives way (the agent: recording_lock_asked() when its lock fd is readable) stops its recording
+ * and closes its lock, and the newcomer takes it. A holder that does not (attach, run: they
+ * never accept) keeps it, and the newcomer is refused as before.
+ */
+#define RECORDING_LOCK_ASK 'Y'
+
+/* Asks the holder of target's lock to give it up, and takes it when it does, waiting at most
+ * wait_ms. Returns the lock's fd, -EBUSY (*holder: its pid, 0 unknown) or another -errno. */
+int recording_lock_ask(pid_t target, unsigned int wait_ms, pid_t *holder);
+
+/* For a holder, when lock_fd is readable: takes the connections waiting; returns 1 when one of
+ * them asked for the lock (*asker: its pid, when it can be told), else 0. */
+int recording_lock_asked(int lock_fd, pid_t *asker);
+
 #endif
