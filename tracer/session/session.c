@@ -235,12 +235,14 @@ static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 }
 
 /* Whether the runtime's hot probes can be duty cycled here: a budget, a mode with hot probes, a
- * runtime that can take them off, and a kernel with uprobe_multi links (budget.c). */
+ * runtime that can take them off, no timeline, and a kernel with uprobe_multi links (budget.c). */
 static bool can_duty_cycle(struct session *s, struct hit_cost *cost)
 {
 	int err;
 
-	if (s->opts.budget <= 0 || s->opts.mode < MODE_LIFECYCLE || !s->rt->set_hot)
+	/* A timeline is a trace of every poll and wait: with holes it would mislead. */
+	if (s->opts.budget <= 0 || s->opts.mode < MODE_LIFECYCLE || !s->rt->set_hot ||
+	    s->opts.timeline_events)
 		return false;
 	err = budget_calibrate(cost);
 	if (err == -EOPNOTSUPP)
