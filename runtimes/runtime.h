@@ -55,6 +55,7 @@ struct runtime_capture {
 struct runtime_maps {
 	int threads_fd;
 	int frames_fd;
+	bool duty; /* attach the hot probes so that set_hot can remove them (a budget is kept) */
 };
 
 /* A group of probes: its name ("wake"), whether it is on, the events its probes sent. */
@@ -107,6 +108,13 @@ struct runtime_ops {
 	size_t (*probe_groups)(void *state, struct runtime_probe_group *out, size_t max);
 	/* Returns 0, -ENOENT (no such group) or -EOPNOTSUPP. */
 	int (*set_probe_group)(void *state, const char *name, bool on);
+	/* Duty cycling under --budget (tracer/capture/budget.c), when attach was given duty: the
+	 * hot probes (those that fire per poll, wake or park) removed from the target or put
+	 * back, from the budget's thread (0, -EOPNOTSUPP or -errno); their hits so far by kind
+	 * ([0] emulated, [1] single-stepped, bpf/hot.h); their programs' run time so far. */
+	int (*set_hot)(void *state, bool on);
+	void (*hot_hits)(void *state, uint64_t hits[2]);
+	void (*hot_run_time)(void *state, uint64_t *ns, uint64_t *runs);
 	void (*close)(void *state); /* accepts NULL */
 };
 

@@ -182,6 +182,7 @@ static int record(const struct options *o, struct launcher *child, int dirfd, co
 				   .runtime = o->runtime,
 				   .off_cpu = o->off_cpu,
 				   .off_cpu_min_ns = o->off_cpu_min_ns,
+				   .budget = o->budget,
 				   .timeline_events = o->timeline ? o->timeline_events : 0,
 				   .verbose = o->verbose };
 	struct resource res = { 0 };

@@ -23,6 +23,7 @@ enum {
 	OPT_TIMELINE,
 	OPT_TIMELINE_MAX_EVENTS,
 	OPT_OTLP_TIMEOUT,
+	OPT_BUDGET,
 	OPT_OTLP_HEADER, /* the last: parse_state.given's size */
 };
 
@@ -55,6 +56,11 @@ static const char doc[] =
 	"snapshots, a sampled wait profile, GC cycles); lifecycle (+ newproc1, gopark, ready, "
 	"execute, exit and allocation hooks: exact waits, scheduling latency, channel blocking, "
 	"alloc.pb.gz); full (+ channel operation counts).\n"
+	"\n"
+	"--budget PCT (default 2) is the share of the target's CPU the event probes of "
+	"lifecycle and full modes may cost: over it they are on in short windows, randomly "
+	"spaced, and off in between; waits, latencies and polls are those seen whole in a window, "
+	"totals are scaled (report.json: duty, estimated). --budget 0: always on.\n"
 	"\n"
 	"--off-cpu adds offcpu.pb.gz, offcpu.folded and offcpu.svg: where the threads blocked "
 	"(kernel and user stacks), weighted by the time blocked, for blocks of at least "
@@ -106,6 +112,8 @@ static struct argp_option options[] = {
 	{ "min-age", 'a', "DURATION", 0, "leaks: minimum time blocked, e.g. 2s, 500ms, 5m", 0 },
 	{ "json", 'j', NULL, 0, "leaks: JSON output", 0 },
 	{ "all", 'A', NULL, 0, "leaks: include runtime-internal and main goroutines", 0 },
+	{ "budget", OPT_BUDGET, "PCT", 0,
+	  "Share of the target's CPU the event probes may cost (default 2; 0: always on)", 0 },
 	{ "off-cpu", OPT_OFF_CPU, NULL, 0, "Also profile where threads block (offcpu.*)", 0 },
 	{ "off-cpu-min", OPT_OFF_CPU_MIN, "DURATION", 0,
 	  "Shortest block profiled, e.g. 1ms (default), 200us, 0 for all", 0 },
@@ -149,6 +157,7 @@ static const struct {
 	{ OPT_TIMELINE, "--timeline", FOR_RECORDING, "attach and run" },
 	{ OPT_TIMELINE_MAX_EVENTS, "--timeline-max-events", FOR_RECORDING, "attach and run" },
 	{ OPT_OTLP_TIMEOUT, "--otlp-timeout", FOR_RECORDING, "attach and run" },
+	{ OPT_BUDGET, "--budget", FOR_RECORDING, "attach and run" },
 };
 
 /* What parse_opt() fills: the options, and which were given (by key). */
@@ -185,6 +194,15 @@ static error_t parse_recording_opt(int key, char *arg, struct argp_state *state,
 				   "invalid duration '%s' (e.g. 1ms, 200us, 0; at most a year)",
 				   arg);
 		o->off_cpu_min_ns = (uint64_t)(d * 1e9 + 0.5);
+		break;
+	case OPT_BUDGET:
+		errno = 0;
+		d = strtod(arg, &end);
+		/* plain decimals only: not hexadecimal, inf or nan */
+		if (errno || end == arg || *end || arg[strspn(arg, "0123456789.")] ||
+		    !(d >= 0 && d <= 100))
+			argp_error(state, "invalid --budget '%s' (percent, 0 to 100)", arg);
+		o->budget = d / 100;
 		break;
 	case OPT_TIMELINE_MAX_EVENTS:
 		errno = 0;
@@ -351,6 +369,8 @@ int options_parse(int argc, char **argv, struct options *o)
 		 * profiled block costs (README, "What it costs"), and shorter blocks are still
 		 * counted. */
 		.off_cpu_min_ns = 1000000,
+		/* the aim: the event views at about the cost of a CPU profile */
+		.budget = 0.02,
 	};
 	snprintf(runtime_doc, sizeof(runtime_doc), "%s, or auto (default: the runtime found)",
 		 runtime_names(names, sizeof(names)));

@@ -26,6 +26,7 @@ struct options {
 	bool json, all;	  /* leaks */
 	bool off_cpu;
 	uint64_t off_cpu_min_ns;
+	double budget; /* --budget: a share of the target's CPU (0.02), 0: always on */
 	bool timeline;
 	size_t timeline_events; /* with timeline: the events it keeps */
 	const char *otlp_endpoint;

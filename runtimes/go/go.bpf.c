@@ -33,6 +33,7 @@
 #include "task_events.bpf.h"
 #include "counters.bpf.h"
 #include "go_probes.h"
+#include "hot.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -71,6 +72,12 @@ struct {
 } chan_ops SEC(".maps");
 
 PERCPU_COUNTERS(GO_CNT_MAX)
+
+/* A hit of a hot probe, by kind, for the budget. */
+static __always_inline void hot_hit(void *ctx)
+{
+	count(hot_counter(ctx, GO_CNT_HOT, GO_CNT_HOT_STEPPED), 1);
+}
 
 static __always_inline __u64 goid_of(__u64 g)
 {
@@ -188,6 +195,7 @@ int go_gopark(struct pt_regs *ctx)
 {
 	struct task_event *e;
 
+	hot_hit(ctx);
 	if (!is_target())
 		return 0;
 	e = goroutine_event(TASK_AWAIT, ctx->r14);
@@ -207,6 +215,7 @@ int go_ready(struct pt_regs *ctx)
 {
 	struct task_event *e;
 
+	hot_hit(ctx);
 	if (!is_target())
 		return 0;
 	e = goroutine_event(TASK_RUNNABLE, ctx->ax);
@@ -223,6 +232,7 @@ int go_execute(struct pt_regs *ctx)
 	struct task_event *e;
 	__u64 *since;
 
+	hot_hit(ctx);
 	if (!is_target())
 		return 0;
 	e = goroutine_event(TASK_RUN, ctx->ax);
@@ -297,12 +307,14 @@ int go_gc_end(struct pt_regs *ctx)
 SEC("uprobe")
 int go_alloc_refill(struct pt_regs *ctx)
 {
+	hot_hit(ctx);
 	return runtime_event(ctx, GO_EV_ALLOC, 0, ctx->bx & 0xff, true); /* spanClass */
 }
 
 SEC("uprobe")
 int go_alloc_large(struct pt_regs *ctx)
 {
+	hot_hit(ctx);
 	return runtime_event(ctx, GO_EV_ALLOC, GO_ALLOC_LARGE, ctx->bx, true); /* size */
 }
 
@@ -325,11 +337,13 @@ static __always_inline int chan_op(__u64 c, bool send)
 SEC("uprobe")
 int go_chansend(struct pt_regs *ctx)
 {
+	hot_hit(ctx);
 	return chan_op(ctx->ax, true);
 }
 
 SEC("uprobe")
 int go_chanrecv(struct pt_regs *ctx)
 {
+	hot_hit(ctx);
 	return chan_op(ctx->ax, false);
 }

@@ -20,6 +20,7 @@
 #include "go.skel.h"
 #include "capture/sampler.h"
 #include "capture/probe_site.h"
+#include "capture/budget.h"
 #include "runtimes/runtime.h"
 
 #include <bpf/libbpf.h>
@@ -102,6 +103,7 @@ struct go_adaptor {
 	struct probe_image *image; /* the executable as probes see it, functions by .gopclntab */
 	struct bpf_link **links;
 	size_t nlinks;
+	struct hot_probes *hot; /* the hot hooks' probes, when duty cycled */
 	uint64_t hchan_lock_offset;
 	uint16_t *class_size;
 	uint8_t *class_pages;
@@ -217,6 +219,8 @@ void go_adaptor_detach(struct go_adaptor *ga)
 	free(ga->links);
 	ga->links = NULL;
 	ga->nlinks = 0;
+	hot_probes_free(ga->hot);
+	ga->hot = NULL;
 	ring_buffer__free(ga->rb);
 	ga->rb = NULL;
 	go_bpf__destroy(ga->skel);
@@ -246,6 +250,37 @@ void go_adaptor_close(struct go_adaptor *ga)
 	for (size_t i = 0; i < ga->nwarnings; i++)
 		free(ga->owned_warnings[i]);
 	free(ga);
+}
+
+int go_set_hot(struct go_adaptor *ga, bool on)
+{
+	int fd;
+	__u64 key;
+
+	if (!ga->hot)
+		return -EOPNOTSUPP;
+	if (on)
+		return hot_probes_attach(ga->hot);
+	hot_probes_detach(ga->hot);
+	/* What ready recorded is stale once its execute may have been missed. */
+	fd = bpf_map__fd(ga->skel->maps.runnable);
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+	return 0;
+}
+
+void go_hot_hits(struct go_adaptor *ga, uint64_t hits[2])
+{
+	int fd = ga->skel ? bpf_map__fd(ga->skel->maps.counters) : -1;
+
+	hits[0] = fd < 0 ? 0 : percpu_counter_sum(fd, GO_CNT_HOT);
+	hits[1] = fd < 0 ? 0 : percpu_counter_sum(fd, GO_CNT_HOT_STEPPED);
+}
+
+void go_hot_run_time(struct go_adaptor *ga, uint64_t *ns, uint64_t *runs)
+{
+	hot_probes_run_time(ga->hot, ns, runs);
 }
 
 void go_tls_block(const struct go_adaptor *ga, int64_t *offset, uint32_t *len)
@@ -577,12 +612,22 @@ static int attach_at(struct go_adaptor *ga, const char *prog_name, const struct 
 	return add_link(ga, link);
 }
 
+/* A site of a hot hook, into the duty-cycled set (attached with the others by go_adaptor_attach). */
+static int hot_add(struct go_adaptor *ga, const char *prog_name, const struct probe_site *site,
+		   char *why, size_t len)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(ga->skel->obj, prog_name);
+
+	return prog ? hot_probes_add(ga->hot, prog, site, 0, why, len) : -ENOENT;
+}
+
 struct hook {
 	const char *fn, *alt; /* the function, or alt when fn is absent (renamed by a version) */
 	const char *prog;
 	bool at_rets;	      /* on each RET instead of the entry */
 	enum task_mode mode;  /* from which mode */
 	const char *view;     /* what is lost without it */
+	bool hot;	      /* fires per park, run or allocation: duty cycled under a budget */
 };
 
 static const struct hook hooks[] = {
@@ -593,17 +638,17 @@ static const struct hook hooks[] = {
 	{ "runtime.newproc1", NULL, "go_newproc1_ret", true, MODE_LIFECYCLE,
 	  "goroutine creation" },
 	{ "runtime.gopark", NULL, "go_gopark", false, MODE_LIFECYCLE,
-	  "exact waits (the wait profile is sampled from goroutine snapshots)" },
-	{ "runtime.ready", NULL, "go_ready", false, MODE_LIFECYCLE, "wake-ups" },
-	{ "runtime.execute", NULL, "go_execute", false, MODE_LIFECYCLE, "scheduling latency" },
+	  "exact waits (the wait profile is sampled from goroutine snapshots)", true },
+	{ "runtime.ready", NULL, "go_ready", false, MODE_LIFECYCLE, "wake-ups", true },
+	{ "runtime.execute", NULL, "go_execute", false, MODE_LIFECYCLE, "scheduling latency", true },
 	{ "runtime.gdestroy", "runtime.goexit0", "go_exit", false, MODE_LIFECYCLE,
 	  "goroutine exits" },
 	{ "runtime.(*mcache).refill", NULL, "go_alloc_refill", false, MODE_LIFECYCLE,
-	  "the allocation profile" },
+	  "the allocation profile", true },
 	{ "runtime.(*mcache).allocLarge", NULL, "go_alloc_large", false, MODE_LIFECYCLE,
-	  "large allocations in the allocation profile" },
-	{ "runtime.chansend", NULL, "go_chansend", false, MODE_FULL, "channel send counts" },
-	{ "runtime.chanrecv", NULL, "go_chanrecv", false, MODE_FULL, "channel receive counts" },
+	  "large allocations in the allocation profile", true },
+	{ "runtime.chansend", NULL, "go_chansend", false, MODE_FULL, "channel send counts", true },
+	{ "runtime.chanrecv", NULL, "go_chanrecv", false, MODE_FULL, "channel receive counts", true },
 };
 
 /* Where the hook's probes go: its entry probe, or each of its RETs; how many. */
@@ -688,7 +733,8 @@ static void attach_hook(struct go_adaptor *ga, const struct hook *h)
 		if ((err = probe_site_check(ga->image, &sites[i], why, sizeof(why))))
 			goto refused;
 	for (size_t i = 0; i < n; i++)
-		if ((err = attach_at(ga, h->prog, &sites[i], why, sizeof(why))))
+		if ((err = h->hot && ga->hot ? hot_add(ga, h->prog, &sites[i], why, sizeof(why))
+					     : attach_at(ga, h->prog, &sites[i], why, sizeof(why))))
 			break;
 	if (!err)
 		return;
@@ -750,7 +796,8 @@ static int pclntab_function(void *gb, uint64_t addr, uint64_t *start, uint64_t *
 	return go_binary_function_at(gb, addr, start, end);
 }
 
-int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col)
+int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col,
+		      bool duty)
 {
 	struct go_func park;
 	int err;
@@ -772,6 +819,14 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))
 		ga->skel->rodata->caller_at_sp = !park.probe_at_push_bp && !park.frame_before_probe;
+	duty = duty && mode >= MODE_LIFECYCLE;
+	for (size_t i = 0; duty && i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		struct bpf_program *prog =
+		    bpf_object__find_program_by_name(ga->skel->obj, hooks[i].prog);
+
+		if (hooks[i].hot && prog)
+			hot_probes_prepare(prog);
+	}
 	err = runtime_bpf_load(ga->skel->skeleton, "Go", NULL, on_event, ga, &ga->rb);
 	if (err)
 		return err;
@@ -781,9 +836,13 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	if (err)
 		return err;
 	probe_image_set_table(ga->image, ".gopclntab", pclntab_function, (void *)ga->gb);
+	if (duty && (err = hot_probes_new(ga->image, ga->proc->pid, &ga->hot)))
+		return err;
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
 		if (hooks[i].mode <= mode)
 			attach_hook(ga, &hooks[i]);
+	if (ga->hot && (err = hot_probes_attach(ga->hot)))
+		return err;
 	if (mode >= MODE_LIFECYCLE && !ga->waits_sampled)
 		seed_waits(ga);
 	return 0;
@@ -922,21 +981,23 @@ static void on_unpark(struct go_adaptor *ga, uint64_t goid, uint64_t now)
 	struct chan_stat *ch;
 	char site[512];
 	uint64_t ns;
+	double weight;
 
 	if (!p || !p->chan)
 		return;
 	ch = chan_get(ga, p->chan);
 	p->chan = 0;
-	if (!ch)
+	weight = collector_seen_weight(ga->col, p->since, now);
+	if (!ch || !weight)
 		return;
 	ns = now > p->since ? now - p->since : 0;
 	ch->waits[p->dir]++;
-	ch->wait_ns[p->dir] += ns;
+	ch->wait_ns[p->dir] += (uint64_t)(ns * weight + 0.5);
 	if (ns > ch->max_ns[p->dir])
 		ch->max_ns[p->dir] = ns;
 	if (!p->site_pc || !go_describe_pc(ga->proc, p->site_pc - 1, site, sizeof(site)))
 		strcpy(site, "[unknown]");
-	charge_site(ch, p->dir, site, ns);
+	charge_site(ch, p->dir, site, (uint64_t)(ns * weight + 0.5));
 }
 
 /* The goroutine has exited: what was kept for it goes (goids are never reused). */
@@ -1151,7 +1212,8 @@ static json_t *gc_json(const struct gc_stats *gc)
 	return o;
 }
 
-static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
+/* scale: what the weighted waits stand for (collector_wait_scale) */
+static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d, double scale)
 {
 	json_t *a = json_array();
 
@@ -1160,7 +1222,8 @@ static json_t *sites_json(const struct chan_stat *ch, enum chan_dir d)
 
 		json_object_set_new(o, "site", json_string(ch->sites[d][i].site));
 		json_object_set_new(o, "waits", json_integer(ch->sites[d][i].waits));
-		json_object_set_new(o, "wait_ns", json_integer(ch->sites[d][i].wait_ns));
+		json_object_set_new(o, "wait_ns",
+				    json_integer(ch->sites[d][i].wait_ns * scale + 0.5));
 		json_array_append_new(a, o);
 	}
 	return a;
@@ -1190,6 +1253,7 @@ static int by_wait_desc_ptr(const void *a, const void *b)
 static json_t *channels_json(struct go_adaptor *ga)
 {
 	struct chan_stat **order = calloc(ga->nchans ? ga->nchans : 1, sizeof(*order));
+	double scale = collector_wait_scale(ga->col);
 	json_t *a = json_array();
 	char addr[32];
 
@@ -1206,13 +1270,15 @@ static json_t *channels_json(struct go_adaptor *ga)
 		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)ch->addr);
 		json_object_set_new(o, "address", json_string(addr));
 		json_object_set_new(o, "send_waits", json_integer(ch->waits[CHAN_SEND]));
-		json_object_set_new(o, "send_wait_ns", json_integer(ch->wait_ns[CHAN_SEND]));
+		json_object_set_new(o, "send_wait_ns",
+				    json_integer(ch->wait_ns[CHAN_SEND] * scale + 0.5));
 		json_object_set_new(o, "send_wait_max_ns", json_integer(ch->max_ns[CHAN_SEND]));
 		json_object_set_new(o, "recv_waits", json_integer(ch->waits[CHAN_RECV]));
-		json_object_set_new(o, "recv_wait_ns", json_integer(ch->wait_ns[CHAN_RECV]));
+		json_object_set_new(o, "recv_wait_ns",
+				    json_integer(ch->wait_ns[CHAN_RECV] * scale + 0.5));
 		json_object_set_new(o, "recv_wait_max_ns", json_integer(ch->max_ns[CHAN_RECV]));
-		json_object_set_new(o, "send_sites", sites_json(ch, CHAN_SEND));
-		json_object_set_new(o, "recv_sites", sites_json(ch, CHAN_RECV));
+		json_object_set_new(o, "send_sites", sites_json(ch, CHAN_SEND, scale));
+		json_object_set_new(o, "recv_sites", sites_json(ch, CHAN_RECV, scale));
 		if (!chan_ops_fill(ga, ch, &ops)) {
 			json_object_set_new(o, "sends", json_integer(ops.sends));
 			json_object_set_new(o, "recvs", json_integer(ops.recvs));

@@ -61,8 +61,16 @@ uint64_t go_current_goroutine(struct go_adaptor *ga, const uint8_t *tls, uint32_
  * allocation samples (lifecycle and full), channel operation counts (full). Goroutines already
  * waiting are entered as waiting since now, at their parked stack. Returns 0 or -errno after
  * printing why; a hook that cannot be placed is a warning (go_warnings) and its view is left out.
+ * duty: the hot hooks are attached so that go_set_hot() can take them off.
  */
-int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col);
+int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collector *col,
+		      bool duty);
+/* Duty cycling (duty given to go_adaptor_attach): the hot hooks (park, ready, execute, allocation,
+ * channel operations) removed from the target or put back (0, -EOPNOTSUPP or -errno); their hits
+ * ([0] emulated, [1] single-stepped) and their programs' run time so far. */
+int go_set_hot(struct go_adaptor *ga, bool on);
+void go_hot_hits(struct go_adaptor *ga, uint64_t hits[2]);
+void go_hot_run_time(struct go_adaptor *ga, uint64_t *ns, uint64_t *runs);
 
 /* Handles the probes' events waiting; call it before each batch of CPU samples. */
 int go_consume(struct go_adaptor *ga);

@@ -33,6 +33,9 @@ struct go_chan_ops {
 /* Indexes of the per-CPU counters in the "go_counters" map. */
 enum go_counter {
 	GO_CNT_NO_GOID,	     /* events whose goroutine id could not be read */
+	GO_CNT_HOT,	     /* hits of the hot probes (park, ready, execute, allocation, channel
+			      * operations): emulated */
+	GO_CNT_HOT_STEPPED,  /* and single-stepped (bpf/hot.h) */
 	GO_CNT_MAX
 };
 

@@ -66,7 +66,7 @@ static int rt_attach(void *state, const struct runtime_maps *maps)
 {
 	struct go_runtime *r = state;
 
-	return go_adaptor_attach(r->ga, r->ctx.mode, r->ctx.col);
+	return go_adaptor_attach(r->ga, r->ctx.mode, r->ctx.col, maps->duty);
 }
 
 static void rt_describe(void *state, const char *comm, char *buf, size_t size)
@@ -149,6 +149,21 @@ static int rt_set_probe_group(void *state, const char *name, bool on)
 	return 0;
 }
 
+static int rt_set_hot(void *state, bool on)
+{
+	return go_set_hot(((struct go_runtime *)state)->ga, on);
+}
+
+static void rt_hot_hits(void *state, uint64_t hits[2])
+{
+	go_hot_hits(((struct go_runtime *)state)->ga, hits);
+}
+
+static void rt_hot_run_time(void *state, uint64_t *ns, uint64_t *runs)
+{
+	go_hot_run_time(((struct go_runtime *)state)->ga, ns, runs);
+}
+
 static void rt_close(void *state)
 {
 	struct go_runtime *r = state;
@@ -177,5 +192,8 @@ const struct runtime_ops go_runtime = {
 	.version = rt_version,
 	.probe_groups = rt_probe_groups,
 	.set_probe_group = rt_set_probe_group,
+	.set_hot = rt_set_hot,
+	.hot_hits = rt_hot_hits,
+	.hot_run_time = rt_hot_run_time,
 	.close = rt_close,
 };

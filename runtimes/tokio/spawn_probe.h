@@ -44,6 +44,8 @@ enum tokio_probe_group {
 enum tokio_counter {
 	TOKIO_CNT_SPAWNS,	  /* new ids seen by the spawn hook in use */
 	TOKIO_CNT_SPAWN_REJECTED, /* spawn probe hits whose register failed the NEXT_ID check */
+	TOKIO_CNT_HOT,		  /* hits of the hot probes (poll, wake, await): emulated */
+	TOKIO_CNT_HOT_STEPPED,	  /* and single-stepped (bpf/hot.h) */
 	TOKIO_CNT_MAX,
 };
 

@@ -28,6 +28,7 @@
 #include "running.bpf.h"
 #include "counters.bpf.h"
 #include "spawn_probe.h"
+#include "hot.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -42,6 +43,12 @@ const volatile bool await_stacks = false;	/* lifecycle and full modes */
 const volatile bool poll_exits = false;
 
 PERCPU_COUNTERS(TOKIO_CNT_MAX)
+
+/* A hit of a hot probe (poll entry and exit, wake, await), by kind, for the budget. */
+static __always_inline void hot_hit(void *ctx)
+{
+	count(hot_counter(ctx, TOKIO_CNT_HOT, TOKIO_CNT_HOT_STEPPED), 1);
+}
 
 #define STATE_RUNNING 0x1
 #define STATE_COMPLETE 0x2
@@ -188,6 +195,7 @@ int BPF_KPROBE(tokio_poll_enter, __u64 header)
 	bool had_latency = false;
 	__u32 d;
 
+	hot_hit(ctx);
 	if (!is_target())
 		return 0;
 	id = task_id_of(header);
@@ -245,6 +253,7 @@ int tokio_poll_exit(struct pt_regs *ctx)
 	__u64 id, header, state;
 	__u32 d;
 
+	hot_hit(ctx);
 	if (!is_target())
 		return 0;
 	tp = bpf_map_lookup_elem(&threads, &tid);
@@ -279,12 +288,13 @@ int tokio_poll_exit(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline int on_wake(__u64 header)
+static __always_inline int on_wake(void *ctx, __u64 header)
 {
 	struct task_event *e;
 	struct task_info *ti;
 	__u64 id, state;
 
+	hot_hit(ctx);
 	if (!is_target() || !group_on(TOKIO_GROUP_WAKE))
 		return 0;
 	state = task_state_of(header);
@@ -306,13 +316,13 @@ static __always_inline int on_wake(__u64 header)
 SEC("uprobe")
 int BPF_KPROBE(tokio_wake_by_val, __u64 header)
 {
-	return on_wake(header);
+	return on_wake(ctx, header);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tokio_wake_by_ref, __u64 header)
 {
-	return on_wake(header);
+	return on_wake(ctx, header);
 }
 
 SEC("uprobe")
@@ -324,6 +334,7 @@ int BPF_KPROBE(tokio_clone_waker, __u64 header)
 	__u64 id;
 	__u32 d;
 
+	hot_hit(ctx);
 	if (!is_target())
 		return 0;
 	id = task_id_of(header);

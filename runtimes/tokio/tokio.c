@@ -6,6 +6,7 @@
 #include "capture/sampler.h"
 #include "spawn_probe.h"
 #include "capture/probe_site.h"
+#include "capture/budget.h"
 #include "runtimes/runtime.h"
 
 #include <bpf/libbpf.h>
@@ -83,6 +84,7 @@ struct tokio_adaptor {
 	struct refusals refused[PK_COUNT];
 	struct bpf_link **links;
 	size_t nlinks, cap_links;
+	struct hot_probes *hot; /* the poll, wake and await probes, when duty cycled */
 	int *bp_fds;
 	int nbp;
 	/* The spawn hook in use, and how well it does: every spawn increments NEXT_ID once, so
@@ -264,17 +266,39 @@ static struct bpf_link *attach_at(struct tokio_adaptor *ta, struct bpf_program *
 	return link;
 }
 
+/*
+ * A probe: a hot one (poll, wake, await) into the duty-cycled set when there is one (attached
+ * all at once by hot_probes_attach), else attached now. Returns 0 or -ENOMEM.
+ */
+static int attach_hot(struct tokio_adaptor *ta, struct bpf_program *prog,
+		      const struct probe_site *site, enum probe_kind kind)
+{
+	struct bpf_link *link;
+	char why[192];
+	int err;
+
+	if (!ta->hot || kind == PK_EXIT || kind == PK_CALIBRATION) {
+		link = attach_at(ta, prog, site, kind);
+		return link ? add_link(ta, link) : 0;
+	}
+	ta->refused[kind].tried++;
+	err = hot_probes_add(ta->hot, prog, site, 0, why, sizeof(why));
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		refused(ta, kind, site->addr, why);
+	return 0;
+}
+
 /* A function's entry: the analysis found it at vaddr (0: not found, nothing to attach). */
 static int attach_entry(struct tokio_adaptor *ta, struct bpf_program *prog, uint64_t vaddr,
 			enum probe_kind kind)
 {
 	struct probe_site site = {vaddr, vaddr, PROBE_ENTRY};
-	struct bpf_link *link;
 
 	if (!vaddr)
 		return 0;
-	link = attach_at(ta, prog, &site, kind);
-	return link ? add_link(ta, link) : 0;
+	return attach_hot(ta, prog, &site, kind);
 }
 
 static void warn(struct tokio_adaptor *ta, const char *fmt, ...)
@@ -669,16 +693,40 @@ static void detach_calibration(struct tokio_adaptor *ta, bool wait)
 	ta->ncalib = 0;
 }
 
-int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
+/* The hot probes' programs, in the order they are attached: a poll's exits before its entry. */
+static struct bpf_program **hot_programs(struct tokio_bpf *skel, size_t *n)
+{
+	static struct bpf_program *progs[5];
+
+	progs[0] = skel->progs.tokio_poll_exit;
+	progs[1] = skel->progs.tokio_clone_waker;
+	progs[2] = skel->progs.tokio_wake_by_val;
+	progs[3] = skel->progs.tokio_wake_by_ref;
+	progs[4] = skel->progs.tokio_poll_enter;
+	*n = 5;
+	return progs;
+}
+
+int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd, bool duty,
 			 int (*fn)(void *ctx, void *data, size_t size), void *ctx)
 {
 	const struct tokio_binary *tb = ta->tb;
 	bool lifecycle = ta->mode >= MODE_LIFECYCLE;
+	struct bpf_program **hot;
+	size_t nhot;
 	int err;
 
 	ta->skel = tokio_bpf__open();
 	if (!ta->skel)
 		return -errno;
+	if (duty && lifecycle) {
+		err = hot_probes_new(ta->image, ta->proc->pid, &ta->hot);
+		if (err)
+			return err;
+		hot = hot_programs(ta->skel, &nhot);
+		for (size_t i = 0; i < nhot; i++)
+			hot_probes_prepare(hot[i]);
+	}
 	ta->skel->rodata->targ_tgid = ta->proc->pid;
 	ta->skel->rodata->next_id_addr = tb->next_id + ta->bias;
 	ta->skel->rodata->tls_offset = tb->tls_context_offset;
@@ -714,11 +762,9 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 				continue;
 			for (size_t r = 0; r < p->nrets; r++) {
 				struct probe_site site = {p->rets[r], p->body, PROBE_EXIT};
-				struct bpf_link *link;
 
-				link = attach_at(ta, ta->skel->progs.tokio_poll_exit, &site,
-						 PK_POLL_EXIT);
-				if (link && add_link(ta, link))
+				if (attach_hot(ta, ta->skel->progs.tokio_poll_exit, &site,
+					       PK_POLL_EXIT))
 					return -ENOMEM;
 			}
 		}
@@ -732,13 +778,22 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 				partial, tb->npolls);
 	}
 	if (lifecycle) {
-		attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker, PK_AWAIT);
-		attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val, PK_WAKE);
-		attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref, PK_WAKE);
-		for (size_t i = 0; i < tb->npolls; i++)
+		err = attach_entry(ta, ta->skel->progs.tokio_clone_waker, tb->clone_waker,
+				   PK_AWAIT);
+		if (!err)
+			err = attach_entry(ta, ta->skel->progs.tokio_wake_by_val, tb->wake_by_val,
+					   PK_WAKE);
+		if (!err)
+			err = attach_entry(ta, ta->skel->progs.tokio_wake_by_ref, tb->wake_by_ref,
+					   PK_WAKE);
+		for (size_t i = 0; !err && i < tb->npolls; i++)
 			if (poll_is_task(ta, &tb->polls[i], PK_POLL))
-				attach_entry(ta, ta->skel->progs.tokio_poll_enter,
-					     tb->polls[i].entry, PK_POLL);
+				err = attach_entry(ta, ta->skel->progs.tokio_poll_enter,
+						   tb->polls[i].entry, PK_POLL);
+		if (!err && ta->hot)
+			err = hot_probes_attach(ta->hot);
+		if (err)
+			return err;
 	} else if (tb->has_tls) {
 		/* Calibration only: detached by tokio_observe once the field is known. */
 		err = attach_calibration(ta);
@@ -748,8 +803,8 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
 	report_refused(ta);
 	if (ta->verbose)
 		fprintf(stderr, "asyncprof: tokio: %zu poll functions, %zu vtables, %zu probes, "
-				"%d watchpoints, bias 0x%llx\n",
-			tb->npolls, tb->nvtables, ta->nlinks, ta->nbp,
+				"%zu duty-cycled, %d watchpoints, bias 0x%llx\n",
+			tb->npolls, tb->nvtables, ta->nlinks, hot_probes_count(ta->hot), ta->nbp,
 			(unsigned long long)ta->bias);
 	return 0;
 }
@@ -758,6 +813,42 @@ void tokio_adaptor_stop(struct tokio_adaptor *ta)
 {
 	if (ta->skel)
 		ta->skel->bss->probes_stopped = true;
+}
+
+/* Forgets every thread's polls in progress: the probes were off, the exits of the polls entered
+ * before were not seen (the same state as a fresh attach). */
+static void forget_polls(struct tokio_adaptor *ta)
+{
+	int fd = bpf_map__fd(ta->skel->maps.threads);
+	__u32 key;
+
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+}
+
+int tokio_set_hot(struct tokio_adaptor *ta, bool on)
+{
+	if (!ta->hot)
+		return -EOPNOTSUPP;
+	if (on)
+		return hot_probes_attach(ta->hot);
+	hot_probes_detach(ta->hot);
+	forget_polls(ta);
+	return 0;
+}
+
+void tokio_hot_hits(struct tokio_adaptor *ta, uint64_t hits[2])
+{
+	int fd = bpf_map__fd(ta->skel->maps.counters);
+
+	hits[0] = percpu_counter_sum(fd, TOKIO_CNT_HOT);
+	hits[1] = percpu_counter_sum(fd, TOKIO_CNT_HOT_STEPPED);
+}
+
+void tokio_hot_run_time(struct tokio_adaptor *ta, uint64_t *ns, uint64_t *runs)
+{
+	hot_probes_run_time(ta->hot, ns, runs);
 }
 
 int tokio_set_probe_group(struct tokio_adaptor *ta, enum tokio_probe_group group, bool on)
@@ -779,6 +870,7 @@ void tokio_adaptor_close(struct tokio_adaptor *ta)
 		pthread_join(ta->detacher, NULL);
 	detach_calibration(ta, true);
 	detach_spawn_uprobes(ta);
+	hot_probes_free(ta->hot);
 	if (ta->mem_fd >= 0)
 		close(ta->mem_fd);
 	probe_image_free(ta->image);

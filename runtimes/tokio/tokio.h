@@ -45,14 +45,22 @@ void tokio_adaptor_stop(struct tokio_adaptor *ta);
  * and return at once. Returns 0, or -EINVAL before tokio_adaptor_attach(). */
 int tokio_set_probe_group(struct tokio_adaptor *ta, enum tokio_probe_group group, bool on);
 
+/* Removes the hot probes from the target (off) or puts them back (on); from any one thread at a
+ * time. Returns 0, -EOPNOTSUPP (not attached for duty cycling) or -errno. */
+int tokio_set_hot(struct tokio_adaptor *ta, bool on);
+/* The hot probes' hits so far ([0] emulated, [1] single-stepped) and their programs' run time. */
+void tokio_hot_hits(struct tokio_adaptor *ta, uint64_t hits[2]);
+void tokio_hot_run_time(struct tokio_adaptor *ta, uint64_t *ns, uint64_t *runs);
+
 /* The thread-local block the CPU sampler should copy with each sample. */
 void tokio_tls_block(const struct tokio_adaptor *ta, int64_t *offset, uint32_t *len);
 
 /*
  * Loads and attaches the probes; tokio_consume() hands their events to fn. threads_fd, when
- * >= 0, is the CPU sampler's per-thread poll-stack map, which the poll hooks then fill.
+ * >= 0, is the CPU sampler's per-thread poll-stack map, which the poll hooks then fill. duty:
+ * the hot probes (poll, wake, await) are attached so that tokio_set_hot() can take them off.
  */
-int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd,
+int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd, bool duty,
 			 int (*fn)(void *ctx, void *data, size_t size), void *ctx);
 
 /*

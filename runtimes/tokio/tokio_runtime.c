@@ -143,7 +143,7 @@ static int rt_attach(void *state, const struct runtime_maps *maps)
 {
 	struct tokio_runtime *r = state;
 
-	return tokio_adaptor_attach(r->ta, maps->threads_fd, on_task_event, r);
+	return tokio_adaptor_attach(r->ta, maps->threads_fd, maps->duty, on_task_event, r);
 }
 
 static void rt_describe(void *state, const char *comm, char *buf, size_t size)
@@ -267,6 +267,21 @@ static int rt_set_probe_group(void *state, const char *name, bool on)
 	return 0;
 }
 
+static int rt_set_hot(void *state, bool on)
+{
+	return tokio_set_hot(((struct tokio_runtime *)state)->ta, on);
+}
+
+static void rt_hot_hits(void *state, uint64_t hits[2])
+{
+	tokio_hot_hits(((struct tokio_runtime *)state)->ta, hits);
+}
+
+static void rt_hot_run_time(void *state, uint64_t *ns, uint64_t *runs)
+{
+	tokio_hot_run_time(((struct tokio_runtime *)state)->ta, ns, runs);
+}
+
 static void rt_close(void *state)
 {
 	struct tokio_runtime *r = state;
@@ -297,5 +312,8 @@ const struct runtime_ops tokio_runtime = {
 	.report = rt_report,
 	.probe_groups = rt_probe_groups,
 	.set_probe_group = rt_set_probe_group,
+	.set_hot = rt_set_hot,
+	.hot_hits = rt_hot_hits,
+	.hot_run_time = rt_hot_run_time,
 	.close = rt_close,
 };

@@ -51,39 +51,46 @@ echo "profiler CPU%: its own CPU time while recording, as a share of one CPU; st
 echo "symbols) and writing the results are counted apart, in seconds."
 
 # ---- Runtimes: the cost of each mode --------------------------------------------------------
-runtime_rate() { # PROGRAM MODE|alone: prints the workload's rate (the program writes it)
-	local prog=$1 mode=$2
+runtime_rate() { # PROGRAM MODE|alone [BUDGET]: prints the workload's rate (the program writes it)
+	local prog=$1 mode=$2 budget=${3:-2}
 	if [ "$mode" = alone ]; then
 		"$prog" "$SECONDS_PER_RUN" "$work/rate" >/dev/null
 	else
-		"$BUILD/asyncprof" run --mode "$mode" -o "$work/out" -- \
+		"$BUILD/asyncprof" run --mode "$mode" --budget "$budget" -o "$work/out" -- \
 			"$prog" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
 			{ cat "$work/err" >&2; exit 1; }
 	fi
 	cat "$work/rate"
 }
 
-mode_table() { # DIR PROGRAM...: a row per program and mode, programs in $BUILD/examples/DIR
+# Every mode with the default budget (2%), and the event modes with --budget 0 (always on): each
+# round runs the program alone, then profiled, so that the pair sees the same machine.
+mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in $BUILD/examples/DIR
 	local dir=$1
 	shift
-	printf '%-16s %-10s %14s %14s %8s %13s\n' workload mode "alone /s" "profiled /s" ratio \
-		"profiler CPU%"
+	printf '%-16s %-10s %6s %14s %14s %8s %13s %8s\n' workload mode budget "alone /s" \
+		"profiled /s" ratio "profiler CPU%" "on %"
 	for bin in "$@"; do
-		for mode in sample lifecycle full; do
-			asum=0 psum=0 cpu=0 wall=0
+		for config in sample:2 lifecycle:2 full:2 lifecycle:0 full:0; do
+			mode=${config%:*} budget=${config#*:}
+			asum=0 psum=0 cpu=0 wall=0 on=0
 			for _ in $(seq "$ROUNDS"); do
 				a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
-				p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode")
+				p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode" "$budget")
+				r="$work/out/report.json"
 				asum=$(echo "$asum + $a" | bc -l)
 				psum=$(echo "$psum + $p" | bc -l)
-				cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$work/out/report.json")" | bc -l)
-				wall=$(echo "$wall + $(jq .duration_s "$work/out/report.json")" | bc -l)
+				cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$r")" | bc -l)
+				wall=$(echo "$wall + $(jq .duration_s "$r")" | bc -l)
+				on=$(echo "$on + $(jq '.duty.fraction // 1' "$r")" | bc -l)
 			done
-			printf '%-16s %-10s %14.0f %14.0f %8.4f %13.2f\n' "$bin" "$mode" \
-				"$(echo "$asum / $ROUNDS" | bc -l)" "$(echo "$psum / $ROUNDS" | bc -l)" \
-				"$(echo "$psum / $asum" | bc -l)" "$(echo "100 * $cpu / $wall" | bc -l)"
+			printf '%-16s %-10s %6s %14.0f %14.0f %8.4f %13.2f %8.1f\n' "$bin" "$mode" \
+				"$budget%" "$(echo "$asum / $ROUNDS" | bc -l)" \
+				"$(echo "$psum / $ROUNDS" | bc -l)" "$(echo "$psum / $asum" | bc -l)" \
+				"$(echo "100 * $cpu / $wall" | bc -l)" "$(echo "100 * $on / $ROUNDS" | bc -l)"
 		done
 	done
+	echo "on %: the share of the recording the event probes were on (duty cycling; 100: always)"
 }
 
 echo

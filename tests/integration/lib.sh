@@ -53,6 +53,14 @@ pprof() {
 	go tool pprof -symbolize=none "$@"
 }
 
+# expect_exact REPORT NAME: the event probes stayed on the whole recording (a quiet target within
+# the default --budget keeps them on), so what follows is exact, not estimated.
+expect_exact() {
+	jq -e '.estimated == false and .duty.fraction == 1 and .duty.windows == 1' "$1" >/dev/null ||
+		{ jq -c .duty "$1"; fail "$2: the event probes were duty cycled on a quiet target"; }
+	ok "$2: the event probes stayed on (within the budget): exact figures"
+}
+
 # expect_between NAME VALUE LOW HIGH
 expect_between() {
 	[[ $2 =~ ^-?[0-9]+$ ]] || fail "$1 = '$2', not an integer"

@@ -83,10 +83,13 @@ expect_fail "bad mode" 2 "unknown mode 'fast'" "$ASYNCPROF" attach -p 1 --mode f
 
 # Arguments that make no sense: exit 2 before anything is done.
 for args in "-d nan" "-d inf" "-d 1e300" "-d 0x10" "--off-cpu --off-cpu-min 1e30h" \
-	"--off-cpu-min 1ms" "--min-age 2s" "-o ''"; do
+	"--off-cpu-min 1ms" "--min-age 2s" "-o ''" "--budget nan" "--budget 0x2" "--budget 101" \
+	"--budget -1"; do
 	eval "expect_fail \"nonsense: $args\" 2 'invalid|needs|is for|empty' \"\$ASYNCPROF\" attach -p \"\$BG_PID\" $args"
 done
 expect_fail "leaks with -F" 2 '-F is for attach, run and top' "$ASYNCPROF" leaks -p "$BG_PID" -F 99
+expect_fail "leaks with --budget" 2 '--budget is for attach and run' "$ASYNCPROF" leaks \
+	-p "$BG_PID" --budget 2
 
 # What cannot be attached to is named as it is.
 expect_fail "kernel thread" 1 'cannot attach to pid 2: it is a kernel thread' \

@@ -5,7 +5,8 @@ source "$(dirname "$0")/lib.sh"
 
 for v in 1.19 1.23; do
 	out="$WORK/$v"
-	GOGC=20 "$ASYNCPROF" run --mode lifecycle -o "$out" -- "$EXAMPLES/go/service-go$v" 5 \
+	# --budget 0: the allocation samples of the whole run, not of the duty cycle's windows.
+	GOGC=20 "$ASYNCPROF" run --mode lifecycle --budget 0 -o "$out" -- "$EXAMPLES/go/service-go$v" 5 \
 		>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "go$v: run failed"; }
 	check_outputs "$out"
 	for f in alloc.pb.gz alloc.folded alloc.svg; do [ -s "$out/$f" ] || fail "go$v: $f missing"; done

@@ -11,6 +11,7 @@ for v in 1.19 1.23; do
 	"$ASYNCPROF" run --mode lifecycle -o "$out" -- "$EXAMPLES/go/hog-go$v" 4 "$WORK/truth" \
 		>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "go$v: run failed"; }
 	check_outputs "$out"
+	expect_exact "$out/report.json" "go$v hog"
 	read -r items mean_ms max_ms median_ms <"$WORK/truth"
 	[ "$items" -gt 50 ] || fail "go$v: the worker got only $items items"
 	worker=$(jq -c '[.tasks[] | select(.name == "main.worker")][0].sched_latency_ns' "$out/report.json")

@@ -55,7 +55,8 @@ done
 # group's wait is its count times the recording, under Go's reason for it.
 for bin in leaky-go1.19 leaky-go1.23 leaky-go1.19-nodwarf leaky-go1.23-nodwarf; do
 	out="$WORK/$bin"
-	"$ASYNCPROF" run --mode lifecycle -d 3 -o "$out" -- "$EXAMPLES/go/$bin" \
+	# --budget 0: waits as long as the recording are never seen whole by duty-cycled probes.
+	"$ASYNCPROF" run --mode lifecycle --budget 0 -d 3 -o "$out" -- "$EXAMPLES/go/$bin" \
 		>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "$bin: run failed"; }
 	dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
 	for want in 'leakRecv chan.receive 7' 'leakSend chan.send 3' 'leakSelect select 2' \

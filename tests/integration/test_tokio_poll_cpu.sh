@@ -24,7 +24,8 @@ fi
 cpu_ns() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($14 + $15) * 1e9 / hz }' "/proc/$pid/stat"; }
 run_delay_ns() { cat /proc/"$pid"/task/*/schedstat | awk '{ s += $2 } END { printf "%.0f\n", s }'; }
 cpu0=$(cpu_ns) delay0=$(run_delay_ns)
-"$ASYNCPROF" attach -p "$pid" --mode full -d 3 -o "$WORK/out" >"$WORK/stdout" 2>"$WORK/stderr" ||
+# --budget 0: every poll's two ends are checked, which duty cycling leaves out at its edges.
+"$ASYNCPROF" attach -p "$pid" --mode full --budget 0 -d 3 -o "$WORK/out" >"$WORK/stdout" 2>"$WORK/stderr" ||
 	{ cat "$WORK/stderr"; fail "asyncprof attach failed"; }
 cpu=$(($(cpu_ns) - cpu0)) delay=$(($(run_delay_ns) - delay0))
 cat "$WORK/stdout"

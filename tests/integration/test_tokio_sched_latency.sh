@@ -9,6 +9,7 @@ TOKIO="$EXAMPLES/tokio"
 	>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "asyncprof run failed"; }
 cat "$WORK/stdout"
 r="$WORK/out/report.json"
+expect_exact "$r" "sched_latency"
 max=$(jq '[.tasks[] | select(.name | test("ticker")) | .sched_latency_ns.max] | max' "$r")
 [ "$max" != null ] || { jq '.tasks' "$r"; fail "no ticker task in report.json"; }
 truth_us=$(sed -n 's/^ticker_latency_ms .*max=\([0-9.]*\) .*/\1/p' "$WORK/stdout" | awk '{ print int($1 * 1000) }')

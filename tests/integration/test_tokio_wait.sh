@@ -12,6 +12,7 @@ pprof -raw "$WORK/out/wait.pb.gz" >/dev/null 2>&1 || fail "go tool pprof rejects
 
 # The waiting task is the one whose poll frames contain cpu_work (it is named after its future).
 r="$WORK/out/report.json"
+expect_exact "$r" "timer_wait"
 id=$(jq '[.tasks[] | select(.name | test("timer_wait::worker"))] | max_by(.wait_ns) | .id' "$r")
 [ "$id" != null ] || { jq '.tasks' "$r"; fail "no task of timer_wait in report.json"; }
 wait_total=$(jq "[.tasks[] | select(.id == $id)][0].wait_ns" "$r")

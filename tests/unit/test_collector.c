@@ -106,3 +106,69 @@ Test(collector, exited_tasks_are_folded)
 	process_close(proc);
 	symbolizer_free(sym);
 }
+
+/* Duty-cycled probes (tracer/capture/budget.c): one window, [10 s, 11 s]; what it saw whole
+ * weighs 4. */
+static bool in_window(void *ctx, uint64_t from, uint64_t to)
+{
+	const uint64_t second = 1000000000ULL;
+
+	return from >= 10 * second && to <= 11 * second;
+}
+
+static double weighs_4(void *ctx, uint64_t len)
+{
+	return 4;
+}
+
+static void latency_event(struct collector *c, uint64_t task, uint64_t time_ns, uint64_t latency)
+{
+	struct task_event e = {
+		.kind = TASK_RUN, .pid = 1, .tid = 7, .time_ns = time_ns, .task = task,
+		.value = latency, .flags = TASK_EV_LATENCY,
+	};
+
+	collector_task_event(c, &e, TASK_EVENT_SMALL, 0, false, NULL, false);
+}
+
+Test(collector, duty_cycled_intervals_count_only_when_seen_whole)
+{
+	const uint64_t ms = 1000000ULL;
+	struct symbolizer *sym = symbolizer_new();
+	struct process *proc;
+	struct collector *c;
+	struct task_rec *t;
+
+	cr_assert_eq(process_open(getpid(), sym, &proc), 0);
+	cr_assert_eq(collector_new(proc, NULL, 10000000, &c), 0);
+	collector_set_runtime(c, no_boundary, true, "task_id");
+	collector_set_observation(c, &(struct collector_observation){ in_window, weighs_4, NULL });
+	for (uint64_t id = 1; id <= 3; id++)
+		task_event(c, TASK_CREATE, id, TASK_ROOT, 9000 * ms);
+	/* inside the window: 300 ms of wait, standing for 1200 */
+	task_event(c, TASK_AWAIT, 1, 0, 10200 * ms);
+	task_event(c, TASK_RUNNABLE, 1, 0, 10500 * ms);
+	/* begun before it, ended after it: not seen whole */
+	task_event(c, TASK_AWAIT, 2, 0, 9900 * ms);
+	task_event(c, TASK_RUNNABLE, 2, 0, 10400 * ms);
+	task_event(c, TASK_AWAIT, 3, 0, 10800 * ms);
+	task_event(c, TASK_RUNNABLE, 3, 0, 11300 * ms);
+	/* a latency inside it, and one that began before it */
+	latency_event(c, 1, 10600 * ms, 100 * ms);
+	latency_event(c, 2, 10050 * ms, 200 * ms);
+
+	t = task_find(collector_tasks(c), 1);
+	cr_assert_eq(t->wait_ns, 1200 * ms);
+	cr_assert_eq(t->runnable_ns, 400 * ms, "the latency weighs 4 in runnable_ns");
+	cr_assert_eq(t->lat.count, 1, "percentiles are of the latencies seen: one");
+	t = task_find(collector_tasks(c), 2);
+	cr_assert_eq(t->wait_ns, 0);
+	cr_assert_eq(t->lat.count, 0);
+	cr_assert_eq(task_find(collector_tasks(c), 3)->wait_ns, 0);
+	/* the wait profile: 4 suspensions of 300 ms */
+	cr_assert_eq(profile_total(collector_wait_profile(c), 0), 4);
+	cr_assert_eq(profile_total(collector_wait_profile(c), 1), (int64_t)(1200 * ms));
+	collector_free(c);
+	process_close(proc);
+	symbolizer_free(sym);
+}

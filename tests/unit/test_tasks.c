@@ -139,7 +139,7 @@ Test(tasks, fold_keeps_totals_not_tasks)
 		task_set_string(&t->spawned_at, "accept (main.rs:9)");
 		t->cpu_ns = id;
 		t->polls = 2;
-		task_add_latency(t, 1000);
+		task_add_latency(t, 1000, 1);
 		t->exited_ns = 100;
 	}
 	t = add(tt, 5000, 2, "query"); /* live, its parent connection 2 exited (the lightest) */
@@ -214,8 +214,8 @@ Test(tasks, json_has_the_report_fields)
 	t->polls = 3;
 	t->poll = (struct poll_stats){ .total = { 2500, 1500, 700 }, .longest = { 900, 600, 200 } };
 	t->wait_ns = 40000000;
-	task_add_latency(t, 2000);
-	task_add_latency(t, 4000);
+	task_add_latency(t, 2000, 1);
+	task_add_latency(t, 4000, 1);
 	add(tt, 6, 5, "app::child")->wait_ns = 5;
 	arr = task_table_json(tt, 100, &omitted);
 	cr_assert_eq(json_array_size(arr), 2);

@@ -580,6 +580,34 @@ int probe_site_check(struct probe_image *img, const struct probe_site *site, cha
 	return 0;
 }
 
+/*
+ * The x86 uprobe code emulates a PUSH of a register, a NOP and a relative JMP, CALL or Jcc; any
+ * other instruction is copied to a slot and single-stepped there, which costs a second trap.
+ */
+bool probe_site_emulated(struct probe_image *img, uint64_t addr)
+{
+	const cs_x86 *x;
+
+	if (!decode_one(img, addr))
+		return false;
+	x = &img->insn->detail->x86;
+	switch (img->insn->id) {
+	case X86_INS_PUSH:
+		return x->op_count == 1 && x->operands[0].type == X86_OP_REG;
+	case X86_INS_NOP:
+		return true;
+	default:
+		return (cs_insn_group(img->cs, img->insn, CS_GRP_JUMP) ||
+			cs_insn_group(img->cs, img->insn, CS_GRP_CALL)) &&
+		       x->op_count == 1 && x->operands[0].type == X86_OP_IMM;
+	}
+}
+
+const char *probe_image_path(const struct probe_image *img)
+{
+	return img->path;
+}
+
 struct bpf_link *probe_site_attach(struct probe_image *img, struct bpf_program *prog, pid_t pid,
 				   const struct probe_site *site, uint64_t cookie, char *why,
 				   size_t len)

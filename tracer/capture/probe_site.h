@@ -2,6 +2,7 @@
 #ifndef ASYNCPROF_PROBE_SITE_H
 #define ASYNCPROF_PROBE_SITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,6 +69,13 @@ int64_t probe_image_file_offset(const struct probe_image *img, uint64_t addr);
  * or -ENOMEM; then why (len bytes) says it in words, for a warning.
  */
 int probe_site_check(struct probe_image *img, const struct probe_site *site, char *why, size_t len);
+
+/* After a probe_site_check() of addr: whether the kernel emulates the instruction there (PUSH
+ * of a register, NOP, relative JMP, CALL or Jcc) rather than single-stepping it out of line. */
+bool probe_site_emulated(struct probe_image *img, uint64_t addr);
+
+/* The path img was opened by (what a uprobe is attached to). */
+const char *probe_image_path(const struct probe_image *img);
 
 /*
  * Checks site (above), then attaches prog there as a uprobe for process pid, with a BPF cookie.

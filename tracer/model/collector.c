@@ -43,6 +43,9 @@ struct pending_parent {
 };
 
 struct collector {
+	struct collector_observation obs; /* duty cycled probes: what they saw; zero: always on */
+	double wait_scale;		  /* collector_set_wait_scale(); 0: 1 */
+	bool waits_sampled;		  /* collector_add_wait() was called */
 	struct process *proc;
 	struct kallsyms *ks;
 	int64_t period_ns;
@@ -1012,16 +1015,16 @@ static const char *wait_reason(const struct collector *c, const uint64_t *locs, 
  */
 static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pcs, size_t npcs,
 		     const char *reason, uint64_t object, const struct logical_stack *frames,
-		     uint64_t waker, uint64_t ns, uint64_t now)
+		     uint64_t waker, uint64_t ns, uint64_t now, double weight)
 {
 	/* locs[0] is the reason's frame, the await stack follows it. */
 	uint64_t locs[1 + MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
 	size_t n = 1, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
 	struct profile_label labels[4];
-	int64_t values[2] = { 1, (int64_t)ns };
+	int64_t values[2] = { (int64_t)(weight + 0.5), (int64_t)(ns * weight + 0.5) };
 	char frame[160];
 
-	task_add_wait(t, ns);
+	task_add_wait(t, (uint64_t)values[1]);
 	for (size_t i = 0; i < npcs && n <= MAX_FRAMES; i++) {
 		uint64_t id = user_location(c, &c->wait, pcs[i], now);
 
@@ -1056,15 +1059,48 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 
 /* The suspension of t ends at now (woken by the task waker, 0 when none or unknown): its
  * nanoseconds go to the wait profile at its await stack. */
+double collector_seen_weight(const struct collector *c, uint64_t from, uint64_t to)
+{
+	if (!c->obs.observed)
+		return 1;
+	if (!c->obs.observed(c->obs.ctx, from, to))
+		return 0;
+	return c->obs.weight(c->obs.ctx, to - from);
+}
+
 static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now, uint64_t waker)
 {
 	uint64_t since = task_resumed(t);
+	double weight;
 
 	/* A runtime's own idle tasks (Go's GC workers, Tokio's worker launch tasks) wait all the
 	 * time by design: their waits would drown the application's. */
-	if (since && now > since && !t->internal)
+	if (!since || now <= since || t->internal)
+		return;
+	weight = collector_seen_weight(c, since, now);
+	if (weight > 0)
 		add_wait(c, t, t->await_pcs, t->nawait, t->await_reason, t->await_object,
-			 t->await_frames, waker, now - since, now);
+			 t->await_frames, waker, now - since, now, weight);
+}
+
+void collector_set_wait_scale(struct collector *c, double scale)
+{
+	c->wait_scale = scale;
+}
+
+bool collector_waits_sampled(const struct collector *c)
+{
+	return c->waits_sampled;
+}
+
+double collector_wait_scale(const struct collector *c)
+{
+	return c->wait_scale > 0 ? c->wait_scale : 1;
+}
+
+void collector_set_observation(struct collector *c, const struct collector_observation *o)
+{
+	c->obs = o ? *o : (struct collector_observation){ 0 };
 }
 
 void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs, size_t n,
@@ -1072,8 +1108,9 @@ void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs,
 {
 	struct task_rec *t = c->tasks && c->wait.prof ? task_get(c->tasks, task) : NULL;
 
+	c->waits_sampled = true;
 	if (t && ns && !t->internal)
-		add_wait(c, t, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns());
+		add_wait(c, t, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns(), 1);
 }
 
 static void remember_parent(struct collector *c, const struct task_event *e)
@@ -1335,12 +1372,19 @@ static void task_event(struct collector *c, const struct task_event *e, size_t s
 		if (!c->measure_polls)
 			break;
 		end_suspension(c, t, e->time_ns, 0);
-		task_poll_started(t, e);
+		task_poll_started(t, e,
+				  e->flags & TASK_EV_LATENCY && e->value <= e->time_ns
+					  ? collector_seen_weight(c, e->time_ns - e->value, e->time_ns)
+					  : 1);
 		break;
 	case TASK_STOP:
 		task_poll_stopped(t, e);
 		break;
 	case TASK_AWAIT:
+		/* lifecycle mode's poll, from its run to this await: only when seen whole */
+		if (t->poll_start.wall_ns && t->poll_start.wall_ns < e->time_ns &&
+		    !collector_seen_weight(c, t->poll_start.wall_ns, e->time_ns))
+			t->poll_start.wall_ns = 0;
 		task_awaiting(t, e, pcs, n, label,
 			      (e->flags & TASK_EV_FRAMES) && size >= TASK_EVENT_WITH_STACK
 				      ? &e->frames

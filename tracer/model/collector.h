@@ -222,6 +222,30 @@ bool collector_await_point(struct collector *c, uint64_t task, char *reason, siz
 			   char *where, size_t where_size);
 
 /*
+ * When the runtime's hot probes are duty cycled (tracer/capture/budget.c): whether they saw all
+ * of [from, to] (CLOCK_MONOTONIC ns), and what an interval of len ns seen whole weighs against
+ * an instant seen. A wait, a scheduling latency or a poll is measured only when seen whole, and
+ * weighs that in totals (wait profile, wait_ns, runnable_ns: scaled by the time not seen at the
+ * end); percentiles and maxima are of what was seen. NULL: always on, everything counts once.
+ */
+struct collector_observation {
+	bool (*observed)(void *ctx, uint64_t from, uint64_t to);
+	double (*weight)(void *ctx, uint64_t len);
+	void *ctx;
+};
+void collector_set_observation(struct collector *c, const struct collector_observation *o);
+/* After the recording: what the weighted waits stand for, times (1 / the fraction of the time
+ * the probes were on), for the waits a runtime keeps itself (Go's channels); 1 unless set. */
+void collector_set_wait_scale(struct collector *c, double scale);
+/* Whether the waits were sampled (collector_add_wait: Go's snapshots), not measured by probes:
+ * they owe nothing to duty cycling. */
+bool collector_waits_sampled(const struct collector *c);
+double collector_wait_scale(const struct collector *c);
+/* What the interval [from, to] weighs by the observation: 0 when the probes did not see all of
+ * it, 1 when always on. */
+double collector_seen_weight(const struct collector *c, uint64_t from, uint64_t to);
+
+/*
  * An allocation sample (a runtime event with TASK_EV_PCS) standing for objects and bytes, made
  * by task (0: none); goes to the alloc profile, created at the first one.
  */

@@ -144,6 +144,25 @@ struct profile *profile_take(struct profile *prof)
 	return fresh;
 }
 
+void profile_scale(struct profile *prof, double factor)
+{
+	for (size_t i = 0; i < prof->nsamples; i++)
+		for (size_t v = 0; v < prof->nsample_types; v++)
+			prof->samples[i].values[v] =
+			    (int64_t)(prof->samples[i].values[v] * factor + 0.5);
+}
+
+int profile_set_comment(struct profile *prof, const char *s)
+{
+	char *copy = strdup(s);
+
+	if (!copy)
+		return -ENOMEM;
+	free(prof->comment);
+	prof->comment = copy;
+	return 0;
+}
+
 void profile_free(struct profile *prof)
 {
 	struct profile_index *ix;
@@ -151,6 +170,7 @@ void profile_free(struct profile *prof)
 	if (!prof)
 		return;
 	ix = prof->index;
+	free(prof->comment);
 	for (size_t i = 0; i < prof->nlocations; i++)
 		free(prof->locations[i].lines);
 	for (size_t i = 0; i < prof->nsamples; i++)

@@ -92,6 +92,7 @@ struct profile {
 	int64_t period;
 	int64_t time_nanos;	/* start of collection, ns since the epoch */
 	int64_t duration_nanos; /* length of collection */
+	char *comment;		/* pprof's comment (owned), NULL: none */
 
 	size_t nmappings, nfunctions, nlocations, nsamples;
 	struct profile_mapping *mappings;
@@ -110,6 +111,10 @@ struct profile *profile_new(const struct profile_value_type *types, size_t ntype
 			    size_t default_type, struct profile_value_type period_type,
 			    int64_t period);
 void profile_free(struct profile *prof); /* accepts NULL */
+/* Multiplies every value of every sample by factor (rounded): what a sampled part stands for. */
+void profile_scale(struct profile *prof, double factor);
+/* Sets the profile's comment to a copy of s. Returns 0 or -ENOMEM. */
+int profile_set_comment(struct profile *prof, const char *s);
 
 /*
  * Moves everything prof holds into a new profile, returned, and leaves prof empty with the same

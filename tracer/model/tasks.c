@@ -38,6 +38,7 @@ struct task_table {
 	size_t nsites, cap_sites;
 	uint64_t nfolded;	  /* tasks folded, kept or not */
 	uint64_t nfolded_unnamed; /* of which without a name */
+	double scale, wait_scale; /* task_table_set_scale() */
 };
 
 const char *task_mode_name(enum task_mode mode)
@@ -186,11 +187,28 @@ void task_set_string(char **field, const char *s)
 	*field = copy;
 }
 
-int task_add_latency(struct task_rec *t, uint64_t ns)
+int task_add_latency(struct task_rec *t, uint64_t ns, double weight)
 {
-	t->runnable_ns += ns;
+	t->runnable_ns += (uint64_t)(ns * weight + 0.5);
 	return latency_add(&t->lat, ns);
 }
+
+void task_table_set_scale(struct task_table *tt, double counts, double waits)
+{
+	tt->scale = counts;
+	tt->wait_scale = waits;
+}
+
+static json_int_t scaled(const struct task_table *tt, uint64_t v)
+{
+	return (json_int_t)(tt->scale > 0 ? v * tt->scale + 0.5 : v);
+}
+
+static json_int_t wait_scaled(const struct task_table *tt, uint64_t v)
+{
+	return (json_int_t)(tt->wait_scale > 0 ? v * tt->wait_scale + 0.5 : v);
+}
+
 
 bool task_identity(const struct task_table *tt, uint64_t id, struct task_identity *out)
 {
@@ -323,11 +341,11 @@ static int by_key_desc(const void *a, const void *b)
 }
 
 /* A task's or a spawn site's poll figures in its report.json object; 0, or -1 without memory. */
-static int poll_json(json_t *o, const struct poll_stats *p)
+static int poll_json(const struct task_table *tt, json_t *o, const struct poll_stats *p)
 {
-	json_t *v = json_pack("{sIsIsIsIsIsI}", "busy_ns", (json_int_t)p->total.cpu_ns,
-			      "poll_wall_ns", (json_int_t)p->total.wall_ns, "poll_preempted_ns",
-			      (json_int_t)p->total.preempted_ns, "max_poll_ns",
+	json_t *v = json_pack("{sIsIsIsIsIsI}", "busy_ns", scaled(tt, p->total.cpu_ns),
+			      "poll_wall_ns", scaled(tt, p->total.wall_ns), "poll_preempted_ns",
+			      scaled(tt, p->total.preempted_ns), "max_poll_ns",
 			      (json_int_t)p->longest.wall_ns, "max_poll_cpu_ns",
 			      (json_int_t)p->longest.cpu_ns, "max_poll_preempted_ns",
 			      (json_int_t)p->longest.preempted_ns);
@@ -616,11 +634,12 @@ json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
 			t->parent_known ? json_integer((json_int_t)t->parent) : json_null(), "name",
 			t->name ? t->name : "[unknown]", "spawned_at",
 			t->spawned_at ? json_string(t->spawned_at) : json_null(), "internal",
-			t->internal, "polls", (json_int_t)t->polls, "cpu_ns", (json_int_t)t->cpu_ns,
-			"wait_ns", (json_int_t)t->wait_ns, "runnable_ns", (json_int_t)t->runnable_ns,
+			t->internal, "polls", scaled(tt, t->polls), "cpu_ns", (json_int_t)t->cpu_ns,
+			"wait_ns", wait_scaled(tt, t->wait_ns), "runnable_ns",
+			wait_scaled(tt, t->runnable_ns),
 			"exited", t->exited_ns != 0, "sched_latency_ns", latency_json(&t->lat));
 
-		if (o && poll_json(o, &t->poll)) {
+		if (o && poll_json(tt, o, &t->poll)) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -669,12 +688,12 @@ json_t *task_sites_json(struct task_table *tt)
 	for (size_t i = 0; i < all->nsites; i++) {
 		const struct site_total *st = &all->sites[i];
 		json_t *o = json_pack("{sssIsIsIsIsIso}", "spawned_at", st->site, "tasks",
-				      (json_int_t)st->tasks, "polls", (json_int_t)st->polls, "cpu_ns",
-				      (json_int_t)st->cpu_ns, "wait_ns", (json_int_t)st->wait_ns,
-				      "runnable_ns", (json_int_t)st->runnable_ns, "sched_latency_ns",
+				      (json_int_t)st->tasks, "polls", scaled(tt, st->polls), "cpu_ns",
+				      (json_int_t)st->cpu_ns, "wait_ns", wait_scaled(tt, st->wait_ns),
+				      "runnable_ns", wait_scaled(tt, st->runnable_ns), "sched_latency_ns",
 				      latency_json(&st->lat));
 
-		if (o && poll_json(o, &st->poll)) {
+		if (o && poll_json(tt, o, &st->poll)) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -693,9 +712,9 @@ fail:
 
 /* A section whose figure (report.json's name) lost events fed gets a mark: see the line below
  * the summary (event_loss_print). */
-static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *title,
-		      uint64_t (*key)(const struct task_rec *), uint64_t min, size_t rows,
-		      const struct event_loss *loss, const char *figure)
+static void print_top(FILE *f, const struct task_table *tt, struct task_rec **tasks, size_t n,
+		      const char *title, uint64_t (*key)(const struct task_rec *), uint64_t min,
+		      size_t rows, const struct event_loss *loss, const char *figure)
 {
 	struct task_rec **sorted = malloc((n ? n : 1) * sizeof(*sorted));
 	bool incomplete = loss && event_loss_affects(loss, figure);
@@ -720,7 +739,8 @@ static void print_top(FILE *f, struct task_rec **tasks, size_t n, const char *ti
 		fprintf(f, "  %10.2f ms  task %-6llu %-40s cpu %.1f ms, wait %.1f ms, polls %llu, "
 			   "max poll %.1f ms (%.1f on CPU, %.1f preempted), sched p99 %.2f ms\n",
 			key(t) / 1e6, (unsigned long long)t->id, t->name ? t->name : "[unknown]",
-			key_cpu(t) / 1e6, t->wait_ns / 1e6, (unsigned long long)t->polls,
+			key_cpu(t) / 1e6, wait_scaled(tt, t->wait_ns) / 1e6,
+			(unsigned long long)scaled(tt, t->polls),
 			t->poll.longest.wall_ns / 1e6, t->poll.longest.cpu_ns / 1e6,
 			t->poll.longest.preempted_ns / 1e6, st.p99 / 1e6);
 		if (t->spawned_at)
@@ -746,13 +766,13 @@ void task_table_print_summary(FILE *f, struct task_table *tt, uint64_t long_poll
 	for (size_t i = 0; i < n; i++)
 		tasks[i] = live[i];
 	n += tt->nkept;
-	print_top(f, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
-	print_top(f, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
-	print_top(f, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
+	print_top(f, tt, tasks, n, "top tasks by CPU:", key_cpu, 0, 5, loss, "task_id");
+	print_top(f, tt, tasks, n, "top tasks by wait (suspended):", key_wait, 0, 5, loss, "wait_ns");
+	print_top(f, tt, tasks, n, "top tasks by scheduling latency (max):", key_latency, 0, 5, loss,
 		  "sched_latency_ns");
-	print_top(f, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
+	print_top(f, tt, tasks, n, "top tasks by time runnable (waiting for a thread):", key_runnable,
 		  0, 5, loss, "runnable_ns");
-	print_top(f, tasks, n,
+	print_top(f, tt, tasks, n,
 		  "long polls (they block a worker thread; by own time: not counting the time the "
 		  "thread was preempted):",
 		  key_max_poll, long_poll_ns, 10, loss, "max_poll_ns");
@@ -794,13 +814,13 @@ void task_name_guessed(struct task_rec *t, const char *name, bool internal)
 		t->internal = true;
 }
 
-void task_poll_started(struct task_rec *t, const struct task_event *e)
+void task_poll_started(struct task_rec *t, const struct task_event *e, double latency_weight)
 {
 	t->poll_start = (struct thread_clock){ .wall_ns = e->time_ns, .cpu_ns = e->cpu_ns,
 					       .delay_ns = e->delay_ns };
 	t->poll_tid = e->tid;
-	if (e->flags & TASK_EV_LATENCY)
-		task_add_latency(t, e->value);
+	if ((e->flags & TASK_EV_LATENCY) && latency_weight > 0)
+		task_add_latency(t, e->value, latency_weight);
 }
 
 void task_poll_stopped(struct task_rec *t, const struct task_event *e)

@@ -78,6 +78,10 @@ struct logical_stack;
 
 struct task_table *task_table_new(void);
 void task_table_free(struct task_table *tt); /* accepts NULL */
+/* In the outputs, the probes' counters (polls, busy and poll times) stand for counts times as
+ * many, and the waits and times runnable for waits times as much: the probes were on for part
+ * of the recording (duty cycled). */
+void task_table_set_scale(struct task_table *tt, double counts, double waits);
 
 /* The task with this id, created (parent unknown, not yet named) when absent; NULL on ENOMEM. */
 struct task_rec *task_get(struct task_table *tt, uint64_t id);
@@ -115,8 +119,9 @@ void task_name_from_runtime(struct task_rec *t, const char *type, bool internal,
 void task_name_given(struct task_rec *t, const char *name);
 /* Named from sampled frames, a guess that any name from the runtime replaces. */
 void task_name_guessed(struct task_rec *t, const char *name, bool internal);
-/* A poll starts (a RUN event, with the thread's clocks); its latency, when the event has one. */
-void task_poll_started(struct task_rec *t, const struct task_event *e);
+/* A poll starts (a RUN event, with the thread's clocks); its latency, when the event has one,
+ * weighs latency_weight in runnable_ns (0: not seen whole, not counted). */
+void task_poll_started(struct task_rec *t, const struct task_event *e, double latency_weight);
 /* The poll ended (STOP): the task is suspended from then on, unless it was woken during it. */
 void task_poll_stopped(struct task_rec *t, const struct task_event *e);
 /* Woken (RUNNABLE): its poll is over, even if its stop was lost. */
@@ -149,8 +154,9 @@ void task_set_poll_counters(struct task_rec *t, uint64_t polls, const struct pol
 
 /* Sets a string field (name, spawned_at) to a copy of s, replacing the old value. */
 void task_set_string(char **field, const char *s);
-/* Records one scheduling latency (it also counts towards runnable_ns). */
-int task_add_latency(struct task_rec *t, uint64_t ns);
+/* Records one scheduling latency (it also counts towards runnable_ns, weight times: what it
+ * stands for when the probes were duty cycled). */
+int task_add_latency(struct task_rec *t, uint64_t ns, double weight);
 
 /* Every task not folded, in id order; the array is owned by the table and valid until the next
  * task_get or task_table_fold. */

@@ -32,6 +32,7 @@ struct encoder {
 	Perftools__Profiles__Location **location_ptrs;
 	Perftools__Profiles__Line *lines;
 	Perftools__Profiles__Line **line_ptrs;
+	int64_t comment; /* the profile's comment's string index */
 };
 
 static void encoder_free(struct encoder *e)
@@ -254,6 +255,12 @@ static int fill_profile(struct encoder *e, const struct profile *prof,
 	if (err)
 		return err;
 	fill_locations(e, prof, msg);
+	if (prof->comment) {
+		if (!set_str(&e->st, &e->comment, prof->comment))
+			return -ENOMEM;
+		msg->n_comment = 1;
+		msg->comment = &e->comment;
+	}
 	msg->n_string_table = e->st.n;
 	msg->string_table = e->st.strs;
 	return 0;

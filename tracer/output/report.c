@@ -238,6 +238,9 @@ static json_t *report_json(const struct report_info *info, const struct profile 
 		if (info->task_events)
 			err |= json_object_set_new(r, "task_events",
 						   json_incref(info->task_events));
+		if (info->duty)
+			err |= json_object_set_new(r, "duty", json_incref(info->duty));
+		err |= json_object_set_new(r, "estimated", json_boolean(info->estimated));
 	}
 	if (info->runtime_key && info->runtime_json)
 		err |= json_object_set_new(r, info->runtime_key, json_incref(info->runtime_json));

@@ -76,6 +76,8 @@ struct report_info {
 	int command_status;
 	int command_stopped_with; /* run: the signal asyncprof ended it with, or 0 */
 	json_t *task_events;	/* borrowed: event_loss_json() with a runtime, or NULL */
+	json_t *duty;		/* borrowed: budget_json() when the event probes had a budget */
+	bool estimated;		/* they were duty cycled: totals and counts are estimates */
 	const char *const *warnings; /* nwarnings entries */
 	size_t nwarnings;
 };

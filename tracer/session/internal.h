@@ -5,6 +5,7 @@
 /* What session.c (the phases) and outputs.c (files, report, summary) share. */
 #include "session.h"
 #include "bpf/sampler.h"
+#include "capture/budget.h"
 #include "capture/event_loss.h"
 #include "runtimes/runtime.h"
 
@@ -41,6 +42,9 @@ struct session {
 	int command_status, command_stopped_with;
 	session_listener_fn listener;
 	void *listener_ctx;
+	struct budget *budget; /* duty cycling of the hot probes, or NULL: always on */
+	const char *budget_warning;
+	char budget_line[320]; /* the summary's line about it */
 	struct timeline *timeline; /* session_opts.timeline_events; NULL: none */
 };
 

@@ -81,6 +81,7 @@ static void gather(struct session *s)
 		s->rt->event_loss(s->rt_state, &s->loss);
 	if (s->no_kallsyms)
 		warn(s, "kernel symbols unavailable");
+	warn(s, s->budget_warning);
 	if (s->off)
 		warn(s, offcpu_warning(s->off));
 	if (s->rt->warnings)
@@ -166,6 +167,8 @@ static void report_info(struct session *s, struct report_info *info,
 		.tasks_unnamed = tasks ? task_table_unnamed(tasks) : 0,
 		.runtime_json = s->rt->report ? s->rt->report(s->rt_state) : NULL,
 		.task_events = tasks ? event_loss_json(&s->loss) : NULL,
+		.duty = s->budget ? budget_json(s->budget) : NULL,
+		.estimated = budget_fraction(s->budget) < 1,
 		.offcpu = s->off ? offcpu_json(s->off) : NULL,
 		.timeline = s->timeline ? timeline_json(s->timeline, s->start_ns,
 							event_loss_dropped(&s->loss))
@@ -190,6 +193,7 @@ static void report_info_free(struct report_info *info)
 	json_decref(info->spawn_sites);
 	json_decref(info->runtime_json);
 	json_decref(info->task_events);
+	json_decref(info->duty);
 	json_decref(info->offcpu);
 	json_decref(info->timeline);
 }
@@ -253,6 +257,8 @@ void session_print_summary(struct session *s, FILE *f)
 		"RSS %.1f MB\n",
 		cpu, 100 * cpu / elapsed, s->cpu_end_s, s->max_rss_kb / 1024.0);
 	summary_print_top(f, collector_profile(s->col), 1, 10);
+	if (s->budget)
+		fprintf(f, "%s\n", s->budget_line);
 	if (tasks) {
 		task_table_print_summary(f, tasks, 10000000ULL, &s->loss);
 		event_loss_print(f, &s->loss);

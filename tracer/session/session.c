@@ -234,7 +234,62 @@ static void on_sample(const struct sample_event *e, size_t size, void *ctx)
 	collector_add(s->col, e, size, task);
 }
 
-static int attach_runtime(struct session *s)
+/* Whether the runtime's hot probes can be duty cycled here: a budget, a mode with hot probes, a
+ * runtime that can take them off, no timeline, and a kernel with uprobe_multi links (budget.c). */
+static bool can_duty_cycle(struct session *s, struct hit_cost *cost)
+{
+	int err;
+
+	/* A timeline is a trace of every poll and wait: with holes it would mislead. */
+	if (s->opts.budget <= 0 || s->opts.mode < MODE_LIFECYCLE || !s->rt->set_hot ||
+	    s->opts.timeline_events)
+		return false;
+	err = budget_calibrate(cost);
+	if (err == -EOPNOTSUPP)
+		s->budget_warning = "this kernel has no uprobe_multi links (Linux 6.6), which "
+				    "remove the event probes from the target and put them back "
+				    "quickly: they stay on, and --budget is not kept";
+	else if (err)
+		s->budget_warning = "the cost of a probe hit could not be measured: the event "
+				    "probes stay on, and --budget is not kept";
+	if (err && !s->opts.quiet)
+		fprintf(stderr, "asyncprof: warning: %s (%s)\n", s->budget_warning,
+			strerror(-err));
+	return !err;
+}
+
+static int budget_set_hot(void *ctx, bool on)
+{
+	struct session *s = ctx;
+
+	return s->rt->set_hot(s->rt_state, on);
+}
+
+static void budget_hits(void *ctx, uint64_t hits[2])
+{
+	struct session *s = ctx;
+
+	s->rt->hot_hits(s->rt_state, hits);
+}
+
+static void budget_run_time(void *ctx, uint64_t *ns, uint64_t *runs)
+{
+	struct session *s = ctx;
+
+	s->rt->hot_run_time(s->rt_state, ns, runs);
+}
+
+static bool observed(void *ctx, uint64_t from, uint64_t to)
+{
+	return budget_observed(ctx, from, to);
+}
+
+static double weight(void *ctx, uint64_t len)
+{
+	return budget_weight(ctx, len);
+}
+
+static int attach_runtime(struct session *s, struct hit_cost *cost)
 {
 	struct runtime_maps maps = {
 		.threads_fd = s->cap.thread_tasks ? sampler_threads_map(s->sampler) : -1,
@@ -244,11 +299,28 @@ static int attach_runtime(struct session *s)
 
 	if (!s->rt->attach)
 		return 0;
+	maps.duty = can_duty_cycle(s, cost);
 	err = s->rt->attach(s->rt_state, &maps);
 	if (err)
 		fprintf(stderr, "asyncprof: cannot attach the %s probes: %s\n", s->rt->label,
 			strerror(-err));
-	return err;
+	return err ? err : maps.duty;
+}
+
+/* Duty cycling starts with the recording (the hot probes are on). */
+static int start_budget(struct session *s, const struct hit_cost *cost)
+{
+	struct budget_hooks hooks = { budget_set_hot, budget_hits, budget_run_time, s };
+	int err = budget_start(s->opts.pid, s->opts.budget, cost, &hooks, s->opts.verbose,
+			       &s->budget);
+
+	if (err) {
+		fprintf(stderr, "asyncprof: cannot start the budget: %s\n", strerror(-err));
+		return err;
+	}
+	collector_set_observation(s->col,
+				  &(struct collector_observation){ observed, weight, s->budget });
+	return 0;
 }
 
 static void say_started(struct session *s)
@@ -273,11 +345,17 @@ int session_start(struct session *s)
 		.logical_frames = s->cap.logical_frames,
 		.ring_bytes = s->opts.ring_bytes,
 	};
+	struct hit_cost cost;
+	bool duty = false;
 	int err;
 
 	err = sampler_open(&so, on_sample, s, &s->sampler);
-	if (!err)
-		err = attach_runtime(s);
+	if (!err) {
+		err = attach_runtime(s, &cost);
+		duty = err > 0;
+		if (duty)
+			err = 0;
+	}
 	if (!err && s->opts.off_cpu) {
 		struct offcpu_opts oo = { .pid = s->opts.pid,
 					  .min_block_ns = s->opts.off_cpu_min_ns,
@@ -302,6 +380,11 @@ int session_start(struct session *s)
 	collector_set_kallsyms(s->col, s->ks);
 	s->start_wall_ns = s->window_wall_ns = wall_ns();
 	s->start_ns = s->window_ns = monotonic_ns();
+	if (duty) {
+		err = start_budget(s, &cost);
+		if (err)
+			return err;
+	}
 	if (s->off)
 		offcpu_start(s->off, s->start_ns);
 	s->cpu_start_s = cpu_seconds_self(NULL);
@@ -450,6 +533,32 @@ static void drain(struct session *s)
 		s->rt->consume(s->rt_state);
 }
 
+/* Once the windows are final: the probes' counters scaled, the line for the summary, and the
+ * comment of the profiles the event probes fed. */
+static void say_duty(struct session *s)
+{
+	double fraction = budget_fraction(s->budget);
+	/* The waits were weighed by their length as they came, unless sampled from snapshots
+	 * (which owe nothing to the windows); the allocations were sampled in the windows only.
+	 * What was seen stands for 1 / fraction as much. */
+	bool waits = !collector_waits_sampled(s->col);
+
+	budget_describe(s->budget, s->budget_line, sizeof(s->budget_line));
+	if (fraction >= 1)
+		return;
+
+	task_table_set_scale(collector_tasks(s->col), 1 / fraction, waits ? 1 / fraction : 1);
+	collector_set_wait_scale(s->col, 1 / fraction);
+	for (size_t i = 0; i < s->last.nprofiles; i++) {
+		struct session_profile *p = &s->last.profiles[i];
+
+		if (!strcmp(p->stem, "alloc") || (!strcmp(p->stem, "wait") && waits))
+			profile_scale(p->prof, 1 / fraction);
+		if (!strcmp(p->stem, "wait") || !strcmp(p->stem, "alloc"))
+			profile_set_comment(p->prof, s->budget_line);
+	}
+}
+
 int session_stop(struct session *s)
 {
 	if (!s->started || s->stopped)
@@ -457,6 +566,9 @@ int session_stop(struct session *s)
 	s->stopped = true;
 	/* The recording ends now: what follows (draining, detaching probes) is not its time. */
 	s->stop_ns = monotonic_ns();
+	/* The windows are final from here on (the probes stay as they are until the runtime's
+	 * stop). */
+	budget_stop(s->budget, s->stop_ns);
 	/* Blocks that end while the runtime's probes are drained are not the recording's. */
 	if (s->off)
 		offcpu_stop(s->off);
@@ -473,6 +585,8 @@ int session_stop(struct session *s)
 	s->sampler = NULL;
 	s->cpu_end_s = cpu_seconds_self(&s->max_rss_kb);
 	session_current_profiles(s, &s->last);
+	if (s->budget)
+		say_duty(s);
 	set_time_range(&s->last, s->window_wall_ns, s->window_ns, s->stop_ns);
 	return 0;
 }
@@ -697,6 +811,7 @@ void session_close(struct session *s)
 		return;
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	budget_free(s->budget);
 	offcpu_close(s->off);
 	sampler_close(s->sampler);
 	if (s->rt)

@@ -53,6 +53,9 @@ struct session_opts {
 	bool verbose;		 /* libbpf's and the unwinder's details on stderr */
 	bool quiet;		 /* no informational lines (errors are still printed) */
 	uint32_t ring_bytes;	 /* the CPU samples' ring buffer (a power of 2 pages); 0: 4 MiB */
+	double budget;		 /* the share of the target's CPU the runtime's hot probes (per
+				  * poll, wake, park) may cost (0.02: --budget 2): over it they are
+				  * duty cycled (tracer/capture/budget.c); 0: always on */
 	/* Also record a timeline (timeline.perfetto-trace, tracer/output/timeline.h) of at most
 	 * this many events, the last ones; 0: none. Needs task events: lifecycle or full mode,
 	 * or the markers (-EINVAL from session_open otherwise). */
