@@ -474,8 +474,6 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 	ga->stale = false;
 	if (go_snapshot(&ga->gp, &gs, &n))
 		return;
-	took = monotonic_ns() - start;
-	ga->snapshot_ns = took;
 	ga->goroutines_read += n;
 	ga->last_refresh_ns = start;
 	goids = hashmap_new();
@@ -528,11 +526,19 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 				all[i]->exited_ns = start;
 		hashmap_free(alive);
 	}
-	/* Back off when reading is slow (many goroutines): at most ~5% of the profiler's time.
-	 * Symbolizing new goroutines is not counted: it is paid once per function. */
+	/*
+	 * Back off when a snapshot is slow (many goroutines: reading them, and what the model makes
+	 * of each parked one), to at most ~5% of one CPU, or ~1% when a cost governor slowed the
+	 * snapshots down (go_set_slow_snapshots: a service leaking goroutines makes each snapshot
+	 * longer, and 2 s apart is not slow enough for an agent's budget then).
+	 */
+	took = monotonic_ns() - start;
+	ga->snapshot_ns = took;
 	ga->refresh_every_ns = 20 * took < ga->base_refresh_ns ? ga->base_refresh_ns : 20 * took;
-	if (ga->refresh_every_ns > MAX_REFRESH_NS || ga->slow_snapshots)
+	if (ga->refresh_every_ns > MAX_REFRESH_NS && !ga->slow_snapshots)
 		ga->refresh_every_ns = MAX_REFRESH_NS;
+	if (ga->slow_snapshots)
+		ga->refresh_every_ns = 100 * took > MAX_REFRESH_NS ? 100 * took : MAX_REFRESH_NS;
 }
 
 void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns)

@@ -45,7 +45,8 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt);
 void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns);
 
 /*
- * Snapshots every 2 s, not up to 10 a second (a cost governor's choice): goroutines younger than
+ * Snapshots every 2 s, or 100 times as long as one takes when that is longer (about 1% of a
+ * CPU), not up to 10 a second (a cost governor's choice): goroutines younger than
  * the last snapshot stay unnamed longer, and the sampled waits and exits are coarser. Sample
  * mode's only lever on the goroutine reads, whose count go_goroutines_read() gives.
  */
