@@ -464,15 +464,13 @@ static void set_time_range(struct session_window *w, int64_t start_wall, uint64_
 	}
 }
 
-int session_cut_window(struct session *s, struct session_window *w)
+/* Replaces w's profiles (the collector's) by what they hold, the collector's starting afresh;
+ * all or none: a partial window would be wrong, so on failure those taken are dropped.
+ * Returns 0 or -ENOMEM. */
+static int take_all(struct session *s, struct session_window *w)
 {
-	uint64_t now = monotonic_ns();
 	size_t i;
 
-	if (!s->started || s->stopped)
-		return -EINVAL;
-	collector_cut_waits(s->col, now);
-	session_current_profiles(s, w);
 	for (i = 0; i < w->nprofiles; i++) {
 		struct profile *taken = collector_take(s->col, w->profiles[i].prof);
 
@@ -481,11 +479,23 @@ int session_cut_window(struct session *s, struct session_window *w)
 		w->profiles[i].prof = taken;
 	}
 	if (i < w->nprofiles) {
-		/* A partial window would be wrong: the profiles taken so far are dropped. */
 		w->nprofiles = i;
 		session_window_free(w);
 		return -ENOMEM;
 	}
+	return 0;
+}
+
+int session_cut_window(struct session *s, struct session_window *w)
+{
+	uint64_t now = monotonic_ns();
+
+	if (!s->started || s->stopped)
+		return -EINVAL;
+	collector_cut_waits(s->col, now);
+	session_current_profiles(s, w);
+	if (take_all(s, w))
+		return -ENOMEM;
 	set_time_range(w, s->window_wall_ns, s->window_ns, now);
 	s->window_wall_ns = s->window_wall_ns + (int64_t)(now - s->window_ns);
 	s->window_ns = now;
@@ -494,25 +504,11 @@ int session_cut_window(struct session *s, struct session_window *w)
 
 int session_take_profiles(struct session *s, struct session_window *w)
 {
-	size_t i;
-
 	if (!s->stopped)
 		return -EINVAL;
 	*w = s->last;
 	s->last.nprofiles = 0;
-	for (i = 0; i < w->nprofiles; i++) {
-		struct profile *taken = collector_take(s->col, w->profiles[i].prof);
-
-		if (!taken)
-			break;
-		w->profiles[i].prof = taken;
-	}
-	if (i < w->nprofiles) {
-		w->nprofiles = i;
-		session_window_free(w);
-		return -ENOMEM;
-	}
-	return 0;
+	return take_all(s, w);
 }
 
 void session_window_free(struct session_window *w)
