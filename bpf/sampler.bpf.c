@@ -33,6 +33,9 @@ const volatile __u32 tls_bytes = 0;
 const volatile bool thread_tasks = false;
 /* Set when a runtime's probes keep logical frames (shared with them) for tasks and threads. */
 const volatile bool logical_frames = false;
+/* Wake the profiler once this much waits in the ring, not at each sample (0: at each): every
+ * wake-up is a context switch on a CPU the target may be using. */
+const volatile __u32 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -89,7 +92,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	struct pt_regs *uregs;
 	struct scratch *s;
 	__u32 zero = 0;
-	__u64 size;
+	__u64 size, flags = 0;
 
 	if ((pid_tgid >> 32) != targ_tgid)
 		return 0;
@@ -138,7 +141,11 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	size = SAMPLE_HEADER_SIZE + s->e.ustack_len;
 	if (size > sizeof(s->e))
 		size = sizeof(s->e);
-	if (bpf_ringbuf_output(&events, &s->e, size, 0))
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
+			    ? BPF_RB_FORCE_WAKEUP
+			    : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, &s->e, size, flags))
 		count(CNT_DROPS, 1);
 	return 0;
 }

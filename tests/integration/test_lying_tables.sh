@@ -40,43 +40,58 @@ tokio_refusals() {
 	esac
 }
 
-# survive NAME MODES CMD...: runs CMD SECONDS once per mode with asyncprof attached to it; the
+# survive_mode NAME MODE CMD...: runs CMD SECONDS with asyncprof attached to it in MODE; the
 # target must exit 0 without a crash, asyncprof must exit 0 with a profile. Its stderr is in
 # $WORK/NAME-MODE.err. A machine so loaded that asyncprof attached late (or after the target's
-# end) gets the run again, longer: the probes must be in place for at least a second.
+# end) gets the run again, longer: the probes must be in place for at least a second. Prints
+# what went wrong and returns 1.
+survive_mode() {
+	local name=$1 mode=$2 t status prof secs recorded out=$WORK/$1-$2
+	shift 2
+	for secs in 2 4 8; do
+		rm -rf "$out"
+		GOGC=20 "$@" "$secs" >"$out.target" 2>&1 &
+		t=$!
+		# Attach to the target, not to the shell that forked it before its exec.
+		for _ in $(seq 200); do
+			[ "$(readlink "/proc/$t/exe" 2>/dev/null)" = "$(readlink -f "$1")" ] && break
+			sleep 0.01
+		done
+		prof=0
+		"$ASYNCPROF" attach -p "$t" --mode "$mode" -o "$out" >/dev/null 2>"$out.err" ||
+			prof=$?
+		status=0
+		wait "$t" || status=$?
+		if [ "$status" -ne 0 ] || grep -Eq "$CRASH" "$out.target"; then
+			head -20 "$out.target"
+			grep warning "$out.err" || true
+			echo "$name $mode: the target was harmed (exit status $status)"
+			return 1
+		fi
+		recorded=$(sed -n 's/.*exited after \([0-9.]*\)s.*/\1/p' "$out.err")
+		[ "$prof" -eq 0 ] && awk -v r="${recorded:-9}" 'BEGIN { exit !(r >= 1) }' && break
+		echo "note: $name $mode: probes in place for ${recorded:-no} s of ${secs} s"
+	done
+	[ "$prof" -eq 0 ] || { cat "$out.err"; echo "$name $mode: asyncprof failed"; return 1; }
+	jq -e '.samples > 0' "$out/report.json" >/dev/null ||
+		{ echo "$name $mode: no profile"; return 1; }
+}
+
+# survive NAME MODES CMD...: survive_mode in every mode, the modes side by side (each its own
+# target and asyncprof: what one run does cannot reach another's process).
 survive() {
-	local name=$1 modes=$2 mode t status prof secs recorded out
+	local name=$1 modes=$2 mode pids=() bad=0
 	shift 2
 	for mode in $modes; do
-		out=$WORK/$name-$mode
-		for secs in 2 4 8; do
-			rm -rf "$out"
-			GOGC=20 "$@" "$secs" >"$WORK/target.out" 2>&1 &
-			t=$!
-			PIDS+=("$t")
-			# Attach to the target, not to the shell that forked it before its exec.
-			for _ in $(seq 200); do
-				[ "$(readlink "/proc/$t/exe" 2>/dev/null)" = "$(readlink -f "$1")" ] &&
-					break
-				sleep 0.01
-			done
-			prof=0
-			"$ASYNCPROF" attach -p "$t" --mode "$mode" -o "$out" >/dev/null 2>"$out.err" ||
-				prof=$?
-			status=0
-			wait "$t" || status=$?
-			if [ "$status" -ne 0 ] || grep -Eq "$CRASH" "$WORK/target.out"; then
-				head -20 "$WORK/target.out"
-				grep warning "$out.err" || true
-				fail "$name $mode: the target was harmed (exit status $status)"
-			fi
-			recorded=$(sed -n 's/.*exited after \([0-9.]*\)s.*/\1/p' "$out.err")
-			[ "$prof" -eq 0 ] && awk -v r="${recorded:-9}" 'BEGIN { exit !(r >= 1) }' && break
-			echo "note: $name $mode: probes in place for ${recorded:-no} s of ${secs} s"
-		done
-		[ "$prof" -eq 0 ] || { cat "$out.err"; fail "$name $mode: asyncprof failed"; }
-		jq -e '.samples > 0' "$out/report.json" >/dev/null || fail "$name $mode: no profile"
+		survive_mode "$name" "$mode" "$@" >"$WORK/$name-$mode.log" 2>&1 &
+		pids+=($!)
+		PIDS+=($!)
 	done
+	for p in "${pids[@]}"; do
+		wait "$p" || bad=1
+	done
+	cat "$WORK/$name"-*.log
+	[ "$bad" -eq 0 ] || fail "$name: a run failed (above)"
 }
 
 # expect_said NAME MODE ERE: asyncprof's warnings for the run match ERE.

@@ -187,6 +187,7 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 	s->skel->rodata->tls_bytes = opts->tls_bytes;
 	s->skel->rodata->thread_tasks = opts->thread_tasks;
 	s->skel->rodata->logical_frames = opts->logical_frames;
+	s->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
 	err = sampler_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF sampler: %s%s\n", strerror(-err),
@@ -238,7 +239,9 @@ int sampler_poll(struct sampler *s, int timeout_ms, const int *wake_fds, size_t 
 		p[1 + i] = (struct pollfd){ .fd = wake_fds[i], .events = POLLIN };
 	if (poll(p, 1 + nwake, timeout_ms) < 0)
 		return -errno;
-	return p[0].revents ? ring_buffer__consume(s->rb) : 0;
+	/* Whether or not the ring woke us: its samples wake the reader only once wakeup_bytes of
+	 * them wait, and reading an empty ring costs two loads. */
+	return ring_buffer__consume(s->rb);
 }
 
 int sampler_fd(struct sampler *s)
