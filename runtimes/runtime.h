@@ -36,6 +36,9 @@ struct runtime_ctx {
 	/* The CPU sampling rate: a runtime that samples the process's state by reading it
 	 * (Go's goroutine snapshots) paces itself on it. */
 	unsigned int freq_hz;
+	/* An always-on agent's session: long-lived state is kept compact (a runtime may keep the
+	 * tasks parked for long as their identity only: task_table_doze). */
+	bool agent;
 };
 
 /* What a runtime asks of the CPU sampler (configure fills it). */

@@ -36,6 +36,7 @@
 #define REFRESH_NS 100000000ULL
 #define STALE_REFRESH_NS 10000000ULL /* sooner when a sample ran an unknown goroutine */
 #define MAX_REFRESH_NS 2000000000ULL
+#define DOZE_NS 60000000000ULL /* go_set_doze: parked this long, a goroutine dozes */
 #define TLS_G_OFFSET (-8) /* runtime.tlsg on linux/amd64 */
 #define GO_PAGE_SIZE 8192
 #define MAX_WARNINGS 16
@@ -88,6 +89,7 @@ struct go_adaptor {
 	uint64_t bias;
 	struct hashmap *goids; /* g address -> goid, from the last snapshot */
 	struct hashmap *closures; /* goid -> 1: a closure found not to be a go-statement wrapper */
+	uint64_t doze_ns;	  /* go_set_doze: parked this long, a goroutine dozes; 0: never */
 	struct hashmap *wrappers; /* wrapper start pc -> the function it starts (a name), or 1 */
 	uint64_t last_refresh_ns, refresh_every_ns, snapshot_ns;
 	uint64_t base_refresh_ns; /* go_set_snapshot_period(); REFRESH_NS at least */
@@ -364,7 +366,7 @@ static void name_from_wrapper(struct go_adaptor *ga, uint64_t goid, const uint64
 			callee = ni > 0 ? inner[ni - 1].function : NULL;
 		}
 		if (callee)
-			task_set_string(&t->name, callee);
+			task_set_shared(&t->name, callee);
 		return;
 	}
 }
@@ -449,13 +451,18 @@ static void name_goroutine(struct go_adaptor *ga, struct task_rec *t, const stru
 		task_set_parent(t, g->parent_goid > 0 ? (uint64_t)g->parent_goid : TASK_ROOT);
 	if (!t->spawned_at && g->gopc && go_describe_pc(ga->proc, g->gopc - 1, text, sizeof(text)))
 		/* The main goroutine and the runtime's own are started by the runtime. */
-		task_set_string(&t->spawned_at,
+		task_set_shared(&t->spawned_at,
 				strncmp(text, "runtime.", 8) == 0 ? "[runtime]" : text);
 	if (goroutine_name(ga, g->startpc, t->spawned_at, text, sizeof(text)))
 		task_name_given(t, text);
 	task_set_internal(t, is_runtime_goroutine(t->name));
 	if (ga->col && g->status == G_WAITING)
 		name_from_wrapper(ga, g->goid, g->pcs, g->npcs);
+}
+
+static bool goid_alive(void *ctx, uint64_t id)
+{
+	return hashmap_get(ctx, &id, sizeof(id), NULL);
 }
 
 void go_refresh(struct go_adaptor *ga, struct task_table *tt)
@@ -500,6 +507,14 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 			hashmap_free(alive); /* without the whole set, no exit can be told */
 			alive = NULL;
 		}
+		/* Dormant (parked for long): its wait is sampled from its identity; it is whole
+		 * again once it runs. */
+		if (g->status == G_WAITING && task_dormant(tt, (uint64_t)g->goid)) {
+			if (sample_waits)
+				collector_add_wait(ga->col, g->goid, g->pcs, g->npcs,
+						   go_reason(&ga->gp, g->waitreason), since_last);
+			continue;
+		}
 		t = task_get(tt, (uint64_t)g->goid);
 		if (!t)
 			continue;
@@ -513,6 +528,10 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 		/* Without the ready/execute probes, time runnable is sampled the same way. */
 		if (sample_runnable && g->status == G_RUNNABLE)
 			task_add_runnable(t, since_last);
+		if (g->status != G_WAITING)
+			t->parked_since = 0;
+		else if (!t->parked_since)
+			t->parked_since = start;
 	}
 	free(gs);
 	hashmap_free(ga->goids);
@@ -522,8 +541,13 @@ void go_refresh(struct go_adaptor *ga, struct task_table *tt)
 
 		for (size_t i = 0; i < n; i++)
 			if (!all[i]->exited_ns &&
-			    !hashmap_get(alive, &all[i]->id, sizeof(uint64_t), NULL))
+			    !hashmap_get(alive, &all[i]->id, sizeof(uint64_t), NULL)) {
 				all[i]->exited_ns = start;
+				hashmap_del(ga->closures, &all[i]->id, sizeof(uint64_t));
+			}
+		task_table_end_dormant(tt, goid_alive, alive);
+		if (ga->doze_ns && start > ga->doze_ns)
+			task_table_doze(tt, start - ga->doze_ns);
 		hashmap_free(alive);
 	}
 	/*
@@ -546,6 +570,14 @@ void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns)
 	ga->base_refresh_ns = ns < REFRESH_NS ? REFRESH_NS : ns > MAX_REFRESH_NS ? MAX_REFRESH_NS : ns;
 	if (!ga->slow_snapshots)
 		ga->refresh_every_ns = ga->base_refresh_ns;
+}
+
+void go_set_doze(struct go_adaptor *ga, bool doze)
+{
+	/* The tests shorten the minute (milliseconds). */
+	const char *ms = getenv("ASYNCPROF_TEST_DOZE_MS");
+
+	ga->doze_ns = !doze ? 0 : ms && atoi(ms) > 0 ? (uint64_t)atoi(ms) * 1000000ULL : DOZE_NS;
 }
 
 void go_set_slow_snapshots(struct go_adaptor *ga, bool slow)
@@ -1097,7 +1129,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		t = task_find(collector_tasks(ga->col), e->task);
 		/* Only runtime frames made it: the main goroutine, the runtime's own. */
 		if (t && !t->spawned_at)
-			task_set_string(&t->spawned_at, "[runtime]");
+			task_set_shared(&t->spawned_at, "[runtime]");
 		if (t && e->type && goroutine_name(ga, e->type, t->spawned_at, name, sizeof(name))) {
 			task_name_given(t, name);
 			task_set_internal(t, is_runtime_goroutine(name));

@@ -51,6 +51,10 @@ void go_set_snapshot_period(struct go_adaptor *ga, uint64_t ns);
  * mode's only lever on the goroutine reads, whose count go_goroutines_read() gives.
  */
 void go_set_slow_snapshots(struct go_adaptor *ga, bool slow);
+/* Sample mode: goroutines found parked by every snapshot for DOZE_NS (a minute) are kept as
+ * their identity only (task_table_doze): an agent's memory does not grow with a service's
+ * leaked goroutines. */
+void go_set_doze(struct go_adaptor *ga, bool doze);
 uint64_t go_goroutines_read(const struct go_adaptor *ga);
 
 /* The goid of the goroutine whose g a sample copied; 0 for the scheduler (g0) or unknown. */

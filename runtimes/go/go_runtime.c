@@ -46,6 +46,8 @@ static int rt_open(const struct runtime_ctx *ctx, void **state)
 	/* Ten CPU sample periods apart: at 99 Hz (attach's default) every 100 ms, as always. */
 	if (ctx->freq_hz)
 		go_set_snapshot_period(r->ga, 10 * 1000000000ULL / ctx->freq_hz);
+	if (ctx->agent)
+		go_set_doze(r->ga, true);
 	*state = r;
 	return 0;
 }

@@ -230,6 +230,27 @@ read -r sent dropped < <(final_counts hang)
 [ "$sent" -eq 0 ] && [ "$dropped" -ge 2 ] || { cat "$WORK/hang.err"; fail "hang: $sent sent, $dropped dropped"; }
 ok "a receiver that never answers: $dropped windows dropped, exit $(( $(date +%s) - start )) s after SIGTERM"
 
+# ---- goroutines parked for long doze: identity only, their waits merged with their ancestry -----
+# (a minute in production; 1.5 s here). The service leaks a goroutine parked in chan send for one
+# request in 16: the later windows' wait profiles hold them as one sample per stack, without a
+# goroutine label, under their spawn chain (main.handleRequest's goroutines, exited since).
+start_bg "$GO_SERVICE" 30
+go_pid=$BG_PID
+ASYNCPROF_TEST_DOZE_MS=1500 agent_start doze --pid "$go_pid" --interval 2s --cpu-budget 50 \
+	--output-dir "$WORK/doze"
+sleep 7
+agent_stop
+last=$(ls "$WORK"/doze/*/wait-*.pb.gz | sort | tail -1)
+pprof -traces "$last" 2>/dev/null | awk '
+	/^-----------/ { if (blk ~ /\[task\] main\.fetchResult/ && blk ~ /\[task\] main\.handleRequest/ &&
+			    blk ~ /chan send/) { if (blk ~ /goid:/) labelled++; else merged++ }
+			 blk = ""; next }
+	{ blk = blk "\n" $0 }
+	END { printf "%d %d\n", merged, labelled; exit !(merged >= 1) }' >"$WORK/doze.counts" ||
+	{ pprof -traces "$last" | head -60; fail "no merged wait sample of the dormant leaked goroutines"; }
+ok "dormant goroutines: their waits are one sample per stack, ancestry kept (merged, labelled: $(cat "$WORK/doze.counts"))"
+kill "$go_pid" 2>/dev/null || true
+
 # ---- a person's attach: the agent gives way, then profiles the process again ------------------
 start_bg "$GO_SERVICE" 30
 go_pid=$BG_PID

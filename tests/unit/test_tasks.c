@@ -12,7 +12,7 @@ static struct task_rec *add(struct task_table *tt, uint64_t id, uint64_t parent,
 	cr_assert_not_null(t);
 	t->parent = parent;
 	t->parent_known = true;
-	task_set_string(&t->name, name);
+	task_set_shared(&t->name, name);
 	return t;
 }
 
@@ -136,7 +136,7 @@ Test(tasks, fold_keeps_totals_not_tasks)
 	add(tt, 1, TASK_ROOT, "acceptor"); /* live: every connection descends from it */
 	for (uint64_t id = 2; id < 3 + TASKS_KEPT_EXITED; id++) {
 		t = add(tt, id, 1, "connection");
-		task_set_string(&t->spawned_at, "accept (main.rs:9)");
+		task_set_shared(&t->spawned_at, "accept (main.rs:9)");
 		t->cpu_ns = id;
 		t->polls = 2;
 		task_add_latency(t, 1000, 1);
@@ -210,7 +210,7 @@ Test(tasks, json_has_the_report_fields)
 	json_t *arr, *o, *lat, *sites;
 	size_t omitted;
 
-	task_set_string(&t->spawned_at, "app::main (main.rs:10)");
+	task_set_shared(&t->spawned_at, "app::main (main.rs:10)");
 	t->polls = 3;
 	t->poll = (struct poll_stats){ .total = { 2500, 1500, 700 }, .longest = { 900, 600, 200 } };
 	t->wait_ns = 40000000;
@@ -296,4 +296,113 @@ Test(tasks, longest_poll_by_own_time)
 	cr_assert_eq(s.total.wall_ns, 32000000);
 	cr_assert_eq(s.total.cpu_ns, 1100000);
 	cr_assert_eq(s.total.preempted_ns, 19000000);
+}
+
+/* The site's figures of the one site in sites (its "tasks" and "wait_ns"). */
+static void site_figures(struct task_table *tt, const char *site, json_int_t *tasks,
+			 json_int_t *wait_ns)
+{
+	json_t *sites = task_sites_json(tt), *s;
+	size_t i;
+
+	*tasks = *wait_ns = -1;
+	json_array_foreach(sites, i, s)
+	{
+		if (strcmp(json_string_value(json_object_get(s, "spawned_at")), site) == 0) {
+			*tasks = json_integer_value(json_object_get(s, "tasks"));
+			*wait_ns = json_integer_value(json_object_get(s, "wait_ns"));
+		}
+	}
+	json_decref(sites);
+}
+
+/*
+ * A goroutine leaked from an exited parent, parked for long, dozes: its record goes, its
+ * identity and its parent's stay (its ancestry is what profiles show), its figures and waits go
+ * to its site; it is whole again when it runs, counted once in its site, however often it
+ * dozes.
+ */
+Test(tasks, dormant_tasks_keep_identity_and_ancestry)
+{
+	struct task_table *tt = task_table_new();
+	struct hashmap *gone = hashmap_new();
+	struct task_rec *parent = add(tt, 10, TASK_ROOT, "main.handleRequest");
+	struct task_rec *leak = add(tt, 11, 10, "main.fetchResult"), *busy;
+	struct task_identity id;
+	uint64_t ids[4];
+	json_int_t tasks, wait;
+
+	task_set_shared(&leak->spawned_at, "main.handleRequest (main.go:110)");
+	leak->wait_ns = 500;
+	leak->parked_since = 100;
+	busy = add(tt, 12, 10, "main.fetchResult");
+	task_set_shared(&busy->spawned_at, "main.handleRequest (main.go:110)");
+	parent->exited_ns = 50;
+	cr_assert_eq(task_table_fold(tt, 60, NULL, NULL, gone), 1);
+
+	cr_assert_eq(task_table_doze(tt, 100), 0, "parked since 100: not before 100");
+	cr_assert_eq(task_table_doze(tt, 200), 1, "only the parked one dozes");
+	cr_assert_null(task_find(tt, 11));
+	cr_assert(task_dormant(tt, 11));
+	cr_assert_not(task_dormant(tt, 12));
+	cr_assert_eq(task_table_dormant(tt), 1);
+	cr_assert(task_identity(tt, 11, &id));
+	cr_assert_str_eq(id.name, "main.fetchResult");
+	cr_assert_eq(id.parent, 10);
+	task_dormant_wait(tt, 11, 1000);
+	site_figures(tt, "main.handleRequest (main.go:110)", &tasks, &wait);
+	cr_assert_eq(tasks, 2, "the dormant one and the live one");
+	cr_assert_eq(wait, 1500, "its waits before and since it dozed");
+
+	/* Folds keep the parent's identity: a dormant task descends from it. */
+	busy->exited_ns = 300;
+	task_table_fold(tt, 400, NULL, NULL, gone);
+	cr_assert_eq(task_ancestry(tt, 11, ids, 4), 2);
+	cr_assert_eq(ids[0], 10);
+	cr_assert(task_identity(tt, 10, &id));
+	cr_assert_str_eq(id.name, "main.handleRequest");
+
+	/* It runs: whole again, named, its parent known, not counted twice. */
+	leak = task_get(tt, 11);
+	cr_assert_str_eq(leak->name, "main.fetchResult");
+	cr_assert_eq(leak->parent, 10);
+	cr_assert(leak->parent_known);
+	cr_assert_not(task_dormant(tt, 11));
+	cr_assert_eq(task_table_dormant(tt), 0);
+	leak->parked_since = 500;
+	cr_assert_eq(task_table_doze(tt, 600), 1);
+	leak = task_get(tt, 11);
+	leak->exited_ns = 700;
+	task_table_fold(tt, 800, NULL, NULL, gone);
+	site_figures(tt, "main.handleRequest (main.go:110)", &tasks, &wait);
+	cr_assert_eq(tasks, 2, "dozed twice, folded once: one task");
+	cr_assert_not(task_dormant(tt, 11));
+	cr_assert_eq(task_table_dormant(tt), 0);
+	hashmap_free(gone);
+	task_table_free(tt);
+}
+
+static bool none_alive(void *ctx, uint64_t id)
+{
+	(void)ctx;
+	(void)id;
+	return false;
+}
+
+/* A dormant task that ends is no longer dormant: its identity goes once nothing needs it. */
+Test(tasks, dormant_tasks_end)
+{
+	struct task_table *tt = task_table_new();
+	struct hashmap *gone = hashmap_new();
+	struct task_rec *t = add(tt, 7, TASK_ROOT, "main.leaked");
+
+	t->parked_since = 1;
+	cr_assert_eq(task_table_doze(tt, 2), 1);
+	cr_assert_eq(task_table_end_dormant(tt, none_alive, NULL), 1);
+	cr_assert_not(task_dormant(tt, 7));
+	cr_assert_eq(task_table_dormant(tt), 0);
+	task_table_fold(tt, 10, NULL, NULL, gone);
+	cr_assert_not(task_identity(tt, 7, &(struct task_identity){ 0 }));
+	hashmap_free(gone);
+	task_table_free(tt);
 }

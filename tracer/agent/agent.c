@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <link.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -759,6 +760,7 @@ static int end_window(struct agent *a, bool last)
 	uint64_t now = monotonic_ns();
 	double wall_s = (now - a->window_start_mono) / 1e9, cpu_s;
 	struct exporter_stats st = { 0 };
+	struct mallinfo2 heap = { 0 };
 	struct cut c;
 	char stamp[32];
 	time_t t0 = a->window_start_wall / 1000000000LL;
@@ -776,15 +778,19 @@ static int end_window(struct agent *a, bool last)
 		exporter_stats(a->ex, &st);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t0));
 	if (a->o->verbose)
+		heap = mallinfo2();
+	if (a->o->verbose)
 		fprintf(stderr, "asyncprof: agent: window %s %.1fs: %zu processes (%zu with "
 				"samples), %llu CPU samples at %u Hz; request %zu bytes, %llu "
 				"windows sent, %llu dropped, %zu queued; agent CPU %.3f%% of the "
-				"host (%.3f%% opening processes), RSS %lu MB\n",
+				"host (%.3f%% opening processes), RSS %lu MB (heap %.1f MB in use, "
+				"%.1f MB free)\n",
 			stamp, wall_s, a->ntargets, c.nw, (unsigned long long)c.samples,
 			a->gov.freq_hz, sent, (unsigned long long)st.sent_windows,
 			(unsigned long long)st.dropped_windows, st.queued_windows,
 			100 * (cpu_s - a->window_cpu_s) / (wall_s * a->gov.ncpus),
-			100 * a->open_cpu_s / (wall_s * a->gov.ncpus), self_rss_kb(a) / 1024);
+			100 * a->open_cpu_s / (wall_s * a->gov.ncpus), self_rss_kb(a) / 1024,
+			(heap.uordblks + heap.hblkhd) / 1048576.0, heap.fordblks / 1048576.0);
 	if (c.drops || c.events_lost)
 		fprintf(stderr, "asyncprof: agent: window %s: %llu CPU samples and %llu task "
 				"events lost (their ring buffers were full): the profiles of that "

@@ -1013,9 +1013,13 @@ static const char *wait_reason(const struct collector *c, const uint64_t *locs, 
  * ns of waiting by t at pcs (leaf first; none: unknown) in its logical frames (NULL: none):
  * reason NULL is guessed from the stack; object and waker are labels when not 0.
  */
-static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pcs, size_t npcs,
-		     const char *reason, uint64_t object, const struct logical_stack *frames,
-		     uint64_t waker, uint64_t ns, uint64_t now, double weight)
+/* t: the task that waited; NULL for a dormant one (task_table_doze), id: its id, whose waits go
+ * to its site's total and to the wait profile without a task label: the dormant tasks of a site
+ * parked at one stack are one sample. */
+static void add_wait(struct collector *c, struct task_rec *t, uint64_t id, const uint64_t *pcs,
+		     size_t npcs, const char *reason, uint64_t object,
+		     const struct logical_stack *frames, uint64_t waker, uint64_t ns, uint64_t now,
+		     double weight)
 {
 	/* locs[0] is the reason's frame, the await stack follows it. */
 	uint64_t locs[1 + MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
@@ -1024,7 +1028,10 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 	int64_t values[2] = { (int64_t)(weight + 0.5), (int64_t)(ns * weight + 0.5) };
 	char frame[160];
 
-	task_add_wait(t, (uint64_t)values[1]);
+	if (t)
+		task_add_wait(t, (uint64_t)values[1]);
+	else
+		task_dormant_wait(c->tasks, id, (uint64_t)values[1]);
 	for (size_t i = 0; i < npcs && n <= MAX_FRAMES; i++) {
 		uint64_t id = user_location(c, &c->wait, pcs[i], now);
 
@@ -1048,12 +1055,14 @@ static void add_wait(struct collector *c, struct task_rec *t, const uint64_t *pc
 	if (!locs[0])
 		memmove(locs, locs + 1, --n * sizeof(*locs));
 	labels[0] = (struct profile_label){ .key = "reason", .str = reason };
-	labels[1] = (struct profile_label){ .key = c->task_label, .num = t->id };
+	labels[1] = (struct profile_label){ .key = c->task_label, .num = id };
+	if (!t)
+		nlabels = 1;
 	if (object)
 		labels[nlabels++] = (struct profile_label){ .key = "object", .num = object };
 	if (waker)
 		labels[nlabels++] = (struct profile_label){ .key = "waker_id", .num = waker };
-	n = task_stack(c, &c->wait, t->id, frames, locs, n, max);
+	n = task_stack(c, &c->wait, id, frames, locs, n, max);
 	profile_add_sample(c->wait.prof, locs, n, values, labels, nlabels);
 }
 
@@ -1079,7 +1088,7 @@ static void end_suspension(struct collector *c, struct task_rec *t, uint64_t now
 		return;
 	weight = collector_seen_weight(c, since, now);
 	if (weight > 0)
-		add_wait(c, t, t->await_pcs, t->nawait, t->await_reason, t->await_object,
+		add_wait(c, t, t->id, t->await_pcs, t->nawait, t->await_reason, t->await_object,
 			 t->await_frames, waker, now - since, now, weight);
 }
 
@@ -1106,11 +1115,18 @@ void collector_set_observation(struct collector *c, const struct collector_obser
 void collector_add_wait(struct collector *c, uint64_t task, const uint64_t *pcs, size_t n,
 			const char *reason, uint64_t ns)
 {
-	struct task_rec *t = c->tasks && c->wait.prof ? task_get(c->tasks, task) : NULL;
+	struct task_rec *t;
 
 	c->waits_sampled = true;
-	if (t && ns && !t->internal)
-		add_wait(c, t, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns(), 1);
+	if (!c->tasks || !c->wait.prof || !ns)
+		return;
+	if (task_dormant(c->tasks, task)) {
+		add_wait(c, NULL, task, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns(), 1);
+		return;
+	}
+	t = task_get(c->tasks, task);
+	if (t && !t->internal)
+		add_wait(c, t, task, pcs, n, reason, 0, NULL, 0, ns, monotonic_ns(), 1);
 }
 
 static void remember_parent(struct collector *c, const struct task_event *e)
@@ -1320,7 +1336,7 @@ static void created(struct collector *c, struct task_rec *t, const struct task_e
 	}
 	describe_site(c, pcs, n, e->time_ns, false, site, sizeof(site));
 	if (site[0])
-		task_set_string(&t->spawned_at, site);
+		task_set_shared(&t->spawned_at, site);
 	if (label) {
 		task_name_given(t, label);
 	} else if (c->namer.spawned && (!t->name || t->name_inferred)) {

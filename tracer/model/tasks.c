@@ -2,6 +2,7 @@
 #include "tasks.h"
 #include "util/array.h"
 #include "util/hashmap.h"
+#include "util/strpool.h"
 #include "capture/event_loss.h"
 
 #include <errno.h>
@@ -21,7 +22,10 @@ struct site_total {
 struct ancestor {
 	uint64_t parent;
 	bool parent_known;
-	char *name, *spawned_at; /* owned; NULL when unknown */
+	/* A live task kept as its identity only (task_table_doze): its figures are in its site's
+	 * totals; it stays while the task lives, needed as an ancestor or not. */
+	bool dormant;
+	const char *name, *spawned_at; /* shared (util/strpool.h); NULL when unknown */
 };
 
 struct task_table {
@@ -36,7 +40,8 @@ struct task_table {
 	struct hashmap *site_index; /* spawned_at -> index + 1 into sites */
 	struct site_total *sites;
 	size_t nsites, cap_sites;
-	uint64_t nfolded;	  /* tasks folded, kept or not */
+	uint64_t nfolded;	  /* tasks folded, kept or not, or dormant (once each) */
+	size_t ndormant;	  /* live tasks kept as their identity (task_table_doze) */
 	uint64_t nfolded_unnamed; /* of which without a name */
 	double scale, wait_scale; /* task_table_set_scale() */
 };
@@ -81,8 +86,8 @@ static void task_free(struct task_rec *t)
 	free(t->await_pcs);
 	free(t->await_reason);
 	free(t->await_frames);
-	free(t->name);
-	free(t->spawned_at);
+	strpool_unref(t->name);
+	strpool_unref(t->spawned_at);
 	free(t);
 }
 
@@ -94,8 +99,8 @@ static int free_folded(const void *key, size_t len, uint64_t value, void *arg)
 
 static void ancestor_free(struct ancestor *a)
 {
-	free(a->name);
-	free(a->spawned_at);
+	strpool_unref(a->name);
+	strpool_unref(a->spawned_at);
 	free(a);
 }
 
@@ -158,6 +163,7 @@ struct task_rec *task_find(const struct task_table *tt, uint64_t id)
 struct task_rec *task_get(struct task_table *tt, uint64_t id)
 {
 	struct task_rec *t = task_find(tt, id);
+	uint64_t v;
 
 	if (t)
 		return t;
@@ -167,6 +173,20 @@ struct task_rec *task_get(struct task_table *tt, uint64_t id)
 	if (!t)
 		return NULL;
 	t->id = id;
+	/* A dormant task that runs again: whole again, from its identity; its site counts it. */
+	if (hashmap_get(tt->ancestors, &id, sizeof(id), &v) &&
+	    ((struct ancestor *)(uintptr_t)v)->dormant) {
+		struct ancestor *a = (struct ancestor *)(uintptr_t)v;
+
+		t->parent = a->parent;
+		t->parent_known = a->parent_known;
+		t->name = a->name;
+		t->spawned_at = a->spawned_at;
+		t->revived = true;
+		hashmap_del(tt->ancestors, &id, sizeof(id));
+		free(a);
+		tt->ndormant--;
+	}
 	if (hashmap_put(tt->index, &id, sizeof(id), tt->n + 1)) {
 		free(t);
 		return NULL;
@@ -185,6 +205,16 @@ void task_set_string(char **field, const char *s)
 		return;
 	free(*field);
 	*field = copy;
+}
+
+void task_set_shared(const char **field, const char *s)
+{
+	const char *ref = strpool_ref(s);
+
+	if (s && !ref)
+		return;
+	strpool_unref(*field);
+	*field = ref;
 }
 
 int task_add_latency(struct task_rec *t, uint64_t ns, double weight)
@@ -394,7 +424,7 @@ static const char *site_of(const struct task_rec *t)
 
 static void add_to_site(struct site_total *st, const struct task_rec *t)
 {
-	st->tasks++;
+	st->tasks += !t->revived;
 	st->polls += t->polls;
 	st->cpu_ns += t->cpu_ns;
 	st->wait_ns += t->wait_ns;
@@ -408,15 +438,50 @@ static void add_to_site(struct site_total *st, const struct task_rec *t)
  * tasks[]: not exited, or exited at or after before_ns) reach through folded ones: each one's
  * chain up to a task that stays (it marks its own), the root, or an unknown task.
  */
+static int mark_chain(struct task_table *tt, uint64_t before_ns, struct hashmap *needed,
+		      struct task_identity id);
+
+struct dormant_walk {
+	struct task_table *tt;
+	uint64_t before_ns;
+	struct hashmap *needed;
+};
+
+static int mark_from_dormant(const void *key, size_t len, uint64_t value, void *arg)
+{
+	const struct ancestor *a = (const struct ancestor *)(uintptr_t)value;
+	struct dormant_walk *w = arg;
+
+	if (!a->dormant)
+		return 0;
+	return mark_chain(w->tt, w->before_ns, w->needed,
+			  (struct task_identity){ .parent = a->parent,
+						  .parent_known = a->parent_known });
+}
+
 static int mark_ancestors(struct task_table *tt, uint64_t before_ns, struct hashmap *needed)
 {
+	struct dormant_walk w = { tt, before_ns, needed };
+
 	for (size_t i = 0; i < tt->n; i++) {
 		const struct task_rec *t = tt->tasks[i];
-		struct task_identity id;
 
 		if (t->exited_ns && t->exited_ns < before_ns)
 			continue;
-		id = (struct task_identity){ .parent = t->parent, .parent_known = t->parent_known };
+		if (mark_chain(tt, before_ns, needed,
+			       (struct task_identity){ .parent = t->parent,
+						       .parent_known = t->parent_known }))
+			return -ENOMEM;
+	}
+	/* A dormant task (task_table_doze) lives on: its ancestors are needed as a live one's. */
+	return hashmap_each(tt->ancestors, mark_from_dormant, &w);
+}
+
+/* Marks in needed the folded ancestors reached from a task whose identity is id. */
+static int mark_chain(struct task_table *tt, uint64_t before_ns, struct hashmap *needed,
+		      struct task_identity id)
+{
+	{
 
 		while (id.parent_known && id.parent != TASK_ROOT &&
 		       !hashmap_get(needed, &id.parent, sizeof(id.parent), NULL)) {
@@ -493,7 +558,8 @@ static int collect_unneeded(const void *key, size_t len, uint64_t value, void *a
 {
 	struct unneeded *u = arg;
 
-	if (hashmap_get(u->needed, key, len, NULL))
+	if (hashmap_get(u->needed, key, len, NULL) ||
+	    ((const struct ancestor *)(uintptr_t)value)->dormant)
 		return 0;
 	if (!array_grow((void **)&u->drop, &u->cap, u->n + 1, sizeof(*u->drop)))
 		return -ENOMEM;
@@ -532,7 +598,7 @@ size_t task_table_fold(struct task_table *tt, uint64_t before_ns,
 	}
 	for (size_t i = 0; i < tt->n; i++)
 		if (tt->tasks[i]->exited_ns && tt->tasks[i]->exited_ns < before_ns)
-			nfolded++;
+			nfolded += !tt->tasks[i]->revived;
 	if (!nfolded)
 		goto out;
 	cands = malloc((tt->nkept + nfolded) * sizeof(*cands));
@@ -553,7 +619,7 @@ size_t task_table_fold(struct task_table *tt, uint64_t before_ns,
 		}
 		if (finalize)
 			finalize(ctx, t);
-		tt->nfolded_unnamed += !t->name;
+		tt->nfolded_unnamed += !t->name && !t->revived;
 		st = site_total(tt, site_of(t));
 		if (st)
 			add_to_site(st, t);
@@ -591,6 +657,103 @@ out:
 	free(cands);
 	hashmap_free(needed);
 	return nfolded;
+}
+
+size_t task_table_doze(struct task_table *tt, uint64_t parked_before_ns)
+{
+	size_t stay = 0, dozed = 0;
+
+	for (size_t i = 0; i < tt->n; i++) {
+		struct task_rec *t = tt->tasks[i];
+		struct ancestor *a;
+		struct site_total *st;
+
+		if (t->exited_ns || !t->parked_since || t->parked_since >= parked_before_ns ||
+		    t->internal || !(a = calloc(1, sizeof(*a)))) {
+			tt->tasks[stay++] = t;
+			continue;
+		}
+		*a = (struct ancestor){ .parent = t->parent, .parent_known = t->parent_known,
+					.dormant = true, .name = t->name,
+					.spawned_at = t->spawned_at };
+		if (hashmap_put(tt->ancestors, &t->id, sizeof(t->id), (uintptr_t)a)) {
+			free(a);
+			tt->tasks[stay++] = t;
+			continue;
+		}
+		st = site_total(tt, site_of(t));
+		if (st)
+			add_to_site(st, t);
+		tt->nfolded += !t->revived;
+		tt->nfolded_unnamed += !t->name && !t->revived;
+		hashmap_del(tt->index, &t->id, sizeof(t->id));
+		t->name = t->spawned_at = NULL; /* moved to a */
+		task_free(t);
+		tt->ndormant++;
+		dozed++;
+	}
+	if (dozed) {
+		tt->n = stay;
+		for (size_t i = 0; i < tt->n; i++)
+			hashmap_put(tt->index, &tt->tasks[i]->id, sizeof(uint64_t), i + 1);
+	}
+	return dozed;
+}
+
+bool task_dormant(const struct task_table *tt, uint64_t id)
+{
+	uint64_t v;
+
+	return tt->ndormant && hashmap_get(tt->ancestors, &id, sizeof(id), &v) &&
+	       ((const struct ancestor *)(uintptr_t)v)->dormant;
+}
+
+size_t task_table_dormant(const struct task_table *tt)
+{
+	return tt->ndormant;
+}
+
+void task_dormant_wait(struct task_table *tt, uint64_t id, uint64_t ns)
+{
+	struct task_identity t;
+	struct site_total *st;
+
+	if (!task_identity(tt, id, &t))
+		return;
+	st = site_total(tt, t.spawned_at ? t.spawned_at : "[unknown]");
+	if (st)
+		st->wait_ns += ns;
+}
+
+struct dormant_end {
+	bool (*alive)(void *ctx, uint64_t id);
+	void *ctx;
+	size_t ended;
+};
+
+static int end_dormant(const void *key, size_t len, uint64_t value, void *arg)
+{
+	struct ancestor *a = (struct ancestor *)(uintptr_t)value;
+	struct dormant_end *e = arg;
+	uint64_t id;
+
+	memcpy(&id, key, sizeof(id));
+	if (a->dormant && !e->alive(e->ctx, id)) {
+		a->dormant = false; /* an ancestor now, while a task needs it */
+		e->ended++;
+	}
+	return 0;
+}
+
+size_t task_table_end_dormant(struct task_table *tt, bool (*alive)(void *ctx, uint64_t id),
+			      void *ctx)
+{
+	struct dormant_end e = { alive, ctx, 0 };
+
+	if (tt->ndormant)
+		hashmap_each(tt->ancestors, end_dormant, &e);
+	tt->ndormant -= e.ended;
+	return e.ended;
 }
 
 json_t *task_table_json(struct task_table *tt, size_t max, size_t *omitted)
@@ -794,7 +957,7 @@ void task_name_from_runtime(struct task_rec *t, const char *type, bool internal,
 {
 	if (t->name && !t->name_inferred && (!t->name_tentative || tentative))
 		return;
-	task_set_string(&t->name, type);
+	task_set_shared(&t->name, type);
 	t->name_inferred = false;
 	t->name_tentative = tentative;
 	t->internal = internal;
@@ -802,13 +965,13 @@ void task_name_from_runtime(struct task_rec *t, const char *type, bool internal,
 
 void task_name_given(struct task_rec *t, const char *name)
 {
-	task_set_string(&t->name, name);
+	task_set_shared(&t->name, name);
 	t->name_inferred = false;
 }
 
 void task_name_guessed(struct task_rec *t, const char *name, bool internal)
 {
-	task_set_string(&t->name, name);
+	task_set_shared(&t->name, name);
 	t->name_inferred = true;
 	if (internal)
 		t->internal = true;

@@ -43,10 +43,11 @@ struct task_rec {
 	uint64_t id;
 	uint64_t parent;       /* TASK_ROOT, or the parent's id */
 	bool parent_known;     /* false for tasks that existed before attach */
-	char *name;	       /* the future's type or the function polled; NULL when unknown */
+	const char *name;      /* the future's type or the function polled; NULL when unknown;
+				* shared (util/strpool.h), like spawned_at */
 	bool name_inferred;    /* name guessed from sampled stacks, not the runtime's type */
 	bool name_tentative;   /* the runtime's type, from a stack that may be the parent poll's */
-	char *spawned_at;      /* "function (file:line)" of the spawn call; NULL when unknown */
+	const char *spawned_at; /* "function (file:line)" of the spawn call; NULL when unknown */
 	bool internal;	       /* a runtime-internal task (a worker's launch task) */
 	uint64_t created_ns;   /* 0 when created before attach */
 	uint64_t exited_ns;    /* 0 while alive */
@@ -65,6 +66,10 @@ struct task_rec {
 	/* Folded (task_table_fold): its figures are in its site's totals, and it is kept whole
 	 * for the report (kept), and may be the ancestor of a task not folded. */
 	bool folded, kept, ancestor;
+	/* Dormant once (task_table_doze), then run again: its site already counts it. */
+	bool revived;
+	/* Sample mode: when a snapshot first found it parked (0: not parked at the last one). */
+	uint64_t parked_since;
 	size_t nawait;
 	uint64_t *await_pcs;   /* user stack of the last await point, leaf first; owned */
 	/* What the runtime said of the last suspension (USDT markers), else NULL / 0: */
@@ -77,6 +82,23 @@ struct task_table;
 struct logical_stack;
 
 struct task_table *task_table_new(void);
+/*
+ * Dormant tasks: a live task parked since before parked_before_ns (parked_since, which the
+ * runtime sets from its snapshots) is kept as its identity only (parent, name, spawn site: what
+ * ancestry and profiles show of it), its figures added to its site's totals, like a folded
+ * task's: a service that leaks goroutines keeps ~100 bytes for each, not a whole record. It is
+ * whole again (task_get) when it runs. Internal tasks stay whole. Returns how many dozed.
+ */
+size_t task_table_doze(struct task_table *tt, uint64_t parked_before_ns);
+/* Whether id is a dormant task's; how many there are. */
+bool task_dormant(const struct task_table *tt, uint64_t id);
+size_t task_table_dormant(const struct task_table *tt);
+/* A dormant task waited ns more: its site's wait. */
+void task_dormant_wait(struct task_table *tt, uint64_t id, uint64_t ns);
+/* The dormant tasks that alive() says are gone end (their identities stay while a task
+ * descends from them). Returns how many. */
+size_t task_table_end_dormant(struct task_table *tt, bool (*alive)(void *ctx, uint64_t id),
+			      void *ctx);
 void task_table_free(struct task_table *tt); /* accepts NULL */
 /* In the outputs, the probes' counters (polls, busy and poll times) stand for counts times as
  * many, and the waits and times runnable for waits times as much: the probes were on for part
@@ -152,8 +174,11 @@ void task_add_poll_time(struct task_rec *t, const struct poll_time *p);
 /* What the runtime's probes counted in the kernel: polls, and their times (NULL: not kept). */
 void task_set_poll_counters(struct task_rec *t, uint64_t polls, const struct poll_stats *poll);
 
-/* Sets a string field (name, spawned_at) to a copy of s, replacing the old value. */
+/* Sets a string field (await_reason) to a copy of s, replacing the old value. */
 void task_set_string(char **field, const char *s);
+/* Sets name or spawned_at to the shared copy of s (util/strpool.h), replacing the old value:
+ * the tasks of one site hold one copy of their strings. */
+void task_set_shared(const char **field, const char *s);
 /* Records one scheduling latency (it also counts towards runnable_ns, weight times: what it
  * stands for when the probes were duty cycled). */
 int task_add_latency(struct task_rec *t, uint64_t ns, double weight);

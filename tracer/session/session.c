@@ -127,7 +127,7 @@ static int open_runtime(struct session *s)
 	const char *want =
 	    s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0 ? s->opts.runtime : NULL;
 	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose,
-				   s->opts.freq_hz };
+				   s->opts.freq_hz, s->opts.agent };
 	char names[128];
 
 	for (size_t i = 0; i < runtime_registry_size; i++) {
@@ -344,6 +344,11 @@ int session_start(struct session *s)
 		.thread_tasks = s->cap.thread_tasks,
 		.logical_frames = s->cap.logical_frames,
 		.ring_bytes = s->opts.ring_bytes,
+		/* A recording's loop reads every 100 ms whatever comes (main.c, top): the samples
+		 * wake it only when an eighth of their ring waits. The agent's loop sleeps longer and
+		 * keeps a wake-up per batch of samples (agent.c). */
+		.wakeup_bytes =
+		    s->opts.agent ? 0 : (s->opts.ring_bytes ? s->opts.ring_bytes : 4u << 20) / 8,
 	};
 	struct hit_cost cost;
 	bool duty = false;
