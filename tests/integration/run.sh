@@ -8,6 +8,9 @@ passed=0 failed=0 names=()
 for t in "$here"/test_*.sh; do
 	name=$(basename "$t" .sh)
 	[ -n "${ONLY:-}" ] && [[ $name != *"$ONLY"* ]] && continue
+	# TESTS: these only (names, space-separated); SKIP: not these.
+	[ -n "${TESTS:-}" ] && [[ " $TESTS " != *" $name "* ]] && continue
+	[[ " ${SKIP:-} " == *" $name "* ]] && continue
 	start=$(date +%s)
 	if bash "$t" >"$BUILD/$name.log" 2>&1; then
 		passed=$((passed + 1))
