@@ -954,6 +954,15 @@ int agent_main(int argc, char **argv)
 	int err;
 
 	agent_parse_args(argc, argv, &o);
+	/*
+	 * A daemon's heap: blocks of 128 KiB and more (a window's encoded profiles, a snapshot of
+	 * ten thousand goroutines) are mapped and unmapped on their own instead of carved from the
+	 * heap, where the holes they leave stay resident (glibc raises that threshold each time
+	 * such a block is freed, unless it is set); and one arena for the loop and the exporter's
+	 * thread, not one each.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 1);
 	governor_init(&a.gov, o.cpu_budget, ncpus > 0 ? ncpus : 1, o.freq_hz);
 	err = setup(&a);
 	if (!err) {
