@@ -69,10 +69,12 @@
 /*
  * A session's CPU sample ring holds RING_S of samples at the rate asked for on every CPU (each
  * up to SAMPLE_BYTES: registers and the 16 KiB stack copy), at least RING_MIN: the loop takes
- * them as soon as the ring's fd wakes it, so a quarter second is room to spare, while the 4 MiB
- * of attach and run, mapped twice by the kernel, would be 8 MiB of resident memory per process.
+ * them as soon as the ring's fd wakes it, at most BATCH_NS after the last time, so an eighth of
+ * a second is room to spare (a full ring loses samples, counted and logged), while the 4 MiB of
+ * attach and run, mapped twice by the kernel, would be 8 MiB of resident memory per process
+ * (at 99 Hz on 2 CPUs: 512 KiB, 1 MiB resident).
  */
-#define RING_S 0.25
+#define RING_S 0.125
 #define SAMPLE_BYTES (17 * 1024)
 #define RING_MIN (256 * 1024)
 #define RING_MAX (4 * 1024 * 1024)

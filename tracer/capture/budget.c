@@ -76,12 +76,13 @@
 #include <unistd.h>
 
 #define MIN_WINDOW_NS 100000000ULL /* the shortest on-window */
-#define FIRST_CHECK_DUTY 0.25	   /* the first check turns the probes off only below this duty */
+#define FIRST_CHECK_DUTY 0.1	   /* the first second turns the probes off only below this */
 #define START_DUTY 0.8		   /* nor does any later one while they were always on */
 #define CYCLE_NS 1000000000ULL	   /* the shortest cycle (window and gap) */
-/* The share of the budget aimed at: what the estimate cannot see (the caches and branch
- * predictors a trap leaves cold in the target's own code, the links' toggles) cost the target
- * about a third more than it counts (Tokio's poll_heavy and realistic, on this machine). */
+/* The share of the budget aimed at by a target that keeps every CPU busy: what the estimate
+ * cannot see (the caches and branch predictors a trap leaves cold in the target's own code, the
+ * links' toggles) cost it about a third more than counted (Tokio's poll_heavy and realistic, on
+ * this machine). A target with a CPU to spare aims at the whole budget. */
 #define AIM 0.7
 #define FIRST_CHECK_NS 20000000ULL /* the first estimate: a busy target pays in full until then */
 #define START_CHECK_NS 1000000000ULL /* checked every FIRST_CHECK_NS for this long at start */
@@ -416,6 +417,8 @@ struct budget {
 	double calibrated_ns;		 /* cost_ns's part of hits x calibrated cost */
 	/* while off: the target's system time, asyncprof's CPU time, over wall time (weighted) */
 	double off_sys, off_own, off_wall;
+	double aim;   /* the share of the budget aimed at: AIM .. 1 (saturation) */
+	int ncpus;    /* online */
 	double duty;			 /* the fraction aimed at */
 	double within;			 /* the budget over the cost: >= 1 within it */
 	uint64_t hits[2];		 /* the hits counted in the windows, by kind */
@@ -540,6 +543,13 @@ static void account_off(struct budget *b, const struct marks *from, const struct
  *   host whose CPUs the target keeps busy, it comes out of the target's time.
  * Before the first off period, without a base, the calibrated figure alone.
  */
+/* How much the target keeps every CPU busy, 0 to 1, from its CPU time over wall time: with a
+ * CPU to spare (0), asyncprof's own work runs there; with none (1), it runs in the target's. */
+static double saturation(const struct budget *b, double cpu, double wall)
+{
+	return wall > 0 ? fmin(fmax(cpu / wall - (b->ncpus - 1), 0), 1) : 0;
+}
+
 static double window_cost(struct budget *b, const struct marks *from, const struct marks *now,
 			  double *calibrated)
 {
@@ -559,7 +569,8 @@ static double window_cost(struct budget *b, const struct marks *from, const stru
 	if (off_wall <= 0)
 		return cost;
 	cost = fmax(cost, sys - wall * off_sys / off_wall);
-	return cost + fmax(own - wall * off_own / off_wall, 0);
+	return cost + fmax(own - wall * off_own / off_wall, 0) *
+			  saturation(b, now->cpu > from->cpu ? (double)(now->cpu - from->cpu) : 0, wall);
 }
 
 static double account(struct budget *b, struct marks *from)
@@ -580,7 +591,8 @@ static double account(struct budget *b, struct marks *from)
 	b->cpu_ns = b->cpu_ns / 2 + cpu;
 	b->wall_ns = b->wall_ns / 2 + (now.wall - from->wall);
 	base = fmax(b->cpu_ns, b->wall_ns * FLOOR_CPUS);
-	b->duty = b->cost_ns > AIM * b->share * base ? AIM * b->share * base / b->cost_ns : 1;
+	b->aim = 1 - (1 - AIM) * saturation(b, b->cpu_ns, b->wall_ns);
+	b->duty = b->cost_ns > b->aim * b->share * base ? b->aim * b->share * base / b->cost_ns : 1;
 	b->within = b->cost_ns > 0 ? b->share * base / b->cost_ns : INFINITY;
 	pthread_mutex_unlock(&b->lock);
 	*from = now;
@@ -644,10 +656,10 @@ static uint64_t off_time(struct budget *b, double duty, double spent, uint64_t c
 {
 	uint64_t now = monotonic_ns(), cpu = target_cpu_ns(b->pid);
 	double allowed =
-	    AIM * b->share * fmax(cpu > cpu0 ? cpu - cpu0 : 0, (now - b->began) * FLOOR_CPUS);
+	    b->aim * b->share * fmax(cpu > cpu0 ? cpu - cpu0 : 0, (now - b->began) * FLOOR_CPUS);
 	double rate = b->wall_ns > 0 ? fmax(b->cpu_ns / b->wall_ns, FLOOR_CPUS) : FLOOR_CPUS;
 	double mean =
-	    fmax(window_len(duty) * (1 - duty) / duty, (spent - allowed) / (AIM * b->share * rate));
+	    fmax(window_len(duty) * (1 - duty) / duty, (spent - allowed) / (b->aim * b->share * rate));
 	double u = 0.5 + (double)rand_r(&b->seed) / RAND_MAX;
 
 	return (uint64_t)(mean * u);
@@ -665,7 +677,7 @@ static void *run(void *arg)
 	while (pause_for(b, wait)) {
 		uint64_t t0, off;
 		double duty, within;
-		bool hold;
+		bool hold, starting;
 		int err;
 
 		spent += account(b, &m);
@@ -676,19 +688,20 @@ static void *run(void *arg)
 		/*
 		 * Within the share aimed at, the probes stay on and the window goes on. A start-up
 		 * burst (runtime initialisation) or a target near the line must not start cycling:
-		 * the first check, after FIRST_CHECK_NS, only catches a target far over the budget,
-		 * and a target always on so far starts cycling only once clearly over the budget
-		 * itself (not the share aimed at: a quiet target keeps its counts exact).
+		 * the checks of the first START_CHECK_NS, FIRST_CHECK_NS apart, only catch a target
+		 * far over the budget (over 20 ms a burst weighs a lot: the Go hog's goroutines
+		 * starting were 2 to 5 times it), and a target always on so far starts cycling
+		 * only once clearly over the budget itself (not the share aimed at: a quiet target
+		 * keeps its counts exact).
 		 */
-		hold = duty >= 1 || (checks++ == 0 && within > FIRST_CHECK_DUTY) ||
+		starting = b->nwin == 1 && monotonic_ns() - b->began < START_CHECK_NS;
+		hold = duty >= 1 || ((checks++ == 0 || starting) && within > FIRST_CHECK_DUTY) ||
 		       (b->nwin == 1 && within > START_DUTY);
 		/* on: checked every MIN_WINDOW_NS, every FIRST_CHECK_NS in the first START_CHECK_NS
 		 * (a target that gets busy as it starts pays in full until a check sees it: in a
 		 * short recording, that first window would be most of the cost); cycled: the next
 		 * window's length */
-		wait = !hold ? window_len(duty)
-		       : b->nwin == 1 && monotonic_ns() - b->began < START_CHECK_NS ? FIRST_CHECK_NS
-										  : MIN_WINDOW_NS;
+		wait = !hold ? window_len(duty) : starting ? FIRST_CHECK_NS : MIN_WINDOW_NS;
 		if (hold)
 			continue;
 		t0 = monotonic_ns();
@@ -737,6 +750,7 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 		 const struct budget_hooks *hooks, bool verbose, struct budget **out)
 {
 	struct budget *b = calloc(1, sizeof(*b));
+	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
 	pthread_condattr_t ca;
 	int err;
 
@@ -748,7 +762,9 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 			      .hooks = *hooks,
 			      .verbose = verbose,
 			      .duty = 1,
-			      .seed = (unsigned int)monotonic_ns() };
+			      .aim = 1,
+			      .seed = (unsigned int)monotonic_ns(),
+			      .ncpus = ncpus > 0 ? (int)ncpus : 1 };
 	pthread_mutex_init(&b->lock, NULL);
 	/* the waits are deadlines on CLOCK_MONOTONIC, the clock of the windows */
 	pthread_condattr_init(&ca);
