@@ -532,17 +532,6 @@ static void account_off(struct budget *b, const struct marks *from, const struct
 	pthread_mutex_unlock(&b->lock);
 }
 
-/*
- * What the hot probes cost over a window (from the marks to now), in ns of CPU:
- * - on the target's side, the larger of two figures: hits x the calibrated cost of a hit plus
- *   the programs' run time (exact, but it misses what a trap costs a hot loop beyond the
- *   calibration: the kernel's uprobe lookup, a cold cache), and the target's system time above
- *   its rate while the probes were off (everything the traps cost in the kernel, in clock ticks;
- *   known once the probes have been off once);
- * - asyncprof's own CPU above its rate while off (taking the events, toggling the links): on a
- *   host whose CPUs the target keeps busy, it comes out of the target's time.
- * Before the first off period, without a base, the calibrated figure alone.
- */
 /* How much the target keeps every CPU busy, 0 to 1, from its CPU time over wall time: with a
  * CPU to spare (0), asyncprof's own work runs there; with none (1), it runs in the target's. */
 static double saturation(const struct budget *b, double cpu, double wall)
@@ -550,6 +539,18 @@ static double saturation(const struct budget *b, double cpu, double wall)
 	return wall > 0 ? fmin(fmax(cpu / wall - (b->ncpus - 1), 0), 1) : 0;
 }
 
+/*
+ * What the hot probes cost over a window (from the marks to now), in ns of CPU:
+ * - on the target's side, the larger of two figures: hits x the calibrated cost of a hit plus
+ *   the programs' run time (exact, but it misses what a trap costs a hot loop beyond the
+ *   calibration: the kernel's uprobe lookup, a cold cache), and the target's system time above
+ *   its rate while the probes were off (everything the traps cost in the kernel, in clock ticks;
+ *   known once the probes have been off once);
+ * - asyncprof's own CPU above its rate while off (taking the events), times the target's
+ *   saturation: only on a host whose CPUs the target keeps busy does it come out of the
+ *   target's time.
+ * Before the first off period, without a base, the calibrated figure alone.
+ */
 static double window_cost(struct budget *b, const struct marks *from, const struct marks *now,
 			  double *calibrated)
 {
@@ -668,7 +669,7 @@ static uint64_t off_time(struct budget *b, double duty, double spent, uint64_t c
 static void *run(void *arg)
 {
 	struct budget *b = arg;
-	uint64_t wait = FIRST_CHECK_NS, cpu0, checks = 0;
+	uint64_t wait = FIRST_CHECK_NS, cpu0;
 	struct marks m, hits;
 	double spent = 0;
 
@@ -690,12 +691,12 @@ static void *run(void *arg)
 		 * burst (runtime initialisation) or a target near the line must not start cycling:
 		 * the checks of the first START_CHECK_NS, FIRST_CHECK_NS apart, only catch a target
 		 * far over the budget (over 20 ms a burst weighs a lot: the Go hog's goroutines
-		 * starting were 2 to 5 times it), and a target always on so far starts cycling
+		 * starting cost 4 times it), and a target always on so far starts cycling
 		 * only once clearly over the budget itself (not the share aimed at: a quiet target
 		 * keeps its counts exact).
 		 */
 		starting = b->nwin == 1 && monotonic_ns() - b->began < START_CHECK_NS;
-		hold = duty >= 1 || ((checks++ == 0 || starting) && within > FIRST_CHECK_DUTY) ||
+		hold = duty >= 1 || (starting && within > FIRST_CHECK_DUTY) ||
 		       (b->nwin == 1 && within > START_DUTY);
 		/* on: checked every MIN_WINDOW_NS, every FIRST_CHECK_NS in the first START_CHECK_NS
 		 * (a target that gets busy as it starts pays in full until a check sees it: in a

@@ -187,7 +187,8 @@ int sampler_open(const struct sampler_opts *opts, sample_fn fn, void *ctx,
 	s->skel->rodata->tls_bytes = opts->tls_bytes;
 	s->skel->rodata->thread_tasks = opts->thread_tasks;
 	s->skel->rodata->logical_frames = opts->logical_frames;
-	s->skel->rodata->wakeup_bytes = opts->wakeup_bytes;
+	if (opts->batch_wakeups)
+		s->skel->rodata->wakeup_bytes = bpf_map__max_entries(s->skel->maps.events) / 8;
 	err = sampler_bpf__load(s->skel);
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot load the BPF sampler: %s%s\n", strerror(-err),

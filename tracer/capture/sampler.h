@@ -25,9 +25,9 @@ struct sampler_opts {
 	bool thread_tasks;  /* a runtime's probes fill the threads map (sampler_threads_map) */
 	bool logical_frames; /* a runtime's probes fill the frames map (sampler_frames_map) */
 	uint32_t ring_bytes; /* the sample ring buffer: a power of 2 pages; 0: 4 MiB */
-	/* Wake the reader only once this much waits in the ring (it then reads at its poll's
-	 * timeout, or when another of its fds wakes it); 0: at every sample. */
-	uint32_t wakeup_bytes;
+	/* Wake the reader only once an eighth of the ring waits (it then reads at its poll's
+	 * timeout, or when another of its fds wakes it); false: at every sample. */
+	bool batch_wakeups;
 };
 
 /* Returns 0 or -errno; on failure a message naming the cause has been printed. */

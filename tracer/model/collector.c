@@ -1010,13 +1010,13 @@ static const char *wait_reason(const struct collector *c, const uint64_t *locs, 
 }
 
 /*
- * ns of waiting by t at pcs (leaf first; none: unknown) in its logical frames (NULL: none):
- * reason NULL is guessed from the stack; object and waker are labels when not 0.
+ * ns of waiting by task at pcs (leaf first; none: unknown) in its logical frames (NULL: none):
+ * reason NULL is guessed from the stack; object and waker are labels when not 0. t is the
+ * task's record, NULL for a dormant task (task_table_doze): its waits go to its site's total,
+ * and to the wait profile without a task label (the dormant tasks parked at one stack under one
+ * ancestry are one sample).
  */
-/* t: the task that waited; NULL for a dormant one (task_table_doze), id: its id, whose waits go
- * to its site's total and to the wait profile without a task label: the dormant tasks of a site
- * parked at one stack are one sample. */
-static void add_wait(struct collector *c, struct task_rec *t, uint64_t id, const uint64_t *pcs,
+static void add_wait(struct collector *c, struct task_rec *t, uint64_t task, const uint64_t *pcs,
 		     size_t npcs, const char *reason, uint64_t object,
 		     const struct logical_stack *frames, uint64_t waker, uint64_t ns, uint64_t now,
 		     double weight)
@@ -1031,7 +1031,7 @@ static void add_wait(struct collector *c, struct task_rec *t, uint64_t id, const
 	if (t)
 		task_add_wait(t, (uint64_t)values[1]);
 	else
-		task_dormant_wait(c->tasks, id, (uint64_t)values[1]);
+		task_dormant_wait(c->tasks, task, (uint64_t)values[1]);
 	for (size_t i = 0; i < npcs && n <= MAX_FRAMES; i++) {
 		uint64_t id = user_location(c, &c->wait, pcs[i], now);
 
@@ -1055,14 +1055,14 @@ static void add_wait(struct collector *c, struct task_rec *t, uint64_t id, const
 	if (!locs[0])
 		memmove(locs, locs + 1, --n * sizeof(*locs));
 	labels[0] = (struct profile_label){ .key = "reason", .str = reason };
-	labels[1] = (struct profile_label){ .key = c->task_label, .num = id };
+	labels[1] = (struct profile_label){ .key = c->task_label, .num = task };
 	if (!t)
 		nlabels = 1;
 	if (object)
 		labels[nlabels++] = (struct profile_label){ .key = "object", .num = object };
 	if (waker)
 		labels[nlabels++] = (struct profile_label){ .key = "waker_id", .num = waker };
-	n = task_stack(c, &c->wait, id, frames, locs, n, max);
+	n = task_stack(c, &c->wait, task, frames, locs, n, max);
 	profile_add_sample(c->wait.prof, locs, n, values, labels, nlabels);
 }
 

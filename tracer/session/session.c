@@ -347,8 +347,7 @@ int session_start(struct session *s)
 		/* A recording's loop reads every 100 ms whatever comes (main.c, top): the samples
 		 * wake it only when an eighth of their ring waits. The agent's loop sleeps longer and
 		 * keeps a wake-up per batch of samples (agent.c). */
-		.wakeup_bytes =
-		    s->opts.agent ? 0 : (s->opts.ring_bytes ? s->opts.ring_bytes : 4u << 20) / 8,
+		.batch_wakeups = !s->opts.agent,
 	};
 	struct hit_cost cost;
 	bool duty = false;
