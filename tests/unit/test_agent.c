@@ -24,6 +24,7 @@ Test(targets, stat_with_spaces_and_parentheses_in_the_name)
 	cr_assert_eq(e.state, 'S');
 	cr_assert_eq(e.flags, 4194560);
 	cr_assert_eq(e.cpu_ticks, 12);
+	cr_assert_eq(e.sys_ticks, 5);
 	cr_assert_eq(e.start_ticks, 987654);
 	cr_assert(proc_entry_profilable(&e));
 	cr_assert_eq(proc_stat_parse("4242 (x S 1", &e), -EINVAL);
@@ -38,11 +39,13 @@ Test(targets, kernel_threads_and_zombies_are_not_targets)
 				     "5 0 0",
 				     &e),
 		     0);
+	cr_assert(proc_entry_kthread(&e));
 	cr_assert_not(proc_entry_profilable(&e));
 	cr_assert_eq(proc_stat_parse("77 (gone) Z 1 77 77 0 -1 4194316 0 0 0 0 0 0 0 0 20 0 1 0 "
 				     "900 0 0",
 				     &e),
 		     0);
+	cr_assert(proc_entry_zombie(&e));
 	cr_assert_not(proc_entry_profilable(&e));
 }
 

@@ -8,32 +8,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "target/procstat.h"
+
 /*
  * targets: which processes of the host the agent profiles (--pid, --comm, --all), found by
- * reading /proc. A process is known by its pid and its start time (field 22 of
- * /proc/PID/stat, in clock ticks since boot): a pid the kernel reuses for a new process is
- * another target.
+ * reading /proc; each known by its pid and start time (target/procstat.h).
  */
-struct proc_entry {
-	pid_t pid;
-	char comm[16];
-	char state;		  /* R, S, D, Z, ... */
-	unsigned int flags;	  /* the kernel's PF_* flags */
-	uint64_t start_ticks;	  /* start time, clock ticks after boot */
-	uint64_t cpu_ticks;	  /* utime + stime, clock ticks */
-};
-
-/*
- * Parses the text of /proc/PID/stat. The command name may hold spaces and parentheses: the
- * fields resume after the last ')'. Returns 0 or -EINVAL.
- */
-int proc_stat_parse(const char *text, struct proc_entry *e);
-
-/* Reads /proc/PID/stat. Returns 0, -ESRCH when the process is gone, or -errno. */
-int proc_entry_read(pid_t pid, struct proc_entry *e);
-
-/* Whether e is a process that has user memory to profile: not a kernel thread, not a zombie. */
-bool proc_entry_profilable(const struct proc_entry *e);
 
 struct target_pid {
 	pid_t pid;

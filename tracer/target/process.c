@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "process.h"
+#include "procstat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,41 +143,42 @@ fail:
 	return err == -ENOENT ? -ESRCH : err;
 }
 
-#define PF_KTHREAD 0x00200000 /* task flags (include/linux/sched.h) */
-
-int process_check(pid_t pid, char *why, size_t size)
+/* Why pid cannot be profiled, from its /proc/PID/stat; 0 when it can. */
+static int check_entry(pid_t pid, char *why, size_t size)
 {
-	char path[64], stat[512], exe[16], state = 0, *p;
-	unsigned long flags = 0;
-	ssize_t n;
-	int fd;
+	struct proc_entry e;
+	int err = proc_entry_read(pid, &e);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	if (err == -ESRCH) {
 		snprintf(why, size, "no such process");
 		return -ESRCH;
 	}
-	n = fd < 0 ? -1 : read(fd, stat, sizeof(stat) - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n > 0) {
-		/* pid (comm) state ppid pgrp session tty_nr tpgid flags: comm may hold ") ". */
-		stat[n] = 0;
-		p = strrchr(stat, ')');
-		if (p)
-			sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags);
-	}
-	if (flags & PF_KTHREAD) {
+	if (err)
+		return 0; /* unreadable here: what reads it next says why */
+	if (proc_entry_kthread(&e)) {
 		snprintf(why, size, "it is a kernel thread (there is no user space to profile)");
 		return -EINVAL;
 	}
-	if (state == 'Z' || state == 'X') {
+	if (proc_entry_zombie(&e)) {
 		snprintf(why, size, "it is a zombie (it has exited; its parent has not reaped it)");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int process_check(pid_t pid, char *why, size_t size)
+{
+	char path[64], exe[16];
+	int err = check_entry(pid, why, size);
+
+	if (err)
+		return err;
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	if (readlink(path, exe, sizeof(exe)) < 0 && (errno == EACCES || errno == EPERM)) {
+		/* The kernel answers EACCES too for a process that has exited since: then say so. */
+		err = check_entry(pid, why, size);
+		if (err)
+			return err;
 		snprintf(why, size,
 			 "permission denied to read its memory maps (it runs as another user: that "
 			 "needs root or CAP_SYS_PTRACE; or ptrace is restricted, see "

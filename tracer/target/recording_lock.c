@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "recording_lock.h"
+#include "procstat.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -11,29 +12,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* The target's start time in clock ticks since boot (field 22 of /proc/PID/stat); 0 unknown. */
+/* The target's start time in clock ticks since boot; 0 unknown. */
 static unsigned long long start_time(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long t = 0;
-	FILE *f;
-	size_t n;
+	struct proc_entry e;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* The command name may hold spaces and parentheses: fields resume after the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1,
-			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu",
-			 &t) != 1)
-		return 0;
-	return t;
+	return proc_entry_read(pid, &e) ? 0 : e.start_ticks;
 }
 
 /* The abstract socket address of target's lock; returns its length. */
