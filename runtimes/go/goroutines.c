@@ -31,6 +31,8 @@ int go_process_open(struct go_process *gp, pid_t pid, const struct go_binary *gb
 	return 0;
 }
 
+static void free_scratch(void *scratch);
+
 void go_process_close(struct go_process *gp)
 {
 	if (gp->mem_fd >= 0)
@@ -41,7 +43,7 @@ void go_process_close(struct go_process *gp)
 		gp->reasons[i] = NULL;
 	}
 	gp->reasons_read = false;
-	free(gp->scratch);
+	free_scratch(gp->scratch);
 	gp->scratch = NULL;
 }
 
@@ -141,7 +143,27 @@ struct batch_bufs {
 	size_t waiting[BATCH]; /* which goroutines of the batch are parked */
 	uint64_t bp[BATCH];
 	uint8_t stacks[BATCH][STACK_WINDOW];
+	/* A snapshot's work arrays, grown as needed and kept for the next one: a service's
+	 * snapshots run every second or so, and arrays of megabytes allocated afresh each time
+	 * are mapped and unmapped each time (a page fault per page). */
+	uint64_t *ptrs, *pool;
+	struct goroutine *gs;
+	uint8_t *gbuf;
+	size_t cap_ptrs, cap_pool, cap_gs;
 };
+
+static void free_scratch(void *scratch)
+{
+	struct batch_bufs *b = scratch;
+
+	if (!b)
+		return;
+	free(b->ptrs);
+	free(b->pool);
+	free(b->gs);
+	free(b->gbuf);
+	free(b);
+}
 
 static void read_gs(struct go_process *gp, const uint64_t *ptrs, size_t n, uint8_t *gbuf)
 {
@@ -236,66 +258,59 @@ static struct goroutine *pack(const struct goroutine *gs, size_t count, const ui
 int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 {
 	const struct go_g_offsets *o = &gp->gb->g;
-	uint64_t slice[3], *ptrs = NULL, *pool = NULL, hi[BATCH];
-	size_t count = 0, npool = 0, cap_pool = 0;
+	uint64_t slice[3], hi[BATCH];
+	size_t count = 0, npool = 0;
 	size_t batch = gp->batch && gp->batch < BATCH ? gp->batch : BATCH;
-	struct goroutine *gs = NULL;
-	uint8_t *gbuf = NULL;
+	struct batch_bufs *b;
 	int err;
 
 	if (!gp->gb->allgs)
 		return -ENOTSUP;
-	if (!gp->scratch && !(gp->scratch = malloc(sizeof(struct batch_bufs))))
+	if (!gp->scratch && !(gp->scratch = calloc(1, sizeof(struct batch_bufs))))
 		return -ENOMEM;
+	b = gp->scratch;
 	err = read_mem(gp, gp->gb->allgs + gp->bias, slice, sizeof(slice));
 	if (err)
 		return err;
 	if (slice[1] > MAX_GOROUTINES)
 		return -EIO;
-	ptrs = malloc((slice[1] ? slice[1] : 1) * sizeof(*ptrs));
-	gs = calloc(slice[1] ? slice[1] : 1, sizeof(*gs));
-	gbuf = malloc((size_t)BATCH * o->size);
-	if (!ptrs || !gs || !gbuf) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = read_mem(gp, slice[0], ptrs, slice[1] * sizeof(*ptrs));
+	if (!array_grow((void **)&b->ptrs, &b->cap_ptrs, slice[1] ? slice[1] : 1,
+			sizeof(*b->ptrs)) ||
+	    !array_grow((void **)&b->gs, &b->cap_gs, slice[1] ? slice[1] : 1, sizeof(*b->gs)))
+		return -ENOMEM;
+	if (!b->gbuf && !(b->gbuf = malloc((size_t)BATCH * o->size)))
+		return -ENOMEM;
+	err = read_mem(gp, slice[0], b->ptrs, slice[1] * sizeof(*b->ptrs));
 	if (err)
-		goto out;
+		return err;
 	for (size_t at = 0; at < slice[1]; at += batch) {
-		struct batch_bufs *b = gp->scratch;
 		size_t nb = slice[1] - at < batch ? slice[1] - at : batch, nw = 0;
 
-		read_gs(gp, ptrs + at, nb, gbuf);
+		read_gs(gp, b->ptrs + at, nb, b->gbuf);
 		/* read_gs's ok[] is overwritten by read_stacks: take what it says first. */
 		for (size_t i = 0; i < nb; i++) {
-			const uint8_t *buf = gbuf + i * o->size;
+			const uint8_t *buf = b->gbuf + i * o->size;
 
-			if (!ptrs[at + i] || !b->ok[i] || !parse_g(o, buf, ptrs[at + i], &gs[count]))
+			memset(&b->gs[count], 0, sizeof(b->gs[count]));
+			if (!b->ptrs[at + i] || !b->ok[i] ||
+			    !parse_g(o, buf, b->ptrs[at + i], &b->gs[count]))
 				continue;
-			if (gs[count].status == G_WAITING) {
+			if (b->gs[count].status == G_WAITING) {
 				b->waiting[nw] = count;
 				b->bp[nw] = word(buf, o->sched_bp);
 				hi[nw++] = word(buf, G_STACK_HI);
 			}
 			count++;
 		}
-		err = read_stacks(gp, gs, hi, nw, &pool, &npool, &cap_pool);
+		err = read_stacks(gp, b->gs, hi, nw, &b->pool, &npool, &b->cap_pool);
 		if (err)
-			goto out;
+			return err;
 	}
-	*out = pack(gs, count, pool, npool);
-	if (!*out) {
-		err = -ENOMEM;
-		goto out;
-	}
+	*out = pack(b->gs, count, b->pool, npool);
+	if (!*out)
+		return -ENOMEM;
 	*n = count;
-out:
-	free(ptrs);
-	free(gs);
-	free(pool);
-	free(gbuf);
-	return err;
+	return 0;
 }
 
 int64_t go_read_goid(struct go_process *gp, uint64_t g)
