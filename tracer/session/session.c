@@ -353,22 +353,9 @@ int session_start(struct session *s)
 	bool duty = false;
 	int err;
 
-	err = sampler_open(&so, on_sample, s, &s->sampler);
-	if (!err) {
-		err = attach_runtime(s, &cost);
-		duty = err > 0;
-		if (duty)
-			err = 0;
-	}
-	if (!err && s->opts.off_cpu) {
-		struct offcpu_opts oo = { .pid = s->opts.pid,
-					  .min_block_ns = s->opts.off_cpu_min_ns,
-					  .verbose = s->opts.verbose };
-
-		err = offcpu_open(&oo, s->col, &s->off);
-	}
-	if (err)
-		return err;
+	/* The runtime's probes last: once they are attached, the target pays for each moment
+	 * until the budget (and the recording) starts; the kernel's symbols and the other BPF
+	 * programs take a good part of a second to load. */
 	s->ks = s->opts.kallsyms;
 	if (!s->ks) {
 		err = kallsyms_load(&s->own_ks);
@@ -382,6 +369,22 @@ int session_start(struct session *s)
 		s->ks = s->own_ks;
 	}
 	collector_set_kallsyms(s->col, s->ks);
+	err = sampler_open(&so, on_sample, s, &s->sampler);
+	if (!err && s->opts.off_cpu) {
+		struct offcpu_opts oo = { .pid = s->opts.pid,
+					  .min_block_ns = s->opts.off_cpu_min_ns,
+					  .verbose = s->opts.verbose };
+
+		err = offcpu_open(&oo, s->col, &s->off);
+	}
+	if (!err) {
+		err = attach_runtime(s, &cost);
+		duty = err > 0;
+		if (duty)
+			err = 0;
+	}
+	if (err)
+		return err;
 	s->start_wall_ns = s->window_wall_ns = wall_ns();
 	s->start_ns = s->window_ns = monotonic_ns();
 	if (duty) {
