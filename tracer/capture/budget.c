@@ -39,15 +39,18 @@
  * first instruction) with an empty program; the hot programs' own run time comes from the
  * kernel's BPF statistics (enabled while a budget runs), and the probes count their hits by kind
  * (bpf/hot.h). The target's CPU time is the sum of its threads' schedstat run times, read at
- * each window's ends. The cost of the probes while on, relative to the target's CPU then, is an
- * exponentially weighted mean over windows; the duty fraction is the budget over it, at most 1:
- * a quiet target keeps its probes on and its counts exact.
+ * each window's ends; its system time and asyncprof's own CPU time above their rates while the
+ * probes are off count too (window_cost). A window's cost runs until its last link is closed
+ * (the probes fire meanwhile: 20 to 60 ms here). The cost of the probes while on, relative to
+ * the target's CPU then, is an exponentially weighted mean over windows; the duty fraction is
+ * the budget over it, at most 1: a quiet target keeps its probes on and its counts exact.
  *
  * Windows: an on-window lasts MIN_WINDOW_NS, or more for a target cycled lightly (a cycle of
  * window and gap is at least CYCLE_NS), measured from the moment the last link is attached to
- * the moment the first is closed; off-times are drawn uniformly in [0.5, 1.5] times their mean,
- * so that the windows do not lock onto the target's own periods. The model measures an interval
- * (a wait, a scheduling latency, a poll) only when both its ends fall inside one window
+ * the moment the first is closed. The next one opens when the budget has paid for everything
+ * so far and for it (a token bucket, wait_off), then after a random wait of up to a quarter of a
+ * cycle, so that the windows do not lock onto the target's own periods. The model measures an
+ * interval (a wait, a scheduling latency, a poll) only when both its ends fall inside one window
  * (budget_observed), and weighs it W / (W - L) (budget_weight): an interval of length L falls
  * whole in a window of length W that much less often than a point does; at the end every total,
  * weighted waits and counts alike, is scaled by the inverse of the fraction of the time on
@@ -57,6 +60,7 @@
 #include "probe_site.h"
 #include "bpf/hot.h"
 #include "target/process.h"
+#include "target/procstat.h"
 #include "util/array.h"
 
 #include <bpf/bpf.h>
@@ -79,11 +83,13 @@
 #define FIRST_CHECK_DUTY 0.1	   /* the first second turns the probes off only below this */
 #define START_DUTY 0.8		   /* nor does any later one while they were always on */
 #define CYCLE_NS 1000000000ULL	   /* the shortest cycle (window and gap) */
-/* The share of the budget aimed at by a target that keeps every CPU busy: what the estimate
- * cannot see (the caches and branch predictors a trap leaves cold in the target's own code, the
- * links' toggles) cost it about a third more than counted (Tokio's poll_heavy and realistic, on
- * this machine). A target with a CPU to spare aims at the whole budget. */
-#define AIM 0.7
+/* The share of the budget aimed at by a target that keeps every CPU busy: such a target pays for
+ * everything asyncprof does, and what the estimate cannot see (the caches and branch predictors
+ * a trap leaves cold in its own code, the sampling and the profiler's work meanwhile) cost it as
+ * much again (Tokio's poll_heavy and realistic lost 2.5 to 3% of their throughput with the
+ * probes counted at 1.2 to 1.6% of their CPU, on this machine). A target with a CPU to spare
+ * aims at the whole budget. */
+#define AIM 0.5
 #define FIRST_CHECK_NS 20000000ULL /* the first estimate: a busy target pays in full until then */
 #define START_CHECK_NS 1000000000ULL /* checked every FIRST_CHECK_NS for this long at start */
 #define CALIBRATION_CALLS 200	   /* per round; 3 rounds, the cheapest kept */
@@ -423,6 +429,9 @@ struct budget {
 	double within;			 /* the budget over the cost: >= 1 within it */
 	uint64_t hits[2];		 /* the hits counted in the windows, by kind */
 	double toggle_ms_max;		 /* the longest detach or attach */
+	double tail_ns;			 /* a closing's length (weighted) */
+	double spent_ns;		 /* what the probes cost since the start */
+	uint64_t cpu0, cpu_last;	 /* the target's CPU time at the start, at the last mark */
 	char failure[160]; /* why duty cycling stopped (a link could not be made again) */
 	unsigned int seed;
 };
@@ -461,30 +470,9 @@ static uint64_t target_cpu_ns(pid_t pid)
  * statistical figure over short windows, without bias over many); 0 when unreadable. */
 static uint64_t target_sys_ns(pid_t pid)
 {
-	static long tick;
-	unsigned long long stime = 0;
-	char path[64], buf[1024];
-	const char *p;
-	ssize_t n;
-	int fd;
+	struct proc_entry e;
 
-	if (!tick)
-		tick = sysconf(_SC_CLK_TCK);
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || tick <= 0)
-		return 0;
-	buf[n] = '\0';
-	/* after the comm, which may hold spaces and parentheses: state is field 3, stime 15 */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %llu",
-			 &stime) != 1)
-		return 0;
-	return stime * (1000000000ULL / (unsigned long long)tick);
+	return proc_entry_read(pid, &e) ? 0 : proc_ticks_ns(e.sys_ticks);
 }
 
 /* asyncprof's own CPU time (ns), all its threads. */
@@ -574,10 +562,25 @@ static double window_cost(struct budget *b, const struct marks *from, const stru
 			  saturation(b, now->cpu > from->cpu ? (double)(now->cpu - from->cpu) : 0, wall);
 }
 
-static double account(struct budget *b, struct marks *from)
+/* The duty fraction and the margin from the estimate; under the lock. */
+static void update_duty(struct budget *b)
+{
+	double base = fmax(b->cpu_ns, b->wall_ns * FLOOR_CPUS);
+
+	b->aim = 1 - (1 - AIM) * saturation(b, b->cpu_ns, b->wall_ns);
+	b->duty = b->cost_ns > b->aim * b->share * base ? b->aim * b->share * base / b->cost_ns : 1;
+	b->within = b->cost_ns > 0 ? b->share * base / b->cost_ns : INFINITY;
+}
+
+/*
+ * What the probes cost from the marks to now, into the estimate: as a new term of its weighted
+ * sums (a check while on), or added to the latest term (tail: the closing of the links that
+ * ended the window, whose probes fire until the last is closed). Returns the cost (ns).
+ */
+static double account(struct budget *b, struct marks *from, bool tail)
 {
 	struct marks now;
-	double cost, cpu, base, calibrated;
+	double cost, cpu, calibrated, keep = tail ? 1 : 0.5;
 
 	take_marks(b, &now);
 	cost = window_cost(b, from, &now, &calibrated);
@@ -587,14 +590,17 @@ static double account(struct budget *b, struct marks *from)
 	b->hits[1] += now.hits[1] - from->hits[1];
 	/* A window's worth counts as much as all before it: a target that calms down or gets
 	 * busy is followed within a few windows. */
-	b->cost_ns = b->cost_ns / 2 + cost;
-	b->calibrated_ns = b->calibrated_ns / 2 + calibrated;
-	b->cpu_ns = b->cpu_ns / 2 + cpu;
-	b->wall_ns = b->wall_ns / 2 + (now.wall - from->wall);
-	base = fmax(b->cpu_ns, b->wall_ns * FLOOR_CPUS);
-	b->aim = 1 - (1 - AIM) * saturation(b, b->cpu_ns, b->wall_ns);
-	b->duty = b->cost_ns > b->aim * b->share * base ? b->aim * b->share * base / b->cost_ns : 1;
-	b->within = b->cost_ns > 0 ? b->share * base / b->cost_ns : INFINITY;
+	b->cost_ns = b->cost_ns * keep + cost;
+	b->calibrated_ns = b->calibrated_ns * keep + calibrated;
+	b->cpu_ns = b->cpu_ns * keep + cpu;
+	b->wall_ns = b->wall_ns * keep + (now.wall - from->wall);
+	if (tail)
+		b->tail_ns = b->tail_ns > 0 ? (b->tail_ns + (now.wall - from->wall)) / 2
+					    : (double)(now.wall - from->wall);
+	b->spent_ns += cost;
+	if (now.cpu)
+		b->cpu_last = now.cpu;
+	update_duty(b);
 	pthread_mutex_unlock(&b->lock);
 	*from = now;
 	return cost;
@@ -648,40 +654,69 @@ static uint64_t window_len(double duty)
 }
 
 /*
- * One off-time: its mean makes the on-time the duty fraction of the cycle, and repays what the
- * probes cost beyond the budget so far (spent, ns, against the target's CPU since the start,
- * counted as at least FLOOR_CPUS): the first windows, on an estimate still rough, and the
- * toggles' tails are paid back, so that the recording as a whole keeps to the budget.
+ * The off-times, as a token bucket: the budget accrues at its share (aimed at) of the target's
+ * CPU time since the start, counted as at least FLOOR_CPUS, and the next window opens only once
+ * what the probes have cost so far (the start, every window and the closing of its links) and
+ * what the next window will cost (the estimate's rate over its length and a closing) are paid
+ * for. A target that pays as it goes waits the cycle the duty fraction gives; the first windows,
+ * on an estimate still rough, are paid back before another opens, so that even a short
+ * recording keeps to the budget. The target's CPU time is read again as the wait goes on (a
+ * target that gets busy accrues faster). Then a random wait of up to a quarter of a cycle, so
+ * that the windows do not lock onto the target's own periods.
+ *
+ * owed: how long to wait still (ns) before a window of next_len; its cycle (the wait from a
+ * budget paid to the next window's end) in *cycle.
  */
-static uint64_t off_time(struct budget *b, double duty, double spent, uint64_t cpu0)
+static uint64_t owed(struct budget *b, uint64_t next_len, double *cycle)
 {
 	uint64_t now = monotonic_ns(), cpu = target_cpu_ns(b->pid);
-	double allowed =
-	    b->aim * b->share * fmax(cpu > cpu0 ? cpu - cpu0 : 0, (now - b->began) * FLOOR_CPUS);
-	double rate = b->wall_ns > 0 ? fmax(b->cpu_ns / b->wall_ns, FLOOR_CPUS) : FLOOR_CPUS;
-	double mean =
-	    fmax(window_len(duty) * (1 - duty) / duty, (spent - allowed) / (b->aim * b->share * rate));
-	double u = 0.5 + (double)rand_r(&b->seed) / RAND_MAX;
+	double allowed, rate, accrues, next, debt;
 
-	return (uint64_t)(mean * u);
+	pthread_mutex_lock(&b->lock);
+	if (cpu > b->cpu_last)
+		b->cpu_last = cpu;
+	allowed = b->aim * b->share *
+		  fmax(b->cpu_last > b->cpu0 ? b->cpu_last - b->cpu0 : 0,
+		       (now - b->began) * FLOOR_CPUS);
+	rate = b->wall_ns > 0 ? fmax(b->cpu_ns / b->wall_ns, FLOOR_CPUS) : FLOOR_CPUS;
+	accrues = b->aim * b->share * rate; /* ns of cost allowed per ns */
+	next = b->wall_ns > 0 ? b->cost_ns / b->wall_ns * (next_len + b->tail_ns) : 0;
+	debt = b->spent_ns + next - allowed;
+	pthread_mutex_unlock(&b->lock);
+	if (cycle)
+		*cycle = next / accrues;
+	return debt > 0 ? (uint64_t)(debt / accrues) : 0;
+}
+
+/* Waits until the budget has paid for a window of next_len, then the random part; returns
+ * false when stopped. */
+static bool wait_off(struct budget *b, uint64_t next_len)
+{
+	double cycle;
+	uint64_t left;
+
+	while ((left = owed(b, next_len, &cycle)) > 0)
+		if (!pause_for(b, left < CYCLE_NS ? left : CYCLE_NS))
+			return false;
+	return pause_for(b, (uint64_t)(cycle / 4 * rand_r(&b->seed) / RAND_MAX));
 }
 
 static void *run(void *arg)
 {
 	struct budget *b = arg;
-	uint64_t wait = FIRST_CHECK_NS, cpu0;
-	struct marks m, hits;
-	double spent = 0;
+	uint64_t wait = FIRST_CHECK_NS;
+	struct marks m, closed;
+	bool on = true;
 
 	take_marks(b, &m);
-	cpu0 = m.cpu;
+	b->cpu0 = m.cpu;
 	while (pause_for(b, wait)) {
-		uint64_t t0, off;
+		uint64_t t0;
 		double duty, within;
 		bool hold, starting;
 		int err;
 
-		spent += account(b, &m);
+		account(b, &m, false);
 		pthread_mutex_lock(&b->lock);
 		duty = b->duty;
 		within = b->within;
@@ -708,22 +743,30 @@ static void *run(void *arg)
 		t0 = monotonic_ns();
 		set_window_end(b, t0);
 		b->hooks.set_hot(b->hooks.ctx, false);
+		on = false;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
-		off = off_time(b, duty, spent, cpu0);
-		if (b->verbose)
+		/* The probes fired until the last link was closed: the window's cost. */
+		account(b, &m, true);
+		if (b->verbose) {
+			double cycle;
+			uint64_t left = owed(b, wait, &cycle);
+
 			fprintf(stderr,
 				"asyncprof: budget: window %zu: duty %.3f (cost %.1f%% of the target's "
 				"CPU while on, %.1f%% from hits x cost; off: the target's system time "
-				"%.1f%% of a CPU, asyncprof's CPU %.1f%%), probes' cost so far %.1f ms: "
-				"off for %.0f ms\n",
-				b->nwin, duty, b->cpu_ns > 0 ? 100 * b->cost_ns / b->cpu_ns : 0,
+				"%.1f%% of a CPU, asyncprof's CPU %.1f%%), closed in %.0f ms, probes' "
+				"cost so far %.1f ms: off for %.0f ms and up to %.0f more\n",
+				b->nwin, b->duty, b->cpu_ns > 0 ? 100 * b->cost_ns / b->cpu_ns : 0,
 				b->cpu_ns > 0 ? 100 * b->calibrated_ns / b->cpu_ns : 0,
 				b->off_wall > 0 ? 100 * b->off_sys / b->off_wall : 0,
-				b->off_wall > 0 ? 100 * b->off_own / b->off_wall : 0, spent / 1e6,
-				off / 1e6);
-		if (!pause_for(b, off > monotonic_ns() - t0 ? off - (monotonic_ns() - t0) : 0))
+				b->off_wall > 0 ? 100 * b->off_own / b->off_wall : 0,
+				(monotonic_ns() - t0) / 1e6, b->spent_ns / 1e6, left / 1e6,
+				cycle / 4e6);
+		}
+		if (!wait_off(b, wait))
 			break;
 		t0 = monotonic_ns();
+		closed = m;
 		err = b->hooks.set_hot(b->hooks.ctx, true);
 		if (err) {
 			snprintf(
@@ -732,18 +775,21 @@ static void *run(void *arg)
 			    strerror(-err));
 			break;
 		}
+		on = true;
 		if (!open_window(b, monotonic_ns(), wait))
 			break;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
-		/* The hits since the last window's end (its probes firing while they were being
-		 * closed, these while being attached) count against this window. */
-		hits = m;
+		/* The hits while the links were being made count against this window. */
 		take_marks(b, &m);
-		account_off(b, &hits, &m);
-		memcpy(m.hits, hits.hits, sizeof(m.hits));
-		m.prog_ns = hits.prog_ns;
-		m.prog_runs = hits.prog_runs;
+		account_off(b, &closed, &m);
+		memcpy(m.hits, closed.hits, sizeof(m.hits));
+		m.prog_ns = closed.prog_ns;
+		m.prog_runs = closed.prog_runs;
 	}
+	/* The last window's cost, and the target's CPU time to its end, for the report. */
+	if (on)
+		account(b, &m, false);
+	owed(b, 0, NULL);
 	return NULL;
 }
 
@@ -893,6 +939,17 @@ static double mean_window_ms(struct budget *b)
 	return b->nwin > 1 ? sum / 1e6 / (b->nwin - 1) : MIN_WINDOW_NS / 1e6;
 }
 
+/* What the hot probes cost over the recording, relative to the target's CPU time then (counted as
+ * at least FLOOR_CPUS busy, as the budget is). */
+static double spent_share(const struct budget *b)
+{
+	uint64_t now = b->ended ? b->ended : monotonic_ns();
+	double cpu = b->cpu_last > b->cpu0 ? (double)(b->cpu_last - b->cpu0) : 0;
+	double base = fmax(cpu, (double)(now - b->began) * FLOOR_CPUS);
+
+	return base > 0 ? fmin(b->spent_ns / base, 1) : 0;
+}
+
 /* What the hot probes cost while on, relative to the target's CPU then (the estimate). */
 static double cost_share(const struct budget *b)
 {
@@ -910,7 +967,7 @@ json_t *budget_json(struct budget *b)
 			 cost_share(b) * 100, "hit_cost_us", "emulated", b->cost.plain_ns / 1e3,
 			 "single_stepped", b->cost.stepped_ns / 1e3, "cost_when_on_pct_of_a_cpu",
 			 b->wall_ns > 0 ? 100 * b->cost_ns / b->wall_ns : 0.0, "toggle_ms_max",
-			 b->toggle_ms_max, "cost_pct", cost_share(b) * fraction * 100, "estimated",
+			 b->toggle_ms_max, "cost_pct", spent_share(b) * 100, "estimated",
 			 fraction < 1, "stopped", b->failure[0] ? b->failure : NULL);
 }
 
