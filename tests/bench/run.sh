@@ -64,41 +64,65 @@ runtime_rate() { # PROGRAM MODE|alone [BUDGET]: prints the workload's rate (the 
 }
 
 # Every mode with the default budget (2%), and the event modes with --budget 0 (always on): each
-# round runs the program alone, then profiled, so that the pair sees the same machine.
+# round is a pair, a run alone and a run profiled, in alternating order (alone first in odd
+# rounds, profiled first in even ones, so that a drift of the machine over a pair does not favour
+# either side). Two figures: the median of the pairs' ratios, robust to the odd pair on a VM whose
+# CPUs' speed varies over time (on this project's, a copy of a program on one CPU ran 0.98 to 1.41
+# times as fast as a copy on the other within a minute), and the ratio of the sums.
+MODE_ROUNDS=${BENCH_MODE_ROUNDS:-6}
+median() { # VALUES...: prints their median
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in $BUILD/examples/DIR
-	local dir=$1
+	local dir=$1 bin config mode budget asum psum cpu wall on i a p r ratios pairs
 	shift
-	printf '%-16s %-10s %6s %14s %14s %8s %13s %8s\n' workload mode budget "alone /s" \
-		"profiled /s" ratio "profiler CPU%" "on %"
+	printf '%-16s %-10s %6s %13s %13s %8s %8s %13s %8s\n' workload mode budget "alone /s" \
+		"profiled /s" median "sums" "profiler CPU%" "on %"
 	for bin in "$@"; do
 		for config in sample:2 lifecycle:2 full:2 lifecycle:0 full:0; do
 			mode=${config%:*} budget=${config#*:}
-			asum=0 psum=0 cpu=0 wall=0 on=0
-			for _ in $(seq "$ROUNDS"); do
-				a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
-				p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode" "$budget")
+			asum=0 psum=0 cpu=0 wall=0 on=0 ratios=()
+			# always on (--budget 0) costs tens of times more than the noise: fewer pairs
+			pairs=$MODE_ROUNDS
+			[ "$budget" = 0 ] && pairs=$ROUNDS
+			for i in $(seq "$pairs"); do
+				if [ $((i % 2)) -eq 1 ]; then
+					a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
+					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode" "$budget")
+				else
+					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode" "$budget")
+					a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
+				fi
 				r="$work/out/report.json"
+				ratios+=("$(echo "$p / $a" | bc -l)")
 				asum=$(echo "$asum + $a" | bc -l)
 				psum=$(echo "$psum + $p" | bc -l)
 				cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$r")" | bc -l)
 				wall=$(echo "$wall + $(jq .duration_s "$r")" | bc -l)
 				on=$(echo "$on + $(jq '.duty.fraction // 1' "$r")" | bc -l)
 			done
-			printf '%-16s %-10s %6s %14.0f %14.0f %8.4f %13.2f %8.1f\n' "$bin" "$mode" \
-				"$budget%" "$(echo "$asum / $ROUNDS" | bc -l)" \
-				"$(echo "$psum / $ROUNDS" | bc -l)" "$(echo "$psum / $asum" | bc -l)" \
-				"$(echo "100 * $cpu / $wall" | bc -l)" "$(echo "100 * $on / $ROUNDS" | bc -l)"
+			printf '%-16s %-10s %6s %13.0f %13.0f %8.4f %8.4f %13.2f %8.1f\n' "$bin" "$mode" \
+				"$budget%" "$(echo "$asum / $pairs" | bc -l)" \
+				"$(echo "$psum / $pairs" | bc -l)" "$(median "${ratios[@]}")" \
+				"$(echo "$psum / $asum" | bc -l)" \
+				"$(echo "100 * $cpu / $wall" | bc -l)" "$(echo "100 * $on / $pairs" | bc -l)"
+			printf '%-16s %-10s %6s   pairs: %s\n' "" "" "" \
+				"$(printf '%.3f ' "${ratios[@]}")"
 		done
 	done
-	echo "on %: the share of the recording the event probes were on (duty cycling; 100: always)"
+	echo "median: of the pairs' ratios, profiled / alone; sums: the profiled rates' sum over the"
+	echo "rates' alone; on %: the share of the recording the event probes were on (duty cycling;"
+	echo "100: always)"
 }
 
 echo
-echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $ROUNDS rounds; ratio = profiled / alone throughput"
+echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per row ($ROUNDS with --budget 0)"
 mode_table tokio poll_heavy realistic
 
 echo
-echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $ROUNDS rounds"
+echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per row ($ROUNDS with --budget 0)"
 mode_table go pingpong-go1.19 pingpong-go1.23
 
 # ---- asyncprof markers (probes/asyncprof.h): what a marker costs the marked program ------------
