@@ -26,6 +26,30 @@ ok() {
 }
 
 # start_bg CMD...: starts a target in the background; its pid is in $BG_PID.
+# side NAME FUNCTION: runs FUNCTION beside the rest of the test, in a subshell of its own (its
+# processes its own, its output in $WORK/NAME.side); side_wait prints what each said and fails
+# if one failed. For parts that mostly wait, and time nothing.
+SIDES=()
+side() {
+	(
+		PIDS=()
+		trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait' EXIT
+		"$2"
+	) >"$WORK/$1.side" 2>&1 &
+	SIDES+=("$1:$!")
+	PIDS+=("$!")
+}
+
+side_wait() {
+	local s bad=0
+	for s in "${SIDES[@]}"; do
+		wait "${s#*:}" || bad=1
+		cat "$WORK/${s%%:*}.side"
+		[ "$bad" -eq 0 ] || fail "${s%%:*} (beside the rest): above"
+	done
+	SIDES=()
+}
+
 start_bg() {
 	"$@" >/dev/null 2>&1 &
 	BG_PID=$!

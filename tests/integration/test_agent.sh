@@ -162,27 +162,48 @@ grep -h 'agtest_burn' "$WORK"/check-req-*/folded/*samples.folded >/dev/null ||
 ok "$nreq requests, $checked profiles: each total equals its window's file, attributes present"
 
 # ---- the governor: over its budget, the agent lowers the rate and says so ------------------------
-receiver_start "$WORK/rcv-gov"
-start_bg "$WORK/agtest" 30 # busy: even at 1 Hz its windows have samples
-agent_start gov --pid "$BG_PID" --interval 2s -F 99 --cpu-budget 0.001 --otlp-endpoint "$URL"
-sleep 7
-agent_stop
-kill "$BG_PID"
-grep -qE 'agent: the agent used [0-9.]+% of the host.s CPU, over its budget of 0.00%: sampling rate lowered from 99 to [0-9]+ Hz' \
-	"$WORK/gov.err" || { cat "$WORK/gov.err"; fail "the governor did not lower the rate"; }
-# The last window with a CPU sample (at 1 Hz a window may have none).
-for last in $(ls "$WORK"/rcv-gov/req-*.body | sort -t- -k2 -n -r); do
-	check_body "$last" "$WORK/gov-last"
-	s="$WORK/gov-last/summary"
-	grep -q '^resource 0 profile [0-9]* samples/count ' "$s" && break
-done
-hz=$(sed -n 's/^resource 0 profile 0 attr asyncprof.agent.sampling_rate_hz=//p' "$s")
-[ -n "$hz" ] && [ "$hz" -lt 99 ] || fail "the last window's rate: '$hz' Hz"
-grep -qE '^resource 0 profile 0 attr asyncprof.agent.governor=the agent used .* over its budget' "$s" ||
-	fail "the last window does not say why its rate is lower"
-period=$(awk '$3 == "profile" && $5 == "samples/count" { sub(/.*:/, "", $6); print $6; exit }' "$s")
-[ "$period" -eq $((1000000000 / hz)) ] || fail "period $period ns at $hz Hz"
-ok "over budget: rate lowered to $hz Hz, said in the log and in the profiles (period $period ns)"
+# (beside the receiver's outage below, as is a receiver that never answers: they mostly wait)
+gov_part() {
+	receiver_start "$WORK/rcv-gov"
+	start_bg "$WORK/agtest" 30 # busy: even at 1 Hz its windows have samples
+	agent_start gov --pid "$BG_PID" --interval 2s -F 99 --cpu-budget 0.001 --otlp-endpoint "$URL"
+	sleep 7
+	agent_stop
+	kill "$BG_PID"
+	grep -qE 'agent: the agent used [0-9.]+% of the host.s CPU, over its budget of 0.00%: sampling rate lowered from 99 to [0-9]+ Hz' \
+		"$WORK/gov.err" || { cat "$WORK/gov.err"; fail "the governor did not lower the rate"; }
+	# The last window with a CPU sample (at 1 Hz a window may have none).
+	for last in $(ls "$WORK"/rcv-gov/req-*.body | sort -t- -k2 -n -r); do
+		check_body "$last" "$WORK/gov-last"
+		s="$WORK/gov-last/summary"
+		grep -q '^resource 0 profile [0-9]* samples/count ' "$s" && break
+	done
+	hz=$(sed -n 's/^resource 0 profile 0 attr asyncprof.agent.sampling_rate_hz=//p' "$s")
+	[ -n "$hz" ] && [ "$hz" -lt 99 ] || fail "the last window's rate: '$hz' Hz"
+	grep -qE '^resource 0 profile 0 attr asyncprof.agent.governor=the agent used .* over its budget' "$s" ||
+		fail "the last window does not say why its rate is lower"
+	period=$(awk '$3 == "profile" && $5 == "samples/count" { sub(/.*:/, "", $6); print $6; exit }' "$s")
+	[ "$period" -eq $((1000000000 / hz)) ] || fail "period $period ns at $hz Hz"
+	ok "over budget: rate lowered to $hz Hz, said in the log and in the profiles (period $period ns)"
+}
+side gov gov_part
+
+# A receiver that never answers: the agent's last window cannot be sent, yet SIGTERM ends it in
+# bounded time (its own service: an agent records a process at a time).
+hang_part() {
+	start_bg "$GO_SERVICE" 60
+	local hang_pid=$BG_PID
+	receiver_start "$WORK/rcv-hang"
+	echo hang >"$WORK/rcv-hang/mode"
+	agent_start hang --pid "$hang_pid" --interval 2s --cpu-budget 50 --otlp-endpoint "$URL" --output-dir "$WORK/hang"
+	sleep 5
+	local start=$(date +%s)
+	agent_stop 25
+	read -r sent dropped < <(final_counts hang)
+	[ "$sent" -eq 0 ] && [ "$dropped" -ge 2 ] || { cat "$WORK/hang.err"; fail "hang: $sent sent, $dropped dropped"; }
+	ok "a receiver that never answers: $dropped windows dropped, exit $(( $(date +%s) - start )) s after SIGTERM"
+}
+side hang hang_part
 
 # ---- the receiver down for two windows, then back ----------------------------------------------
 receiver_start "$WORK/rcv-a"
@@ -207,7 +228,7 @@ cut=$(windows_with_samples down)
 [ "$(windows_of "$go_pid" "$WORK/down")" -eq "$cut" ] || fail "recording stopped while down"
 ok "receiver down then back: $before windows before, $after after, $sent sent, $dropped dropped of $cut"
 
-# ---- a receiver answering 500, one never answering ---------------------------------------------
+# ---- a receiver answering 500 --------------------------------------------------------------------
 receiver_start "$WORK/rcv-500"
 echo 500 >"$WORK/rcv-500/mode"
 agent_start e500 --pid "$go_pid" --interval 2s --cpu-budget 50 --otlp-endpoint "$URL" --output-dir "$WORK/e500"
@@ -219,37 +240,32 @@ read -r sent dropped < <(final_counts e500)
 grep -qE 'dropped.*(500|rejected)' "$WORK/e500.err" || { cat "$WORK/e500.err"; fail "500: no drop log"; }
 [ "$(windows_of "$go_pid" "$WORK/e500")" -eq "$dropped" ] || fail "500: files missing"
 ok "500: every window dropped and said so ($dropped), the files written all the same"
-
-receiver_start "$WORK/rcv-hang"
-echo hang >"$WORK/rcv-hang/mode"
-agent_start hang --pid "$go_pid" --interval 2s --cpu-budget 50 --otlp-endpoint "$URL" --output-dir "$WORK/hang"
-sleep 5
-start=$(date +%s)
-agent_stop 25
-read -r sent dropped < <(final_counts hang)
-[ "$sent" -eq 0 ] && [ "$dropped" -ge 2 ] || { cat "$WORK/hang.err"; fail "hang: $sent sent, $dropped dropped"; }
-ok "a receiver that never answers: $dropped windows dropped, exit $(( $(date +%s) - start )) s after SIGTERM"
+side_wait
 
 # ---- goroutines parked for long doze: identity only, their waits merged with their ancestry -----
 # (a minute in production; 1.5 s here). The service leaks a goroutine parked in chan send for one
 # request in 16: the later windows' wait profiles hold them as one sample per stack, without a
 # goroutine label, under their spawn chain (main.handleRequest's goroutines, exited since).
-start_bg "$GO_SERVICE" 30
-go_pid=$BG_PID
-ASYNCPROF_TEST_DOZE_MS=1500 agent_start doze --pid "$go_pid" --interval 2s --cpu-budget 50 \
-	--output-dir "$WORK/doze"
-sleep 7
-agent_stop
-last=$(ls "$WORK"/doze/*/wait-*.pb.gz | sort | tail -1)
-pprof -traces "$last" 2>/dev/null | awk '
-	/^-----------/ { if (blk ~ /\[task\] main\.fetchResult/ && blk ~ /\[task\] main\.handleRequest/ &&
-			    blk ~ /chan send/) { if (blk ~ /goid:/) labelled++; else merged++ }
-			 blk = ""; next }
-	{ blk = blk "\n" $0 }
-	END { printf "%d %d\n", merged, labelled; exit !(merged >= 1) }' >"$WORK/doze.counts" ||
-	{ pprof -traces "$last" | head -60; fail "no merged wait sample of the dormant leaked goroutines"; }
-ok "dormant goroutines: their waits are one sample per stack, ancestry kept (merged, labelled: $(cat "$WORK/doze.counts"))"
-kill "$go_pid" 2>/dev/null || true
+# (beside the attach below)
+doze_part() {
+	start_bg "$GO_SERVICE" 30
+	local go_pid=$BG_PID
+	ASYNCPROF_TEST_DOZE_MS=1500 agent_start doze --pid "$go_pid" --interval 2s --cpu-budget 50 \
+		--output-dir "$WORK/doze"
+	sleep 7
+	agent_stop
+	local last=$(ls "$WORK"/doze/*/wait-*.pb.gz | sort | tail -1)
+	pprof -traces "$last" 2>/dev/null | awk '
+		/^-----------/ { if (blk ~ /\[task\] main\.fetchResult/ && blk ~ /\[task\] main\.handleRequest/ &&
+				    blk ~ /chan send/) { if (blk ~ /goid:/) labelled++; else merged++ }
+				 blk = ""; next }
+		{ blk = blk "\n" $0 }
+		END { printf "%d %d\n", merged, labelled; exit !(merged >= 1) }' >"$WORK/doze.counts" ||
+		{ pprof -traces "$last" | head -60; fail "no merged wait sample of the dormant leaked goroutines"; }
+	ok "dormant goroutines: their waits are one sample per stack, ancestry kept (merged, labelled: $(cat "$WORK/doze.counts"))"
+	kill "$go_pid" 2>/dev/null || true
+}
+side doze doze_part
 
 # ---- a person's attach: the agent gives way, then profiles the process again ------------------
 start_bg "$GO_SERVICE" 30
@@ -269,6 +285,7 @@ grep -qE "agent: asyncprof \(pid [0-9]+\) asked for pid $go_pid \(service-go1.23
 [ "$(grep -c "agent: profiling pid $go_pid " "$WORK/way.err")" -eq 2 ] ||
 	{ cat "$WORK/way.err"; fail "the agent did not profile the process again after the attach"; }
 ok "attach while the agent records: the agent gave way, and took the process back after"
+side_wait
 
 # ---- bad arguments ------------------------------------------------------------------------------
 expect_exit() { # STATUS PATTERN ARGS...

@@ -48,7 +48,7 @@ tokio_refusals() {
 survive_mode() {
 	local name=$1 mode=$2 t status prof secs recorded out=$WORK/$1-$2
 	shift 2
-	for secs in 2 4 8; do
+	for secs in 3 6 12; do
 		rm -rf "$out"
 		GOGC=20 "$@" "$secs" >"$out.target" 2>&1 &
 		t=$!

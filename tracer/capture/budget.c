@@ -779,6 +779,9 @@ static void *run(void *arg)
 		if (!open_window(b, monotonic_ns(), wait))
 			break;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
+		if (b->verbose)
+			fprintf(stderr, "asyncprof: budget: window %zu opened in %.1f ms\n", b->nwin,
+				(monotonic_ns() - t0) / 1e6);
 		/* The hits while the links were being made count against this window. */
 		take_marks(b, &m);
 		account_off(b, &closed, &m);
