@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,13 +103,24 @@ static pid_t start_sleep(char *const envp[])
 		execve("/bin/sleep", argv, envp);
 		_exit(127);
 	}
-	/* Until the exec is done, /proc shows this program. */
+	/* Until the exec is done, /proc shows this program; and its new executable shows before
+	 * its environment is on the new stack (/proc/PID/environ is empty until then). */
 	for (int i = 0; i < 1000; i++) {
-		char path[64], target[256] = "";
+		char path[64], target[256] = "", env[64];
+		int fd;
+		ssize_t n = 0;
 
 		snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-		if (readlink(path, target, sizeof(target) - 1) > 0 && strstr(target, "sleep"))
-			break;
+		if (readlink(path, target, sizeof(target) - 1) > 0 && strstr(target, "sleep")) {
+			snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				n = read(fd, env, sizeof(env));
+				close(fd);
+			}
+			if (n > 0)
+				break;
+		}
 		usleep(1000);
 	}
 	return pid;

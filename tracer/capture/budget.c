@@ -40,10 +40,11 @@
  * kernel's BPF statistics (enabled while a budget runs), and the probes count their hits by kind
  * (bpf/hot.h). The target's CPU time is the sum of its threads' schedstat run times, read at
  * each window's ends; its system time and asyncprof's own CPU time above their rates while the
- * probes are off count too (window_cost). A window's cost runs until its last link is closed
- * (the probes fire meanwhile: 20 to 60 ms here). The cost of the probes while on, relative to
- * the target's CPU then, is an exponentially weighted mean over windows; the duty fraction is
- * the budget over it, at most 1: a quiet target keeps its probes on and its counts exact.
+ * probes are off count too (window_cost). A window's cost is counted until its last link is
+ * closed (20 to 60 ms here: what the probes still cost meanwhile is in it). The cost of the
+ * probes while on, relative to the target's CPU then, is an exponentially weighted mean over
+ * windows; the duty fraction is the budget over it, at most 1: a quiet target keeps its probes
+ * on and its counts exact.
  *
  * Windows: an on-window lasts MIN_WINDOW_NS, or more for a target cycled lightly (a cycle of
  * window and gap is at least CYCLE_NS), measured from the moment the last link is attached to
@@ -745,7 +746,7 @@ static void *run(void *arg)
 		b->hooks.set_hot(b->hooks.ctx, false);
 		on = false;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
-		/* The probes fired until the last link was closed: the window's cost. */
+		/* What the probes cost until the last link was closed: the window's too. */
 		account(b, &m, true);
 		if (b->verbose) {
 			double cycle;

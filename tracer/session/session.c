@@ -5,7 +5,8 @@
  *
  * - the runtime is configured before the sampler opens (the sampler copies the thread-local
  *   block the runtime names, and shares the maps its probes fill), and its probes attach after;
- * - kernel symbols are read once the probes are loaded, so their BPF programs' frames have names;
+ * - kernel symbols are read once the probes are loaded, so their BPF programs' frames have names,
+ *   and the budget starts before that (the runtime's hot probes are on from their attach);
  * - each batch of CPU samples comes after the runtime's events up to it: a sample must find its
  *   task's spawn, name and poll known;
  * - at the stop, off-CPU stops first (blocks that end while the probes are drained are not the
@@ -353,22 +354,6 @@ int session_start(struct session *s)
 	bool duty = false;
 	int err;
 
-	/* The runtime's probes last: once they are attached, the target pays for each moment
-	 * until the budget (and the recording) starts; the kernel's symbols and the other BPF
-	 * programs take a good part of a second to load. */
-	s->ks = s->opts.kallsyms;
-	if (!s->ks) {
-		err = kallsyms_load(&s->own_ks);
-		if (err) {
-			fprintf(stderr,
-				"asyncprof: warning: no kernel symbols (%s); kernel frames "
-				"will show as [unknown]\n",
-				strerror(-err));
-			s->no_kallsyms = true;
-		}
-		s->ks = s->own_ks;
-	}
-	collector_set_kallsyms(s->col, s->ks);
 	err = sampler_open(&so, on_sample, s, &s->sampler);
 	if (!err && s->opts.off_cpu) {
 		struct offcpu_opts oo = { .pid = s->opts.pid,
@@ -385,13 +370,29 @@ int session_start(struct session *s)
 	}
 	if (err)
 		return err;
-	s->start_wall_ns = s->window_wall_ns = wall_ns();
-	s->start_ns = s->window_ns = monotonic_ns();
 	if (duty) {
 		err = start_budget(s, &cost);
 		if (err)
 			return err;
 	}
+	/* Once every BPF program is loaded (their frames get names), and with the budget already
+	 * counting (the runtime's hot probes are on, and reading the kernel's symbols takes a good
+	 * part of a second); the recording starts after. */
+	s->ks = s->opts.kallsyms;
+	if (!s->ks) {
+		err = kallsyms_load(&s->own_ks);
+		if (err) {
+			fprintf(stderr,
+				"asyncprof: warning: no kernel symbols (%s); kernel frames "
+				"will show as [unknown]\n",
+				strerror(-err));
+			s->no_kallsyms = true;
+		}
+		s->ks = s->own_ks;
+	}
+	collector_set_kallsyms(s->col, s->ks);
+	s->start_wall_ns = s->window_wall_ns = wall_ns();
+	s->start_ns = s->window_ns = monotonic_ns();
 	if (s->off)
 		offcpu_start(s->off, s->start_ns);
 	s->cpu_start_s = cpu_seconds_self(NULL);
