@@ -69,9 +69,10 @@ print(n)
 EOF
 }
 
-# row FILE ERE: the first list row whose task and site match.
+# row FILE ERE: the first list row whose task and site match; nothing when none does (the
+# check that reads it says so: under set -e a failed grep would end the test without a word).
 row() {
-	grep -E -- "$2" "$1" | head -1
+	{ grep -E -- "$2" "$1" || true; } | head -1
 }
 
 # within10 NAME A B: A and B (numbers) differ by at most 10% of B.
@@ -94,7 +95,7 @@ startup_ms() {
 	shift
 	t0=$(date +%s%N)
 	"$BUILD/asyncprof" attach -p "$pid" "$@" -d 0.05 -o "$WORK/startup" >/dev/null 2>"$err" &
-	until grep -q 'recording pid' "$err"; do
+	until grep -qs 'recording pid' "$err"; do
 		kill -0 $! 2>/dev/null || { cat "$err"; fail "attach did not start"; }
 		sleep 0.02
 	done
@@ -215,7 +216,9 @@ wait_screen 3 '^(Task #[0-9]+|Spawn site): ' 'Hottest stacks' || fail "go: the d
 keys BSpace
 keys t
 sleep 3
-wait_screen 3 '^spawn sites, rates since the start' || fail "go: sites since the start"
+wait_screen 3 '^spawn sites, rates since the start' 'main.backend @ main.main' \
+	'main.handleRequest @ main.acceptLoop' 'main.fetchResult @ main.handleRequest' ||
+	fail "go: sites since the start"
 backend=$(row "$WORK/screen" 'main.backend @ main.main' | awk '{ print $4 }')
 [ "${backend#*/}" = 6 ] || fail "go: $backend backends live, not 6"
 req=$(row "$WORK/screen" 'main.handleRequest @ main.acceptLoop' | awk '{ print $8 }')
