@@ -727,12 +727,15 @@ static void *run(void *arg)
 		 * burst (runtime initialisation) or a target near the line must not start cycling:
 		 * the checks of the first START_CHECK_NS, FIRST_CHECK_NS apart, only catch a target
 		 * far over the budget (over 20 ms a burst weighs a lot: the Go hog's goroutines
-		 * starting cost 4 times it), and a target always on so far starts cycling
-		 * only once clearly over the budget itself (not the share aimed at: a quiet target
-		 * keeps its counts exact).
+		 * starting cost 4 times it) or one that has spent a second's budget (the rest of a
+		 * short recording would go to repay it, its windows all at its start), and a target
+		 * always on so far starts cycling only once clearly over the budget itself (not the
+		 * share aimed at: a quiet target keeps its counts exact).
 		 */
 		starting = b->nwin == 1 && monotonic_ns() - b->began < START_CHECK_NS;
-		hold = duty >= 1 || (starting && within > FIRST_CHECK_DUTY) ||
+		hold = duty >= 1 ||
+		       (starting && within > FIRST_CHECK_DUTY &&
+			b->spent_ns < b->share * FLOOR_CPUS * START_CHECK_NS) ||
 		       (b->nwin == 1 && within > START_DUTY);
 		/* on: checked every MIN_WINDOW_NS, every FIRST_CHECK_NS in the first START_CHECK_NS
 		 * (a target that gets busy as it starts pays in full until a check sees it: in a
