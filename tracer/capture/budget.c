@@ -39,22 +39,25 @@
  * first instruction) with an empty program; the hot programs' own run time comes from the
  * kernel's BPF statistics (enabled while a budget runs), and the probes count their hits by kind
  * (bpf/hot.h). The target's CPU time is the sum of its threads' schedstat run times, read at
- * each window's ends; its system time and asyncprof's own CPU time above their rates while the
- * probes are off count too (window_cost). A window's cost is counted until its last link is
- * closed (20 to 60 ms here: what the probes still cost meanwhile is in it). The cost of the
- * probes while on, relative to the target's CPU then, is an exponentially weighted mean over
- * windows; the duty fraction is the budget over it, at most 1: a quiet target keeps its probes
- * on and its counts exact.
+ * each window's ends; its system time above its rate while the probes are off counts too, and
+ * for a target that keeps every CPU busy, asyncprof's own CPU time above its rate or the
+ * target's CPU time short of its rate (window_cost). What the probes cost until a window's last
+ * link is closed (20 to 60 ms here) is spent too, and estimated apart. The cost of the probes
+ * while on, relative to the target's CPU then, is an exponentially weighted mean over windows;
+ * the duty fraction is the share of the budget aimed at (AIM) over it, at most 1: a quiet
+ * target keeps its probes on and its counts exact.
  *
- * Windows: an on-window lasts MIN_WINDOW_NS, or more for a target cycled lightly (a cycle of
- * window and gap is at least CYCLE_NS), measured from the moment the last link is attached to
- * the moment the first is closed. The next one opens when the budget has paid for everything
- * so far and for it (a token bucket, wait_off), then after a random wait of up to a quarter of a
- * cycle, so that the windows do not lock onto the target's own periods. The model measures an
- * interval (a wait, a scheduling latency, a poll) only when both its ends fall inside one window
- * (budget_observed), and weighs it W / (W - L) (budget_weight): an interval of length L falls
- * whole in a window of length W that much less often than a point does; at the end every total,
- * weighted waits and counts alike, is scaled by the inverse of the fraction of the time on
+ * Windows: the first, from the start, until the probes are found to cost too much; a short one
+ * (MEASURE_WINDOW_NS) to measure the target again once it runs; then MIN_WINDOW_NS each, or more
+ * for a target cycled lightly (a cycle of window and gap is at least CYCLE_NS: a 60 ms poll
+ * every 260 ms lies whole in windows of 300 ms), measured from the moment the last link is
+ * attached to the moment the first is closed. The next one opens when the budget has paid for
+ * everything so far and for it (a token bucket, wait_off), then after a random wait of up to a
+ * quarter of a cycle, so that the windows do not lock onto the target's own periods. The model
+ * measures an interval (a wait, a scheduling latency, a poll) only when both its ends fall inside
+ * one window (budget_observed), and weighs it W / (W - L) (budget_weight): an interval of length L
+ * falls whole in a window of length W that much less often than a point does; at the end every
+ * total, weighted waits and counts alike, is scaled by the inverse of the fraction of the time on
  * (budget_fraction), which only then is known.
  */
 #include "budget.h"
@@ -83,17 +86,23 @@
 #define MIN_WINDOW_NS 100000000ULL /* the shortest on-window */
 #define FIRST_CHECK_DUTY 0.1	   /* the first second turns the probes off only below this */
 #define START_DUTY 0.8		   /* nor does any later one while they were always on */
-#define CYCLE_NS 1000000000ULL	   /* the shortest cycle (window and gap) */
-/* The share of the budget aimed at by a target that keeps every CPU busy: such a target pays for
- * everything asyncprof does, and what the estimate cannot see (the caches and branch predictors
- * a trap leaves cold in its own code, the sampling and the profiler's work meanwhile) cost it as
- * much again (Tokio's poll_heavy and realistic lost 2.5 to 3% of their throughput with the
- * probes counted at 1.2 to 1.6% of their CPU, on this machine). A target with a CPU to spare
- * aims at the whole budget. */
+#define CYCLE_NS 3000000000ULL	   /* the shortest cycle (window and gap) */
+/* The share of the budget aimed at: what the estimate cannot see (the caches and branch
+ * predictors a trap leaves cold in the target's own code) costs it about half as much again:
+ * Go's channel ping-pong, nearly stopped by its probes while they are on, loses 3 to 4% of its
+ * throughput in a 10 s run with them counted at 2% of its CPU (1.19 and 1.23, on this machine).
+ * And the budget is the probes' share: the CPU profile they come with costs a saturated Tokio
+ * service 1 to 2% of its throughput itself. */
 #define AIM 0.5
-#define FIRST_CHECK_NS 20000000ULL /* the first estimate: a busy target pays in full until then */
+#define FIRST_CHECK_NS 20000000ULL   /* the first estimate: a busy target pays in full until then */
 #define START_CHECK_NS 1000000000ULL /* checked every FIRST_CHECK_NS for this long at start */
-#define CALIBRATION_CALLS 200	   /* per round; 3 rounds, the cheapest kept */
+/* The window after the first: the first measured a target that was starting (Go's ping-pong
+ * at 24% of its CPU while on, against 60% later; Tokio's poll_heavy 14 to 20% against 70 to
+ * 100%), so a short one measures it again before the windows are sized, and its figures replace
+ * the first's. Sized from the first, the second cost a 10 s recording of poll_heavy 1% of its
+ * throughput (a 100 ms window of a target that its probes nearly stop). */
+#define MEASURE_WINDOW_NS FIRST_CHECK_NS
+#define CALIBRATION_CALLS 200 /* per round; 3 rounds, the cheapest kept */
 #define CALIBRATION_ROUNDS 3
 /* An interval about as long as a window weighs at most this much (before the scaling by the
  * fraction of the time on). */
@@ -101,6 +110,9 @@
 /* The budget is a share of the target's CPU time, counted as at least this many CPUs busy: a
  * target that leaves its CPU idle pays its probes from idle time, and keeps them on. */
 #define FLOOR_CPUS 1.0
+/* Clock ticks of /proc/PID/stat's system time that are noise: each end of a window reads it to a
+ * tick (10 ms), and Tokio's long_poll, at a tenth of a CPU, runs 50 ms in a 500 ms window. */
+#define SYS_TICKS_NOISE 2
 /* Linux 6.6's BPF_TRACE_UPROBE_MULTI, which Debian 12's headers (6.1) do not have. */
 #define ATTACH_UPROBE_MULTI 48
 
@@ -423,17 +435,18 @@ struct budget {
 	double cost_ns, cpu_ns, wall_ns; /* exponentially weighted sums over windows */
 	double calibrated_ns;		 /* cost_ns's part of hits x calibrated cost */
 	/* while off: the target's system time, asyncprof's CPU time, over wall time (weighted) */
-	double off_sys, off_own, off_wall;
-	double aim;   /* the share of the budget aimed at: AIM .. 1 (saturation) */
-	int ncpus;    /* online */
-	double duty;			 /* the fraction aimed at */
-	double within;			 /* the budget over the cost: >= 1 within it */
-	uint64_t hits[2];		 /* the hits counted in the windows, by kind */
-	double toggle_ms_max;		 /* the longest detach or attach */
-	double tail_ns;			 /* a closing's length (weighted) */
-	double spent_ns;		 /* what the probes cost since the start */
-	uint64_t cpu0, cpu_last;	 /* the target's CPU time at the start, at the last mark */
-	char failure[160]; /* why duty cycling stopped (a link could not be made again) */
+	double off_sys, off_own, off_cpu, off_wall;
+	double short_ns;	 /* the cost's part that is the target's CPU shortfall (weighted) */
+	int ncpus;		 /* online */
+	double duty;		 /* the fraction aimed at */
+	double within;		 /* the budget over the cost: >= 1 within it */
+	uint64_t hits[2];	 /* the hits counted in the windows, by kind */
+	double toggle_ms_max;	 /* the longest detach or attach */
+	double tail_cost_ns;	 /* what a closing costs (weighted) */
+	double spent_ns;	 /* what the probes cost since the start */
+	bool fresh;		 /* the next check's figures replace the estimate */
+	uint64_t cpu0, cpu_last; /* the target's CPU time at the start, at the last mark */
+	char failure[160];	 /* why duty cycling stopped (a link could not be made again) */
 	unsigned int seed;
 };
 
@@ -511,11 +524,13 @@ static void account_off(struct budget *b, const struct marks *from, const struct
 	double wall = now->wall > from->wall ? (double)(now->wall - from->wall) : 0;
 	double sys = now->sys > from->sys ? (double)(now->sys - from->sys) : 0;
 	double own = now->own > from->own ? (double)(now->own - from->own) : 0;
+	double cpu = now->cpu > from->cpu ? (double)(now->cpu - from->cpu) : 0;
 
 	if (wall <= 0)
 		return;
 	pthread_mutex_lock(&b->lock);
 	b->off_wall = b->off_wall / 2 + wall;
+	b->off_cpu = b->off_cpu / 2 + cpu;
 	b->off_sys = b->off_sys / 2 + sys;
 	b->off_own = b->off_own / 2 + own;
 	pthread_mutex_unlock(&b->lock);
@@ -534,17 +549,22 @@ static double saturation(const struct budget *b, double cpu, double wall)
  *   the programs' run time (exact, but it misses what a trap costs a hot loop beyond the
  *   calibration: the kernel's uprobe lookup, a cold cache), and the target's system time above
  *   its rate while the probes were off (everything the traps cost in the kernel, in clock ticks;
- *   known once the probes have been off once);
- * - asyncprof's own CPU above its rate while off (taking the events), times the target's
- *   saturation: only on a host whose CPUs the target keeps busy does it come out of the
- *   target's time.
+ *   known once the probes have been off once; less SYS_TICKS_NOISE: the larger of two figures
+ *   takes the noise of either, and on a light target a tick or two is most of a window's);
+ * - and, times the target's saturation while off (only a target that keeps every CPU busy
+ *   loses what it does not get), the larger of: asyncprof's own CPU above its rate while off
+ *   (taking the events runs in the target's place), and the target's CPU time short of its rate
+ *   while off (what it did not get at all: preempted by asyncprof or the tracer's kernel work,
+ *   or waiting in the uprobe code). Tokio's poll_heavy, nearly stopped by its probes, runs 1.5
+ *   of its 2 CPUs while they are on, 83% of it in the kernel: without the shortfall the
+ *   estimate was 60 to 70% of what the window cost it.
  * Before the first off period, without a base, the calibrated figure alone.
  */
 static double window_cost(struct budget *b, const struct marks *from, const struct marks *now,
 			  double *calibrated)
 {
-	double wall = (double)(now->wall - from->wall), cost, sys, own;
-	double off_wall, off_sys, off_own;
+	double wall = (double)(now->wall - from->wall), cost, sys, own, cpu;
+	double off_wall, off_sys, off_own, off_cpu;
 
 	cost = (now->hits[0] - from->hits[0]) * b->cost.plain_ns +
 	       (now->hits[1] - from->hits[1]) * b->cost.stepped_ns + (now->prog_ns - from->prog_ns);
@@ -553,14 +573,17 @@ static double window_cost(struct budget *b, const struct marks *from, const stru
 	off_wall = b->off_wall;
 	off_sys = b->off_sys;
 	off_own = b->off_own;
+	off_cpu = b->off_cpu;
 	pthread_mutex_unlock(&b->lock);
 	sys = now->sys > from->sys ? (double)(now->sys - from->sys) : 0;
 	own = now->own > from->own ? (double)(now->own - from->own) : 0;
+	cpu = now->cpu > from->cpu ? (double)(now->cpu - from->cpu) : 0;
 	if (off_wall <= 0)
 		return cost;
-	cost = fmax(cost, sys - wall * off_sys / off_wall);
-	return cost + fmax(own - wall * off_own / off_wall, 0) *
-			  saturation(b, now->cpu > from->cpu ? (double)(now->cpu - from->cpu) : 0, wall);
+	cost = fmax(cost, sys - wall * off_sys / off_wall - proc_ticks_ns(SYS_TICKS_NOISE));
+	return cost +
+	       fmax(fmax(own - wall * off_own / off_wall, wall * off_cpu / off_wall - cpu), 0) *
+		   saturation(b, off_cpu, off_wall);
 }
 
 /* The duty fraction and the margin from the estimate; under the lock. */
@@ -568,40 +591,43 @@ static void update_duty(struct budget *b)
 {
 	double base = fmax(b->cpu_ns, b->wall_ns * FLOOR_CPUS);
 
-	b->aim = 1 - (1 - AIM) * saturation(b, b->cpu_ns, b->wall_ns);
-	b->duty = b->cost_ns > b->aim * b->share * base ? b->aim * b->share * base / b->cost_ns : 1;
+	b->duty = b->cost_ns > AIM * b->share * base ? AIM * b->share * base / b->cost_ns : 1;
 	b->within = b->cost_ns > 0 ? b->share * base / b->cost_ns : INFINITY;
 }
 
 /*
- * What the probes cost from the marks to now, into the estimate: as a new term of its weighted
- * sums (a check while on), or added to the latest term (tail: the closing of the links that
- * ended the window, whose probes fire until the last is closed). Returns the cost (ns).
+ * What the probes cost from the marks to now, into the estimate (a check while on: a new term of
+ * its weighted sums), or into the closings' (tail: the closing of the links that ended a window,
+ * whose probes fire until the last is closed, and whose breakpoints go early in it: kept apart,
+ * a closing of 20 to 60 ms would dilute a short window's cost rate). Returns the cost (ns).
  */
 static double account(struct budget *b, struct marks *from, bool tail)
 {
 	struct marks now;
-	double cost, cpu, calibrated, keep = tail ? 1 : 0.5;
+	double cost, cpu, calibrated, wall, keep = b->fresh ? 0 : 0.5;
 
 	take_marks(b, &now);
 	cost = window_cost(b, from, &now, &calibrated);
 	cpu = now.cpu > from->cpu ? now.cpu - from->cpu : 0;
+	wall = (double)(now.wall - from->wall);
 	pthread_mutex_lock(&b->lock);
 	b->hits[0] += now.hits[0] - from->hits[0];
 	b->hits[1] += now.hits[1] - from->hits[1];
-	/* A window's worth counts as much as all before it: a target that calms down or gets
-	 * busy is followed within a few windows. */
-	b->cost_ns = b->cost_ns * keep + cost;
-	b->calibrated_ns = b->calibrated_ns * keep + calibrated;
-	b->cpu_ns = b->cpu_ns * keep + cpu;
-	b->wall_ns = b->wall_ns * keep + (now.wall - from->wall);
-	if (tail)
-		b->tail_ns = b->tail_ns > 0 ? (b->tail_ns + (now.wall - from->wall)) / 2
-					    : (double)(now.wall - from->wall);
+	if (tail) {
+		b->tail_cost_ns = b->tail_cost_ns > 0 ? (b->tail_cost_ns + cost) / 2 : cost;
+	} else {
+		/* A check's worth counts as much as all before it: a target that calms down or
+		 * gets busy is followed within a few windows. */
+		b->cost_ns = b->cost_ns * keep + cost;
+		b->calibrated_ns = b->calibrated_ns * keep + calibrated;
+		b->cpu_ns = b->cpu_ns * keep + cpu;
+		b->wall_ns = b->wall_ns * keep + wall;
+		b->fresh = false;
+		update_duty(b);
+	}
 	b->spent_ns += cost;
 	if (now.cpu)
 		b->cpu_last = now.cpu;
-	update_duty(b);
 	pthread_mutex_unlock(&b->lock);
 	*from = now;
 	return cost;
@@ -676,12 +702,12 @@ static uint64_t owed(struct budget *b, uint64_t next_len, double *cycle)
 	pthread_mutex_lock(&b->lock);
 	if (cpu > b->cpu_last)
 		b->cpu_last = cpu;
-	allowed = b->aim * b->share *
-		  fmax(b->cpu_last > b->cpu0 ? b->cpu_last - b->cpu0 : 0,
-		       (now - b->began) * FLOOR_CPUS);
+	allowed =
+	    AIM * b->share *
+	    fmax(b->cpu_last > b->cpu0 ? b->cpu_last - b->cpu0 : 0, (now - b->began) * FLOOR_CPUS);
 	rate = b->wall_ns > 0 ? fmax(b->cpu_ns / b->wall_ns, FLOOR_CPUS) : FLOOR_CPUS;
-	accrues = b->aim * b->share * rate; /* ns of cost allowed per ns */
-	next = b->wall_ns > 0 ? b->cost_ns / b->wall_ns * (next_len + b->tail_ns) : 0;
+	accrues = AIM * b->share * rate; /* ns of cost allowed per ns */
+	next = (b->wall_ns > 0 ? b->cost_ns / b->wall_ns * next_len : 0) + b->tail_cost_ns;
 	debt = b->spent_ns + next - allowed;
 	pthread_mutex_unlock(&b->lock);
 	if (cycle)
@@ -744,6 +770,8 @@ static void *run(void *arg)
 		wait = !hold ? window_len(duty) : starting ? FIRST_CHECK_NS : MIN_WINDOW_NS;
 		if (hold)
 			continue;
+		if (b->nwin == 1)
+			wait = MEASURE_WINDOW_NS;
 		t0 = monotonic_ns();
 		set_window_end(b, t0);
 		b->hooks.set_hot(b->hooks.ctx, false);
@@ -755,17 +783,21 @@ static void *run(void *arg)
 			double cycle;
 			uint64_t left = owed(b, wait, &cycle);
 
-			fprintf(stderr,
-				"asyncprof: budget: window %zu: duty %.3f (cost %.1f%% of the target's "
-				"CPU while on, %.1f%% from hits x cost; off: the target's system time "
-				"%.1f%% of a CPU, asyncprof's CPU %.1f%%), closed in %.0f ms, probes' "
-				"cost so far %.1f ms: off for %.0f ms and up to %.0f more\n",
-				b->nwin, b->duty, b->cpu_ns > 0 ? 100 * b->cost_ns / b->cpu_ns : 0,
-				b->cpu_ns > 0 ? 100 * b->calibrated_ns / b->cpu_ns : 0,
-				b->off_wall > 0 ? 100 * b->off_sys / b->off_wall : 0,
-				b->off_wall > 0 ? 100 * b->off_own / b->off_wall : 0,
-				(monotonic_ns() - t0) / 1e6, b->spent_ns / 1e6, left / 1e6,
-				cycle / 4e6);
+			fprintf(
+			    stderr,
+			    "asyncprof: budget: window %zu: duty %.3f (cost %.1f%% of the target's "
+			    "CPU while on, %.1f%% from hits x cost; off: the target's system time "
+			    "%.1f%% of a CPU, asyncprof's CPU %.1f%%), closed in %.0f ms, probes' "
+			    "cost so far %.1f ms: off for %.0f ms and up to %.0f more (the target "
+			    "ran "
+			    "%.2f CPUs while on, %.2f off)\n",
+			    b->nwin, b->duty, b->cpu_ns > 0 ? 100 * b->cost_ns / b->cpu_ns : 0,
+			    b->cpu_ns > 0 ? 100 * b->calibrated_ns / b->cpu_ns : 0,
+			    b->off_wall > 0 ? 100 * b->off_sys / b->off_wall : 0,
+			    b->off_wall > 0 ? 100 * b->off_own / b->off_wall : 0,
+			    (monotonic_ns() - t0) / 1e6, b->spent_ns / 1e6, left / 1e6, cycle / 4e6,
+			    b->wall_ns > 0 ? b->cpu_ns / b->wall_ns : 0,
+			    b->off_wall > 0 ? b->off_cpu / b->off_wall : 0);
 		}
 		if (!wait_off(b, wait))
 			break;
@@ -784,8 +816,13 @@ static void *run(void *arg)
 			break;
 		b->toggle_ms_max = fmax(b->toggle_ms_max, (monotonic_ns() - t0) / 1e6);
 		if (b->verbose)
-			fprintf(stderr, "asyncprof: budget: window %zu opened in %.1f ms\n", b->nwin,
-				(monotonic_ns() - t0) / 1e6);
+			fprintf(stderr, "asyncprof: budget: window %zu opened in %.1f ms\n",
+				b->nwin, (monotonic_ns() - t0) / 1e6);
+		if (b->nwin == 2) {
+			pthread_mutex_lock(&b->lock);
+			b->fresh = true;
+			pthread_mutex_unlock(&b->lock);
+		}
 		/* The hits while the links were being made count against this window. */
 		take_marks(b, &m);
 		account_off(b, &closed, &m);
@@ -816,7 +853,6 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 			      .hooks = *hooks,
 			      .verbose = verbose,
 			      .duty = 1,
-			      .aim = 1,
 			      .seed = (unsigned int)monotonic_ns(),
 			      .ncpus = ncpus > 0 ? (int)ncpus : 1 };
 	pthread_mutex_init(&b->lock, NULL);
@@ -987,12 +1023,19 @@ void budget_describe(struct budget *b, char *buf, size_t size)
 			 "budget %.1f%%: the event probes were on all the time (they cost %.2f%% "
 			 "of the target's CPU): counts are exact",
 			 b->share * 100, cost_share(b) * 100);
-	else
+	else {
+		char windows[96];
+		uint64_t end = b->win[0].end ? b->win[0].end : b->ended ? b->ended : monotonic_ns();
+		int n =
+		    snprintf(windows, sizeof(windows), "the first %.0f ms", (end - b->began) / 1e6);
+
+		if (b->nwin > 1)
+			snprintf(windows + n, sizeof(windows) - n, ", then %zu window%s of %.0f ms",
+				 b->nwin - 1, b->nwin == 2 ? "" : "s", mean_window_ms(b));
 		snprintf(buf, size,
-			 "budget %.1f%%: the event probes were on %.1f%% of the time, in %zu "
-			 "windows of %.0f ms (on, they cost %.1f%% of the target's CPU): waits, "
-			 "latencies and polls are those seen whole in a window; totals and counts "
-			 "are estimates (scaled)",
-			 b->share * 100, fraction * 100, b->nwin, mean_window_ms(b),
-			 cost_share(b) * 100);
+			 "budget %.1f%%: the event probes were on %.1f%% of the time: %s (on, "
+			 "they cost %.1f%% of the target's CPU): waits, latencies and polls are "
+			 "those seen whole in a window; totals and counts are estimates (scaled)",
+			 b->share * 100, fraction * 100, windows, cost_share(b) * 100);
+	}
 }
