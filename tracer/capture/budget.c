@@ -429,6 +429,7 @@ struct budget {
 	pthread_cond_t wake;
 	bool quit;
 	uint64_t began, ended;
+	uint64_t recording; /* the recording's start (began until told) */
 	struct window *win;
 	size_t nwin, capwin;
 	/* the estimate, while on: what the probes cost, the target's CPU meanwhile */
@@ -862,7 +863,7 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 	pthread_cond_init(&b->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	b->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	b->began = monotonic_ns();
+	b->began = b->recording = monotonic_ns();
 	if (!open_window(b, 0, 0)) {
 		budget_free(b);
 		return -ENOMEM;
@@ -882,6 +883,13 @@ int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 		    b->stats_fd < 0 ? "; no BPF run-time statistics" : "");
 	*out = b;
 	return 0;
+}
+
+void budget_recording_starts(struct budget *b, uint64_t now_ns)
+{
+	pthread_mutex_lock(&b->lock);
+	b->recording = now_ns;
+	pthread_mutex_unlock(&b->lock);
 }
 
 void budget_stop(struct budget *b, uint64_t now_ns)
@@ -935,11 +943,15 @@ static void times(const struct budget *b, double *total, double *on)
 {
 	uint64_t now = b->ended ? b->ended : monotonic_ns();
 
-	*total = (double)(now - b->began);
+	*total = now > b->recording ? (double)(now - b->recording) : 0;
 	*on = 0;
-	for (size_t i = 0; i < b->nwin; i++)
-		*on += (double)((b->win[i].end ? b->win[i].end : now) -
-				(i ? b->win[i].start : b->began));
+	for (size_t i = 0; i < b->nwin; i++) {
+		uint64_t start =
+		    i && b->win[i].start > b->recording ? b->win[i].start : b->recording;
+		uint64_t end = b->win[i].end ? b->win[i].end : now;
+
+		*on += end > start ? (double)(end - start) : 0;
+	}
 }
 
 double budget_weight(struct budget *b, uint64_t len)
@@ -1026,8 +1038,8 @@ void budget_describe(struct budget *b, char *buf, size_t size)
 	else {
 		char windows[96];
 		uint64_t end = b->win[0].end ? b->win[0].end : b->ended ? b->ended : monotonic_ns();
-		int n =
-		    snprintf(windows, sizeof(windows), "the first %.0f ms", (end - b->began) / 1e6);
+		int n = snprintf(windows, sizeof(windows), "the first %.0f ms",
+				 end > b->recording ? (end - b->recording) / 1e6 : 0);
 
 		if (b->nwin > 1)
 			snprintf(windows + n, sizeof(windows) - n, ", then %zu window%s of %.0f ms",

@@ -67,11 +67,16 @@ struct budget;
 
 /*
  * Starts the budget's thread for process pid: share is the fraction of the target's CPU the hot
- * probes may cost (0.02 for --budget 2); the hot probes are on (attached) now, and this is the
- * recording's start. Returns 0 and *out, or -errno.
+ * probes may cost (0.02 for --budget 2); the hot probes are on (attached) now. Returns 0 and
+ * *out, or -errno.
  */
 int budget_start(pid_t pid, double share, const struct hit_cost *cost,
 		 const struct budget_hooks *hooks, bool verbose, struct budget **out);
+
+/* The recording starts at now_ns (after budget_start: the budget counts from the hot probes'
+ * attach, the share of the time observed from the recording's start, before which a launched
+ * target has not run yet). */
+void budget_recording_starts(struct budget *b, uint64_t now_ns);
 
 /* Ends the thread at now (the probes stay as they are: the caller's stop takes them); the windows
  * are final. Idempotent. */
