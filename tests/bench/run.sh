@@ -69,7 +69,8 @@ runtime_rate() { # PROGRAM MODE|alone [BUDGET]: prints the workload's rate (the 
 # either side). Two figures: the median of the pairs' ratios, robust to the odd pair on a VM whose
 # CPUs' speed varies over time (on this project's, a copy of a program on one CPU ran 0.98 to 1.41
 # times as fast as a copy on the other within a minute), and the ratio of the sums.
-MODE_ROUNDS=${BENCH_MODE_ROUNDS:-6}
+MODE_ROUNDS=${BENCH_MODE_ROUNDS:-8}
+SAMPLE_ROUNDS=${BENCH_SAMPLE_ROUNDS:-4} # the reference the event modes build on: fewer pairs
 median() { # VALUES...: prints their median
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -87,6 +88,7 @@ mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in
 			# always on (--budget 0) costs tens of times more than the noise: fewer pairs
 			pairs=$MODE_ROUNDS
 			[ "$budget" = 0 ] && pairs=$ROUNDS
+			[ "$mode" = sample ] && pairs=$SAMPLE_ROUNDS
 			for i in $(seq "$pairs"); do
 				if [ $((i % 2)) -eq 1 ]; then
 					a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
@@ -118,11 +120,11 @@ mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in
 }
 
 echo
-echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per row ($ROUNDS with --budget 0)"
+echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per event-mode row ($SAMPLE_ROUNDS in sample mode, $ROUNDS with --budget 0)"
 mode_table tokio poll_heavy realistic
 
 echo
-echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per row ($ROUNDS with --budget 0)"
+echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per event-mode row ($SAMPLE_ROUNDS in sample mode, $ROUNDS with --budget 0)"
 mode_table go pingpong-go1.19 pingpong-go1.23
 
 # ---- asyncprof markers (probes/asyncprof.h): what a marker costs the marked program ------------

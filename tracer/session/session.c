@@ -127,8 +127,8 @@ static int open_runtime(struct session *s)
 {
 	const char *want =
 	    s->opts.runtime && strcmp(s->opts.runtime, "auto") != 0 ? s->opts.runtime : NULL;
-	struct runtime_ctx ctx = { s->proc,	    s->col,	     s->opts.mode,
-				   s->opts.verbose, s->opts.freq_hz, s->opts.agent };
+	struct runtime_ctx ctx = { s->proc, s->col, s->opts.mode, s->opts.verbose,
+				   s->opts.freq_hz, s->opts.agent };
 	char names[128];
 
 	for (size_t i = 0; i < runtime_registry_size; i++) {
@@ -254,7 +254,8 @@ static bool can_duty_cycle(struct session *s, struct hit_cost *cost)
 		s->budget_warning = "the cost of a probe hit could not be measured: the event "
 				    "probes stay on, and --budget is not kept";
 	if (err && !s->opts.quiet)
-		fprintf(stderr, "asyncprof: warning: %s (%s)\n", s->budget_warning, strerror(-err));
+		fprintf(stderr, "asyncprof: warning: %s (%s)\n", s->budget_warning,
+			strerror(-err));
 	return !err;
 }
 
@@ -311,8 +312,8 @@ static int attach_runtime(struct session *s, struct hit_cost *cost)
 static int start_budget(struct session *s, const struct hit_cost *cost)
 {
 	struct budget_hooks hooks = { budget_set_hot, budget_hits, budget_run_time, s };
-	int err =
-	    budget_start(s->opts.pid, s->opts.budget, cost, &hooks, s->opts.verbose, &s->budget);
+	int err = budget_start(s->opts.pid, s->opts.budget, cost, &hooks, s->opts.verbose,
+			       &s->budget);
 
 	if (err) {
 		fprintf(stderr, "asyncprof: cannot start the budget: %s\n", strerror(-err));
@@ -345,8 +346,8 @@ int session_start(struct session *s)
 		.logical_frames = s->cap.logical_frames,
 		.ring_bytes = s->opts.ring_bytes,
 		/* A recording's loop reads every 100 ms whatever comes (main.c, top): the samples
-		 * wake it only when an eighth of their ring waits. The agent's loop sleeps longer
-		 * and keeps a wake-up per batch of samples (agent.c). */
+		 * wake it only when an eighth of their ring waits. The agent's loop sleeps longer and
+		 * keeps a wake-up per batch of samples (agent.c). */
 		.batch_wakeups = !s->opts.agent,
 	};
 	struct hit_cost cost;
