@@ -7,6 +7,30 @@
 # the channel in report.json, with as much blocking as the producer's.
 source "$(dirname "$0")/lib.sh"
 
+# The leaky program parks 7 goroutines in a receive, 3 in a send, 2 in a select and 1 on a
+# mutex at start, and they stay parked: in lifecycle mode (probes, with DWARF or without) each
+# group's wait is its count times the recording, under Go's reason for it.
+# (Beside the producer and consumer: these goroutines only wait.)
+leaky_part() {
+	for bin in leaky-go1.19 leaky-go1.23 leaky-go1.19-nodwarf leaky-go1.23-nodwarf; do
+		out="$WORK/$bin"
+		# --budget 0: waits as long as the recording are never seen whole by duty-cycled probes.
+		"$ASYNCPROF" run --mode lifecycle --budget 0 -d 3 -o "$out" -- "$EXAMPLES/go/$bin" \
+			>"$out.stdout" 2>"$out.stderr" || { cat "$out.stderr"; fail "$bin: run failed"; }
+		dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
+		for want in 'leakRecv chan.receive 7' 'leakSend chan.send 3' 'leakSelect select 2' \
+			'leakLock (sync.Mutex.Lock|semacquire) 1'; do
+			read -r fn reason n <<<"$want"
+			ms=$(($(count_matching "$out/wait.folded" "main\\.$fn;") / 1000000))
+			expect_between "$bin: main.$fn waits (x$n), % of the recording" $((ms * 100 / dur_ms)) \
+				$((n * 90)) $((n * 101))
+			pprof -top -tagfocus="reason=^${reason}\$" "$out/wait.pb.gz" 2>/dev/null | grep -q "main\.$fn" ||
+				fail "$bin: main.$fn's wait is not labelled $reason"
+		done
+	done
+}
+side leaky leaky_part
+
 secs=4
 for v in 1.19 1.23; do
 	for mode in lifecycle sample; do
@@ -49,23 +73,4 @@ for v in 1.19 1.23; do
 		{ jq '.go.channels[0]' "$WORK/$v-lifecycle/report.json"; fail "go$v: report.json lacks the blocked channel at main.go:25"; }
 	ok "go$v: channel blocking attributed to main.produce (main.go:25)"
 done
-
-# The leaky program parks 7 goroutines in a receive, 3 in a send, 2 in a select and 1 on a
-# mutex at start, and they stay parked: in lifecycle mode (probes, with DWARF or without) each
-# group's wait is its count times the recording, under Go's reason for it.
-for bin in leaky-go1.19 leaky-go1.23 leaky-go1.19-nodwarf leaky-go1.23-nodwarf; do
-	out="$WORK/$bin"
-	# --budget 0: waits as long as the recording are never seen whole by duty-cycled probes.
-	"$ASYNCPROF" run --mode lifecycle --budget 0 -d 3 -o "$out" -- "$EXAMPLES/go/$bin" \
-		>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "$bin: run failed"; }
-	dur_ms=$(jq '.duration_s * 1000 | floor' "$out/report.json")
-	for want in 'leakRecv chan.receive 7' 'leakSend chan.send 3' 'leakSelect select 2' \
-		'leakLock (sync.Mutex.Lock|semacquire) 1'; do
-		read -r fn reason n <<<"$want"
-		ms=$(($(count_matching "$out/wait.folded" "main\\.$fn;") / 1000000))
-		expect_between "$bin: main.$fn waits (x$n), % of the recording" $((ms * 100 / dur_ms)) \
-			$((n * 90)) $((n * 101))
-		pprof -top -tagfocus="reason=^${reason}\$" "$out/wait.pb.gz" 2>/dev/null | grep -q "main\.$fn" ||
-			fail "$bin: main.$fn's wait is not labelled $reason"
-	done
-done
+side_wait
