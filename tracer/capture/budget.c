@@ -437,7 +437,6 @@ struct budget {
 	double calibrated_ns;		 /* cost_ns's part of hits x calibrated cost */
 	/* while off: the target's system time, asyncprof's CPU time, over wall time (weighted) */
 	double off_sys, off_own, off_cpu, off_wall;
-	double short_ns;	 /* the cost's part that is the target's CPU shortfall (weighted) */
 	int ncpus;		 /* online */
 	double duty;		 /* the fraction aimed at */
 	double within;		 /* the budget over the cost: >= 1 within it */
@@ -790,8 +789,7 @@ static void *run(void *arg)
 			    "CPU while on, %.1f%% from hits x cost; off: the target's system time "
 			    "%.1f%% of a CPU, asyncprof's CPU %.1f%%), closed in %.0f ms, probes' "
 			    "cost so far %.1f ms: off for %.0f ms and up to %.0f more (the target "
-			    "ran "
-			    "%.2f CPUs while on, %.2f off)\n",
+			    "ran %.2f CPUs while on, %.2f off)\n",
 			    b->nwin, b->duty, b->cpu_ns > 0 ? 100 * b->cost_ns / b->cpu_ns : 0,
 			    b->cpu_ns > 0 ? 100 * b->calibrated_ns / b->cpu_ns : 0,
 			    b->off_wall > 0 ? 100 * b->off_sys / b->off_wall : 0,
@@ -819,11 +817,8 @@ static void *run(void *arg)
 		if (b->verbose)
 			fprintf(stderr, "asyncprof: budget: window %zu opened in %.1f ms\n",
 				b->nwin, (monotonic_ns() - t0) / 1e6);
-		if (b->nwin == 2) {
-			pthread_mutex_lock(&b->lock);
-			b->fresh = true;
-			pthread_mutex_unlock(&b->lock);
-		}
+		/* the measuring window's figures replace the first's (only this thread reads it) */
+		b->fresh = b->nwin == 2;
 		/* The hits while the links were being made count against this window. */
 		take_marks(b, &m);
 		account_off(b, &closed, &m);
