@@ -51,13 +51,13 @@ echo "profiler CPU%: its own CPU time while recording, as a share of one CPU; st
 echo "symbols) and writing the results are counted apart, in seconds."
 
 # ---- Runtimes: the cost of each mode --------------------------------------------------------
-runtime_rate() { # PROGRAM MODE|alone [BUDGET]: prints the workload's rate (the program writes it)
-	local prog=$1 mode=$2 budget=${3:-2}
+runtime_rate() { # PROGRAM SECONDS MODE|alone [BUDGET]: prints the workload's rate (it writes it)
+	local prog=$1 secs=$2 mode=$3 budget=${4:-2}
 	if [ "$mode" = alone ]; then
-		"$prog" "$SECONDS_PER_RUN" "$work/rate" >/dev/null
+		"$prog" "$secs" "$work/rate" >/dev/null
 	else
 		"$BUILD/asyncprof" run --mode "$mode" --budget "$budget" -o "$work/out" -- \
-			"$prog" "$SECONDS_PER_RUN" "$work/rate" >/dev/null 2>"$work/err" ||
+			"$prog" "$secs" "$work/rate" >/dev/null 2>"$work/err" ||
 			{ cat "$work/err" >&2; exit 1; }
 	fi
 	cat "$work/rate"
@@ -69,16 +69,26 @@ runtime_rate() { # PROGRAM MODE|alone [BUDGET]: prints the workload's rate (the 
 # either side). Two figures: the median of the pairs' ratios, robust to the odd pair on a VM whose
 # CPUs' speed varies over time (on this project's, a copy of a program on one CPU ran 0.98 to 1.41
 # times as fast as a copy on the other within a minute), and the ratio of the sums.
+# Go's ping-pong varies most from run to run (pairs of 10 s runs spread 0.82 to 1.39 in one bench
+# while Tokio's spread 4%): its table runs twice as many pairs of runs half as long, in the same
+# time, so a pair's two runs are closer in time and the median rests on more of them. A shorter
+# run pays the budget's first two windows (about 40 ms on, at 80% of the target's CPU) over
+# fewer seconds: the Go rows carry that bias (about 0.7% at 5 s against 0.35% at 10 s).
 MODE_ROUNDS=${BENCH_MODE_ROUNDS:-8}
 SAMPLE_ROUNDS=${BENCH_SAMPLE_ROUNDS:-4} # the reference the event modes build on: fewer pairs
+GO_SECONDS=${BENCH_GO_SECONDS:-$((SECONDS_PER_RUN / 2))}
+GO_MODE_ROUNDS=${BENCH_GO_MODE_ROUNDS:-$((MODE_ROUNDS * 2))}
+GO_SAMPLE_ROUNDS=${BENCH_GO_SAMPLE_ROUNDS:-$((SAMPLE_ROUNDS * 2))}
 median() { # VALUES...: prints their median
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in $BUILD/examples/DIR
-	local dir=$1 bin config mode budget asum psum cpu wall on i a p r ratios pairs
-	shift
+mode_table() { # DIR SECONDS PAIRS SAMPLE_PAIRS PROGRAM...: a row per program, mode and budget,
+	# programs in $BUILD/examples/DIR, runs of SECONDS, PAIRS pairs per event-mode row
+	local dir=$1 secs=$2 mode_pairs=$3 sample_pairs=$4 bin config mode budget asum psum cpu wall on
+	local i a p r ratios pairs
+	shift 4
 	printf '%-16s %-10s %6s %13s %13s %8s %8s %13s %8s\n' workload mode budget "alone /s" \
 		"profiled /s" median "sums" "profiler CPU%" "on %"
 	for bin in "$@"; do
@@ -86,16 +96,16 @@ mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in
 			mode=${config%:*} budget=${config#*:}
 			asum=0 psum=0 cpu=0 wall=0 on=0 ratios=()
 			# always on (--budget 0) costs tens of times more than the noise: fewer pairs
-			pairs=$MODE_ROUNDS
+			pairs=$mode_pairs
 			[ "$budget" = 0 ] && pairs=$ROUNDS
-			[ "$mode" = sample ] && pairs=$SAMPLE_ROUNDS
+			[ "$mode" = sample ] && pairs=$sample_pairs
 			for i in $(seq "$pairs"); do
 				if [ $((i % 2)) -eq 1 ]; then
-					a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
-					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode" "$budget")
+					a=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" alone)
+					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" "$mode" "$budget")
 				else
-					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$mode" "$budget")
-					a=$(runtime_rate "$BUILD/examples/$dir/$bin" alone)
+					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" "$mode" "$budget")
+					a=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" alone)
 				fi
 				r="$work/out/report.json"
 				ratios+=("$(echo "$p / $a" | bc -l)")
@@ -121,11 +131,11 @@ mode_table() { # DIR PROGRAM...: a row per program, mode and budget, programs in
 
 echo
 echo "Tokio workloads, ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per event-mode row ($SAMPLE_ROUNDS in sample mode, $ROUNDS with --budget 0)"
-mode_table tokio poll_heavy realistic
+mode_table tokio "$SECONDS_PER_RUN" "$MODE_ROUNDS" "$SAMPLE_ROUNDS" poll_heavy realistic
 
 echo
-echo "Go channel ping-pong (two goroutines, unbuffered channels), ${SECONDS_PER_RUN}s per run, $MODE_ROUNDS pairs per event-mode row ($SAMPLE_ROUNDS in sample mode, $ROUNDS with --budget 0)"
-mode_table go pingpong-go1.19 pingpong-go1.23
+echo "Go channel ping-pong (two goroutines, unbuffered channels), ${GO_SECONDS}s per run, $GO_MODE_ROUNDS pairs per event-mode row ($GO_SAMPLE_ROUNDS in sample mode, $ROUNDS with --budget 0)"
+mode_table go "$GO_SECONDS" "$GO_MODE_ROUNDS" "$GO_SAMPLE_ROUNDS" pingpong-go1.19 pingpong-go1.23
 
 # ---- asyncprof markers (probes/asyncprof.h): what a marker costs the marked program ------------
 # marker_bench alternates one loop built with the markers and the same loop built without them
