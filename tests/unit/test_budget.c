@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,4 +132,45 @@ Test(budget, a_cheap_probe_stays_on)
 	cr_assert_eq(json_real_value(json_object_get(j, "fraction")), 1.0);
 	cr_assert_eq(f.toggles, 0);
 	json_decref(j);
+}
+
+Test(budget, an_asleep_target_keeps_its_probes_on_and_is_told_their_cost_in_a_cpu)
+{
+	/* 5,000 hits a second at 1 us: 0.5% of a CPU, far more than the target's own CPU (it
+	 * sleeps), but within the budget of 2% of at least one CPU busy. Before the recording
+	 * starts, what ended is outside what the fraction counts. */
+	static struct fake_probes f = { .hits_per_ns = 5e-6, .on = true }; /* outlives a failure */
+	struct hit_cost cost = { 1000, 1000 };
+	struct budget_hooks hooks = { fake_set_hot, fake_hits, fake_run_time, &f };
+	struct budget *b;
+	char line[320];
+	pid_t pid = fork();
+	uint64_t attached, started;
+
+	if (pid == 0) {
+		alarm(30);
+		for (;;)
+			pause();
+	}
+	cr_assert_gt(pid, 0);
+	pthread_mutex_init(&f.lock, NULL);
+	f.on_since = attached = now_ns();
+	cr_assert_eq(budget_start(pid, 0.02, &cost, &hooks, false, &b), 0);
+	usleep(50000);
+	started = now_ns();
+	budget_recording_starts(b, started);
+	cr_assert_not(budget_observed(b, attached + 1000, attached + 2000000),
+		      "a wait that ended before the recording counted");
+	cr_assert(budget_observed(b, attached + 1000, started + 1000),
+		  "a wait seen whole by the probes, ending in the recording, was dropped");
+	sleep(2);
+	budget_stop(b, now_ns());
+	budget_describe(b, line, sizeof(line));
+	cr_assert_eq(budget_fraction(b), 1.0, "%s", line);
+	cr_assert(strstr(line, "the event probes were on all the time (they cost ") &&
+			  strstr(line, "% of a CPU, the target using 0.0% of one)"),
+		  "%s", line);
+	budget_free(b);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }

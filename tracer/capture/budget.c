@@ -920,6 +920,12 @@ bool budget_observed(struct budget *b, uint64_t from, uint64_t to)
 	bool seen = false;
 
 	pthread_mutex_lock(&b->lock);
+	/* Ended before the recording (in the part of a second an attach takes between the probes'
+	 * start and the recording's): outside the time the fraction observed counts. */
+	if (to < b->recording) {
+		pthread_mutex_unlock(&b->lock);
+		return false;
+	}
 	/* the latest window that started at or before from */
 	for (size_t i = b->nwin; i-- > 0;) {
 		const struct window *w = &b->win[i];
@@ -1021,15 +1027,31 @@ json_t *budget_json(struct budget *b)
 			 fraction < 1, "stopped", b->failure[0] ? b->failure : NULL);
 }
 
+/* What the probes cost while on, in words: as a share of the target's CPU, or of a CPU for a
+ * target that used less than FLOOR_CPUS (the budget counts it as that busy: a mostly asleep target
+ * whose probes cost as much as its own few ms of CPU still keeps them on). */
+static void describe_cost(const struct budget *b, char *buf, size_t size)
+{
+	double used = b->wall_ns > 0 ? b->cpu_ns / b->wall_ns : 0;
+
+	if (b->wall_ns > 0 && used < FLOOR_CPUS)
+		snprintf(buf, size, "%.2f%% of a CPU, the target using %.1f%% of one",
+			 100 * b->cost_ns / b->wall_ns, 100 * used);
+	else
+		snprintf(buf, size, "%.1f%% of the target's CPU", cost_share(b) * 100);
+}
+
 void budget_describe(struct budget *b, char *buf, size_t size)
 {
 	double fraction = budget_fraction(b);
+	char cost[80];
 
+	describe_cost(b, cost, sizeof(cost));
 	if (fraction >= 1)
 		snprintf(buf, size,
-			 "budget %.1f%%: the event probes were on all the time (they cost %.2f%% "
-			 "of the target's CPU): counts are exact",
-			 b->share * 100, cost_share(b) * 100);
+			 "budget %.1f%%: the event probes were on all the time (they cost %s): "
+			 "counts are exact",
+			 b->share * 100, cost);
 	else {
 		char windows[96];
 		uint64_t end = b->win[0].end ? b->win[0].end : b->ended ? b->ended : monotonic_ns();
@@ -1041,8 +1063,8 @@ void budget_describe(struct budget *b, char *buf, size_t size)
 				 b->nwin - 1, b->nwin == 2 ? "" : "s", mean_window_ms(b));
 		snprintf(buf, size,
 			 "budget %.1f%%: the event probes were on %.1f%% of the time: %s (on, "
-			 "they cost %.1f%% of the target's CPU): waits, latencies and polls are "
-			 "those seen whole in a window; totals and counts are estimates (scaled)",
-			 b->share * 100, fraction * 100, windows, cost_share(b) * 100);
+			 "they cost %s): waits, latencies and polls are those seen whole in a "
+			 "window; totals and counts are estimates (scaled)",
+			 b->share * 100, fraction * 100, windows, cost);
 	}
 }
