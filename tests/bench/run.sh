@@ -64,11 +64,16 @@ runtime_rate() { # PROGRAM SECONDS MODE|alone [BUDGET]: prints the workload's ra
 }
 
 # Every mode with the default budget (2%), and the event modes with --budget 0 (always on): each
-# round is a pair, a run alone and a run profiled, in alternating order (alone first in odd
-# rounds, profiled first in even ones, so that a drift of the machine over a pair does not favour
+# pair is a run alone and a run profiled, in alternating order (alone first in a row's odd pairs,
+# profiled first in its even ones, so that a drift of the machine over a pair does not favour
 # either side). Two figures: the median of the pairs' ratios, robust to the odd pair on a VM whose
 # CPUs' speed varies over time (on this project's, a copy of a program on one CPU ran 0.98 to 1.41
-# times as fast as a copy on the other within a minute), and the ratio of the sums.
+# times as fast as a copy on the other within a minute, and a program alone ran 30% slower from
+# one run to the next and stayed so for minutes), and the ratio of the sums.
+# The budgeted rows of a workload are interleaved, a pair of each in turn (their order rotating),
+# so that a phase of the machine lasting minutes falls on all of them, a few pairs of each, not
+# on most pairs of one row: in one bench with the rows one after the other, Go 1.19's lifecycle
+# row had 12 pairs in a row at 0.90 to 0.99 and its full row, right after, 0.99 by the median.
 # Go's ping-pong varies most from run to run (pairs of 10 s runs spread 0.82 to 1.39 in one bench
 # while Tokio's spread 4%): its table runs twice as many pairs of runs half as long, in the same
 # time, so a pair's two runs are closer in time and the median rests on more of them. A shorter
@@ -84,49 +89,79 @@ median() { # VALUES...: prints their median
 		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# pair PROGRAM SECONDS CONFIG: one more pair of CONFIG (MODE:BUDGET), added to mode_table's sums.
+pair() {
+	local prog=$1 secs=$2 config=$3 mode=${3%:*} budget=${3#*:} a p r
+	npairs[$config]=$((npairs[$config] + 1))
+	if [ $((npairs[$config] % 2)) -eq 1 ]; then
+		a=$(runtime_rate "$prog" "$secs" alone)
+		p=$(runtime_rate "$prog" "$secs" "$mode" "$budget")
+	else
+		p=$(runtime_rate "$prog" "$secs" "$mode" "$budget")
+		a=$(runtime_rate "$prog" "$secs" alone)
+	fi
+	r="$work/out/report.json"
+	ratios[$config]+="$(echo "$p / $a" | bc -l) "
+	asum[$config]=$(echo "${asum[$config]} + $a" | bc -l)
+	psum[$config]=$(echo "${psum[$config]} + $p" | bc -l)
+	own_cpu[$config]=$(echo "${own_cpu[$config]} + $(jq .profiler.recording_cpu_s "$r")" | bc -l)
+	rec_wall[$config]=$(echo "${rec_wall[$config]} + $(jq .duration_s "$r")" | bc -l)
+	on[$config]=$(echo "${on[$config]} + $(jq '.duty.fraction // 1' "$r")" | bc -l)
+	cost[$config]=$(echo "${cost[$config]} + $(jq '.duty.cost_pct // 0' "$r")" | bc -l)
+}
+
 mode_table() { # DIR SECONDS PAIRS SAMPLE_PAIRS PROGRAM...: a row per program, mode and budget,
 	# programs in $BUILD/examples/DIR, runs of SECONDS, PAIRS pairs per event-mode row
-	local dir=$1 secs=$2 mode_pairs=$3 sample_pairs=$4 bin config mode budget asum psum cpu wall on
-	local i a p r ratios pairs
+	local dir=$1 secs=$2 mode_pairs=$3 sample_pairs=$4 bin config i n want est
+	local budgeted=(sample:2 lifecycle:2 full:2) configs=(sample:2 lifecycle:2 full:2 lifecycle:0 full:0)
+	local -A npairs ratios asum psum own_cpu rec_wall on cost target
 	shift 4
-	printf '%-16s %-10s %6s %13s %13s %8s %8s %13s %8s\n' workload mode budget "alone /s" \
-		"profiled /s" median "sums" "profiler CPU%" "on %"
+	printf '%-16s %-10s %6s %13s %13s %8s %8s %13s %8s %10s\n' workload mode budget "alone /s" \
+		"profiled /s" median "sums" "profiler CPU%" "on %" "est. cost%"
 	for bin in "$@"; do
-		for config in sample:2 lifecycle:2 full:2 lifecycle:0 full:0; do
-			mode=${config%:*} budget=${config#*:}
-			asum=0 psum=0 cpu=0 wall=0 on=0 ratios=()
-			# always on (--budget 0) costs tens of times more than the noise: fewer pairs
-			pairs=$mode_pairs
-			[ "$budget" = 0 ] && pairs=$ROUNDS
-			[ "$mode" = sample ] && pairs=$sample_pairs
-			for i in $(seq "$pairs"); do
-				if [ $((i % 2)) -eq 1 ]; then
-					a=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" alone)
-					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" "$mode" "$budget")
-				else
-					p=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" "$mode" "$budget")
-					a=$(runtime_rate "$BUILD/examples/$dir/$bin" "$secs" alone)
-				fi
-				r="$work/out/report.json"
-				ratios+=("$(echo "$p / $a" | bc -l)")
-				asum=$(echo "$asum + $a" | bc -l)
-				psum=$(echo "$psum + $p" | bc -l)
-				cpu=$(echo "$cpu + $(jq .profiler.recording_cpu_s "$r")" | bc -l)
-				wall=$(echo "$wall + $(jq .duration_s "$r")" | bc -l)
-				on=$(echo "$on + $(jq '.duty.fraction // 1' "$r")" | bc -l)
+		for config in "${configs[@]}"; do
+			npairs[$config]=0 ratios[$config]="" asum[$config]=0 psum[$config]=0
+			own_cpu[$config]=0 rec_wall[$config]=0 on[$config]=0 cost[$config]=0
+			target[$config]=$mode_pairs
+		done
+		target[sample:2]=$sample_pairs
+		# always on (--budget 0) costs tens of times more than the noise: fewer pairs
+		target[lifecycle:0]=$ROUNDS target[full:0]=$ROUNDS
+		# Round i: a pair of each budgeted row due one (a row of fewer pairs spread evenly over
+		# the rounds), the rows in an order that rotates.
+		for i in $(seq "$mode_pairs"); do
+			for n in 0 1 2; do
+				config=${budgeted[$(((i + n) % 3))]}
+				want=$((i * target[$config] / mode_pairs))
+				[ "${npairs[$config]}" -lt "$want" ] &&
+					pair "$BUILD/examples/$dir/$bin" "$secs" "$config"
 			done
-			printf '%-16s %-10s %6s %13.0f %13.0f %8.4f %8.4f %13.2f %8.1f\n' "$bin" "$mode" \
-				"$budget%" "$(echo "$asum / $pairs" | bc -l)" \
-				"$(echo "$psum / $pairs" | bc -l)" "$(median "${ratios[@]}")" \
-				"$(echo "$psum / $asum" | bc -l)" \
-				"$(echo "100 * $cpu / $wall" | bc -l)" "$(echo "100 * $on / $pairs" | bc -l)"
-			printf '%-16s %-10s %6s   pairs: %s\n' "" "" "" \
-				"$(printf '%.3f ' "${ratios[@]}")"
+		done
+		for config in lifecycle:0 full:0; do
+			for i in $(seq "${target[$config]}"); do
+				pair "$BUILD/examples/$dir/$bin" "$secs" "$config"
+			done
+		done
+		for config in "${configs[@]}"; do
+			n=${npairs[$config]}
+			est=-
+			[ "${config%:*}" = sample ] || [ "${config#*:}" = 0 ] ||
+				est=$(printf '%.2f' "$(echo "${cost[$config]} / $n" | bc -l)")
+			# shellcheck disable=SC2086 # the ratios: one word each
+			printf '%-16s %-10s %6s %13.0f %13.0f %8.4f %8.4f %13.2f %8.1f %10s\n' "$bin" \
+				"${config%:*}" "${config#*:}%" "$(echo "${asum[$config]} / $n" | bc -l)" \
+				"$(echo "${psum[$config]} / $n" | bc -l)" "$(median ${ratios[$config]})" \
+				"$(echo "${psum[$config]} / ${asum[$config]}" | bc -l)" \
+				"$(echo "100 * ${own_cpu[$config]} / ${rec_wall[$config]}" | bc -l)" \
+				"$(echo "100 * ${on[$config]} / $n" | bc -l)" "$est"
+			# shellcheck disable=SC2086
+			printf '%-16s %-10s %6s   pairs: %s\n' "" "" "" "$(printf '%.3f ' ${ratios[$config]})"
 		done
 	done
 	echo "median: of the pairs' ratios, profiled / alone; sums: the profiled rates' sum over the"
 	echo "rates' alone; on %: the share of the recording the event probes were on (duty cycling;"
-	echo "100: always)"
+	echo "100: always); est. cost%: what the budget estimated the probes cost over the recording"
+	echo "(report.json's duty.cost_pct, in % of the target's CPU, counted as at least one CPU)"
 }
 
 echo
