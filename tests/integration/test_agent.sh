@@ -228,19 +228,27 @@ cut=$(windows_with_samples down)
 [ "$(windows_of "$go_pid" "$WORK/down")" -eq "$cut" ] || fail "recording stopped while down"
 ok "receiver down then back: $before windows before, $after after, $sent sent, $dropped dropped of $cut"
 
-# ---- a receiver answering 500 --------------------------------------------------------------------
-receiver_start "$WORK/rcv-500"
-echo 500 >"$WORK/rcv-500/mode"
-agent_start e500 --pid "$go_pid" --interval 2s --cpu-budget 50 --otlp-endpoint "$URL" --output-dir "$WORK/e500"
-sleep 5
-agent_stop
-read -r sent dropped < <(final_counts e500)
-[ "$sent" -eq 0 ] && [ "$dropped" -ge 2 ] && [ "$dropped" -eq "$(windows_with_samples e500)" ] ||
-	{ cat "$WORK/e500.err"; fail "500: $sent sent, $dropped dropped"; }
-grep -qE 'dropped.*(500|rejected)' "$WORK/e500.err" || { cat "$WORK/e500.err"; fail "500: no drop log"; }
-[ "$(windows_of "$go_pid" "$WORK/e500")" -eq "$dropped" ] || fail "500: files missing"
-ok "500: every window dropped and said so ($dropped), the files written all the same"
 side_wait
+
+# ---- a receiver answering 500 --------------------------------------------------------------------
+# (its own service, beside the dormant goroutines and the attach below)
+e500_part() {
+	start_bg "$GO_SERVICE" 30
+	local e500_pid=$BG_PID sent dropped
+	receiver_start "$WORK/rcv-500"
+	echo 500 >"$WORK/rcv-500/mode"
+	agent_start e500 --pid "$e500_pid" --interval 2s --cpu-budget 50 --otlp-endpoint "$URL" \
+		--output-dir "$WORK/e500"
+	sleep 5
+	agent_stop
+	read -r sent dropped < <(final_counts e500)
+	[ "$sent" -eq 0 ] && [ "$dropped" -ge 2 ] && [ "$dropped" -eq "$(windows_with_samples e500)" ] ||
+		{ cat "$WORK/e500.err"; fail "500: $sent sent, $dropped dropped"; }
+	grep -qE 'dropped.*(500|rejected)' "$WORK/e500.err" || { cat "$WORK/e500.err"; fail "500: no drop log"; }
+	[ "$(windows_of "$e500_pid" "$WORK/e500")" -eq "$dropped" ] || fail "500: files missing"
+	ok "500: every window dropped and said so ($dropped), the files written all the same"
+}
+side e500 e500_part
 
 # ---- goroutines parked for long doze: identity only, their waits merged with their ancestry -----
 # (a minute in production; 1.5 s here). The service leaks a goroutine parked in chan send for one
