@@ -920,14 +920,10 @@ bool budget_observed(struct budget *b, uint64_t from, uint64_t to)
 	bool seen = false;
 
 	pthread_mutex_lock(&b->lock);
-	/* Ended before the recording (in the part of a second an attach takes between the probes'
-	 * start and the recording's): outside the time the fraction observed counts. */
-	if (to < b->recording) {
-		pthread_mutex_unlock(&b->lock);
-		return false;
-	}
-	/* the latest window that started at or before from */
-	for (size_t i = b->nwin; i-- > 0;) {
+	/* the latest window that started at or before from; not what ended before the recording
+	 * (in the part of a second an attach takes between the probes' start and the recording's:
+	 * outside the time the fraction observed counts) */
+	for (size_t i = to < b->recording ? 0 : b->nwin; i-- > 0;) {
 		const struct window *w = &b->win[i];
 
 		if (w->start > from)
