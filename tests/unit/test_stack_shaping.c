@@ -266,8 +266,9 @@ Test(stack_shaping, wait_profile_and_its_reason)
 	event(TASK_RUN, 4, 0, false, 2 * MS, NULL, 0);
 	event(TASK_AWAIT, 4, 0, false, 3 * MS, "timer", 0);
 	event(TASK_RUNNABLE, 4, 0, true, 13 * MS, NULL, 0);
-	/* No await stack (no boundary frame in it): the wait is not cut, nor given ancestry. */
-	expect_stack(wait, 1, 10 * MS, "[await point unknown];[wait] timer");
+	/* No await stack: the task's ancestry is all that says where it waited. */
+	expect_stack(wait, 1, 10 * MS,
+		     "[spawn] [unknown];[task] sleeper;[await point unknown];[wait] timer");
 }
 
 Test(task_state, create_run_suspend_wake_exit)
@@ -313,7 +314,7 @@ Test(task_state, wake_read_before_the_stop_it_follows)
 Test(task_state, a_wait_spanning_a_window_cut_counts_in_each_window)
 {
 	struct profile *wait = collector_wait_profile(col), *first;
-	const char *stack = "[await point unknown];[wait] other";
+	const char *stack = "[spawn] [unknown];[task] sleeper;[await point unknown];[wait] other";
 
 	event(TASK_CREATE, 4, TASK_ROOT, true, 1 * MS, "sleeper", 0);
 	event(TASK_AWAIT, 4, 0, false, 2 * MS, NULL, 0);

@@ -1024,6 +1024,7 @@ static void add_wait(struct collector *c, struct task_rec *t, uint64_t task, con
 	/* locs[0] is the reason's frame, the await stack follows it. */
 	uint64_t locs[1 + MAX_FRAMES + LOGICAL_FRAMES_MAX + 1 + 2 * MAX_ANCESTRY];
 	size_t n = 1, nlabels = 2, max = sizeof(locs) / sizeof(locs[0]);
+	bool unknown = false;
 	struct profile_label labels[4];
 	int64_t values[2] = { (int64_t)(weight + 0.5), (int64_t)(ns * weight + 0.5) };
 	char frame[160];
@@ -1043,6 +1044,7 @@ static void add_wait(struct collector *c, struct task_rec *t, uint64_t task, con
 
 		if (id)
 			locs[n++] = id;
+		unknown = true;
 	}
 	if (!reason)
 		reason = wait_reason(c, locs + 1, n - 1);
@@ -1062,7 +1064,11 @@ static void add_wait(struct collector *c, struct task_rec *t, uint64_t task, con
 		labels[nlabels++] = (struct profile_label){ .key = "object", .num = object };
 	if (waker)
 		labels[nlabels++] = (struct profile_label){ .key = "waker_id", .num = waker };
-	n = task_stack(c, &c->wait, task, frames, locs, n, max);
+	/* Without its own frames, the task's ancestry is all there is to say where it waited. */
+	if (unknown && t)
+		n = append_ancestry(c, &c->wait, task, locs, n, max);
+	else
+		n = task_stack(c, &c->wait, task, frames, locs, n, max);
 	profile_add_sample(c->wait.prof, locs, n, values, labels, nlabels);
 }
 
