@@ -864,6 +864,26 @@ static int visit_call(const cs_insn *insn, void *arg)
 	return 0;
 }
 
+int go_binary_code_range(const struct go_binary *gb, uint64_t *lo, uint64_t *hi)
+{
+	if (!gb->image->pcln)
+		return -ENOENT;
+	gopclntab_code_range(gb->image->pcln, lo, hi);
+	return *lo < *hi ? 0 : -ENOENT;
+}
+
+int go_binary_code_of(const struct go_binary *gb, const char *name, uint64_t *start,
+		      uint64_t *end)
+{
+	struct gopcln_func f;
+
+	if (!gb->image->pcln || gopclntab_find(gb->image->pcln, name, &f))
+		return -ENOENT;
+	*start = f.entry;
+	*end = f.end;
+	return 0;
+}
+
 int go_binary_function_at(const struct go_binary *gb, uint64_t addr, uint64_t *start,
 			  uint64_t *end)
 {

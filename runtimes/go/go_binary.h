@@ -119,6 +119,18 @@ struct go_call {
 int go_binary_calls(const struct go_binary *gb, uint64_t entry, struct go_call *calls,
 		    size_t max);
 
+/* The Go code of the binary by .gopclntab, [*lo, *hi), link-time addresses; -ENOENT when it
+ * has no .gopclntab. */
+int go_binary_code_range(const struct go_binary *gb, uint64_t *lo, uint64_t *hi);
+
+/*
+ * Where the function called name is by .gopclntab alone: [*start, *end), link-time addresses
+ * (runtime.goexit, which .symtab calls runtime.goexit.abi0). Not for a probe: go_binary_func
+ * checks .symtab too. Returns 0, or -ENOENT.
+ */
+int go_binary_code_of(const struct go_binary *gb, const char *name, uint64_t *start,
+		      uint64_t *end);
+
 /*
  * The function holding link-time address addr by .gopclntab: [*start, *end). Returns 0, or
  * -ENOENT when none does (for probe_site's checks: see probe_site.h).

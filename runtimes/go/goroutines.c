@@ -19,6 +19,7 @@
 int go_process_open(struct go_process *gp, pid_t pid, const struct go_binary *gb, uint64_t bias)
 {
 	char path[64];
+	uint64_t lo, hi;
 
 	memset(gp, 0, sizeof(*gp));
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
@@ -28,6 +29,16 @@ int go_process_open(struct go_process *gp, pid_t pid, const struct go_binary *gb
 	gp->pid = pid;
 	gp->gb = gb;
 	gp->bias = bias;
+	/* Every goroutine's outermost frame returns into it: where a whole stack walk ends. */
+	if (!go_binary_code_of(gb, "runtime.goexit", &lo, &hi) && lo < hi) {
+		gp->goexit_lo = lo + bias;
+		gp->goexit_hi = hi + bias;
+	}
+	/* A parked goroutine's frames all return into Go code. */
+	if (!go_binary_code_range(gb, &lo, &hi)) {
+		gp->code_lo = lo + bias;
+		gp->code_hi = hi + bias;
+	}
 	return 0;
 }
 
@@ -77,6 +88,8 @@ static uint64_t word(const uint8_t *buf, uint32_t off)
  */
 #define BATCH 256
 #define STACK_WINDOW 2048
+/* Times a goroutine woken while its stack was read is read again (see check_parked()). */
+#define TORN_RETRIES 1
 
 /* Reads n remote ranges into local buffers; ok[i] says which were read whole. */
 static void read_batch(struct go_process *gp, const struct iovec *remote, struct iovec *local,
@@ -112,12 +125,16 @@ static void read_batch(struct go_process *gp, const struct iovec *remote, struct
 /* Walks g's parked stack into pcs (GO_STACK_MAX of them), reading frames from the window
  * (the stack's top len bytes, from g->sched_sp) or, outside it, from the process; sets
  * g->npcs. Go keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. */
-static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp,
+/* Returns whether the walk ended where a goroutine's stack ends (its outermost frame, which
+ * returns into runtime.goexit, saved a bp of 0) or at GO_STACK_MAX frames, every frame
+ * returning into Go code: a walk that ended anywhere else, or met a return address outside the
+ * code, went through a stack that changed while it was read (see check_parked()). */
+static bool walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp,
 			      const uint8_t *window, size_t len, uint64_t *pcs)
 {
 	g->npcs = 0;
 	if (!g->sched_pc)
-		return;
+		return false;
 	pcs[g->npcs++] = g->sched_pc;
 	while (bp && g->npcs < GO_STACK_MAX) {
 		uint64_t frame[2];
@@ -126,14 +143,19 @@ static void walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64
 		    bp - g->sched_sp <= len - sizeof(frame))
 			memcpy(frame, window + (bp - g->sched_sp), sizeof(frame));
 		else if (read_mem(gp, bp, frame, sizeof(frame)))
-			break;
-		if (!frame[1])
-			break;
+			return false;
+		if (!frame[1] ||
+		    (gp->code_hi && (frame[1] - 1 < gp->code_lo || frame[1] - 1 >= gp->code_hi)))
+			return false;
 		pcs[g->npcs++] = frame[1] - 1;
+		if (!frame[0])
+			return !gp->goexit_hi ||
+			       (frame[1] - 1 >= gp->goexit_lo && frame[1] - 1 < gp->goexit_hi);
 		if (frame[0] <= bp) /* frames grow towards higher addresses */
-			break;
+			return false;
 		bp = frame[0];
 	}
+	return g->npcs == GO_STACK_MAX;
 }
 
 /* The scratch buffers of a batch, kept by the process between snapshots. */
@@ -142,6 +164,7 @@ struct batch_bufs {
 	bool ok[BATCH];
 	size_t waiting[BATCH]; /* which goroutines of the batch are parked */
 	uint64_t bp[BATCH];
+	bool whole[BATCH]; /* its stack was walked to its end (walk_parked_stack()) */
 	uint8_t stacks[BATCH][STACK_WINDOW];
 	/* A snapshot's work arrays, grown as needed and kept for the next one: a service's
 	 * snapshots run every second or so, and arrays of megabytes allocated afresh each time
@@ -225,7 +248,7 @@ static int read_stacks(struct go_process *gp, struct goroutine *gs, const uint64
 
 		if (!array_grow((void **)pool, cap_pool, *npool + GO_STACK_MAX, sizeof(**pool)))
 			return -ENOMEM;
-		walk_parked_stack(gp, g, b->bp[j], b->stacks[j], len, *pool + *npool);
+		b->whole[j] = walk_parked_stack(gp, g, b->bp[j], b->stacks[j], len, *pool + *npool);
 		/* Where its stack is in the pool, until the pool has its place. */
 		g->pcs = (const uint64_t *)(uintptr_t)*npool;
 		*npool += g->npcs;
@@ -234,6 +257,72 @@ static int read_stacks(struct go_process *gp, struct goroutine *gs, const uint64
 				    : 0;
 	}
 	return 0;
+}
+
+/*
+ * A snapshot does not stop the process: a goroutine read as parked may be woken, and run, while
+ * its stack is read, and the frames walked from the stack are then another moment's, or
+ * garbage (a ping-pong on a channel parks and wakes each side every microsecond: one snapshot
+ * stack in ten ended in a return address on the heap). Keeps in b->waiting those of the
+ * batch's waiting goroutines gs[b->waiting[0..nw)] whose walk did not reach their stack's end
+ * (walk_parked_stack()), and returns how many. A goroutine woken and parked again at the same
+ * place while its stack was read may leave a walk that reaches the end through frames of
+ * another moment, of the same calls: that one is kept, as a sample of where it parks.
+ */
+static size_t check_parked(struct go_process *gp, size_t nw)
+{
+	struct batch_bufs *b = gp->scratch;
+	size_t torn = 0;
+
+	for (size_t j = 0; j < nw; j++)
+		if (!b->whole[j])
+			b->waiting[torn++] = b->waiting[j];
+	return torn;
+}
+
+/* Drops g's stack: it was parked when its status was read, at a place no read could tell. */
+static void forget_stack(struct goroutine *g)
+{
+	g->npcs = 0;
+	g->pcs = NULL;
+	g->stack_hash = 0;
+}
+
+/*
+ * Reads the goroutines gs[b->waiting[0..nw)], whose stacks were torn, again, and the stacks of
+ * those parked now, which take the place of what was read first (parked then and parked now:
+ * either place is as fair a sample). Returns how many are to be checked again (in b->waiting),
+ * or -ENOMEM. One running now, or exited, keeps the status it was first read with, without a
+ * stack: a snapshot still counts the parked goroutines of one moment.
+ */
+static ssize_t reread_parked(struct go_process *gp, struct goroutine *gs, size_t nw,
+			     uint64_t *hi, uint64_t **pool, size_t *npool, size_t *cap_pool)
+{
+	const struct go_g_offsets *o = &gp->gb->g;
+	struct batch_bufs *b = gp->scratch;
+	uint64_t addrs[BATCH];
+	size_t again = 0;
+
+	for (size_t j = 0; j < nw; j++)
+		addrs[j] = gs[b->waiting[j]].g;
+	read_gs(gp, addrs, nw, b->gbuf);
+	for (size_t j = 0; j < nw; j++) {
+		struct goroutine *g = &gs[b->waiting[j]];
+		const uint8_t *buf = b->gbuf + j * o->size;
+		struct goroutine fresh = { 0 };
+
+		if (!b->ok[j] || !parse_g(o, buf, addrs[j], &fresh) || fresh.status != G_WAITING) {
+			forget_stack(g);
+			continue;
+		}
+		*g = fresh;
+		b->waiting[again] = b->waiting[j];
+		b->bp[again] = word(buf, o->sched_bp);
+		hi[again++] = word(buf, G_STACK_HI);
+	}
+	if (read_stacks(gp, gs, hi, again, pool, npool, cap_pool))
+		return -ENOMEM;
+	return (ssize_t)again;
 }
 
 /* One block: the goroutines, then their stacks. */
@@ -305,6 +394,21 @@ int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 		err = read_stacks(gp, b->gs, hi, nw, &b->pool, &npool, &b->cap_pool);
 		if (err)
 			return err;
+		for (int tries = 0; nw && (nw = check_parked(gp, nw)); tries++) {
+			ssize_t still;
+
+			/* Still torn after the last read: it keeps its status, parked, without a
+			 * stack rather than with a wrong one. */
+			if (tries == TORN_RETRIES) {
+				for (size_t j = 0; j < nw; j++)
+					forget_stack(&b->gs[b->waiting[j]]);
+				break;
+			}
+			still = reread_parked(gp, b->gs, nw, hi, &b->pool, &npool, &b->cap_pool);
+			if (still < 0)
+				return (int)still;
+			nw = (size_t)still;
+		}
 	}
 	*out = pack(b->gs, count, b->pool, npool);
 	if (!*out)

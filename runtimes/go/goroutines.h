@@ -52,6 +52,8 @@ struct go_process {
 	bool no_vm_readv; /* process_vm_readv refused: everything through mem_fd */
 	void *scratch;	  /* a snapshot's batch buffers, kept for the next one */
 	unsigned int batch; /* goroutines per batch read; 0: the most (tests ask for fewer) */
+	/* Runtime addresses, 0 when unknown: runtime.goexit's code, and all the Go code. */
+	uint64_t goexit_lo, goexit_hi, code_lo, code_hi;
 	char *reasons[GO_MAX_REASONS]; /* runtime.waitReasonStrings as the process has them */
 };
 

@@ -18,12 +18,18 @@ jq -e '[.warnings[] | select(test("gopark is inlined"))] | length == 1' "$WORK/p
 # run were measured on this machine. The lower bound only says the snapshots were taken
 # and counted; the upper one that no goroutine is counted as waiting longer than it lived.
 dur_ms=$(jq '.duration_s * 1000 | floor' "$WORK/pgo/report.json")
-chan_ms=$(($(count_matching "$WORK/pgo/wait.folded" 'runtime\.chan(send|recv)') / 1000000))
+chan_ms=$(($(count_matching "$WORK/pgo/wait.folded" '\[wait\] chan (send|receive)$') / 1000000))
 all_ms=$(($(total "$WORK/pgo/wait.folded") / 1000000))
 expect_between "PGO build: channel waits in the sampled wait profile, % of it" \
 	$((chan_ms * 100 / (all_ms > 0 ? all_ms : 1))) 90 100
 expect_between "PGO build: channel waits sampled from snapshots, % of one goroutine's run" \
 	$((chan_ms * 100 / dur_ms)) 8 200
+# A side woken while its stack was read leaves frames of another moment: the snapshot reads it
+# again, or keeps its wait without a stack, never with a return address that is not code.
+bad=$(count_matching "$WORK/pgo/wait.folded" '\(anonymous\)|\[unknown\] 0x')
+[ "$bad" -eq 0 ] || { grep -E '\(anonymous\)|\[unknown\] 0x' "$WORK/pgo/wait.folded"; fail "garbage frames in sampled wait stacks"; }
+expect_between "PGO build: sampled waits with the goroutine's ancestry, % of them" \
+	$(pct "$(count_matching "$WORK/pgo/wait.folded" '\[task\] ')" "$(total "$WORK/pgo/wait.folded")") 100 100
 pprof -tags "$WORK/pgo/wait.pb.gz" 2>/dev/null | grep -q 'chan receive' || fail "no 'chan receive' reason"
 
 "$ASYNCPROF" run --mode lifecycle -d 1 -o "$WORK/plain" -- "$EXAMPLES/go/pingpong-go1.23" 2 \

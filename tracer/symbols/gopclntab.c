@@ -334,6 +334,13 @@ static int64_t func_index(const struct gopclntab *t, uint64_t pc)
 	return lo;
 }
 
+void gopclntab_code_range(const struct gopclntab *t, uint64_t *lo, uint64_t *hi)
+{
+	/* functab ends with one more entry: the end of the last function. */
+	*lo = t->nfunc ? func_entry(t, 0) : 0;
+	*hi = t->nfunc ? func_entry(t, t->nfunc) : 0;
+}
+
 int gopclntab_lookup(const struct gopclntab *t, uint64_t pc, struct gopcln_func *f)
 {
 	int64_t i = func_index(t, pc);

@@ -41,6 +41,10 @@ void gopclntab_free(struct gopclntab *t); /* accepts NULL */
 /* The function called name; -ENOENT when there is none. */
 int gopclntab_find(const struct gopclntab *t, const char *name, struct gopcln_func *f);
 
+/* The code the table covers, [*lo, *hi): from its first function's entry to the end of its
+ * last. */
+void gopclntab_code_range(const struct gopclntab *t, uint64_t *lo, uint64_t *hi);
+
 /* The function containing pc; -ENOENT when none does. */
 int gopclntab_lookup(const struct gopclntab *t, uint64_t pc, struct gopcln_func *f);
 
