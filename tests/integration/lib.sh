@@ -26,15 +26,15 @@ ok() {
 }
 
 # start_bg CMD...: starts a target in the background; its pid is in $BG_PID.
-# side NAME FUNCTION: runs FUNCTION beside the rest of the test, in a subshell of its own (its
-# processes its own, its output in $WORK/NAME.side); side_wait prints what each said and fails
-# if one failed. For parts that mostly wait, and time nothing.
+# side NAME FUNCTION [ARGS...]: runs FUNCTION beside the rest of the test, in a subshell of its
+# own (its processes its own, its output in $WORK/NAME.side); side_wait prints what each said
+# and fails if one failed. For parts that mostly wait, or share two CPUs, and time nothing.
 SIDES=()
 side() {
 	(
 		PIDS=()
 		trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait' EXIT
-		"$2"
+		"${@:2}"
 	) >"$WORK/$1.side" 2>&1 &
 	SIDES+=("$1:$!")
 	PIDS+=("$!")

@@ -15,6 +15,40 @@ expect_fail() { # NAME EXPECTED-EXIT-CODE PATTERN CMD...
 	ok "$name"
 }
 
+# The command's end is reported: its exit status or signal, and one that ignores SIGTERM is
+# killed 3 s after the recording ends instead of holding asyncprof. Beside the rest: these runs
+# mostly wait on their commands.
+command_end() {
+	local start took
+	"$ASYNCPROF" run -o "$WORK/code" -- sh -c 'exit 3' >/dev/null 2>"$WORK/end.e" ||
+		fail "run: exit 3"
+	grep -q 'exited after .* (exit status 3)' "$WORK/end.e" ||
+		{ cat "$WORK/end.e"; fail "no exit status"; }
+	jq -e '.target.exit == {"code": 3, "sent_by_asyncprof": null}' "$WORK/code/report.json" \
+		>/dev/null ||
+		fail "report.json: exit code"
+	"$ASYNCPROF" run -o "$WORK/segv" -- sh -c 'kill -SEGV $$' >/dev/null 2>"$WORK/end.e" ||
+		fail "run: SEGV"
+	grep -q '(killed by SIGSEGV' "$WORK/end.e" || { cat "$WORK/end.e"; fail "no signal"; }
+	start=$(date +%s%N)
+	"$ASYNCPROF" run -d 1 -o "$WORK/stubborn" -- sh -c 'trap "" TERM; sleep 8' >/dev/null \
+		2>"$WORK/end.e" || fail "run with a command ignoring SIGTERM failed"
+	took=$((($(date +%s%N) - start) / 1000000))
+	cat "$WORK/end.e"
+	[ "$took" -lt 7000 ] || fail "run waited ${took} ms for a command that ignores SIGTERM"
+	grep -q 'did not exit within 3 s of SIGTERM: sending SIGKILL' "$WORK/end.e" ||
+		fail "no SIGKILL message"
+	jq -e '.target.exit == {"signal": "KILL", "sent_by_asyncprof": "KILL"}' \
+		"$WORK/stubborn/report.json" >/dev/null || fail "report.json: killed"
+	"$ASYNCPROF" run -d 1 -o "$WORK/stopped" -- sh -c 'kill -STOP $$; sleep 8' >/dev/null \
+		2>"$WORK/end.e" || fail "run with a stopped command failed"
+	jq -e '.target.exit == {"signal": "TERM", "sent_by_asyncprof": "TERM"}' \
+		"$WORK/stopped/report.json" >/dev/null ||
+		{ cat "$WORK/end.e"; fail "a stopped command was not ended"; }
+	ok "the command's end is reported and bounded (${took} ms)"
+}
+side command_end command_end
+
 # No such process (pid_max is at most 4194304).
 expect_fail "no such pid" 1 'cannot attach to pid 4194999: no such process' \
 	"$ASYNCPROF" attach -p 4194999 -d 1 -o "$WORK/none"
@@ -128,31 +162,6 @@ all=$(total "$WORK/deleted/cpu.folded")
 	fail "the deleted executable's frames are not named: $named of $all samples"
 ok "deleted executable"
 
-# The command's end is reported: its exit status or signal, and one that ignores SIGTERM is
-# killed 3 s after the recording ends instead of holding asyncprof.
-"$ASYNCPROF" run -o "$WORK/code" -- sh -c 'exit 3' >/dev/null 2>"$WORK/e" || fail "run: exit 3"
-grep -q 'exited after .* (exit status 3)' "$WORK/e" || { cat "$WORK/e"; fail "no exit status"; }
-jq -e '.target.exit == {"code": 3, "sent_by_asyncprof": null}' "$WORK/code/report.json" \
-	>/dev/null ||
-	fail "report.json: exit code"
-"$ASYNCPROF" run -o "$WORK/segv" -- sh -c 'kill -SEGV $$' >/dev/null 2>"$WORK/e" || fail "run: SEGV"
-grep -q '(killed by SIGSEGV' "$WORK/e" || { cat "$WORK/e"; fail "no signal"; }
-start=$(date +%s%N)
-"$ASYNCPROF" run -d 1 -o "$WORK/stubborn" -- sh -c 'trap "" TERM; sleep 8' >/dev/null 2>"$WORK/e" ||
-	fail "run with a command ignoring SIGTERM failed"
-took=$((($(date +%s%N) - start) / 1000000))
-cat "$WORK/e"
-[ "$took" -lt 7000 ] || fail "run waited ${took} ms for a command that ignores SIGTERM"
-grep -q 'did not exit within 3 s of SIGTERM: sending SIGKILL' "$WORK/e" || fail "no SIGKILL message"
-jq -e '.target.exit == {"signal": "KILL", "sent_by_asyncprof": "KILL"}' \
-	"$WORK/stubborn/report.json" >/dev/null || fail "report.json: killed"
-"$ASYNCPROF" run -d 1 -o "$WORK/stopped" -- sh -c 'kill -STOP $$; sleep 8' >/dev/null 2>"$WORK/e" ||
-	fail "run with a stopped command failed"
-jq -e '.target.exit == {"signal": "TERM", "sent_by_asyncprof": "TERM"}' \
-	"$WORK/stopped/report.json" >/dev/null ||
-	{ cat "$WORK/e"; fail "a stopped command was not ended"; }
-ok "the command's end is reported and bounded (${took} ms)"
-
 # Output directories: the symlink attack (a user plants a link where root writes), the
 # predictable default name, and directories that cannot take the results, all refused before
 # anything is recorded.
@@ -221,3 +230,4 @@ sleep 10 &
 PIDS+=($!)
 expect_fail "top without a terminal" 1 'cannot show top: it needs a terminal' \
 	"$ASYNCPROF" top -p $! </dev/null
+side_wait

@@ -10,20 +10,25 @@ src="$(dirname "$0")/../../examples/tokio/src/bin/chain.rs"
 line=$(grep -n 'tokio::spawn(task_c())' "$src" | cut -d: -f1)
 chain='\[task\] chain::task_a;\[spawn\] [^;]*;\[task\] chain::task_b;\[spawn\] [^;]*;\[task\] chain::task_c;.*chain::f(;|$)'
 
-for dir in $(tokio_builds); do
+# check_build DIR: every check on one toolchain's build (the two builds run side by side: each
+# run's target burns one CPU, and the checks are shares of the target's own samples).
+check_build() {
+	local dir=$1 tc hook out force r want folded f a b site whole
+	local work="$WORK/$(basename "$dir")"
+	mkdir -p "$work"
 	tc=$(cat "$dir/toolchain")
 	for hook in default none watchpoint; do
-		out="$WORK/$(basename "$dir")-$hook"
+		out="$work/$hook"
 		force=()
 		[ "$hook" = default ] || force=("ASYNCPROF_TOKIO_SPAWN=$hook")
 		env "${force[@]}" "$ASYNCPROF" run --runtime tokio -d 3 -o "$out" -- "$dir/chain" 5 \
-			>"$WORK/stdout" 2>"$WORK/stderr" || { cat "$WORK/stderr"; fail "$tc, $hook: asyncprof run failed"; }
+			>"$work/stdout" 2>"$work/stderr" || { cat "$work/stderr"; fail "$tc, $hook: asyncprof run failed"; }
 		r="$out/report.json"
 		if [ "$hook" = watchpoint ] && [ "$(jq -r .tokio.watchpoint "$r")" != fires ]; then
 			jq -e '.tokio.spawn_hook == "none"' "$r" >/dev/null ||
 				fail "$tc: forced watchpoint that does not fire, yet hook $(jq .tokio.spawn_hook "$r")"
-			grep -q 'spawns are not traced (hardware watchpoints do not fire here)' "$WORK/stderr" ||
-				{ cat "$WORK/stderr"; fail "$tc: no warning that spawns are not traced"; }
+			grep -q 'spawns are not traced (hardware watchpoints do not fire here)' "$work/stderr" ||
+				{ cat "$work/stderr"; fail "$tc: no warning that spawns are not traced"; }
 			echo "SKIP: $tc: the forced hardware watchpoint: $(jq -r .tokio.watchpoint "$r") on this host (self-test: writes not counted)"
 			continue
 		fi
@@ -51,18 +56,25 @@ for dir in $(tokio_builds); do
 	done
 
 	# The same through go tool pprof -traces (leaf first): f, ..., [task] C, [spawn], [task] B, ...
-	pprof -traces "$WORK/$(basename "$dir")-default/cpu.pb.gz" >"$WORK/traces.txt"
+	pprof -traces "$work/default/cpu.pb.gz" >"$work/traces.txt"
 	awk '/^-----/ { if (blk ~ /chain::f\n.*\[task\] chain::task_c\n.*\n *\[task\] chain::task_b\n.*\n *\[task\] chain::task_a/) ok = 1; blk = ""; next }
-		{ blk = blk $0 "\n" } END { exit !ok }' "$WORK/traces.txt" ||
-		{ head -60 "$WORK/traces.txt"; fail "$tc: pprof -traces shows no f with the chain C <- B <- A"; }
-	pprof -tags "$WORK/$(basename "$dir")-default/cpu.pb.gz" | grep -q 'task_id' || fail "$tc: no task_id label"
+		{ blk = blk $0 "\n" } END { exit !ok }' "$work/traces.txt" ||
+		{ head -60 "$work/traces.txt"; fail "$tc: pprof -traces shows no f with the chain C <- B <- A"; }
+	pprof -tags "$work/default/cpu.pb.gz" | grep -q 'task_id' || fail "$tc: no task_id label"
 	ok "$tc: tokio chain ancestry"
 
 	# Full mode: the sampler reads the task being polled from the poll hooks' per-thread stack.
-	"$ASYNCPROF" run --runtime tokio --mode full -d 3 -o "$WORK/full" -- "$dir/chain" 5 >/dev/null 2>"$WORK/stderr" ||
-		{ cat "$WORK/stderr"; fail "$tc: asyncprof run --mode full failed"; }
-	f=$(count_matching "$WORK/full/cpu.folded" ';chain::f(;|$)')
-	whole=$(count_matching "$WORK/full/cpu.folded" "$chain")
+	"$ASYNCPROF" run --runtime tokio --mode full -d 3 -o "$work/full" -- "$dir/chain" 5 >/dev/null 2>"$work/stderr" ||
+		{ cat "$work/stderr"; fail "$tc: asyncprof run --mode full failed"; }
+	f=$(count_matching "$work/full/cpu.folded" ';chain::f(;|$)')
+	whole=$(count_matching "$work/full/cpu.folded" "$chain")
 	expect_between "$tc: full mode: f samples under [task] A -> B -> C %" "$(pct "$whole" "$f")" 90 100
 	ok "$tc: tokio chain ancestry in full mode"
+}
+
+builds=($(tokio_builds))
+for dir in "${builds[@]:1}"; do
+	side "$(basename "$dir")" check_build "$dir"
 done
+check_build "${builds[0]}"
+side_wait
