@@ -5,6 +5,7 @@
  * sampler does, then unwind the copy and check the chain, as the profiler would.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -106,7 +107,7 @@ __attribute__((noinline, optimize("omit-frame-pointer"))) static void deep(int n
 }
 
 struct resolved {
-	const char *names[64];
+	char names[64][128]; /* copies: a failed assertion ends the test before anything is freed */
 	size_t n;
 };
 
@@ -138,8 +139,8 @@ static void unwind_snapshot(struct unwind_result *res, struct resolved *out)
 			    : 0;
 
 		/* The outermost frame of an inline chain is the function really called. */
-		out->names[out->n++] = n > 0 && f[n - 1].function ? strdup(f[n - 1].function)
-								   : strdup("?");
+		snprintf(out->names[out->n++], sizeof(out->names[0]), "%s",
+			 n > 0 && f[n - 1].function ? f[n - 1].function : "?");
 	}
 	unwinder_free(uw);
 	procmaps_free(maps);
