@@ -122,15 +122,13 @@ static void read_batch(struct go_process *gp, const struct iovec *remote, struct
 	}
 }
 
-/*
- * Walks g's parked stack into pcs (GO_STACK_MAX of them), reading frames from the window (the
- * stack's top len bytes, from g->sched_sp) or, outside it, from the process; sets g->npcs. Go
- * keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. The walk stops
- * before a return address outside the Go code. Returns whether it ended where a goroutine's
- * stack ends (its outermost frame, which returns into runtime.goexit, saved a bp of 0) or at
- * GO_STACK_MAX frames: a walk that ended anywhere else may have gone through a stack that
- * changed while it was read (see check_parked()).
- */
+/* Walks g's parked stack into pcs (GO_STACK_MAX of them), reading frames from the window
+ * (the stack's top len bytes, from g->sched_sp) or, outside it, from the process; sets
+ * g->npcs. Go keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. */
+/* Returns whether the walk ended where a goroutine's stack ends (its outermost frame, which
+ * returns into runtime.goexit, saved a bp of 0) or at GO_STACK_MAX frames, every frame
+ * returning into Go code: a walk that ended anywhere else, or met a return address outside the
+ * code, went through a stack that changed while it was read (see check_parked()). */
 static bool walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp,
 			      const uint8_t *window, size_t len, uint64_t *pcs)
 {
@@ -167,8 +165,6 @@ struct batch_bufs {
 	size_t waiting[BATCH]; /* which goroutines of the batch are parked */
 	uint64_t bp[BATCH];
 	bool whole[BATCH]; /* its stack was walked to its end (walk_parked_stack()) */
-	/* reread_parked(): where the walk before is in the pool, and its length */
-	size_t prev_at[BATCH], prev_n[BATCH];
 	uint8_t stacks[BATCH][STACK_WINDOW];
 	/* A snapshot's work arrays, grown as needed and kept for the next one: a service's
 	 * snapshots run every second or so, and arrays of megabytes allocated afresh each time
@@ -267,29 +263,20 @@ static int read_stacks(struct go_process *gp, struct goroutine *gs, const uint64
  * A snapshot does not stop the process: a goroutine read as parked may be woken, and run, while
  * its stack is read, and the frames walked from the stack are then another moment's, or
  * garbage (a ping-pong on a channel parks and wakes each side every microsecond: one snapshot
- * stack in six or seven had a return address on the heap). Keeps in b->waiting those of the
+ * stack in ten ended in a return address on the heap). Keeps in b->waiting those of the
  * batch's waiting goroutines gs[b->waiting[0..nw)] whose walk did not reach their stack's end
- * (walk_parked_stack()), and returns how many. After a second reading (again), one whose walk
- * found the same frames as the first is not torn but cut short (a goroutine in a callback from
- * C, whose stack goes on into C frames): it keeps them. A goroutine woken and parked again at
- * the same place while its stack was read may leave a walk that reaches the end through frames
- * of another moment, of the same calls: that one is kept, as a sample of where it parks.
+ * (walk_parked_stack()), and returns how many. A goroutine woken and parked again at the same
+ * place while its stack was read may leave a walk that reaches the end through frames of
+ * another moment, of the same calls: that one is kept, as a sample of where it parks.
  */
-static size_t check_parked(struct go_process *gp, const struct goroutine *gs,
-			   const uint64_t *pool, size_t nw, bool again)
+static size_t check_parked(struct go_process *gp, size_t nw)
 {
 	struct batch_bufs *b = gp->scratch;
 	size_t torn = 0;
 
-	for (size_t j = 0; j < nw; j++) {
-		const struct goroutine *g = &gs[b->waiting[j]];
-		bool same = again && g->npcs && g->npcs == b->prev_n[j] &&
-			    !memcmp(pool + (uintptr_t)g->pcs, pool + b->prev_at[j],
-				    g->npcs * sizeof(*pool));
-
-		if (!b->whole[j] && !same)
+	for (size_t j = 0; j < nw; j++)
+		if (!b->whole[j])
 			b->waiting[torn++] = b->waiting[j];
-	}
 	return torn;
 }
 
@@ -328,8 +315,6 @@ static ssize_t reread_parked(struct go_process *gp, struct goroutine *gs, size_t
 			forget_stack(g);
 			continue;
 		}
-		b->prev_at[again] = (uintptr_t)g->pcs;
-		b->prev_n[again] = g->npcs;
 		*g = fresh;
 		b->waiting[again] = b->waiting[j];
 		b->bp[again] = word(buf, o->sched_bp);
@@ -409,8 +394,7 @@ int go_snapshot(struct go_process *gp, struct goroutine **out, size_t *n)
 		err = read_stacks(gp, b->gs, hi, nw, &b->pool, &npool, &b->cap_pool);
 		if (err)
 			return err;
-		for (int tries = 0; nw && (nw = check_parked(gp, b->gs, b->pool, nw, tries > 0));
-		     tries++) {
+		for (int tries = 0; nw && (nw = check_parked(gp, nw)); tries++) {
 			ssize_t still;
 
 			/* Still torn after the last read: it keeps its status, parked, without a
