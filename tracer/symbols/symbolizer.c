@@ -905,7 +905,8 @@ static void index_functions(struct dwarf_unit *u)
 		free(ix.funcs); /* without memory, lookups in the unit find no function */
 		return;
 	}
-	qsort(ix.funcs, ix.n, sizeof(*ix.funcs), compare_funcs);
+	if (ix.n) /* a unit with no function (a lying or stripped DWARF) has no array to sort */
+		qsort(ix.funcs, ix.n, sizeof(*ix.funcs), compare_funcs);
 	u->funcs = ix.funcs;
 	u->nfuncs = ix.n;
 }
