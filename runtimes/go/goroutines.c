@@ -122,13 +122,16 @@ static void read_batch(struct go_process *gp, const struct iovec *remote, struct
 	}
 }
 
-/* Walks g's parked stack into pcs (GO_STACK_MAX of them), reading frames from the window
- * (the stack's top len bytes, from g->sched_sp) or, outside it, from the process; sets
- * g->npcs. Go keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. */
-/* Returns whether the walk ended where a goroutine's stack ends (its outermost frame, which
- * returns into runtime.goexit, saved a bp of 0) or at GO_STACK_MAX frames, every frame
- * returning into Go code: a walk that ended anywhere else, or met a return address outside the
- * code, went through a stack that changed while it was read (see check_parked()). */
+/*
+ * Walks g's parked stack into pcs (GO_STACK_MAX of them), reading frames from the window (the
+ * stack's top len bytes, from g->sched_sp) or, outside it, from the process; sets g->npcs. Go
+ * keeps frame pointers: [bp] is the caller's bp, [bp + 8] the return address. The walk stops
+ * before a return address outside the Go code. Returns whether it ended where a goroutine's
+ * stack ends (its outermost frame, which returns into runtime.goexit, saved a bp of 0) or at
+ * GO_STACK_MAX frames: a walk that ended anywhere else went through a stack that changed while
+ * it was read (see check_parked()), or through frames that are not Go's (a goroutine in a
+ * callback from C, whose walk is dropped as a torn one's).
+ */
 static bool walk_parked_stack(struct go_process *gp, struct goroutine *g, uint64_t bp,
 			      const uint8_t *window, size_t len, uint64_t *pcs)
 {
@@ -263,7 +266,7 @@ static int read_stacks(struct go_process *gp, struct goroutine *gs, const uint64
  * A snapshot does not stop the process: a goroutine read as parked may be woken, and run, while
  * its stack is read, and the frames walked from the stack are then another moment's, or
  * garbage (a ping-pong on a channel parks and wakes each side every microsecond: one snapshot
- * stack in ten ended in a return address on the heap). Keeps in b->waiting those of the
+ * stack in six or seven had a return address on the heap). Keeps in b->waiting those of the
  * batch's waiting goroutines gs[b->waiting[0..nw)] whose walk did not reach their stack's end
  * (walk_parked_stack()), and returns how many. A goroutine woken and parked again at the same
  * place while its stack was read may leave a walk that reaches the end through frames of
