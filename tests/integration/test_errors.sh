@@ -31,7 +31,7 @@ command_end() {
 		fail "run: SEGV"
 	grep -q '(killed by SIGSEGV' "$WORK/end.e" || { cat "$WORK/end.e"; fail "no signal"; }
 	start=$(date +%s%N)
-	"$ASYNCPROF" run -d 1 -o "$WORK/stubborn" -- sh -c 'trap "" TERM; sleep 8' >/dev/null \
+	"$ASYNCPROF" run -d 1 -o "$WORK/ignores_term" -- sh -c 'trap "" TERM; sleep 8' >/dev/null \
 		2>"$WORK/end.e" || fail "run with a command ignoring SIGTERM failed"
 	took=$((($(date +%s%N) - start) / 1000000))
 	cat "$WORK/end.e"
@@ -39,7 +39,7 @@ command_end() {
 	grep -q 'did not exit within 3 s of SIGTERM: sending SIGKILL' "$WORK/end.e" ||
 		fail "no SIGKILL message"
 	jq -e '.target.exit == {"signal": "KILL", "sent_by_asyncprof": "KILL"}' \
-		"$WORK/stubborn/report.json" >/dev/null || fail "report.json: killed"
+		"$WORK/ignores_term/report.json" >/dev/null || fail "report.json: killed"
 	"$ASYNCPROF" run -d 1 -o "$WORK/stopped" -- sh -c 'kill -STOP $$; sleep 8' >/dev/null \
 		2>"$WORK/end.e" || fail "run with a stopped command failed"
 	jq -e '.target.exit == {"signal": "TERM", "sent_by_asyncprof": "TERM"}' \
