@@ -9,10 +9,14 @@
  *   draw    1 unit of work, then call shade     25% in draw itself
  *   shade   2 units of work                     50%, under draw
  *
- * A unit is 500 us of the thread's CPU time, so the split holds however much of a CPU the
- * thread gets, as long as the thread's CPU clock is fine-grained: where it advances by ticks,
- * each unit lasts until the next tick, whatever it asks for. So at the end it prints the CPU
- * time each function's work took, as the clock saw it: "cpu_us update N draw N shade N".
+ * A unit is 500 us of the thread's CPU time on average, so the split holds however much of a
+ * CPU the thread gets, as long as the thread's CPU clock is fine-grained: where it advances by
+ * ticks, each unit lasts until the next tick, whatever it asks for. So at the end it prints the
+ * CPU time each function's work took, as the clock saw it: "cpu_us update N draw N shade N".
+ * Each unit's length is drawn at random between 250 and 750 us: with units of a fixed length
+ * the script's cycle is periodic, and a sampling period near a simple fraction of it (how near
+ * depends on what each clock read costs on the host) sees the same few points of every cycle
+ * and a split unlike the real one.
  * Usage: interp SECONDS
  */
 #include "asyncprof.h"
@@ -44,6 +48,7 @@ static const struct function script[] = {
 };
 
 static volatile uint64_t sink;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static uint64_t work_ns[sizeof(script) / sizeof(script[0])]; /* OP_WORK time per function */
 
 static uint64_t now_ns(clockid_t clock)
@@ -54,10 +59,23 @@ static uint64_t now_ns(clockid_t clock)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* 250 to 750 us: xorshift64, so that no two cycles of the script last the same. */
+static uint64_t unit_ns(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return 250000 + rng_state % 500001;
+}
+
 /* What OP_WORK costs: the same machine code whatever script function runs it. */
 static __attribute__((noinline)) void op_work(int units)
 {
-	uint64_t end = now_ns(CLOCK_THREAD_CPUTIME_ID) + units * 500000ULL, x = sink;
+	uint64_t length = 0, end, x = sink;
+
+	for (int i = 0; i < units; i++)
+		length += unit_ns();
+	end = now_ns(CLOCK_THREAD_CPUTIME_ID) + length;
 
 	while (now_ns(CLOCK_THREAD_CPUTIME_ID) < end)
 		for (int i = 0; i < 1000; i++)
@@ -111,6 +129,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s SECONDS\n", argv[0]);
 		return 2;
 	}
+	rng_state ^= now_ns(CLOCK_MONOTONIC);
+	if (!rng_state)
+		rng_state = 1;
 	interpret(now_ns(CLOCK_MONOTONIC) + (uint64_t)(seconds * 1e9));
 	printf("cpu_us update %llu draw %llu shade %llu\n",
 	       (unsigned long long)work_ns[UPDATE] / 1000, (unsigned long long)work_ns[DRAW] / 1000,

@@ -6,8 +6,9 @@
 # for all.
 source "$(dirname "$0")/lib.sh"
 
-# 733 Hz: a period (1.36 ms) that does not divide the script's 2 ms cycle of CPU time; at 499 Hz
-# (2.004 ms) every sample lands at nearly the same point of the cycle and the split drifts.
+# The script's units last a random 250 to 750 us, so its cycle is not periodic: with fixed units,
+# a sampling period near a simple fraction of the cycle (whose length depends on what a clock read
+# costs on the host) saw the same points of every cycle; 733 Hz then read shade at 35 % once.
 "$ASYNCPROF" run -F 733 -o "$WORK/out" -- "$EXAMPLES/interp" 3 >"$WORK/stdout" 2>"$WORK/stderr" ||
 	{ cat "$WORK/stderr"; fail "asyncprof run failed"; }
 cat "$WORK/stdout" "$WORK/stderr"
