@@ -148,6 +148,7 @@ static int finish(struct session *s, int dirfd, const char *dir, struct exporter
 	int err = session_write_outputs(s, dirfd, dir), e;
 
 	session_print_summary(s, stdout);
+	fflush(stdout); /* the warnings after the summary, not inside it, when both are piped */
 	for (size_t i = 0; i < nwarn && i < 32; i++)
 		fprintf(stderr, "asyncprof: warning: %s\n", warnings[i]);
 	if (!err) {

@@ -15,7 +15,10 @@
  *   time: the recording ends when its loop does, not when the draining and detaching is over.
  */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +327,47 @@ static int start_budget(struct session *s, const struct hit_cost *cost)
 	return 0;
 }
 
+struct kallsyms_load {
+	struct kallsyms *ks;
+	int err;
+	atomic_bool done;
+};
+
+static void *load_kallsyms(void *arg)
+{
+	struct kallsyms_load *l = arg;
+
+	l->err = kallsyms_load(&l->ks);
+	atomic_store(&l->done, true);
+	return NULL;
+}
+
+/*
+ * Reads the kernel's symbols while the runtime's events are drained: the probes are on, and a
+ * busy service fills their ring buffer (16 KiB stacks) in about 100 ms, about what reading and
+ * sorting /proc/kallsyms takes (more on a loaded machine); the demo's service lost 400 to 550
+ * events there. Task events carry no kernel stack: they need no kernel symbols; the CPU samples,
+ * which do, wait in their own ring until the recording starts.
+ */
+static int kallsyms_load_draining(struct session *s, struct kallsyms **out)
+{
+	struct kallsyms_load l = { .done = false };
+	int fd = s->rt->wait_fd ? s->rt->wait_fd(s->rt_state) : -1;
+	pthread_t thread;
+
+	if (!s->rt->consume || fd < 0 || pthread_create(&thread, NULL, load_kallsyms, &l))
+		return kallsyms_load(out);
+	while (!atomic_load(&l.done)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		s->rt->consume(s->rt_state);
+		poll(&p, 1, 5);
+	}
+	pthread_join(thread, NULL);
+	*out = l.ks;
+	return l.err;
+}
+
 static void say_started(struct session *s)
 {
 	char what[256];
@@ -380,7 +424,7 @@ int session_start(struct session *s)
 	 * part of a second); the recording starts after. */
 	s->ks = s->opts.kallsyms;
 	if (!s->ks) {
-		err = kallsyms_load(&s->own_ks);
+		err = kallsyms_load_draining(s, &s->own_ks);
 		if (err) {
 			fprintf(stderr,
 				"asyncprof: warning: no kernel symbols (%s); kernel frames "
