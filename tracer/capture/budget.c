@@ -1037,6 +1037,12 @@ static void describe_cost(const struct budget *b, char *buf, size_t size)
 		snprintf(buf, size, "%.1f%% of the target's CPU", cost_share(b) * 100);
 }
 
+/* The probes the budget never turns off: their cost is the samples' to tell (the summary's
+ * "probes:" line counts the [uprobe] frames of every probe). */
+#define ALWAYS_ON                                                                                 \
+	"the spawn, exit and GC probes stay on, outside the budget (the probes line counts "      \
+	"them with the rest)"
+
 void budget_describe(struct budget *b, char *buf, size_t size)
 {
 	double fraction = budget_fraction(b);
@@ -1046,8 +1052,8 @@ void budget_describe(struct budget *b, char *buf, size_t size)
 	if (fraction >= 1)
 		snprintf(buf, size,
 			 "budget %.1f%%: the event probes were on all the time (they cost %s): "
-			 "counts are exact",
-			 b->share * 100, cost);
+			 "counts are exact; %s",
+			 b->share * 100, cost, ALWAYS_ON);
 	else {
 		char windows[96];
 		uint64_t end = b->win[0].end ? b->win[0].end : b->ended ? b->ended : monotonic_ns();
@@ -1060,7 +1066,7 @@ void budget_describe(struct budget *b, char *buf, size_t size)
 		snprintf(buf, size,
 			 "budget %.1f%%: the event probes were on %.1f%% of the time: %s (on, "
 			 "they cost %s): waits, latencies and polls are those seen whole in a "
-			 "window; totals and counts are estimates (scaled)",
-			 b->share * 100, fraction * 100, windows, cost);
+			 "window; totals and counts are estimates (scaled); %s",
+			 b->share * 100, fraction * 100, windows, cost, ALWAYS_ON);
 	}
 }

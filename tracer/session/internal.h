@@ -44,7 +44,7 @@ struct session {
 	void *listener_ctx;
 	struct budget *budget; /* duty cycling of the hot probes, or NULL: always on */
 	const char *budget_warning;
-	char budget_line[320]; /* the summary's line about it */
+	char budget_line[512]; /* the summary's line about it */
 	struct timeline *timeline; /* session_opts.timeline_events; NULL: none */
 };
 
