@@ -853,6 +853,7 @@ int go_adaptor_attach(struct go_adaptor *ga, enum task_mode mode, struct collect
 	 * start (mapped twice), so it gets a small one. */
 	bpf_map__set_max_entries(ga->skel->maps.task_events,
 				 mode == MODE_SAMPLE ? 256 * 1024 : 16 * 1024 * 1024);
+	ga->skel->rodata->task_wakeup_bytes = bpf_map__max_entries(ga->skel->maps.task_events) / 8;
 	ga->skel->rodata->goid_offset = ga->gb->g.goid;
 	/* Go <= 1.20: probes run before the frame is set up; the caller is at [rsp]. */
 	if (!go_binary_func(ga->gb, "runtime.gopark", &park))

@@ -733,6 +733,7 @@ int tokio_adaptor_attach(struct tokio_adaptor *ta, int threads_fd, bool duty,
 	ta->skel->rodata->tls_bytes = tb->has_tls ? ta->tls_len : 0;
 	ta->skel->rodata->await_stacks = lifecycle;
 	ta->skel->rodata->poll_exits = ta->mode == MODE_FULL;
+	ta->skel->rodata->task_wakeup_bytes = bpf_map__max_entries(ta->skel->maps.task_events) / 8;
 	err = runtime_bpf_load(ta->skel->skeleton, "Tokio",
 			       &(struct runtime_maps){ .threads_fd = threads_fd, .frames_fd = -1 },
 			       fn, ctx, &ta->rb);

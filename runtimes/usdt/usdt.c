@@ -378,6 +378,7 @@ int usdt_adaptor_attach(struct usdt_adaptor *ua, int threads_fd, int frames_fd)
 	if (!ua->skel)
 		return -errno;
 	ua->skel->rodata->targ_tgid = ua->proc->pid;
+	ua->skel->rodata->task_wakeup_bytes = bpf_map__max_entries(ua->skel->maps.task_events) / 8;
 	err = runtime_bpf_load(ua->skel->skeleton, "USDT",
 			       &(struct runtime_maps){ .threads_fd = threads_fd, .frames_fd = frames_fd },
 			       handle_event, ua, &ua->rb);
