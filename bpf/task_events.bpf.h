@@ -41,7 +41,7 @@ struct {
  * and on a virtual machine a trap of its own. On this project's VM it was nearly half of what
  * the always-on spawn and exit probes cost a Tokio service (42 of their 92 samples in
  * bpf_ringbuf_output's irq_work_queue); the reader takes the ring every 100 ms anyway (every
- * second at most in the agent), and a full eighth still wakes it.
+ * second at most in the agent), and an eighth of it waiting still wakes it.
  */
 const volatile __u32 task_wakeup_bytes = 0;
 
@@ -145,11 +145,17 @@ static __always_inline void event_send(struct task_event *e)
 
 	if (size > sizeof(*e))
 		return;
-	if (task_wakeup_bytes)
-		flags = bpf_ringbuf_query(&task_events, BPF_RB_AVAIL_DATA) + size >=
-					task_wakeup_bytes
+	if (task_wakeup_bytes) {
+		__u64 waiting = bpf_ringbuf_query(&task_events, BPF_RB_AVAIL_DATA);
+
+		/* Only the event that crosses the mark wakes the reader: it reads until the ring
+		 * is empty. Waking it at each event past the mark cost a self-IPI per event
+		 * whenever it fell behind (poll_heavy ran at a tenth of its rate without a
+		 * budget), where the kernel's default wakes it only once it has caught up. */
+		flags = waiting < task_wakeup_bytes && waiting + size >= task_wakeup_bytes
 				? BPF_RB_FORCE_WAKEUP
 				: BPF_RB_NO_WAKEUP;
+	}
 	if (bpf_ringbuf_output(&task_events, e, size, flags)) {
 		drops = bpf_map_lookup_elem(&task_drops, &kind);
 		if (drops)
