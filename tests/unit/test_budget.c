@@ -112,11 +112,13 @@ Test(budget, a_costly_probe_is_cycled_within_the_budget_in_a_short_recording)
 	json_int_t windows = json_integer_value(json_object_get(j, "windows"));
 
 	/* What the probes cost over the recording, and the fraction on, within the budget: the
-	 * probes cost half the target's CPU while on, so on at most 4% of the time (a little more
-	 * for the first window, measured before anything was turned off). */
+	 * probes cost half the target's CPU while on, so on about 4% of the time, more for the
+	 * first window (measured before anything was turned off) and when the spinner gets less
+	 * than its CPU (make check builds the hyper example meanwhile: 4.6% seen once). The
+	 * budget is what must hold; always on would be 100%. */
 	cr_assert_leq(cost, 2.0, "cost %.2f%% of the target's CPU, budget 2%%", cost);
 	cr_assert_gt(cost, 0.3, "cost %.2f%%: the windows did not open", cost);
-	cr_assert_lt(fraction, 0.045, "on %.1f%% of the time", fraction * 100);
+	cr_assert_lt(fraction, 0.08, "on %.1f%% of the time", fraction * 100);
 	cr_assert_geq(windows, 2, "%lld windows", (long long)windows);
 	cr_assert_geq(f.toggles, 3);
 	json_decref(j);
