@@ -149,9 +149,9 @@ static __always_inline void event_send(struct task_event *e)
 		__u64 waiting = bpf_ringbuf_query(&task_events, BPF_RB_AVAIL_DATA);
 
 		/* Only the event that crosses the mark wakes the reader: it reads until the ring
-		 * is empty. Waking it at each event past the mark cost a self-IPI per event
-		 * whenever it fell behind (poll_heavy ran at a tenth of its rate without a
-		 * budget), where the kernel's default wakes it only once it has caught up. */
+		 * is empty. Waking it at each event past the mark would cost a self-IPI per
+		 * event whenever it fell behind, where the kernel's default wakes it only once
+		 * it has caught up. */
 		flags = waiting < task_wakeup_bytes && waiting + size >= task_wakeup_bytes
 				? BPF_RB_FORCE_WAKEUP
 				: BPF_RB_NO_WAKEUP;
